@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InventoryConfig(AppConfig):
+    name = "inventory"
+    verbose_name = _("Inventory")
+
+    def ready(self) -> None:
+        from inventory import access  # noqa: F401  (registers the scoping rules)

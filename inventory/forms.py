@@ -1,0 +1,1 @@
+"""Inventory forms (server editing, CSV import) land here with issue 6."""

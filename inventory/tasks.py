@@ -1,0 +1,1 @@
+"""Periodic inventory work (BMC polling, utilization snapshots) lands here with issue 6."""

@@ -1,0 +1,34 @@
+"""``Authorization: Bearer kn_…`` with a personal API token (the ``kennel`` CLI uses this)."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from portal.services import api_token_authenticate
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Use the header 'Authorization: Bearer <token>'.")
+        user = api_token_authenticate(header[1].decode(errors="replace"))
+        if user is None:
+            raise exceptions.AuthenticationFailed(
+                "Invalid, expired or revoked token: create a new one under API tokens, or run 'kennel login'."
+            )
+        return user, None
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "portal.api.authentication.ApiTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A personal API token (kn_…)."}

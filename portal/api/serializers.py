@@ -1,0 +1,72 @@
+from rest_framework import serializers
+
+from portal.models import ApiToken, AuditEvent, Membership, Team, User
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["username", "level"]
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    members = MembershipSerializer(source="memberships", many=True, read_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["id", "slug", "name", "description", "openstack_project_id", "created_at", "members"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    role = serializers.CharField(source="portal_role", read_only=True)
+    teams = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name", "role", "teams"]
+
+    def get_teams(self, user) -> list[dict]:
+        return [
+            {"slug": m.team.slug, "name": m.team.name, "level": m.level}
+            for m in user.memberships.select_related("team")
+        ]
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "actor_name",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "team",
+            "source",
+            "outcome",
+            "detail",
+        ]
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at"]
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "key"]

@@ -1,0 +1,16 @@
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from portal.api import views
+
+router = SimpleRouter()
+router.register("teams", views.TeamViewSet, basename="team")
+router.register("audit", views.AuditEventViewSet, basename="audit")
+router.register("tokens", views.ApiTokenViewSet, basename="token")
+
+urlpatterns = [
+    path("me/", views.me, name="me"),
+    path("", include(router.urls)),
+    path("", include("inventory.api.urls")),
+    path("", include("provisioning.api.urls")),
+]

@@ -1,0 +1,31 @@
+"""The role-aware navigation, decided here from ``can()`` so templates make no permission decisions."""
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from portal.access import Capability, can, role_of
+from portal.models import Role
+
+# (label, url name, capability or None for every signed-in user)
+_NAVIGATION = [
+    (_("Home"), "home", None),
+    (_("Teams"), "team-list", None),
+    (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
+    (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),
+    (_("API tokens"), "token-list", None),
+    (_("API docs"), "api-docs", None),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    role = role_of(user)
+    if role is None:
+        return {"nav_items": [], "portal_role": None}
+    current = request.resolver_match.view_name if request.resolver_match else ""
+    items = [
+        {"label": label, "url": reverse(name), "active": name == current}
+        for label, name, capability in _NAVIGATION
+        if capability is None or can(user, capability)
+    ]
+    return {"nav_items": items, "portal_role": role, "portal_role_label": Role(role).label}

@@ -1,0 +1,100 @@
+"""The team's estate and people as demo data (see DEVELOPERS.md). Loaded by ``manage.py demo_load``.
+
+Idempotent: every write goes through an upsert-style service that changes (and audits) only what
+differs, so a second run writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from inventory.models import Architecture, ServerRole
+from inventory.services import datacenter_upsert, server_upsert
+from portal import services
+from portal.models import Membership, Role, Team, User
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    role: str
+    teams: tuple[tuple[str, str], ...] = ()  # (team slug, membership level)
+    first_name: str = ""
+
+
+DEMO_TEAMS = (
+    ("alpha", "Team Alpha", "Builds and tests the x86_64 product line."),
+    ("beta", "Team Beta", "Ports the product to IBM Power (ppc64le)."),
+)
+
+DEMO_USERS = (
+    DemoUser("dev1", "dev1-kennel", Role.DEVELOPER, (("alpha", Membership.Level.LEAD),), "Dev One"),
+    DemoUser(
+        "dev2",
+        "dev2-kennel",
+        Role.DEVELOPER,
+        (("beta", Membership.Level.LEAD), ("alpha", Membership.Level.MEMBER)),
+        "Dev Two",
+    ),
+    DemoUser("manager", "manager-kennel", Role.MANAGER, (), "Mona Manager"),
+    DemoUser("admin", "admin-kennel", Role.ADMIN, (), "Ada Admin"),
+)
+
+DEMO_DATACENTERS = (("dc1", "Data center 1"), ("dc2", "Data center 2"))
+
+_X86 = {"architecture": Architecture.X86_64, "vendor": "Dell", "model": "PowerEdge R740"}
+_P8 = {"architecture": Architecture.PPC64LE, "vendor": "IBM", "model": "Power System S822LC (8335-GTA)"}
+DEMO_SERVERS = (
+    ("X1", "dc1", _X86, [ServerRole.CONTROLLER, ServerRole.NETWORK, ServerRole.PROXY], "", "A01", 10),
+    ("X2", "dc1", _X86, [ServerRole.COMPUTE], "x2", "A01", 12),
+    ("X3", "dc1", _X86, [ServerRole.COMPUTE], "x3", "A01", 14),
+    ("X4", "dc1", _X86, [ServerRole.COMPUTE], "x4", "A01", 16),
+    ("X5", "dc1", _X86, [ServerRole.OUTSIDE], "", "A01", 18),
+    ("P1", "dc2", _P8, [ServerRole.COMPUTE], "p1", "B03", 20),
+    ("P2", "dc2", _P8, [ServerRole.OUTSIDE], "", "B03", 22),
+)
+
+
+@transaction.atomic
+def demo_load() -> list[DemoUser]:
+    """Create or bring up to date the demo teams, users and servers. Returns the demo users."""
+    teams = {}
+    for slug, name, description in DEMO_TEAMS:
+        team = Team.objects.filter(slug=slug).first()
+        teams[slug] = team or services.team_create(actor=None, name=name, slug=slug, description=description)
+    for demo in DEMO_USERS:
+        user = User.objects.filter(username=demo.username).first()
+        if user is None:
+            user = services.user_create(
+                actor=None,
+                username=demo.username,
+                password=demo.password,
+                role=demo.role,
+                first_name=demo.first_name,
+                email=f"{demo.username}@kennel.invalid",
+            )
+        elif user.role != demo.role:
+            services.user_set_role(actor=None, user=user, role=demo.role, source="demo")
+        for slug, level in demo.teams:
+            services.membership_set(actor=None, team=teams[slug], user=user, level=level)
+    datacenters = {
+        code: datacenter_upsert(actor=None, code=code, name=name) for code, name in DEMO_DATACENTERS
+    }
+    for index, (name, dc, kind, roles, hypervisor, rack, unit) in enumerate(DEMO_SERVERS, start=1):
+        server_upsert(
+            actor=None,
+            name=name,
+            fields={
+                **kind,
+                "datacenter": datacenters[dc],
+                "roles": [str(r) for r in roles],
+                "hypervisor_hostname": hypervisor,
+                "rack": rack,
+                "rack_unit": unit,
+                "serial": f"KN{index:04d}{name}",
+            },
+        )
+    return list(DEMO_USERS)

@@ -1,0 +1,151 @@
+"""People, teams and the audit log: what every other part of Kennel refers to."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    """A portal-wide role. Team membership (member, lead) is separate and per team."""
+
+    DEVELOPER = "developer", _("Developer")
+    MANAGER = "manager", _("Manager")
+    ADMIN = "admin", _("Admin")
+
+
+class User(AbstractUser):
+    """A person. ``role`` decides what they may see across teams; superusers are always admins."""
+
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.DEVELOPER)
+
+    @property
+    def portal_role(self) -> str:
+        return Role.ADMIN if self.is_superuser else self.role
+
+    @property
+    def is_portal_admin(self) -> bool:
+        return self.is_active and self.portal_role == Role.ADMIN
+
+    @property
+    def is_portal_manager(self) -> bool:
+        """Managers read everything; admins can do whatever managers can."""
+        return self.is_active and self.portal_role in (Role.MANAGER, Role.ADMIN)
+
+
+class Team(models.Model):
+    """A development team: one OpenStack project, its members and its quota."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(_("short name"), max_length=64, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    openstack_project_id = models.CharField(_("OpenStack project id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's place in a team. Leads may request quota and manage the team's VMs."""
+
+    class Level(models.TextChoices):
+        MEMBER = "member", _("Member")
+        LEAD = "lead", _("Lead")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    level = models.CharField(_("level"), max_length=8, choices=Level.choices, default=Level.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="one_membership_per_team")]
+        ordering = ["team__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.level})"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("the audit log is append-only")
+
+    def delete(self):
+        raise TypeError("the audit log is append-only")
+
+
+class AuditEvent(models.Model):
+    """One state-changing action: who did what to which object, when, from where, and how it ended.
+
+    Append-only: the model refuses updates and deletes, and on PostgreSQL a trigger refuses them too.
+    Users are deactivated, never deleted, so ``actor`` stays resolvable; ``actor_name`` keeps the name
+    as it was.
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        FAILURE = "failure", _("Failure")
+        DENIED = "denied", _("Denied")
+
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_name = models.CharField(_("who"), max_length=150)
+    action = models.CharField(_("what"), max_length=64, db_index=True)
+    target_type = models.CharField(_("object type"), max_length=64, blank=True, db_index=True)
+    target_id = models.CharField(_("object id"), max_length=64, blank=True)
+    target_repr = models.CharField(_("object"), max_length=200, blank=True)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    source = models.CharField(_("from where"), max_length=64, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices, default=Outcome.SUCCESS)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("the audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("the audit log is append-only")
+
+
+class ApiToken(models.Model):
+    """A personal API token (for the ``kennel`` CLI and scripts). Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()

@@ -1,0 +1,82 @@
+"""Reads for people, teams, the audit log and the portal's own health."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, QuerySet
+
+from portal.access import Action, restrict
+from portal.models import AuditEvent, Team, User
+
+HEARTBEAT_KEY = "worker-heartbeat"
+
+
+def team_list(*, user: User) -> QuerySet[Team]:
+    # Explicit order: Meta.ordering does not apply to a GROUP BY query.
+    return restrict(user, Team.objects.all()).annotate(member_count=Count("memberships")).order_by("name")
+
+
+def team_get(*, user: User, slug: str, action: Action = Action.VIEW) -> Team:
+    """The team with this slug if the user may act on it; Team.DoesNotExist otherwise (a 404)."""
+    return restrict(user, Team.objects.all(), action).get(slug=slug)
+
+
+def audit_event_list(*, user: User) -> QuerySet[AuditEvent]:
+    return restrict(user, AuditEvent.objects.all()).select_related("actor")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def health_checks() -> list[Check]:
+    """Database, Redis and Celery worker (by the heartbeat the worker writes every 30 s via beat)."""
+    checks: list[Check] = []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks.append(Check("database", True, connection.vendor))
+    except Exception as exc:  # any failure is the answer, not an error of the health page
+        checks.append(Check("database", False, str(exc)[:200]))
+    try:
+        beat = cache.get(HEARTBEAT_KEY)
+        checks.append(Check("redis", True, "reachable"))
+    except Exception as exc:
+        checks.append(Check("redis", False, str(exc)[:200]))
+        checks.append(Check("worker", False, "unknown: Redis is down"))
+        return checks
+    if beat is None:
+        checks.append(Check("worker", False, "no heartbeat yet: is a worker and beat running?"))
+    else:
+        age = time.time() - float(beat)
+        fresh = age <= settings.KENNEL_HEARTBEAT_MAX_AGE
+        checks.append(Check("worker", fresh, f"last heartbeat {age:.0f} s ago"))
+    return checks
+
+
+def landing_summary(*, user: User) -> dict:
+    """What the signed-in user's landing page shows; each role's template picks its part."""
+    from inventory.selectors import server_list
+
+    teams = team_list(user=user)
+    servers = server_list(user=user)
+    return {
+        "teams": teams,
+        "servers_by_architecture": servers.values("architecture")
+        .annotate(count=Count("id"))
+        .order_by("architecture"),
+        "servers_by_datacenter": servers.values("datacenter__name")
+        .annotate(count=Count("id"))
+        .order_by("datacenter__name"),
+        "server_count": servers.count(),
+        "recent_events": audit_event_list(user=user)[:10],
+        "user_count": restrict(user, User.objects.filter(is_active=True)).count(),
+    }

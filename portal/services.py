@@ -1,0 +1,182 @@
+"""Writes for people, teams, tokens and the audit log. Every state change goes through here."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from portal.models import ApiToken, AuditEvent, Membership, Role, Team, User
+from portal.origin import SYSTEM
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: models.Model | None = None,
+    team: Team | None = None,
+    source: str = SYSTEM,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    detail: dict[str, Any] | None = None,
+    actor_name: str | None = None,
+) -> AuditEvent:
+    """Append one entry to the audit log. ``actor=None`` is the system (or, with ``actor_name``, an
+    unauthenticated party such as a failed login)."""
+    event = AuditEvent(
+        actor=actor if actor is not None and actor.pk else None,
+        actor_name=actor_name or (actor.get_username() if actor is not None else SYSTEM),
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None and target.pk is not None else "",
+        target_repr=str(target)[:200] if target is not None else "",
+        team=team if team is not None else (target if isinstance(target, Team) else None),
+        source=source[:64],
+        outcome=outcome,
+        detail=detail or {},
+    )
+    event.full_clean()
+    event.save()
+    return event
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: User | None,
+    username: str,
+    password: str | None,
+    email: str = "",
+    role: str = Role.DEVELOPER,
+    first_name: str = "",
+    last_name: str = "",
+    source: str = SYSTEM,
+) -> User:
+    """Create a person with a portal role. ``password=None`` leaves it unusable (SSO or reset later)."""
+    user = User(username=username, email=email, role=role, first_name=first_name, last_name=last_name)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.full_clean()
+    user.save()
+    audit_record(actor=actor, action="user.create", target=user, source=source, detail={"role": role})
+    return user
+
+
+@transaction.atomic
+def user_set_role(*, actor: User | None, user: User, role: str, source: str = SYSTEM) -> User:
+    """Change a person's portal role (developer, manager, admin)."""
+    before = user.role
+    user.role = role
+    user.full_clean()
+    user.save(update_fields=["role"])
+    audit_record(
+        actor=actor, action="user.set_role", target=user, source=source, detail={"from": before, "to": role}
+    )
+    return user
+
+
+@transaction.atomic
+def team_create(
+    *, actor: User | None, name: str, slug: str, description: str = "", source: str = SYSTEM
+) -> Team:
+    """Create a team (its OpenStack project is made by onboarding, not here)."""
+    team = Team(name=name, slug=slug, description=description)
+    team.full_clean()
+    team.save()
+    audit_record(actor=actor, action="team.create", target=team, source=source)
+    return team
+
+
+@transaction.atomic
+def membership_set(
+    *, actor: User | None, team: Team, user: User, level: str = Membership.Level.MEMBER, source: str = SYSTEM
+) -> Membership:
+    """Make ``user`` a member or lead of ``team``; changes the level if already a member."""
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        team=team, user=user, defaults={"level": level}
+    )
+    if not created and membership.level == level:
+        return membership
+    before = None if created else membership.level
+    membership.level = level
+    membership.full_clean()
+    membership.save()
+    audit_record(
+        actor=actor,
+        action="team.member_set",
+        target=team,
+        source=source,
+        detail={"user": user.username, "from": before, "to": level},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor: User, team: Team, user: User, source: str) -> None:
+    deleted, _ = Membership.objects.filter(team=team, user=user).delete()
+    if deleted:
+        audit_record(
+            actor=actor,
+            action="team.member_remove",
+            target=team,
+            source=source,
+            detail={"user": user.username},
+        )
+
+
+@transaction.atomic
+def api_token_create(
+    *, user: User, name: str, source: str, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """Issue a personal API token. Returns the row and the key, which is shown once and never stored."""
+    key = "kn_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user,
+        name=name.strip() or "token",
+        prefix=key[:10],
+        digest=ApiToken.digest_of(key),
+        expires_at=expires_at,
+    )
+    token.full_clean()
+    token.save()
+    audit_record(actor=user, action="token.create", target=token, source=source)
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: User, token: ApiToken, source: str) -> None:
+    audit_record(actor=actor, action="token.revoke", target=token, source=source)
+    token.delete()
+
+
+def api_token_authenticate(key: str) -> User | None:
+    """The active owner of a valid, unexpired token, or None. Records when it was last used."""
+    now = timezone.now()
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=ApiToken.digest_of(key), user__is_active=True)
+        .exclude(expires_at__lt=now)
+        .first()
+    )
+    if token is None:
+        return None
+    # Cheap bookkeeping: at most one write a minute per token.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def worker_heartbeat_record() -> None:
+    """Called by the beat-scheduled task on a worker: proves broker, beat and worker all run."""
+    import time
+
+    from django.core.cache import cache
+
+    from portal.selectors import HEARTBEAT_KEY
+
+    cache.set(HEARTBEAT_KEY, time.time(), timeout=None)

@@ -1,0 +1,27 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from portal import views
+
+api_patterns = [
+    path("v1/", include(("portal.api.urls", "api"), namespace="v1")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("teams/", views.TeamListView.as_view(), name="team-list"),
+    path("teams/<slug:slug>/", views.TeamDetailView.as_view(), name="team-detail"),
+    path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
+    path("account/tokens/", views.api_token_list, name="token-list"),
+    path("account/tokens/<int:pk>/revoke/", views.api_token_revoke, name="token-revoke"),
+    path("health/", views.health, name="health"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("inventory/", include("inventory.urls")),
+    path("vms/", include("provisioning.urls")),
+    path("api/", include(api_patterns)),
+]

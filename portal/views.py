@@ -1,0 +1,152 @@
+"""The portal's own pages: landing per role, teams, audit log, API tokens, health."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django.views.generic import DetailView, ListView
+
+from portal import selectors, services
+from portal.access import Action, Capability, can, restrict, role_of
+from portal.filtersets import AuditEventFilterSet
+from portal.forms import ApiTokenForm
+from portal.models import ApiToken, Role
+from portal.origin import origin
+
+
+class CapabilityRequiredMixin:
+    """Refuse (403) a signed-in user without ``capability``; LoginRequiredMixin handles the rest."""
+
+    capability: Capability
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not can(request.user, self.capability):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class HtmxListMixin:
+    """A filtered, paginated list that renders its table alone for htmx requests.
+
+    Subclasses give ``get_base_queryset()`` (already scoped by a selector), a ``filterset_class``
+    and a ``partial_template_name`` for the table.
+    """
+
+    filterset_class: type
+    partial_template_name: str
+
+    def get_base_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        # Invalid filter fields are ignored (and shown with their error); valid ones still apply.
+        self.filterset = self.filterset_class(self.request.GET, queryset=self.get_base_queryset())
+        return self.filterset.qs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filterset"] = self.filterset
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context["query_without_page"] = query.urlencode()
+        return context
+
+    def get_template_names(self):
+        if getattr(self.request, "htmx", False) and not self.request.htmx.boosted:
+            return [self.partial_template_name]
+        return super().get_template_names()
+
+
+_LANDING_TEMPLATES = {
+    Role.DEVELOPER: "portal/home_developer.html",
+    Role.MANAGER: "portal/home_manager.html",
+    Role.ADMIN: "portal/home_admin.html",
+}
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    role = role_of(request.user)
+    return render(request, _LANDING_TEMPLATES[role], selectors.landing_summary(user=request.user))
+
+
+class TeamListView(LoginRequiredMixin, ListView):
+    template_name = "portal/team_list.html"
+    context_object_name = "teams"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return selectors.team_list(user=self.request.user)
+
+
+class TeamDetailView(LoginRequiredMixin, DetailView):
+    template_name = "portal/team_detail.html"
+    context_object_name = "team"
+
+    def get_object(self, queryset=None):
+        return get_object_or_404(selectors.team_list(user=self.request.user), slug=self.kwargs["slug"])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["memberships"] = self.object.memberships.select_related("user").order_by(
+            "-level", "user__username"
+        )
+        return context
+
+
+class AuditEventListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):
+    capability = Capability.AUDIT_VIEW
+    filterset_class = AuditEventFilterSet
+    template_name = "portal/audit_list.html"
+    partial_template_name = "portal/_audit_table.html"
+    context_object_name = "events"
+    paginate_by = 50
+
+    def get_base_queryset(self):
+        return selectors.audit_event_list(user=self.request.user)
+
+
+@login_required
+def api_token_list(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens; POST issues a new one and shows its key once."""
+    new_key = None
+    if request.method == "POST":
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            _token, new_key = services.api_token_create(
+                user=request.user, name=form.cleaned_data["name"], source=origin(request)
+            )
+            form = ApiTokenForm()
+    else:
+        form = ApiTokenForm()
+    tokens = restrict(request.user, ApiToken.objects.all())
+    return render(request, "portal/token_list.html", {"form": form, "tokens": tokens, "new_key": new_key})
+
+
+@require_POST
+@login_required
+def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(restrict(request.user, ApiToken.objects.all(), Action.DELETE), pk=pk)
+    services.api_token_revoke(actor=request.user, token=token, source=origin(request))
+    messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
+    return redirect("token-list")
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Database, Redis and worker status for load balancers and people; 503 when anything is down."""
+    checks = selectors.health_checks()
+    healthy = all(check.ok for check in checks)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

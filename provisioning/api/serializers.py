@@ -1,0 +1,1 @@
+"""Serializers for VM requests (issue 4)."""

@@ -1,0 +1,3 @@
+"""API for VM requests (issue 4)."""
+
+urlpatterns: list = []

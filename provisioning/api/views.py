@@ -1,0 +1,1 @@
+"""API views for VM requests (issue 4)."""

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from portal.models import Membership, Role
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    settings.LANGUAGE_CODE = "en"
+    # Real hashing costs ~0.3 s per user; the hasher is not what these tests test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Alpha", slug="alpha")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Beta", slug="beta")
+
+
+@pytest.fixture
+def member(team):
+    user = UserFactory(username="member")
+    MembershipFactory(user=user, team=team, level=Membership.Level.MEMBER)
+    return user
+
+
+@pytest.fixture
+def lead(team):
+    user = UserFactory(username="lead")
+    MembershipFactory(user=user, team=team, level=Membership.Level.LEAD)
+    return user
+
+
+@pytest.fixture
+def outsider(other_team):
+    user = UserFactory(username="outsider")
+    MembershipFactory(user=user, team=other_team)
+    return user
+
+
+@pytest.fixture
+def manager(db):
+    return UserFactory(username="manager", role=Role.MANAGER)
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(username="admin", role=Role.ADMIN)
+
+
+@pytest.fixture
+def people(member, outsider, manager, admin):
+    """Everyone the permission matrix asks, by name (see tests/matrix.py)."""
+    return {"member": member, "outsider": outsider, "manager": manager, "admin": admin}
+
+
+@pytest.fixture
+def clean_cache():
+    """The real Redis cache, emptied before and after the test."""
+    cache.clear()
+    yield cache
+    cache.clear()
