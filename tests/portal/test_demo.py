@@ -1,0 +1,65 @@
+"""The demo estate loads fully and a second run changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from inventory.models import Server
+from portal.models import AuditEvent, Membership, Team, User
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot():
+    return (
+        sorted(Team.objects.values_list("slug", flat=True)),
+        sorted(User.objects.values_list("username", "role", "password")),
+        sorted(Membership.objects.values_list("user__username", "team__slug", "level")),
+        sorted(
+            Server.objects.values_list(
+                "name", "architecture", "datacenter__code", "roles", "hypervisor_hostname", "serial"
+            )
+        ),
+        AuditEvent.objects.count(),
+    )
+
+
+def test_demo_load_builds_the_estate_and_is_idempotent(capsys):
+    call_command("demo_load")
+    first = snapshot()
+    call_command("demo_load")
+    assert snapshot() == first
+    assert "dev1-kennel" in capsys.readouterr().out  # make run prints the demo passwords
+
+    teams, users, memberships, servers, _events = first
+    assert teams == ["alpha", "beta"]
+    assert {(u, r) for u, r, _ in users} == {
+        ("dev1", "developer"),
+        ("dev2", "developer"),
+        ("manager", "manager"),
+        ("admin", "admin"),
+    }
+    assert {(t, lvl) for u, t, lvl in memberships if u == "dev2"} == {("alpha", "member"), ("beta", "lead")}
+    by_name = {name: (arch, dc, roles, hv) for name, arch, dc, roles, hv, _serial in servers}
+    assert by_name == {
+        "X1": ("x86_64", "dc1", ["controller", "network", "proxy"], ""),
+        "X2": ("x86_64", "dc1", ["compute"], "x2"),
+        "X3": ("x86_64", "dc1", ["compute"], "x3"),
+        "X4": ("x86_64", "dc1", ["compute"], "x4"),
+        "X5": ("x86_64", "dc1", ["outside"], ""),
+        "P1": ("ppc64le", "dc2", ["compute"], "p1"),
+        "P2": ("ppc64le", "dc2", ["outside"], ""),
+    }
+
+
+def test_demo_passwords_work(client):
+    call_command("demo_load")
+    assert client.login(username="manager", password="manager-kennel")
+
+
+def test_demo_load_repairs_a_changed_role():
+    call_command("demo_load")
+    User.objects.filter(username="manager").update(role="developer")
+    call_command("demo_load")
+    assert User.objects.get(username="manager").role == "manager"

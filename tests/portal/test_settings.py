@@ -1,0 +1,127 @@
+"""Settings come from the environment and fail loudly; production refuses unsafe defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal import env
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_SECRET = "k" * 20 + "e" * 20 + "n" * 10 + "e1l-Secret"
+
+
+def run_django(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``manage.py args`` in a fresh process with only the given environment (plus PATH)."""
+    environment = {
+        "PATH": os.environ["PATH"],
+        "KENNEL_VAR_DIR": str(ROOT / "var" / "settings-test"),
+        **extra_env,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_without_a_secret_key_refuses_to_start_and_says_why():
+    result = run_django(
+        {
+            "KENNEL_MODE": "production",
+            "DJANGO_ALLOWED_HOSTS": "kennel.example.org",
+            "DATABASE_URL": "postgres://k@127.0.0.1/k",
+        },
+        "check",
+    )
+    assert result.returncode != 0
+    assert "KENNEL_MODE=production needs DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_production_without_allowed_hosts_refuses_to_start():
+    result = run_django(
+        {
+            "KENNEL_MODE": "production",
+            "DJANGO_SECRET_KEY": GOOD_SECRET,
+            "DATABASE_URL": "postgres://k@127.0.0.1/k",
+        },
+        "check",
+    )
+    assert result.returncode != 0
+    assert "DJANGO_ALLOWED_HOSTS" in result.stderr
+
+
+def test_production_deploy_check_is_clean(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text(GOOD_SECRET)
+    result = run_django(
+        {
+            "KENNEL_MODE": "production",
+            "DJANGO_SECRET_KEY_FILE": str(secret),
+            "DJANGO_ALLOWED_HOSTS": "kennel.example.org",
+            "DATABASE_URL": "postgres://k@127.0.0.1/k",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_mode_needs_no_environment_at_all():
+    result = run_django({}, "check")
+    assert result.returncode == 0, result.stderr
+    assert (ROOT / "var" / "settings-test" / "dev-secret-key").stat().st_mode & 0o077 == 0
+
+
+def test_a_bad_mode_is_named_in_the_error():
+    result = run_django({"KENNEL_MODE": "prod"}, "check")
+    assert "KENNEL_MODE='prod' must be one of: development, production" in result.stderr
+
+
+def test_env_bool_rejects_what_is_not_a_boolean(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG='maybe' is not a boolean"):
+        env.env_bool("X_FLAG", False)
+    monkeypatch.setenv("X_FLAG", "Yes")
+    assert env.env_bool("X_FLAG", False) is True
+
+
+def test_env_int_checks_type_and_bound(monkeypatch):
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="not an integer"):
+        env.env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "3")
+    with pytest.raises(ImproperlyConfigured, match="at least 10"):
+        env.env_int("X_NUM", 1, minimum=10)
+
+
+def test_secrets_can_come_from_a_file(monkeypatch, tmp_path):
+    (tmp_path / "pw").write_text("s3cret\n")
+    monkeypatch.setenv("X_PASSWORD_FILE", str(tmp_path / "pw"))
+    assert env.env_str("X_PASSWORD") == "s3cret"
+    monkeypatch.setenv("X_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match=r"X_PASSWORD_FILE=.* cannot be read"):
+        env.env_str("X_PASSWORD")
+
+
+def test_a_required_variable_names_itself(monkeypatch):
+    monkeypatch.delenv("X_REQUIRED", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="X_REQUIRED must be set"):
+        env.env_str("X_REQUIRED")
+
+
+def test_env_list_splits_and_drops_blanks(monkeypatch):
+    monkeypatch.setenv("X_HOSTS", "a.example, b.example,,")
+    assert env.env_list("X_HOSTS") == ["a.example", "b.example"]
