@@ -1,0 +1,306 @@
+"""The contract between Kennel and its cloud: typed records, errors, and the gateway's methods.
+
+Kennel talks to OpenStack only through a ``CloudGateway``. ``portal.cloud.openstack`` implements it
+with openstacksdk (the one module that imports it); ``portal.cloud.fake`` implements it in memory for
+unit tests. ``tests/portal/cloud/test_contract.py`` runs the same suite against both, so the fake
+cannot drift from what the real services do.
+
+Errors are sorted by what a caller should do about them:
+
+* ``CloudUnavailable``: transient (connection refused, timeout, HTTP 5xx). Retry later, with backoff.
+* ``CloudNotFound``: the thing is gone. A delete is done; anything else is a permanent failure.
+* ``QuotaExceeded``: permanent until the quota changes; tell the user which quota.
+* ``CloudRequestError``: the cloud refused the request as invalid; permanent, message is the cloud's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class CloudError(Exception):
+    """Anything the cloud said no to. ``str(error)`` is fit to show to a person."""
+
+
+class CloudUnavailable(CloudError):
+    """The cloud could not be reached or failed internally; the same call may succeed later."""
+
+
+class CloudNotFound(CloudError):
+    """The object does not exist (any more)."""
+
+
+class QuotaExceeded(CloudError):
+    """The project's quota does not allow this."""
+
+
+class CloudRequestError(CloudError):
+    """The cloud refused the request (bad input, conflict, no valid host)."""
+
+
+class ServerAction(StrEnum):
+    START = "start"
+    STOP = "stop"
+    REBOOT_SOFT = "reboot_soft"
+    REBOOT_HARD = "reboot_hard"
+
+
+class QuotaService(StrEnum):
+    COMPUTE = "compute"
+    NETWORK = "network"
+    VOLUME = "volume"
+
+
+# The quota dimensions Kennel manages, per service, in each service's own names.
+QUOTA_DIMENSIONS: dict[QuotaService, tuple[str, ...]] = {
+    QuotaService.COMPUTE: ("instances", "cores", "ram"),
+    QuotaService.NETWORK: ("floatingip", "network", "router", "port", "security_group"),
+    QuotaService.VOLUME: ("gigabytes", "volumes"),
+}
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    name: str
+    status: str
+    architecture: str | None  # the image's hw_architecture; None when unset
+    min_disk_gb: int
+    min_ram_mb: int
+    size_bytes: int | None
+    visibility: str
+    properties: Mapping[str, str] = field(default_factory=dict)  # os_distro, os_version, hw_* ...
+
+
+@dataclass(frozen=True)
+class Flavor:
+    id: str
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    is_public: bool
+    extra_specs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Server:
+    id: str
+    name: str
+    status: str  # Nova's: BUILD, ACTIVE, SHUTOFF, REBOOT, HARD_REBOOT, ERROR, DELETED ...
+    task_state: str | None  # None once Nova has finished acting on it
+    project_id: str
+    host: str | None  # compute host; visible to admins only
+    image_id: str | None
+    flavor_name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    addresses: Mapping[str, tuple[str, ...]]  # network name -> IPs
+    metadata: Mapping[str, str]
+    availability_zone: str | None
+    fault: str | None  # Nova's fault message when status is ERROR
+    created_at: datetime | None
+
+    @property
+    def settled(self) -> bool:
+        """True when Nova is not in the middle of something (no task_state, not BUILD)."""
+        return self.task_state is None and self.status not in ("BUILD", "REBOOT", "HARD_REBOOT")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    total: int
+    reserved: int
+    allocation_ratio: float
+    used: int
+
+    @property
+    def capacity(self) -> int:
+        """What Placement lets be allocated: (total − reserved) × allocation_ratio."""
+        return int((self.total - self.reserved) * self.allocation_ratio)
+
+
+@dataclass(frozen=True)
+class ResourceProvider:
+    """A compute node as Placement sees it: inventories (VCPU, MEMORY_MB, DISK_GB) with usage."""
+
+    id: str
+    name: str  # the hypervisor host name
+    architecture: str | None  # from the HW_ARCH_* trait
+    inventories: Mapping[str, Inventory]
+
+
+@dataclass(frozen=True)
+class Hypervisor:
+    id: str
+    hostname: str
+    state: str  # up / down
+    status: str  # enabled / disabled
+    host_ip: str | None
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    description: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    email: str | None
+    default_project_id: str | None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    user_id: str
+    project_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    project_id: str
+    external: bool
+    subnet_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    name: str
+    network_id: str
+    cidr: str
+    gateway_ip: str | None
+
+
+@dataclass(frozen=True)
+class Router:
+    id: str
+    name: str
+    project_id: str
+    external_network_id: str | None
+
+
+@dataclass(frozen=True)
+class FloatingIp:
+    id: str
+    address: str
+    project_id: str
+    network_id: str
+    port_id: str | None
+    server_id: str | None  # the server whose port holds it
+
+
+class CloudGateway(Protocol):
+    """What Kennel may ask of a cloud. Every method may raise ``CloudUnavailable``."""
+
+    # --- catalog -------------------------------------------------------------------------------------
+    def list_images(self) -> list[Image]: ...
+    def list_flavors(self) -> list[Flavor]: ...
+
+    # --- capacity ------------------------------------------------------------------------------------
+    def list_hypervisors(self) -> list[Hypervisor]: ...
+    def list_resource_providers(self) -> list[ResourceProvider]:
+        """Every compute node's inventories and usage, straight from Placement."""
+        ...
+
+    # --- servers -------------------------------------------------------------------------------------
+    def create_server(
+        self,
+        *,
+        project_id: str,
+        name: str,
+        image_id: str,
+        flavor_id: str,
+        network_id: str | None = None,
+        user_data: str | None = None,
+        key_name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Server:
+        """Ask Nova for a server in ``project_id``; returns at once (status BUILD). Raises
+        QuotaExceeded when the project's quota refuses it, CloudRequestError for bad input."""
+        ...
+
+    def get_server(self, server_id: str) -> Server:
+        """The server; CloudNotFound when it is gone."""
+        ...
+
+    def list_servers(self, *, project_id: str | None = None) -> list[Server]:
+        """All servers (of every project when ``project_id`` is None), in one listing."""
+        ...
+
+    def find_servers_by_metadata(self, *, project_id: str, key: str, value: str) -> list[Server]:
+        """Servers of the project whose metadata ``key`` equals ``value`` (idempotent retries)."""
+        ...
+
+    def server_action(self, server_id: str, action: ServerAction) -> None: ...
+
+    def delete_server(self, server_id: str) -> None:
+        """Ask Nova to delete; CloudNotFound when there is nothing to delete."""
+        ...
+
+    # --- quotas --------------------------------------------------------------------------------------
+    def services(self) -> frozenset[QuotaService]:
+        """Which quota services this cloud has (block storage is optional)."""
+        ...
+
+    def get_quotas(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        """The project's limits for ``QUOTA_DIMENSIONS[service]`` (-1 means unlimited)."""
+        ...
+
+    def set_quotas(self, project_id: str, service: QuotaService, values: Mapping[str, int]) -> dict[str, int]:
+        """Set some of the service's limits; returns all of them as the cloud now reports."""
+        ...
+
+    # --- identity ------------------------------------------------------------------------------------
+    def create_project(self, *, name: str, description: str = "") -> Project: ...
+    def find_project(self, name_or_id: str) -> Project | None: ...
+    def delete_project(self, project_id: str) -> None: ...
+    def create_user(
+        self,
+        *,
+        name: str,
+        email: str | None = None,
+        password: str | None = None,
+        default_project_id: str | None = None,
+    ) -> User: ...
+    def find_user(self, name_or_id: str) -> User | None: ...
+    def delete_user(self, user_id: str) -> None: ...
+    def assign_role(self, *, user_id: str, project_id: str, role: str) -> None: ...
+    def revoke_role(self, *, user_id: str, project_id: str, role: str) -> None: ...
+    def list_role_assignments(self, *, project_id: str) -> list[RoleAssignment]: ...
+
+    # --- networks ------------------------------------------------------------------------------------
+    def list_networks(
+        self, *, project_id: str | None = None, external: bool | None = None
+    ) -> list[Network]: ...
+    def create_network(self, *, project_id: str, name: str) -> Network: ...
+    def delete_network(self, network_id: str) -> None: ...
+    def create_subnet(
+        self, *, network_id: str, name: str, cidr: str, dns_nameservers: tuple[str, ...] = ()
+    ) -> Subnet: ...
+    def create_router(self, *, project_id: str, name: str, external_network_id: str | None) -> Router: ...
+    def add_router_interface(self, *, router_id: str, subnet_id: str) -> None: ...
+    def remove_router_interface(self, *, router_id: str, subnet_id: str) -> None: ...
+    def delete_router(self, router_id: str) -> None: ...
+    def list_floating_ips(self, *, project_id: str | None = None) -> list[FloatingIp]: ...
+    def create_floating_ip(self, *, project_id: str, external_network_id: str) -> FloatingIp:
+        """Allocate an address to the project; QuotaExceeded when its floating-IP quota is used up."""
+        ...
+
+    def attach_floating_ip(self, *, floating_ip_id: str, server_id: str) -> FloatingIp: ...
+    def detach_floating_ip(self, *, floating_ip_id: str) -> FloatingIp: ...
+    def delete_floating_ip(self, floating_ip_id: str) -> None: ...

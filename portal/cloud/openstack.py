@@ -1,0 +1,523 @@
+"""The real cloud: ``CloudGateway`` on openstacksdk. The only module in Kennel that imports it.
+
+One gateway holds one authenticated connection (one token, reused) for the portal's own cloud user,
+and a project-scoped connection per project it acts in (servers are created in the team's project so
+Nova counts them against the team's quota). The portal's user therefore needs a role on each team's
+project; team onboarding assigns it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import openstack
+import openstack.config
+from keystoneauth1 import exceptions as ks_exceptions
+from openstack import exceptions as os_exceptions
+
+from portal.cloud.gateway import (
+    QUOTA_DIMENSIONS,
+    CloudError,
+    CloudNotFound,
+    CloudRequestError,
+    CloudUnavailable,
+    FloatingIp,
+    Flavor,
+    Hypervisor,
+    Image,
+    Inventory,
+    Network,
+    Project,
+    QuotaExceeded,
+    QuotaService,
+    ResourceProvider,
+    RoleAssignment,
+    Router,
+    Server,
+    ServerAction,
+    Subnet,
+    User,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_TRANSIENT_KEYSTONE = (
+    ks_exceptions.ConnectFailure,
+    ks_exceptions.ConnectTimeout,
+    ks_exceptions.RetriableConnectionFailure,
+    ks_exceptions.DiscoveryFailure,
+    ks_exceptions.EndpointNotFound,
+    ks_exceptions.ServiceUnavailable,
+    ks_exceptions.GatewayTimeout,
+    ks_exceptions.BadGateway,
+)
+# Neutron's network quota names against openstacksdk's attribute names.
+_NETWORK_QUOTA_ATTRS = {
+    "floatingip": "floating_ips",
+    "network": "networks",
+    "router": "routers",
+    "port": "ports",
+    "security_group": "security_groups",
+}
+
+
+def _message(error: Exception) -> str:
+    details = getattr(error, "details", None)
+    return str(details or error)
+
+
+def translate_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn openstacksdk's and keystoneauth's exceptions into the gateway's four kinds."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except CloudError:
+            raise
+        except _TRANSIENT_KEYSTONE as error:
+            raise CloudUnavailable(f"the cloud cannot be reached: {error}") from error
+        except os_exceptions.NotFoundException as error:
+            raise CloudNotFound(_message(error)) from error
+        except os_exceptions.HttpException as error:
+            text = _message(error)
+            status = error.status_code or 0
+            if "quota exceeded" in text.lower() or "quotaexceeded" in text.lower().replace(" ", ""):
+                raise QuotaExceeded(text) from error
+            if status >= 500 or status in (408, 429):
+                raise CloudUnavailable(f"the cloud failed (HTTP {status}): {text}") from error
+            if status == 401:
+                raise CloudUnavailable(f"the portal's cloud credentials were refused: {text}") from error
+            raise CloudRequestError(text) from error
+        except ks_exceptions.ClientException as error:
+            raise CloudUnavailable(f"the cloud cannot be reached: {error}") from error
+        except os_exceptions.SDKException as error:
+            raise CloudRequestError(str(error)) from error
+
+    return wrapper
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _server(s: Any) -> Server:
+    flavor = s.flavor or {}
+    image = s.image or {}
+    fault = s.fault or {}
+    return Server(
+        id=s.id,
+        name=s.name,
+        status=s.status,
+        task_state=s.task_state,
+        project_id=s.project_id,
+        host=s.compute_host,
+        image_id=image.get("id") if isinstance(image, Mapping) else getattr(image, "id", None),
+        flavor_name=flavor.get("original_name") or flavor.get("name") or "",
+        vcpus=int(flavor.get("vcpus") or 0),
+        ram_mb=int(flavor.get("ram") or 0),
+        disk_gb=int(flavor.get("disk") or 0),
+        addresses={net: tuple(a["addr"] for a in addrs) for net, addrs in (s.addresses or {}).items()},
+        metadata=dict(s.metadata or {}),
+        availability_zone=s.availability_zone,
+        fault=fault.get("message") if fault else None,
+        created_at=_parse_time(s.created_at),
+    )
+
+
+def _image(i: Any) -> Image:
+    properties = {k: str(v) for k, v in (i.properties or {}).items()}
+    for key in ("os_distro", "os_version", "hw_machine_type", "hw_architecture"):
+        value = getattr(i, key, None) if key != "hw_architecture" else properties.get(key)
+        if value is not None:
+            properties[key] = str(value)
+    return Image(
+        id=i.id,
+        name=i.name or "",
+        status=i.status,
+        architecture=properties.get("hw_architecture") or i.architecture,
+        min_disk_gb=int(i.min_disk or 0),
+        min_ram_mb=int(i.min_ram or 0),
+        size_bytes=i.size,
+        visibility=i.visibility or "",
+        properties=properties,
+    )
+
+
+class OpenStackGateway:
+    """``CloudGateway`` against a real OpenStack. Thread-safe; connections are made lazily."""
+
+    def __init__(self, *, cloud: str, config_file: str | None = None, timeout: float = 30) -> None:
+        self._cloud = cloud
+        self._config_file = config_file
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._admin: openstack.connection.Connection | None = None
+        self._projects: dict[str, openstack.connection.Connection] = {}
+
+    # --- connections ---------------------------------------------------------------------------------
+    @property
+    def conn(self) -> openstack.connection.Connection:
+        with self._lock:
+            if self._admin is None:
+                config = openstack.config.OpenStackConfig(
+                    config_files=[self._config_file] if self._config_file else None
+                )
+                region = config.get_one(cloud=self._cloud, api_timeout=self._timeout)
+                self._admin = openstack.connection.Connection(config=region)
+            return self._admin
+
+    def _in_project(self, project_id: str) -> openstack.connection.Connection:
+        admin = self.conn
+        with self._lock:
+            if project_id not in self._projects:
+                # By id: connect_as_project() with a string would take it for a project name.
+                self._projects[project_id] = admin.connect_as(project_id=project_id, project_name=None)
+            return self._projects[project_id]
+
+    # --- catalog -------------------------------------------------------------------------------------
+    @translate_errors
+    def list_images(self) -> list[Image]:
+        return [_image(i) for i in self.conn.image.images()]
+
+    @translate_errors
+    def list_flavors(self) -> list[Flavor]:
+        return [
+            Flavor(
+                id=f.id,
+                name=f.name,
+                vcpus=f.vcpus,
+                ram_mb=f.ram,
+                disk_gb=f.disk,
+                is_public=bool(f.is_public),
+                extra_specs=dict(f.extra_specs or {}),
+            )
+            for f in self.conn.compute.flavors(details=True, get_extra_specs=True)
+        ]
+
+    # --- capacity ------------------------------------------------------------------------------------
+    @translate_errors
+    def list_hypervisors(self) -> list[Hypervisor]:
+        return [
+            Hypervisor(id=h.id, hostname=h.name, state=h.state, status=h.status, host_ip=h.host_ip)
+            for h in self.conn.compute.hypervisors(details=True)
+        ]
+
+    @translate_errors
+    def list_resource_providers(self) -> list[ResourceProvider]:
+        placement = self.conn.placement
+        providers = []
+        for rp in placement.resource_providers():
+            usages = placement.get(f"/resource_providers/{rp.id}/usages", microversion="1.9").json()["usages"]
+            traits = placement.get(f"/resource_providers/{rp.id}/traits", microversion="1.6").json()["traits"]
+            arch = next((t[len("HW_ARCH_") :].lower() for t in traits if t.startswith("HW_ARCH_")), None)
+            inventories = {
+                inv.resource_class: Inventory(
+                    total=inv.total,
+                    reserved=inv.reserved or 0,
+                    allocation_ratio=float(inv.allocation_ratio),
+                    used=int(usages.get(inv.resource_class, 0)),
+                )
+                for inv in placement.resource_provider_inventories(rp)
+            }
+            providers.append(
+                ResourceProvider(id=rp.id, name=rp.name, architecture=arch, inventories=inventories)
+            )
+        return providers
+
+    # --- servers -------------------------------------------------------------------------------------
+    @translate_errors
+    def create_server(
+        self,
+        *,
+        project_id: str,
+        name: str,
+        image_id: str,
+        flavor_id: str,
+        network_id: str | None = None,
+        user_data: str | None = None,
+        key_name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Server:
+        attrs: dict[str, Any] = {
+            "name": name,
+            "image_id": image_id,
+            "flavor_id": flavor_id,
+            "networks": [{"uuid": network_id}] if network_id else "none",
+            "metadata": dict(metadata or {}),
+        }
+        if user_data is not None:
+            import base64
+
+            attrs["user_data"] = base64.b64encode(user_data.encode()).decode()
+        if key_name:
+            attrs["key_name"] = key_name
+        created = self._in_project(project_id).compute.create_server(**attrs)
+        return self.get_server(created.id)
+
+    @translate_errors
+    def get_server(self, server_id: str) -> Server:
+        return _server(self.conn.compute.get_server(server_id))
+
+    @translate_errors
+    def list_servers(self, *, project_id: str | None = None) -> list[Server]:
+        query: dict[str, Any] = {"all_projects": True}
+        if project_id:
+            query["project_id"] = project_id
+        return [_server(s) for s in self.conn.compute.servers(details=True, **query)]
+
+    @translate_errors
+    def find_servers_by_metadata(self, *, project_id: str, key: str, value: str) -> list[Server]:
+        return [s for s in self.list_servers(project_id=project_id) if s.metadata.get(key) == value]
+
+    @translate_errors
+    def server_action(self, server_id: str, action: ServerAction) -> None:
+        compute = self.conn.compute
+        match ServerAction(action):
+            case ServerAction.START:
+                compute.start_server(server_id)
+            case ServerAction.STOP:
+                compute.stop_server(server_id)
+            case ServerAction.REBOOT_SOFT:
+                compute.reboot_server(server_id, "SOFT")
+            case ServerAction.REBOOT_HARD:
+                compute.reboot_server(server_id, "HARD")
+
+    @translate_errors
+    def delete_server(self, server_id: str) -> None:
+        self.conn.compute.delete_server(server_id, ignore_missing=False)
+
+    # --- quotas --------------------------------------------------------------------------------------
+    @translate_errors
+    def services(self) -> frozenset[QuotaService]:
+        found = {QuotaService.COMPUTE, QuotaService.NETWORK}
+        if self.conn.has_service("block-storage") or self.conn.has_service("volumev3"):
+            found.add(QuotaService.VOLUME)
+        return frozenset(found)
+
+    @translate_errors
+    def get_quotas(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        names = QUOTA_DIMENSIONS[QuotaService(service)]
+        if service == QuotaService.COMPUTE:
+            quota = self.conn.compute.get_quota_set(project_id)
+            return {name: int(getattr(quota, name)) for name in names}
+        if service == QuotaService.NETWORK:
+            quota = self.conn.network.get_quota(project_id)
+            return {name: int(getattr(quota, _NETWORK_QUOTA_ATTRS[name])) for name in names}
+        quota = self.conn.block_storage.get_quota_set(project_id)
+        return {name: int(getattr(quota, name)) for name in names}
+
+    @translate_errors
+    def set_quotas(self, project_id: str, service: QuotaService, values: Mapping[str, int]) -> dict[str, int]:
+        service = QuotaService(service)
+        unknown = set(values) - set(QUOTA_DIMENSIONS[service])
+        if unknown:
+            raise CloudRequestError(f"unknown {service} quota: {', '.join(sorted(unknown))}")
+        if service == QuotaService.COMPUTE:
+            self.conn.compute.update_quota_set(project_id, **values)
+        elif service == QuotaService.NETWORK:
+            quota = self.conn.network.get_quota(project_id)
+            self.conn.network.update_quota(quota, **{_NETWORK_QUOTA_ATTRS[k]: v for k, v in values.items()})
+        else:
+            self.conn.block_storage.update_quota_set(project_id, **values)
+        return self.get_quotas(project_id, service)
+
+    # --- identity ------------------------------------------------------------------------------------
+    @translate_errors
+    def create_project(self, *, name: str, description: str = "") -> Project:
+        p = self.conn.identity.create_project(name=name, description=description, domain_id="default")
+        return Project(id=p.id, name=p.name, description=p.description or "", enabled=bool(p.is_enabled))
+
+    @translate_errors
+    def find_project(self, name_or_id: str) -> Project | None:
+        p = self.conn.identity.find_project(name_or_id, ignore_missing=True, domain_id="default")
+        if p is None:
+            return None
+        return Project(id=p.id, name=p.name, description=p.description or "", enabled=bool(p.is_enabled))
+
+    @translate_errors
+    def delete_project(self, project_id: str) -> None:
+        self.conn.identity.delete_project(project_id, ignore_missing=False)
+        with self._lock:
+            self._projects.pop(project_id, None)
+
+    @translate_errors
+    def create_user(
+        self,
+        *,
+        name: str,
+        email: str | None = None,
+        password: str | None = None,
+        default_project_id: str | None = None,
+    ) -> User:
+        attrs: dict[str, Any] = {"name": name, "domain_id": "default"}
+        if email:
+            attrs["email"] = email
+        if password:
+            attrs["password"] = password
+        if default_project_id:
+            attrs["default_project_id"] = default_project_id
+        return self._user(self.conn.identity.create_user(**attrs))
+
+    @translate_errors
+    def find_user(self, name_or_id: str) -> User | None:
+        u = self.conn.identity.find_user(name_or_id, ignore_missing=True, domain_id="default")
+        return None if u is None else self._user(u)
+
+    @staticmethod
+    def _user(u: Any) -> User:
+        return User(
+            id=u.id,
+            name=u.name,
+            email=u.email,
+            default_project_id=u.default_project_id,
+            enabled=bool(u.is_enabled),
+        )
+
+    @translate_errors
+    def delete_user(self, user_id: str) -> None:
+        self.conn.identity.delete_user(user_id, ignore_missing=False)
+
+    def _role(self, role: str) -> Any:
+        found = self.conn.identity.find_role(role, ignore_missing=True)
+        if found is None:
+            raise CloudNotFound(f"no role named {role!r} in the cloud")
+        return found
+
+    @translate_errors
+    def assign_role(self, *, user_id: str, project_id: str, role: str) -> None:
+        self.conn.identity.assign_project_role_to_user(project_id, user_id, self._role(role))
+
+    @translate_errors
+    def revoke_role(self, *, user_id: str, project_id: str, role: str) -> None:
+        self.conn.identity.unassign_project_role_from_user(project_id, user_id, self._role(role))
+
+    @translate_errors
+    def list_role_assignments(self, *, project_id: str) -> list[RoleAssignment]:
+        assignments = self.conn.identity.role_assignments(scope_project_id=project_id, include_names=True)
+        return [
+            RoleAssignment(user_id=a.user["id"], project_id=project_id, role=a.role["name"])
+            for a in assignments
+            if a.user
+        ]
+
+    # --- networks ------------------------------------------------------------------------------------
+    @staticmethod
+    def _network(n: Any) -> Network:
+        return Network(
+            id=n.id,
+            name=n.name,
+            project_id=n.project_id,
+            external=bool(n.is_router_external),
+            subnet_ids=tuple(n.subnet_ids or ()),
+        )
+
+    @translate_errors
+    def list_networks(self, *, project_id: str | None = None, external: bool | None = None) -> list[Network]:
+        query: dict[str, Any] = {}
+        if project_id:
+            query["project_id"] = project_id
+        if external is not None:
+            query["is_router_external"] = external
+        return [self._network(n) for n in self.conn.network.networks(**query)]
+
+    @translate_errors
+    def create_network(self, *, project_id: str, name: str) -> Network:
+        return self._network(self.conn.network.create_network(project_id=project_id, name=name))
+
+    @translate_errors
+    def delete_network(self, network_id: str) -> None:
+        self.conn.network.delete_network(network_id, ignore_missing=False)
+
+    @translate_errors
+    def create_subnet(
+        self, *, network_id: str, name: str, cidr: str, dns_nameservers: tuple[str, ...] = ()
+    ) -> Subnet:
+        network = self.conn.network.get_network(network_id)
+        s = self.conn.network.create_subnet(
+            network_id=network_id,
+            project_id=network.project_id,
+            name=name,
+            cidr=cidr,
+            ip_version=4,
+            dns_nameservers=list(dns_nameservers),
+        )
+        return Subnet(id=s.id, name=s.name, network_id=s.network_id, cidr=s.cidr, gateway_ip=s.gateway_ip)
+
+    @staticmethod
+    def _router(r: Any) -> Router:
+        gateway = r.external_gateway_info or {}
+        return Router(
+            id=r.id, name=r.name, project_id=r.project_id, external_network_id=gateway.get("network_id")
+        )
+
+    @translate_errors
+    def create_router(self, *, project_id: str, name: str, external_network_id: str | None) -> Router:
+        attrs: dict[str, Any] = {"project_id": project_id, "name": name}
+        if external_network_id:
+            attrs["external_gateway_info"] = {"network_id": external_network_id}
+        return self._router(self.conn.network.create_router(**attrs))
+
+    @translate_errors
+    def add_router_interface(self, *, router_id: str, subnet_id: str) -> None:
+        self.conn.network.add_interface_to_router(router_id, subnet_id=subnet_id)
+
+    @translate_errors
+    def remove_router_interface(self, *, router_id: str, subnet_id: str) -> None:
+        self.conn.network.remove_interface_from_router(router_id, subnet_id=subnet_id)
+
+    @translate_errors
+    def delete_router(self, router_id: str) -> None:
+        self.conn.network.delete_router(router_id, ignore_missing=False)
+
+    def _floating_ips(self, ips: Iterable[Any]) -> list[FloatingIp]:
+        ips = list(ips)
+        port_ids = [ip.port_id for ip in ips if ip.port_id]
+        devices = {}
+        if port_ids:
+            devices = {p.id: p.device_id for p in self.conn.network.ports(id=port_ids)}
+        return [
+            FloatingIp(
+                id=ip.id,
+                address=ip.floating_ip_address,
+                project_id=ip.project_id,
+                network_id=ip.floating_network_id,
+                port_id=ip.port_id,
+                server_id=devices.get(ip.port_id) if ip.port_id else None,
+            )
+            for ip in ips
+        ]
+
+    @translate_errors
+    def list_floating_ips(self, *, project_id: str | None = None) -> list[FloatingIp]:
+        query = {"project_id": project_id} if project_id else {}
+        return self._floating_ips(self.conn.network.ips(**query))
+
+    @translate_errors
+    def create_floating_ip(self, *, project_id: str, external_network_id: str) -> FloatingIp:
+        ip = self.conn.network.create_ip(floating_network_id=external_network_id, project_id=project_id)
+        return self._floating_ips([ip])[0]
+
+    @translate_errors
+    def attach_floating_ip(self, *, floating_ip_id: str, server_id: str) -> FloatingIp:
+        port = next(iter(self.conn.network.ports(device_id=server_id)), None)
+        if port is None:
+            raise CloudRequestError("the server has no network port to attach a floating IP to")
+        ip = self.conn.network.update_ip(floating_ip_id, port_id=port.id)
+        return self._floating_ips([ip])[0]
+
+    @translate_errors
+    def detach_floating_ip(self, *, floating_ip_id: str) -> FloatingIp:
+        ip = self.conn.network.update_ip(floating_ip_id, port_id=None)
+        return self._floating_ips([ip])[0]
+
+    @translate_errors
+    def delete_floating_ip(self, floating_ip_id: str) -> None:
+        self.conn.network.delete_ip(floating_ip_id, ignore_missing=False)

@@ -1,0 +1,272 @@
+"""The cloud gateway's contract, checked against the real local OpenStack and against the fake.
+
+Each test runs twice (``[fake]`` and ``[openstack]``): a fake that passes here behaves, for what Kennel
+asks, like the real services.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from portal.cloud.gateway import (
+    CloudNotFound,
+    CloudRequestError,
+    QuotaExceeded,
+    QuotaService,
+    ServerAction,
+)
+from tests.portal.cloud.conftest import wait_active, wait_for, wait_gone
+
+X86_HOSTS = {"x2", "x3", "x4"}
+
+
+def image_for(gateway, arch):
+    return next(i for i in gateway.list_images() if i.architecture == arch and i.name.startswith("cirros"))
+
+
+def flavor(gateway, name="m1.tiny"):
+    return next(f for f in gateway.list_flavors() if f.name == name)
+
+
+def usage(gateway, host):
+    return next(p for p in gateway.list_resource_providers() if p.name == host).inventories
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+# --- catalog and capacity ------------------------------------------------------------------------------
+
+
+def test_images_carry_their_architecture(gateway):
+    arches = {i.architecture for i in gateway.list_images()}
+    assert {"x86_64", "ppc64le"} <= arches
+    ppc = image_for(gateway, "ppc64le")
+    assert ppc.status == "active" and ppc.properties["hw_architecture"] == "ppc64le"
+
+
+def test_flavors_have_sizes(gateway):
+    tiny = flavor(gateway)
+    assert (tiny.vcpus, tiny.ram_mb, tiny.disk_gb) == (1, 512, 1)
+    assert all(f.vcpus > 0 and f.ram_mb > 0 for f in gateway.list_flavors())
+
+
+def test_placement_reports_every_compute_with_the_teams_overcommit(gateway):
+    providers = {p.name: p for p in gateway.list_resource_providers()}
+    assert set(providers) == X86_HOSTS | {"p1"}
+    assert {name: p.architecture for name, p in providers.items()} == {
+        "x2": "x86_64",
+        "x3": "x86_64",
+        "x4": "x86_64",
+        "p1": "ppc64le",
+    }
+    for p in providers.values():
+        inv = p.inventories
+        assert (
+            inv["VCPU"].allocation_ratio,
+            inv["MEMORY_MB"].allocation_ratio,
+            inv["DISK_GB"].allocation_ratio,
+        ) == (16.0, 1.2, 1.0)
+        assert inv["VCPU"].capacity == int((inv["VCPU"].total - inv["VCPU"].reserved) * 16.0)
+        assert inv["VCPU"].total < 1000, "capacities must look like real servers, not the fake driver's"
+
+
+def test_hypervisors_are_the_placement_providers(gateway):
+    hypervisors = gateway.list_hypervisors()
+    assert {h.hostname for h in hypervisors} == X86_HOSTS | {"p1"}
+    assert {(h.state, h.status) for h in hypervisors} == {("up", "enabled")}
+
+
+# --- servers ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("arch", "hosts"), [("ppc64le", {"p1"}), ("x86_64", X86_HOSTS)])
+def test_a_server_lands_on_a_host_of_its_images_architecture_and_counts_in_placement(
+    gateway, project, arch, hosts
+):
+    image, size = image_for(gateway, arch), flavor(gateway)
+    created = gateway.create_server(
+        project_id=project.id,
+        name=unique(arch),
+        image_id=image.id,
+        flavor_id=size.id,
+        metadata={"kennel-request": "r1"},
+    )
+    assert created.project_id == project.id
+    server = wait_active(gateway, created.id)
+    assert server.status == "ACTIVE", server.fault
+    assert server.host in hosts
+    assert (server.flavor_name, server.vcpus, server.ram_mb) == ("m1.tiny", 1, 512)
+    used = usage(gateway, server.host)["VCPU"].used
+    assert used >= 1
+
+    gateway.delete_server(server.id)
+    wait_gone(gateway, server.id)
+    assert usage(gateway, server.host)["VCPU"].used == used - 1
+
+
+def test_lifecycle_actions(gateway, project):
+    image, size = image_for(gateway, "x86_64"), flavor(gateway)
+    server = gateway.create_server(
+        project_id=project.id, name=unique("life"), image_id=image.id, flavor_id=size.id
+    )
+    wait_active(gateway, server.id)
+    gateway.server_action(server.id, ServerAction.STOP)
+    assert wait_for(gateway, server.id, lambda s: s.settled).status == "SHUTOFF"
+    with pytest.raises(CloudRequestError):
+        gateway.server_action(server.id, ServerAction.STOP)
+    gateway.server_action(server.id, ServerAction.START)
+    assert wait_for(gateway, server.id, lambda s: s.settled).status == "ACTIVE"
+    for reboot in (ServerAction.REBOOT_SOFT, ServerAction.REBOOT_HARD):
+        gateway.server_action(server.id, reboot)
+        assert wait_for(gateway, server.id, lambda s: s.settled).status == "ACTIVE"
+    with pytest.raises(CloudRequestError):
+        gateway.server_action(server.id, ServerAction.START)
+    gateway.delete_server(server.id)
+    wait_gone(gateway, server.id)
+
+
+def test_servers_are_found_by_their_metadata_and_listed_across_projects(gateway, project):
+    image, size = image_for(gateway, "x86_64"), flavor(gateway)
+    tag = unique("req")
+    server = gateway.create_server(
+        project_id=project.id,
+        name=unique("meta"),
+        image_id=image.id,
+        flavor_id=size.id,
+        metadata={"kennel-request": tag},
+    )
+    assert [
+        s.id for s in gateway.find_servers_by_metadata(project_id=project.id, key="kennel-request", value=tag)
+    ] == [server.id]
+    assert server.id in {s.id for s in gateway.list_servers()}
+    assert server.id in {s.id for s in gateway.list_servers(project_id=project.id)}
+    gateway.delete_server(server.id)
+    wait_gone(gateway, server.id)
+    assert gateway.find_servers_by_metadata(project_id=project.id, key="kennel-request", value=tag) == []
+
+
+def test_missing_things_are_not_found_and_bad_input_is_refused(gateway, project):
+    missing = str(uuid.uuid4())
+    with pytest.raises(CloudNotFound):
+        gateway.get_server(missing)
+    with pytest.raises(CloudNotFound):
+        gateway.delete_server(missing)
+    with pytest.raises(CloudRequestError):
+        gateway.create_server(
+            project_id=project.id, name="bad", image_id=missing, flavor_id=flavor(gateway).id
+        )
+
+
+# --- quotas -------------------------------------------------------------------------------------------
+
+
+def test_quotas_are_set_and_read_back(gateway, project):
+    assert {QuotaService.COMPUTE, QuotaService.NETWORK} <= gateway.services()
+    applied = gateway.set_quotas(project.id, QuotaService.COMPUTE, {"cores": 64, "ram": 131072})
+    assert applied["cores"] == 64 and applied["ram"] == 131072
+    assert gateway.get_quotas(project.id, QuotaService.COMPUTE) == applied
+    network = gateway.set_quotas(project.id, QuotaService.NETWORK, {"floatingip": 7})
+    assert network["floatingip"] == 7 and set(network) == {
+        "floatingip",
+        "network",
+        "router",
+        "port",
+        "security_group",
+    }
+    with pytest.raises(CloudRequestError, match="unknown compute quota: gpus"):
+        gateway.set_quotas(project.id, QuotaService.COMPUTE, {"gpus": 1})
+
+
+def test_the_compute_quota_is_enforced(gateway, project):
+    image, size = image_for(gateway, "x86_64"), flavor(gateway)
+    gateway.set_quotas(project.id, QuotaService.COMPUTE, {"instances": 1})
+    try:
+        first = gateway.create_server(
+            project_id=project.id, name=unique("q"), image_id=image.id, flavor_id=size.id
+        )
+        with pytest.raises(QuotaExceeded, match="(?i)quota exceeded"):
+            gateway.create_server(
+                project_id=project.id, name=unique("q"), image_id=image.id, flavor_id=size.id
+            )
+        gateway.delete_server(first.id)
+        wait_gone(gateway, first.id)
+    finally:
+        gateway.set_quotas(project.id, QuotaService.COMPUTE, {"instances": 10})
+
+
+# --- identity -----------------------------------------------------------------------------------------
+
+
+def test_projects_users_and_roles(gateway):
+    team = gateway.create_project(name=unique("team"), description="a team")
+    assert gateway.find_project(team.name) == team
+    assert gateway.find_project(team.id) == team
+    with pytest.raises(CloudRequestError):
+        gateway.create_project(name=team.name)
+    person = gateway.create_user(name=unique("person"), email="p@example.org", default_project_id=team.id)
+    assert gateway.find_user(person.name) == person
+    gateway.assign_role(user_id=person.id, project_id=team.id, role="member")
+    gateway.assign_role(user_id=person.id, project_id=team.id, role="member")  # idempotent
+    roles = {(a.user_id, a.role) for a in gateway.list_role_assignments(project_id=team.id)}
+    assert roles == {(person.id, "member")}
+    gateway.revoke_role(user_id=person.id, project_id=team.id, role="member")
+    assert gateway.list_role_assignments(project_id=team.id) == []
+    with pytest.raises(CloudNotFound):
+        gateway.assign_role(user_id=person.id, project_id=team.id, role="no-such-role")
+    gateway.delete_user(person.id)
+    gateway.delete_project(team.id)
+    assert gateway.find_user(person.name) is None and gateway.find_project(team.id) is None
+
+
+# --- networks -----------------------------------------------------------------------------------------
+
+
+def test_network_router_and_floating_ip(gateway, project):
+    public = [n for n in gateway.list_networks(external=True) if n.name == "public"]
+    assert len(public) == 1
+    net = gateway.create_network(project_id=project.id, name=unique("net"))
+    subnet = gateway.create_subnet(
+        network_id=net.id, name=unique("sub"), cidr="10.77.0.0/24", dns_nameservers=("192.0.2.53",)
+    )
+    assert (subnet.network_id, subnet.cidr, subnet.gateway_ip) == (net.id, "10.77.0.0/24", "10.77.0.1")
+    router = gateway.create_router(
+        project_id=project.id, name=unique("router"), external_network_id=public[0].id
+    )
+    assert router.external_network_id == public[0].id
+    gateway.add_router_interface(router_id=router.id, subnet_id=subnet.id)
+    assert net.id in {n.id for n in gateway.list_networks(project_id=project.id)}
+
+    server = gateway.create_server(
+        project_id=project.id,
+        name=unique("fip"),
+        network_id=net.id,
+        image_id=image_for(gateway, "x86_64").id,
+        flavor_id=flavor(gateway).id,
+    )
+    server = wait_active(gateway, server.id)
+    assert server.addresses[net.name][0].startswith("10.77.0.")
+
+    fip = gateway.create_floating_ip(project_id=project.id, external_network_id=public[0].id)
+    assert fip.address.startswith("203.0.113.") and fip.server_id is None
+    attached = gateway.attach_floating_ip(floating_ip_id=fip.id, server_id=server.id)
+    assert attached.server_id == server.id
+    assert [f.server_id for f in gateway.list_floating_ips(project_id=project.id)] == [server.id]
+    assert gateway.detach_floating_ip(floating_ip_id=fip.id).server_id is None
+    gateway.delete_floating_ip(fip.id)
+    assert gateway.list_floating_ips(project_id=project.id) == []
+
+    gateway.set_quotas(project.id, QuotaService.NETWORK, {"floatingip": 0})
+    with pytest.raises(QuotaExceeded):
+        gateway.create_floating_ip(project_id=project.id, external_network_id=public[0].id)
+    gateway.set_quotas(project.id, QuotaService.NETWORK, {"floatingip": 50})
+
+    gateway.delete_server(server.id)
+    wait_gone(gateway, server.id)
+    gateway.remove_router_interface(router_id=router.id, subnet_id=subnet.id)
+    gateway.delete_router(router.id)
+    gateway.delete_network(net.id)
+    assert net.id not in {n.id for n in gateway.list_networks(project_id=project.id)}
