@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTAL_PACKAGES = ("portal", "provisioning", "inventory")
-IMPORTS_OPENSTACK = re.compile(r"^\s*(import openstack|from openstack\b|import keystoneauth1|from keystoneauth1\b)", re.M)
+IMPORTS_OPENSTACK = re.compile(r"^\s*(import|from) (openstack|keystoneauth1)\b", re.M)
 
 
 def python_files(*packages: str):

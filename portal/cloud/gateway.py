@@ -121,7 +121,7 @@ class Inventory:
 
     @property
     def capacity(self) -> int:
-        """What Placement lets be allocated: (total − reserved) × allocation_ratio."""
+        """What Placement lets be allocated: (total - reserved) * allocation_ratio."""
         return int((self.total - self.reserved) * self.allocation_ratio)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -47,10 +48,8 @@ def project(gateway):
     gateway.assign_role(user_id=me.id, project_id=created.id, role="admin")
     yield created
     for server in gateway.list_servers(project_id=created.id):
-        try:
+        with contextlib.suppress(CloudNotFound):
             gateway.delete_server(server.id)
-        except CloudNotFound:
-            pass
     for server in gateway.list_servers(project_id=created.id):
         wait_gone(gateway, server.id)
     gateway.delete_project(created.id)

@@ -188,7 +188,7 @@ def test_the_compute_quota_is_enforced(gateway, project):
         first = gateway.create_server(
             project_id=project.id, name=unique("q"), image_id=image.id, flavor_id=size.id
         )
-        with pytest.raises(QuotaExceeded, match="(?i)quota exceeded"):
+        with pytest.raises(QuotaExceeded, match=r"(?i)quota exceeded"):
             gateway.create_server(
                 project_id=project.id, name=unique("q"), image_id=image.id, flavor_id=size.id
             )
