@@ -12,12 +12,13 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import openstack
 import openstack.config
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
+from openstack.identity.v3._proxy import Proxy as IdentityV3
 
 from portal.cloud.gateway import (
     QUOTA_DIMENSIONS,
@@ -174,6 +175,11 @@ class OpenStackGateway:
                 self._admin = openstack.connection.Connection(config=region)
             return self._admin
 
+    @property
+    def _identity(self) -> IdentityV3:
+        # The connection's identity proxy is typed v2-or-v3; Kennel's clouds are Keystone v3.
+        return cast(IdentityV3, self.conn.identity)
+
     def _in_project(self, project_id: str) -> openstack.connection.Connection:
         admin = self.conn
         with self._lock:
@@ -305,13 +311,14 @@ class OpenStackGateway:
     @translate_errors
     def get_quotas(self, project_id: str, service: QuotaService) -> dict[str, int]:
         names = QUOTA_DIMENSIONS[QuotaService(service)]
-        if service == QuotaService.COMPUTE:
-            quota = self.conn.compute.get_quota_set(project_id)
-            return {name: int(getattr(quota, name)) for name in names}
+        quota: Any
         if service == QuotaService.NETWORK:
             quota = self.conn.network.get_quota(project_id)
             return {name: int(getattr(quota, _NETWORK_QUOTA_ATTRS[name])) for name in names}
-        quota = self.conn.block_storage.get_quota_set(project_id)
+        if service == QuotaService.COMPUTE:
+            quota = self.conn.compute.get_quota_set(project_id)
+        else:
+            quota = self.conn.block_storage.get_quota_set(project_id)
         return {name: int(getattr(quota, name)) for name in names}
 
     @translate_errors
@@ -321,30 +328,30 @@ class OpenStackGateway:
         if unknown:
             raise CloudRequestError(f"unknown {service} quota: {', '.join(sorted(unknown))}")
         if service == QuotaService.COMPUTE:
-            self.conn.compute.update_quota_set(project_id, **values)
+            self.conn.compute.update_quota_set(project_id, **cast(dict[str, Any], values))
         elif service == QuotaService.NETWORK:
             quota = self.conn.network.get_quota(project_id)
             self.conn.network.update_quota(quota, **{_NETWORK_QUOTA_ATTRS[k]: v for k, v in values.items()})
         else:
-            self.conn.block_storage.update_quota_set(project_id, **values)
+            self.conn.block_storage.update_quota_set(project_id, **dict(values))
         return self.get_quotas(project_id, service)
 
     # --- identity ------------------------------------------------------------------------------------
     @translate_errors
     def create_project(self, *, name: str, description: str = "") -> Project:
-        p = self.conn.identity.create_project(name=name, description=description, domain_id="default")
+        p = self._identity.create_project(name=name, description=description, domain_id="default")
         return Project(id=p.id, name=p.name, description=p.description or "", enabled=bool(p.is_enabled))
 
     @translate_errors
     def find_project(self, name_or_id: str) -> Project | None:
-        p = self.conn.identity.find_project(name_or_id, ignore_missing=True, domain_id="default")
+        p = self._identity.find_project(name_or_id, ignore_missing=True, domain_id="default")
         if p is None:
             return None
         return Project(id=p.id, name=p.name, description=p.description or "", enabled=bool(p.is_enabled))
 
     @translate_errors
     def delete_project(self, project_id: str) -> None:
-        self.conn.identity.delete_project(project_id, ignore_missing=False)
+        self._identity.delete_project(project_id, ignore_missing=False)
         with self._lock:
             self._projects.pop(project_id, None)
 
@@ -364,11 +371,11 @@ class OpenStackGateway:
             attrs["password"] = password
         if default_project_id:
             attrs["default_project_id"] = default_project_id
-        return self._user(self.conn.identity.create_user(**attrs))
+        return self._user(self._identity.create_user(**attrs))
 
     @translate_errors
     def find_user(self, name_or_id: str) -> User | None:
-        u = self.conn.identity.find_user(name_or_id, ignore_missing=True, domain_id="default")
+        u = self._identity.find_user(name_or_id, ignore_missing=True, domain_id="default")
         return None if u is None else self._user(u)
 
     @staticmethod
@@ -383,25 +390,25 @@ class OpenStackGateway:
 
     @translate_errors
     def delete_user(self, user_id: str) -> None:
-        self.conn.identity.delete_user(user_id, ignore_missing=False)
+        self._identity.delete_user(user_id, ignore_missing=False)
 
     def _role(self, role: str) -> Any:
-        found = self.conn.identity.find_role(role, ignore_missing=True)
+        found = self._identity.find_role(role, ignore_missing=True)
         if found is None:
             raise CloudNotFound(f"no role named {role!r} in the cloud")
         return found
 
     @translate_errors
     def assign_role(self, *, user_id: str, project_id: str, role: str) -> None:
-        self.conn.identity.assign_project_role_to_user(project_id, user_id, self._role(role))
+        self._identity.assign_project_role_to_user(project_id, user_id, self._role(role))
 
     @translate_errors
     def revoke_role(self, *, user_id: str, project_id: str, role: str) -> None:
-        self.conn.identity.unassign_project_role_from_user(project_id, user_id, self._role(role))
+        self._identity.unassign_project_role_from_user(project_id, user_id, self._role(role))
 
     @translate_errors
     def list_role_assignments(self, *, project_id: str) -> list[RoleAssignment]:
-        assignments = self.conn.identity.role_assignments(scope_project_id=project_id, include_names=True)
+        assignments = self._identity.role_assignments(scope_project_id=project_id, include_names=True)
         return [
             RoleAssignment(user_id=a.user["id"], project_id=project_id, role=a.role["name"])
             for a in assignments
@@ -467,11 +474,11 @@ class OpenStackGateway:
 
     @translate_errors
     def add_router_interface(self, *, router_id: str, subnet_id: str) -> None:
-        self.conn.network.add_interface_to_router(router_id, subnet_id=subnet_id)
+        self.conn.network.add_interface_to_router(router_id, subnet=subnet_id)
 
     @translate_errors
     def remove_router_interface(self, *, router_id: str, subnet_id: str) -> None:
-        self.conn.network.remove_interface_from_router(router_id, subnet_id=subnet_id)
+        self.conn.network.remove_interface_from_router(router_id, subnet=subnet_id)
 
     @translate_errors
     def delete_router(self, router_id: str) -> None:
