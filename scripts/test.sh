@@ -17,6 +17,8 @@ trap cleanup EXIT
 echo "== ruff"
 ruff check .
 ruff format --check .
+echo "== mypy"
+mypy
 
 echo "== services"
 while IFS= read -r line; do export "${line?}"; done < <(scripts/services.sh start)
