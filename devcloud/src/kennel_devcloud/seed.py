@@ -169,9 +169,9 @@ def wait_for_computes(conn, since: float, timeout: float = 150) -> None:
         missing = []
         for host in COMPUTE_HOSTS:
             provider = providers.get(host)
-            if host not in fresh or provider is None:
-                missing.append(host)
-            elif not list(conn.placement.resource_provider_inventories(provider)):
+            inventories = conn.placement.resource_provider_inventories(provider) if provider else []
+            has_inventory = any(True for _ in inventories)
+            if host not in fresh or not has_inventory:
                 missing.append(host)
         if not missing:
             return
