@@ -31,6 +31,7 @@ class DataCenter(models.Model):
     class Meta:
         ordering = ["code"]
         verbose_name = _("data center")
+        verbose_name_plural = _("data centers")
 
     def __str__(self) -> str:
         return self.name
@@ -56,6 +57,7 @@ class Server(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = _("server")
+        verbose_name_plural = _("servers")
 
     def __str__(self) -> str:
         return self.name

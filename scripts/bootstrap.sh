@@ -8,11 +8,14 @@ cd "$(dirname "$0")/.."
 
 want=(redis-server:redis-server msgfmt:gettext)
 if [[ "${1:-}" == test ]]; then
-  want+=(/usr/lib/postgresql/15/bin/initdb:postgresql /usr/bin/chromium:chromium)
+  # The font lets Chromium's screenshots of the Chinese pages show glyphs rather than boxes.
+  want+=(/usr/lib/postgresql/15/bin/initdb:postgresql /usr/bin/chromium:chromium
+         /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei)
 fi
 missing=()
 for pair in "${want[@]}"; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  target=${pair%%:*}
+  [[ -e "$target" ]] || command -v "$target" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
   echo "== apt-get install ${missing[*]}"

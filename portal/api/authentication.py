@@ -1,5 +1,6 @@
 """``Authorization: Bearer kn_…`` with a personal API token (the ``kennel`` CLI uses this)."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -14,11 +15,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Use the header 'Authorization: Bearer <token>'.")
+            raise exceptions.AuthenticationFailed(_("Use the header 'Authorization: Bearer <token>'."))
         user = api_token_authenticate(header[1].decode(errors="replace"))
         if user is None:
             raise exceptions.AuthenticationFailed(
-                "Invalid, expired or revoked token: create a new one under API tokens, or run 'kennel login'."
+                _("Invalid, expired or revoked token: create a new one under API tokens, or run 'kennel login'.")
             )
         return user, None
 

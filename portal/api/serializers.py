@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from portal.models import ApiToken, AuditEvent, Membership, Team, User
@@ -66,7 +67,7 @@ class ApiTokenCreateSerializer(serializers.Serializer):
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
-    key = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+    key = serializers.CharField(read_only=True, help_text=_("Shown once; store it now."))
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
