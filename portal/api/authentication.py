@@ -19,7 +19,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         user = api_token_authenticate(header[1].decode(errors="replace"))
         if user is None:
             raise exceptions.AuthenticationFailed(
-                _("Invalid, expired or revoked token: create a new one under API tokens, or run 'kennel login'.")
+                _(
+                    "Invalid, expired or revoked token: create a new one under API tokens, "
+                    "or run 'kennel login'."
+                )
             )
         return user, None
 
