@@ -167,7 +167,7 @@ def gunicorn(name: str, module: str, port: int, config_env: dict[str, str], extr
         "--worker-class",
         "gthread",
         "--threads",
-        "8",
+        "4",
         "--timeout",
         "300",
         "--graceful-timeout",
@@ -198,7 +198,7 @@ def infrastructure_services() -> list[Service]:
         "RABBITMQ_LOG_BASE": str(LOG / "rabbitmq-internal"),
         "RABBITMQ_LOGS": "-",
         "RABBITMQ_PID_FILE": str(RUN / "rabbitmq-beam.pid"),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none",
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+S 1:1 +SDio 2 +A 4 +sbwt none +sbwtdcpu none +sbwtdio none",
     }
     return [
         # epmd runs in the foreground under our supervision; otherwise Erlang
