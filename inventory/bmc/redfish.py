@@ -1,0 +1,132 @@
+"""Redfish BMCs through ``sushy``, the only module that imports it.
+
+A BMC's address is a host name or IP (spoken to over HTTPS) or a URL base such as
+``http://127.0.0.1`` when the BMC speaks plain HTTP, as the emulators do. BMC certificates are
+self-signed almost everywhere, so they are not verified; the credentials travel inside TLS all the same.
+
+Reads use the first system and the first chassis, which is where one-server BMCs put everything:
+power state and health from the system, temperatures and fans from the chassis' Thermal, power draw
+from its Power resource (PowerControl[0].PowerConsumedWatts, read from the raw JSON: sushy models
+power supplies but not PowerControl).
+"""
+
+from __future__ import annotations
+
+import time
+
+import requests
+import sushy
+from sushy import auth as sushy_auth
+from sushy import exceptions as sushy_exceptions
+
+from inventory.bmc import (
+    BmcAuthError,
+    BmcError,
+    BmcTarget,
+    BmcUnreachable,
+    HardwareState,
+    Health,
+    PowerAction,
+    PowerState,
+    Sensor,
+    SensorKind,
+    worst,
+)
+
+_RESET_TYPES = {
+    PowerAction.ON: sushy.RESET_TYPE_ON,
+    PowerAction.SOFT_OFF: sushy.RESET_TYPE_GRACEFUL_SHUTDOWN,
+    PowerAction.HARD_OFF: sushy.RESET_TYPE_FORCE_OFF,
+    PowerAction.CYCLE: sushy.RESET_TYPE_POWER_CYCLE,
+    PowerAction.RESET: sushy.RESET_TYPE_FORCE_RESTART,
+}
+_HEALTH = {"OK": Health.OK, "Warning": Health.WARNING, "Critical": Health.CRITICAL}
+
+
+def _health(status) -> Health:
+    value = getattr(getattr(status, "health", None), "value", None)
+    return _HEALTH.get(value, Health.UNKNOWN) if value else Health.OK
+
+
+class RedfishGateway:
+    def read_state(self, target: BmcTarget, *, timeout: float) -> HardwareState:
+        deadline = time.monotonic() + timeout
+        with _errors_mapped():
+            root = _connect(target, timeout)
+            system = root.get_system(root.get_system_collection().members_identities[0])
+            power = {sushy.SYSTEM_POWER_STATE_ON: PowerState.ON, sushy.SYSTEM_POWER_STATE_OFF: PowerState.OFF}
+            state = power.get(system.power_state, PowerState.UNKNOWN)
+            healths = [_health(system.status)]
+            sensors: list[Sensor] = []
+            watts = None
+            chassis_ids = root.get_chassis_collection().members_identities
+            if chassis_ids and time.monotonic() < deadline:
+                chassis = root.get_chassis(sorted(chassis_ids)[0])
+                sensors += _thermal_sensors(chassis)
+                watts = _power_draw(chassis)
+            healths += [s.health for s in sensors]
+        return HardwareState(power=state, health=worst(healths), sensors=tuple(sensors), power_watts=watts)
+
+    def power(self, target: BmcTarget, action: PowerAction, *, timeout: float) -> None:
+        with _errors_mapped():
+            root = _connect(target, timeout)
+            system = root.get_system(root.get_system_collection().members_identities[0])
+            system.reset_system(_RESET_TYPES[action])
+
+
+def _connect(target: BmcTarget, timeout: float) -> sushy.Sushy:
+    base = target.address if "://" in target.address else f"https://{target.address}"
+    return sushy.Sushy(
+        f"{base.rstrip('/')}:{target.port}/redfish/v1",
+        auth=sushy_auth.BasicAuth(target.username, target.password),
+        verify=False,
+        # One attempt: the poller tries again next round. (sushy reads 0 as "the default, 3 with 2 s sleeps".)
+        server_side_retries=1,
+        read_timeout=timeout / 2,
+        connect_timeout=min(2.0, timeout / 2),
+    )
+
+
+def _thermal_sensors(chassis) -> list[Sensor]:
+    try:
+        thermal = chassis.thermal
+    except sushy_exceptions.MissingAttributeError:
+        return []
+    sensors = [
+        Sensor(t.name, SensorKind.TEMPERATURE, _number(t.reading_celsius), _health(t.status))
+        for t in thermal.temperatures or []
+    ]
+    sensors += [
+        Sensor(f.name, SensorKind.FAN, _number(f.reading), _health(f.status)) for f in thermal.fans or []
+    ]
+    return sensors
+
+
+def _power_draw(chassis) -> float | None:
+    try:
+        controls = chassis.power.json.get("PowerControl") or []
+    except sushy_exceptions.MissingAttributeError:
+        return None
+    return _number(controls[0].get("PowerConsumedWatts")) if controls else None
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+class _errors_mapped:
+    """Translate sushy's and requests' errors into the gateway's three."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None or isinstance(error, BmcError):
+            return False
+        if isinstance(error, sushy_exceptions.AccessError):
+            raise BmcAuthError("the BMC refused the credentials") from None
+        if isinstance(error, sushy_exceptions.ConnectionError | requests.ConnectionError | requests.Timeout):
+            raise BmcUnreachable("no answer from the BMC") from None
+        if isinstance(error, sushy_exceptions.SushyError | IndexError | KeyError | ValueError):
+            raise BmcError(f"unexpected answer from the BMC: {type(error).__name__}") from None
+        return False
