@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterator
 
 import pytest
+from openstack import exceptions
 from openstack.connection import Connection
 
 pytestmark = pytest.mark.integration
@@ -179,3 +180,25 @@ def test_compute_and_network_quotas_can_be_set_and_read(admin: Connection) -> No
         )
         admin.network.update_quota(project.id, floating_ips=before_network.floating_ips)
     assert admin.compute.get_quota_set(project).cores == before_compute.cores
+
+
+def test_volume_gigabytes_quota_is_enforced_when_cinder_runs(admin: Connection, alpha: Connection) -> None:
+    if not admin.has_service("block-storage"):
+        pytest.skip("Cinder is opt-in (~450 MiB more): start the cloud with DEVCLOUD_CINDER=1 to test it")
+    project = admin.identity.find_project("alpha", domain_id="default")
+    before = admin.block_storage.get_quota_set(project)
+    admin.block_storage.update_quota_set(project, gigabytes=15)
+    volume = None
+    try:
+        volume = alpha.block_storage.create_volume(size=10, name="devcloud-test-volume")
+        volume = alpha.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60)
+        usage = admin.block_storage.get_quota_set(project, usage=True).usage
+        assert usage["gigabytes"] == 10
+        with pytest.raises(exceptions.HttpException) as refused:
+            alpha.block_storage.create_volume(size=10, name="devcloud-test-over-quota")
+        assert refused.value.status_code == 413
+    finally:
+        if volume is not None:
+            alpha.block_storage.delete_volume(volume, ignore_missing=True)
+            alpha.block_storage.wait_for_delete(volume, wait=60)
+        admin.block_storage.update_quota_set(project, gigabytes=before.gigabytes)

@@ -48,6 +48,7 @@ PORTS = {
     "nova-api": 8774,
     "glance": 9292,
     "neutron": 9696,
+    "cinder": 8776,
 }
 KEYSTONE_URL = f"http://127.0.0.1:{PORTS['keystone']}/v3"
 
@@ -100,6 +101,28 @@ COMPUTE_HOSTS = {
 }
 RESERVED_HOST_MEMORY_MB = 4096
 DATABASES = ("keystone", "placement", "nova_api", "nova", "nova_cell0", "glance", "neutron")
+
+
+def cinder_enabled() -> bool:
+    """Cinder is opt-in: it adds ~450 MiB to a cloud that must fit in 2 GiB.
+
+    ``DEVCLOUD_CINDER=1`` turns it on and ``DEVCLOUD_CINDER=0`` off; the choice
+    is remembered in the run folder so later commands need no variable.
+    """
+    flag = STAMPS / "cinder"
+    setting = os.environ.get("DEVCLOUD_CINDER")
+    if setting == "1":
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+    elif setting == "0":
+        flag.unlink(missing_ok=True)
+    return flag.exists()
+
+
+def databases() -> tuple[str, ...]:
+    return DATABASES + (("cinder",) if cinder_enabled() else ())
+
+
 APT_PACKAGES = ("mariadb-server", "rabbitmq-server")
 
 
@@ -275,8 +298,29 @@ def nova_services() -> list[Service]:
     ]
 
 
-def all_services() -> list[Service]:
-    return infrastructure_services() + openstack_services() + nova_services()
+def cinder_api_service() -> Service:
+    # Cinder's WSGI app finds its config only on the command line.
+    return gunicorn(
+        "cinder-api",
+        "cinder.wsgi.api",
+        PORTS["cinder"],
+        {"DEVCLOUD_WSGI_ARGS": f"--config-file {ETC / 'cinder' / 'cinder.conf'}"},
+    )
+
+
+def cinder_daemons() -> list[Service]:
+    cinder_conf = ["--config-file", str(ETC / "cinder" / "cinder.conf")]
+    return [
+        Service("cinder-scheduler", [str(VENV / "bin" / "cinder-scheduler"), *cinder_conf]),
+        Service("cinder-volume", [str(VENV / "bin" / "kennel-devcloud-cinder-volume"), *cinder_conf]),
+    ]
+
+
+def all_services(*, with_cinder: bool | None = None) -> list[Service]:
+    if with_cinder is None:
+        with_cinder = cinder_enabled()
+    cinder = [cinder_api_service(), *cinder_daemons()] if with_cinder else []
+    return infrastructure_services() + openstack_services() + nova_services() + cinder
 
 
 # --------------------------------------------------------------------------- helpers
@@ -479,6 +523,9 @@ def render_configs(secret: dict[str, str]) -> None:
         (DATA / f"nova-compute-{host}" / "instances").mkdir(parents=True, exist_ok=True)
     render("glance-api.conf", ETC / "glance" / "glance-api.conf", values)
     render("neutron.conf", ETC / "neutron" / "neutron.conf", values)
+    if cinder_enabled():
+        render("cinder.conf", ETC / "cinder" / "cinder.conf", values)
+        (DATA / "cinder" / "lock").mkdir(parents=True, exist_ok=True)
     for sub in (
         "nova/lock",
         "glance/images",
@@ -609,9 +656,9 @@ def mariadb_prepare() -> None:
 
 
 def mariadb_create_databases(secret: dict[str, str]) -> None:
-    if stamp_ok("databases", ",".join(DATABASES)):
+    if stamp_ok("databases", ",".join(databases())):
         return
-    sql = [f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4;" for db in DATABASES]
+    sql = [f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4;" for db in databases()]
     sql += [
         f"CREATE USER IF NOT EXISTS 'devcloud'@'127.0.0.1' IDENTIFIED BY '{secret['db']}';",
         f"ALTER USER 'devcloud'@'127.0.0.1' IDENTIFIED BY '{secret['db']}';",
@@ -624,12 +671,12 @@ def mariadb_create_databases(secret: dict[str, str]) -> None:
         text=True,
         check=True,
     )
-    stamp_write("databases", ",".join(DATABASES))
+    stamp_write("databases", ",".join(databases()))
 
 
 def database_migrations(secret: dict[str, str]) -> None:
     """Schema migrations and one-off bootstraps, in parallel, once per installed version."""
-    version = fingerprint(DEVCLOUD / "constraints.txt")
+    version = fingerprint(DEVCLOUD / "constraints.txt") + ("+cinder" if cinder_enabled() else "")
     if stamp_ok("migrations", version):
         return
     say("creating schemas (first start after an install)")
@@ -716,6 +763,10 @@ def database_migrations(secret: dict[str, str]) -> None:
             ]
         ],
     }
+    if cinder_enabled():
+        chains["cinder"] = [
+            [str(bin_ / "cinder-manage"), "--config-file", str(ETC / "cinder" / "cinder.conf"), "db", "sync"]
+        ]
     procs = {}
     for name, steps in chains.items():
         log = LOG / f"{name}-manage.log"
@@ -749,6 +800,8 @@ def _shell_quote(arg: str) -> str:
 
 
 def seed(phase: str, *extra: str) -> None:
+    if cinder_enabled():
+        extra = (*extra, "--cinder")
     run(
         [str(VENV / "bin" / "kennel-devcloud-seed"), phase, "--secrets", str(ROOT / "secrets.json"), *extra],
         env={"OS_CLIENT_CONFIG_FILE": str(CLOUDS_YAML)},
@@ -786,7 +839,7 @@ def cmd_start() -> int:
     for d in (ETC, DATA, LOG, RUN, STAMPS):
         d.mkdir(parents=True, exist_ok=True)
     services = all_services()
-    seed_version = fingerprint(SRC / "seed.py")
+    seed_version = fingerprint(SRC / "seed.py") + ("+cinder" if cinder_enabled() else "")
     if all(s.pid() for s in services) and stamp_ok("seeded", seed_version) and CLOUDS_YAML.exists():
         say(f"already running ({time.monotonic() - started:.1f} s); clouds.yaml at {CLOUDS_YAML}")
         return 0
@@ -803,8 +856,8 @@ def cmd_start() -> int:
         spawn(infra["rabbitmq"])
         mariadb_create_databases(secret)
         database_migrations(secret)
-        apis = openstack_services()
-        daemons = nova_services()
+        apis = openstack_services() + ([cinder_api_service()] if cinder_enabled() else [])
+        daemons = nova_services() + (cinder_daemons() if cinder_enabled() else [])
         for service in apis:
             spawn(service)
         # Nova's daemons log in to Keystone as they start and exit if their
@@ -846,7 +899,7 @@ def cmd_start() -> int:
 
 
 def cmd_stop() -> int:
-    services = {s.name: s for s in all_services()}
+    services = {s.name: s for s in all_services(with_cinder=True)}
     infra = ("epmd", "mariadb", "rabbitmq")
     stop_group([s for name, s in services.items() if name not in infra])
     stop_group([services["mariadb"]])

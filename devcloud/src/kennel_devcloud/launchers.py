@@ -9,10 +9,14 @@
   ``workers`` children even for ``workers = 1``; the master alone costs
   ~130 MiB here, and forked workers outlive a killed parent.
 
-Each launcher imports Nova's command module first: that applies Nova's
-monkey patching, which must precede every other import of Nova.
+* ``kennel-devcloud-cinder-volume``: cinder-volume in one process too (it
+  forks one child per backend otherwise); only with ``DEVCLOUD_CINDER=1``.
+
+Each launcher imports the service's command module first: that applies Nova's
+monkey patching, which must precede every other import of the service.
 """
 
+import importlib
 import sys
 
 
@@ -70,3 +74,15 @@ def scheduler() -> None:
 
     _serve_in_process()
     nova_scheduler.main()
+
+
+def cinder_volume() -> None:
+    # Cinder's command module applies Cinder's monkey patching on import: first.
+    from cinder.cmd import volume as cinder_volume_cmd
+
+    cinder_service = importlib.import_module("cinder.service")
+    oslo_service = importlib.import_module("oslo_service.service")
+    cinder_service.process_launcher = lambda: oslo_service.ServiceLauncher(
+        cinder_service.CONF, restart_method="mutate"
+    )
+    cinder_volume_cmd.main()

@@ -28,6 +28,10 @@ CATALOG = {
     "image": ("glance", "http://127.0.0.1:9292"),
     "network": ("neutron", "http://127.0.0.1:9696"),
 }
+CINDER_CATALOG = {
+    "block-storage": ("cinder", "http://127.0.0.1:8776/v3"),
+    "volumev3": ("cinderv3", "http://127.0.0.1:8776/v3"),
+}
 REGION = "RegionOne"
 
 # project: (member user, private CIDR)
@@ -64,6 +68,7 @@ PUBLIC_CIDR = "203.0.113.0/24"
 PUBLIC_POOL = {"start": "203.0.113.100", "end": "203.0.113.250"}
 
 COMPUTE_QUOTAS = {"instances": 20, "cores": 64, "ram": 131072, "key_pairs": 20, "server_groups": 10}
+VOLUME_QUOTAS = {"gigabytes": 500, "volumes": 20, "snapshots": 20}
 NETWORK_QUOTAS = {
     "network": 10,
     "subnet": 20,
@@ -112,18 +117,19 @@ def ensure_grant(conn, project, user, role) -> None:
         conn.identity.assign_project_role_to_user(project, user, role)
 
 
-def seed_identity(conn, secret: dict[str, str]) -> None:
+def seed_identity(conn, secret: dict[str, str], *, cinder: bool) -> None:
     admin_role = ensure_role(conn, "admin")
     service_role = ensure_role(conn, "service")
     member_role = ensure_role(conn, "member")
     service_project = ensure_project(conn, "service", "OpenStack service users")
-    for name in SERVICE_USERS:
+    catalog = {**CATALOG, **(CINDER_CATALOG if cinder else {})}
+    for name in SERVICE_USERS + (("cinder",) if cinder else ()):
         user = ensure_user(conn, name, secret["service"], service_project)
         # Service tokens need both: admin for the APIs, service for token validation.
         ensure_grant(conn, service_project, user, admin_role)
         ensure_grant(conn, service_project, user, service_role)
 
-    for service_type, (name, url) in CATALOG.items():
+    for service_type, (name, url) in catalog.items():
         service = next(iter(conn.identity.services(type=service_type)), None)
         if service is None:
             log(f"catalog entry {service_type}")
@@ -330,17 +336,37 @@ def ensure_quotas(conn, project) -> None:
         )
 
 
-def seed_estate(conn, since: float) -> None:
+def ensure_block_storage(conn, projects) -> None:
+    """The one volume type, on Cinder's fake backend, and the demo projects' volume quotas."""
+    deadline = time.monotonic() + 60
+    while not any(s.state == "up" for s in conn.block_storage.services(binary="cinder-volume")):
+        if time.monotonic() > deadline:
+            raise SystemExit("cinder-volume is not up after 60 s (see var/devcloud/log/cinder-volume.log)")
+        time.sleep(1)
+    if conn.block_storage.find_type("fake") is None:
+        log("volume type fake")
+        conn.block_storage.create_type(name="fake", extra_specs={"volume_backend_name": "fake"})
+    for project in projects:
+        current = conn.block_storage.get_quota_set(project)
+        if any(getattr(current, k) != v for k, v in VOLUME_QUOTAS.items()):
+            conn.block_storage.update_quota_set(project, **VOLUME_QUOTAS)
+
+
+def seed_estate(conn, since: float, *, cinder: bool) -> None:
     wait_for_computes(conn, since)
     ensure_aggregates(conn)
     ensure_flavors(conn)
     ensure_images(conn)
     admin_project = conn.identity.find_project("admin", domain_id="default")
     public_net = ensure_public_network(conn, admin_project.id)
+    projects = []
     for project_name, (_user, cidr) in DEMO_PROJECTS.items():
         project = conn.identity.find_project(project_name, domain_id="default")
         ensure_project_network(conn, project, cidr, public_net)
         ensure_quotas(conn, project)
+        projects.append(project)
+    if cinder:
+        ensure_block_storage(conn, projects)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,15 +379,16 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="epoch seconds: computes must have reported after this",
     )
+    parser.add_argument("--cinder", action="store_true", help="Cinder runs too (DEVCLOUD_CINDER=1)")
     args = parser.parse_args(argv)
     with open(args.secrets) as f:
         secret = json.load(f)
     started = time.monotonic()
     conn = openstack.connect(cloud="kennel-admin")
     if args.phase == "identity":
-        seed_identity(conn, secret)
+        seed_identity(conn, secret, cinder=args.cinder)
     else:
-        seed_estate(conn, args.computes_since)
+        seed_estate(conn, args.computes_since, cinder=args.cinder)
     log(f"{args.phase} done in {time.monotonic() - started:.1f} s")
     return 0
 
