@@ -2,11 +2,12 @@
 
 from django.db.models import Q
 
-from inventory.models import DataCenter, Server
+from inventory.models import DataCenter, HardwareState, Server
 from portal.access import Action, Capability, can, scope_rule
 from portal.models import User
 
 
+@scope_rule(HardwareState)
 @scope_rule(Server)
 @scope_rule(DataCenter)
 def _estate_rule(user: User, action: Action) -> Q | bool:

@@ -22,6 +22,24 @@ class ServerRole(models.TextChoices):
     OUTSIDE = "outside", _("Outside OpenStack")
 
 
+class BmcProtocolChoice(models.TextChoices):
+    IPMI = "ipmi", "IPMI"
+    REDFISH = "redfish", "Redfish"
+
+
+class PowerStateChoice(models.TextChoices):
+    ON = "on", _("On")
+    OFF = "off", _("Off")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class HealthChoice(models.TextChoices):
+    OK = "ok", _("OK")
+    WARNING = "warning", _("Warning")
+    CRITICAL = "critical", _("Critical")
+    UNKNOWN = "unknown", _("Unknown")
+
+
 class DataCenter(models.Model):
     """A site holding racks of servers."""
 
@@ -53,6 +71,14 @@ class Server(models.Model):
     roles = models.JSONField(_("roles"), default=list, blank=True)
     hypervisor_hostname = models.CharField(_("hypervisor host name"), max_length=255, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # The BMC. The password is stored only encrypted (inventory.crypto) and never leaves services.
+    bmc_protocol = models.CharField(
+        _("BMC protocol"), max_length=16, choices=BmcProtocolChoice.choices, blank=True
+    )
+    bmc_address = models.CharField(_("BMC address"), max_length=255, blank=True)
+    bmc_port = models.PositiveIntegerField(_("BMC port"), null=True, blank=True)
+    bmc_username = models.CharField(_("BMC username"), max_length=64, blank=True)
+    bmc_password_encrypted = models.TextField(_("BMC password (encrypted)"), blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -73,6 +99,12 @@ class Server(models.Model):
             raise ValidationError(
                 {"hypervisor_hostname": _("A compute server needs its hypervisor host name.")}
             )
+        if self.bmc_protocol and not (self.bmc_address and self.bmc_port and self.bmc_username):
+            raise ValidationError({"bmc_address": _("A BMC needs an address, a port and a username.")})
+
+    @property
+    def has_bmc(self) -> bool:
+        return bool(self.bmc_protocol and self.bmc_address and self.bmc_port)
 
     @property
     def in_openstack(self) -> bool:
@@ -80,3 +112,32 @@ class Server(models.Model):
 
     def role_labels(self) -> list[str]:
         return [str(ServerRole(r).label) for r in self.roles]
+
+
+class HardwareState(models.Model):
+    """The latest a poll of a server's BMC saw. ``last_seen_at`` is the last time the BMC answered;
+    ``error`` says why the latest poll failed (empty when it did not)."""
+
+    server = models.OneToOneField(
+        Server, on_delete=models.CASCADE, related_name="hardware_state", verbose_name=_("server")
+    )
+    power_state = models.CharField(
+        _("power"), max_length=16, choices=PowerStateChoice.choices, default=PowerStateChoice.UNKNOWN
+    )
+    health = models.CharField(
+        _("health"), max_length=16, choices=HealthChoice.choices, default=HealthChoice.UNKNOWN
+    )
+    reachable = models.BooleanField(_("reachable"), default=False)
+    sensors = models.JSONField(_("sensors"), default=list, blank=True)
+    max_temperature_c = models.FloatField(_("highest temperature (°C)"), null=True, blank=True)
+    power_watts = models.FloatField(_("power draw (W)"), null=True, blank=True)
+    polled_at = models.DateTimeField(_("polled at"))
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("hardware state")
+        verbose_name_plural = _("hardware states")
+
+    def __str__(self) -> str:
+        return f"{self.server}: {self.power_state}/{self.health}"

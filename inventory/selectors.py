@@ -10,4 +10,4 @@ from portal.models import User
 
 
 def server_list(*, user: User) -> QuerySet[Server]:
-    return restrict(user, Server.objects.select_related("datacenter"))
+    return restrict(user, Server.objects.select_related("datacenter", "hardware_state"))

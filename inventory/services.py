@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from inventory.models import DataCenter, Server
+from inventory import bmc
+from inventory.bmc import BmcAuthError, BmcError, BmcProtocol, BmcTarget, BmcUnreachable, gateway_for
+from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
+from inventory.models import DataCenter, HardwareState, HealthChoice, PowerStateChoice, Server
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -53,3 +66,167 @@ def server_upsert(*, actor: User | None, name: str, fields: dict[str, Any], sour
         detail={"fields": sorted(k for k in changed if k != "datacenter")},
     )
     return server
+
+
+# BMCs ----------------------------------------------------------------------------------------------
+
+_BMC_FIELDS = ("bmc_protocol", "bmc_address", "bmc_port", "bmc_username")
+
+
+@transaction.atomic
+def server_bmc_set(
+    *,
+    actor: User | None,
+    server: Server,
+    protocol: str,
+    address: str,
+    port: int | None,
+    username: str,
+    password: str | None,
+    source: str = SYSTEM,
+) -> Server:
+    """Set ``server``'s BMC. ``password`` None or empty keeps the stored one; an empty ``protocol``
+    removes the BMC and its password. Writes and audits only what changed; the audit entry names the
+    changed fields, never a password."""
+    server = Server.objects.select_for_update().get(pk=server.pk)
+    wanted = dict(zip(_BMC_FIELDS, (protocol, address, port, username), strict=True))
+    if not protocol:
+        wanted = {"bmc_protocol": "", "bmc_address": "", "bmc_port": None, "bmc_username": ""}
+    changed = [field for field, value in wanted.items() if getattr(server, field) != value]
+    for field in changed:
+        setattr(server, field, wanted[field])
+    if not protocol and server.bmc_password_encrypted:
+        server.bmc_password_encrypted = ""
+        changed.append("bmc_password")
+    elif protocol and password and not _password_is(server, password):
+        server.bmc_password_encrypted = secret_encrypt(password)
+        changed.append("bmc_password")
+    if not changed:
+        return server
+    server.full_clean()
+    server.save()
+    audit_record(
+        actor=actor, action="server.bmc_set", target=server, source=source, detail={"fields": sorted(changed)}
+    )
+    return server
+
+
+def _password_is(server: Server, password: str) -> bool:
+    if not server.bmc_password_encrypted:
+        return False
+    try:
+        return secrets.compare_digest(secret_decrypt(server.bmc_password_encrypted), password)
+    except SecretUnreadable:
+        return False
+
+
+def _bmc_target(server: Server) -> BmcTarget:
+    """The gateway's view of ``server``'s BMC, with the password decrypted. Stays in memory."""
+    password = secret_decrypt(server.bmc_password_encrypted) if server.bmc_password_encrypted else ""
+    return BmcTarget(
+        protocol=BmcProtocol(server.bmc_protocol),
+        address=server.bmc_address,
+        port=int(server.bmc_port or 0),
+        username=server.bmc_username,
+        password=password,
+    )
+
+
+@dataclass(frozen=True)
+class BmcPollResult:
+    server_id: int
+    state: bmc.HardwareState | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class BmcPollSummary:
+    polled: int
+    reachable: int
+    unreachable: int
+    seconds: float
+
+
+def _bmc_read(server_id: int, target: BmcTarget, timeout: float) -> BmcPollResult:
+    try:
+        return BmcPollResult(
+            server_id, state=gateway_for(target.protocol).read_state(target, timeout=timeout)
+        )
+    except BmcAuthError:
+        return BmcPollResult(server_id, error=str(_("The BMC refused the credentials.")))
+    except BmcUnreachable:
+        return BmcPollResult(server_id, error=str(_("The BMC did not answer.")))
+    except BmcError as exc:
+        return BmcPollResult(server_id, error=str(exc)[:200])
+    except Exception:
+        # One BMC's surprise must not end the poll of the others. The target's repr hides the password.
+        logger.exception("polling %s failed", target)
+        return BmcPollResult(server_id, error=str(_("Polling failed; see the worker's log.")))
+
+
+def bmc_poll_all(*, timeout: float | None = None, workers: int | None = None) -> BmcPollSummary:
+    """Poll every server that has a BMC, all at once, and store what each answered as its latest
+    ``HardwareState``.
+
+    Each BMC gets ``timeout`` seconds (KENNEL_BMC_TIMEOUT); a dead one costs only that, in its own
+    thread, and is stored as unreachable with its last-seen time kept. ``workers`` (KENNEL_BMC_POLL_WORKERS)
+    BMCs are polled at a time. Raises nothing for a BMC's failure; database errors propagate.
+    """
+    timeout = float(timeout or settings.KENNEL_BMC_TIMEOUT)
+    workers = workers or settings.KENNEL_BMC_POLL_WORKERS
+    started = time.monotonic()
+    servers = list(Server.objects.exclude(bmc_protocol="").exclude(bmc_address="").exclude(bmc_port=None))
+    results: list[BmcPollResult] = []
+    targets: dict[int, BmcTarget] = {}
+    for server in servers:
+        try:
+            targets[server.pk] = _bmc_target(server)
+        except SecretUnreadable:
+            results.append(
+                BmcPollResult(server.pk, error=str(_("The stored BMC password cannot be decrypted.")))
+            )
+    if targets:
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(targets)), thread_name_prefix="bmc-poll")
+        futures = {pool.submit(_bmc_read, pk, target, timeout): pk for pk, target in targets.items()}
+        # Every read bounds itself; this guard covers one that does not (a hung library call).
+        rounds = -(-len(futures) // min(workers, len(futures)))
+        done, late = wait(futures, timeout=rounds * timeout + 5)
+        results += [future.result() for future in done]
+        results += [BmcPollResult(futures[f], error=str(_("The BMC did not answer."))) for f in late]
+        pool.shutdown(wait=False, cancel_futures=True)
+    _hardware_states_store(results)
+    reachable = sum(1 for r in results if r.state is not None)
+    return BmcPollSummary(
+        polled=len(results),
+        reachable=reachable,
+        unreachable=len(results) - reachable,
+        seconds=time.monotonic() - started,
+    )
+
+
+@transaction.atomic
+def _hardware_states_store(results: list[BmcPollResult]) -> None:
+    """Write each result onto its server's HardwareState. Polls are observations, not anyone's
+    change, so they are not audited; what an admin does to a BMC is."""
+    now = timezone.now()
+    existing = {
+        h.server_id: h for h in HardwareState.objects.filter(server_id__in=[r.server_id for r in results])
+    }
+    for result in results:
+        row = existing.get(result.server_id) or HardwareState(server_id=result.server_id, polled_at=now)
+        row.polled_at = now
+        if result.state is not None:
+            state = result.state
+            row.reachable, row.error, row.last_seen_at = True, "", now
+            row.power_state, row.health = state.power.value, state.health.value
+            row.sensors = [
+                {"name": s.name, "kind": s.kind.value, "value": s.value, "health": s.health.value}
+                for s in state.sensors
+            ]
+            row.max_temperature_c, row.power_watts = state.max_temperature_c, state.power_watts
+        else:
+            # What we knew is no longer known; the last-seen time says when it was.
+            row.reachable, row.error = False, result.error
+            row.power_state, row.health = PowerStateChoice.UNKNOWN, HealthChoice.UNKNOWN
+            row.max_temperature_c = row.power_watts = None
+        row.save()

@@ -1,1 +1,18 @@
-"""Periodic inventory work (BMC polling, utilization snapshots) lands here with issue 6."""
+"""Periodic inventory work. Tasks are thin: they call one service."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from inventory import services
+
+
+# A BMC's own failure is stored on its row by the service; only a database hiccup is worth a retry.
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    retry_backoff=5,
+    retry_jitter=True,
+)
+def bmc_poll() -> None:
+    services.bmc_poll_all()

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from bmcsim.demo import DEMO_BMCS
 from inventory.models import Architecture, ServerRole
-from inventory.services import datacenter_upsert, server_upsert
+from inventory.services import datacenter_upsert, server_bmc_set, server_upsert
 from portal import services
 from portal.models import Membership, Role, Team, User
 
@@ -83,8 +84,9 @@ def demo_load() -> list[DemoUser]:
     datacenters = {
         code: datacenter_upsert(actor=None, code=code, name=name) for code, name in DEMO_DATACENTERS
     }
+    bmcs = {spec.name: spec for spec in DEMO_BMCS}
     for index, (name, dc, kind, roles, hypervisor, rack, unit) in enumerate(DEMO_SERVERS, start=1):
-        server_upsert(
+        server = server_upsert(
             actor=None,
             name=name,
             fields={
@@ -96,5 +98,16 @@ def demo_load() -> list[DemoUser]:
                 "rack_unit": unit,
                 "serial": f"KN{index:04d}{name}",
             },
+        )
+        # Each demo server's BMC is its emulator on loopback (``python -m bmcsim demo``, started by make run).
+        bmc = bmcs[name]
+        server_bmc_set(
+            actor=None,
+            server=server,
+            protocol=bmc.protocol,
+            address=bmc.address,
+            port=bmc.port,
+            username=bmc.username,
+            password=bmc.password,
         )
     return list(DEMO_USERS)

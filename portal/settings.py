@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -55,6 +56,36 @@ else:
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+
+def _development_encryption_key() -> str:
+    """A Fernet key generated on first start and kept in var/, like the development secret."""
+    path = VAR_DIR / "dev-encryption-key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Encrypts stored secrets (BMC passwords). A comma-separated list: the first key encrypts, every key
+# decrypts, so a key is rotated by putting the new one first and re-saving (inventory.crypto).
+KENNEL_ENCRYPTION_KEYS = env_list("KENNEL_ENCRYPTION_KEY")
+if not KENNEL_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "KENNEL_MODE=production needs KENNEL_ENCRYPTION_KEY (or KENNEL_ENCRYPTION_KEY_FILE): a Fernet "
+            "key, e.g. from: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        )
+    KENNEL_ENCRYPTION_KEYS = [_development_encryption_key()]
+for _key in KENNEL_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "KENNEL_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64-encoded bytes), comma-separated"
+        ) from None
 
 # HTTPS. In production Kennel sits behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
@@ -207,9 +238,19 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": timedelta(seconds=30)},
+    # A poll left waiting longer than its period is dropped: the next one is fresher.
+    "bmc-poll": {
+        "task": "inventory.tasks.bmc_poll",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
 }
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
+
+# BMC polling: each BMC gets this many seconds per poll; this many are polled at once.
+KENNEL_BMC_TIMEOUT = env_int("KENNEL_BMC_TIMEOUT", 10, minimum=1)
+KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
 
 # The portal's own cloud credentials, in openstacksdk's convention: OS_CLOUD names an entry of the
 # clouds.yaml found at OS_CLIENT_CONFIG_FILE. By default the local devcloud's admin cloud.
@@ -246,5 +287,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("KENNEL_LOG_LEVEL", "INFO")},
-    "loggers": {"openstack": {"level": "WARNING"}, "keystoneauth": {"level": "WARNING"}},
+    "loggers": {
+        "openstack": {"level": "WARNING"},
+        "keystoneauth": {"level": "WARNING"},
+        "sushy": {"level": "WARNING"},
+    },
 }

@@ -40,5 +40,6 @@ start() {  # each child in its own process group, so Ctrl-C stops its workers to
 start python manage.py runserver 127.0.0.1:8000
 start celery -A portal worker --loglevel INFO --concurrency 2
 start celery -A portal beat --loglevel INFO --schedule var/celerybeat-schedule
-echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, worker and beat)"
+start python -m bmcsim demo  # the demo servers' emulated BMCs (IPMI and Redfish) on loopback
+echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, worker, beat and the BMC emulators)"
 wait -n

@@ -13,6 +13,8 @@ power supplies but not PowerControl).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 import sushy
@@ -114,19 +116,16 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-class _errors_mapped:
+@contextmanager
+def _errors_mapped() -> Iterator[None]:
     """Translate sushy's and requests' errors into the gateway's three."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        if error is None or isinstance(error, BmcError):
-            return False
-        if isinstance(error, sushy_exceptions.AccessError):
-            raise BmcAuthError("the BMC refused the credentials") from None
-        if isinstance(error, sushy_exceptions.ConnectionError | requests.ConnectionError | requests.Timeout):
-            raise BmcUnreachable("no answer from the BMC") from None
-        if isinstance(error, sushy_exceptions.SushyError | IndexError | KeyError | ValueError):
-            raise BmcError(f"unexpected answer from the BMC: {type(error).__name__}") from None
-        return False
+    try:
+        yield
+    except BmcError:
+        raise
+    except sushy_exceptions.AccessError:
+        raise BmcAuthError("the BMC refused the credentials") from None
+    except (sushy_exceptions.ConnectionError, requests.ConnectionError, requests.Timeout):
+        raise BmcUnreachable("no answer from the BMC") from None
+    except (sushy_exceptions.SushyError, IndexError, KeyError, ValueError) as error:
+        raise BmcError(f"unexpected answer from the BMC: {type(error).__name__}") from None

@@ -14,6 +14,7 @@ from portal import env
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "k" * 20 + "e" * 20 + "n" * 10 + "e1l-Secret"
+GOOD_FERNET_KEY = "a2VubmVsLXRlc3QtZW5jcnlwdGlvbi1rZXktMzJiISE="
 
 
 def run_django(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -69,6 +70,7 @@ def test_production_deploy_check_is_clean(tmp_path):
             "DJANGO_SECRET_KEY_FILE": str(secret),
             "DJANGO_ALLOWED_HOSTS": "kennel.example.org",
             "DATABASE_URL": "postgres://k@127.0.0.1/k",
+            "KENNEL_ENCRYPTION_KEY": GOOD_FERNET_KEY,
         },
         "check",
         "--deploy",
@@ -79,10 +81,33 @@ def test_production_deploy_check_is_clean(tmp_path):
     assert "no issues" in result.stdout
 
 
+def test_production_without_an_encryption_key_refuses_to_start_and_says_why():
+    result = run_django(
+        {
+            "KENNEL_MODE": "production",
+            "DJANGO_SECRET_KEY": GOOD_SECRET,
+            "DJANGO_ALLOWED_HOSTS": "kennel.example.org",
+            "DATABASE_URL": "postgres://k@127.0.0.1/k",
+        },
+        "check",
+    )
+    assert result.returncode != 0
+    assert "KENNEL_MODE=production needs KENNEL_ENCRYPTION_KEY" in result.stderr
+
+
+def test_an_encryption_key_that_is_not_a_fernet_key_is_refused(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("too-short\n")
+    result = run_django({"KENNEL_ENCRYPTION_KEY_FILE": str(key_file)}, "check")
+    assert result.returncode != 0
+    assert "KENNEL_ENCRYPTION_KEY must be Fernet keys" in result.stderr
+
+
 def test_development_mode_needs_no_environment_at_all():
     result = run_django({}, "check")
     assert result.returncode == 0, result.stderr
     assert (ROOT / "var" / "settings-test" / "dev-secret-key").stat().st_mode & 0o077 == 0
+    assert (ROOT / "var" / "settings-test" / "dev-encryption-key").stat().st_mode & 0o077 == 0
 
 
 def test_a_bad_mode_is_named_in_the_error():
