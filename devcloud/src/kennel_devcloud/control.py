@@ -876,7 +876,13 @@ def cmd_start() -> int:
             for service in daemons:
                 spawn(service)
         wait_ready(apis + daemons, timeout=180)
-        seed("estate", "--computes-since", str(computes_spawned))
+        seed(
+            "estate",
+            "--computes-since",
+            str(computes_spawned),
+            "--nova-conf",
+            str(ETC / "nova" / "nova.conf"),
+        )
         stamp_write("seeded", seed_version)
     except StartError as e:
         say(f"start FAILED: {e}")

@@ -14,8 +14,10 @@ import argparse
 import datetime
 import hashlib
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import openstack
 from openstack import exceptions
@@ -157,8 +159,13 @@ def _parse_time(value: str) -> datetime.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
-def wait_for_computes(conn, since: float, timeout: float = 150) -> None:
-    """Wait until every compute heartbeats after ``since`` and has a Placement inventory."""
+def wait_for_computes(conn, since: float, nova_manage: list[str], timeout: float = 150) -> None:
+    """Wait until every compute heartbeats after ``since``, has a Placement inventory and is mapped.
+
+    The scheduler maps new computes to cell1 on a periodic task that can take
+    a minute on a fresh database, and until then Nova's hypervisor list leaves
+    them out; so a compute that is up but unlisted is mapped here at once.
+    """
     since_dt = datetime.datetime.fromtimestamp(since - 1, tz=datetime.UTC)
     deadline = time.monotonic() + timeout
     missing: list[str] = list(COMPUTE_HOSTS)
@@ -180,7 +187,12 @@ def wait_for_computes(conn, since: float, timeout: float = 150) -> None:
             if host not in fresh or not has_inventory:
                 missing.append(host)
         if not missing:
-            return
+            listed = {h.name for h in conn.compute.hypervisors()}
+            if listed >= set(COMPUTE_HOSTS):
+                return
+            log(f"mapping computes to cell1: {', '.join(sorted(set(COMPUTE_HOSTS) - listed))}")
+            subprocess.run([*nova_manage, "cell_v2", "discover_hosts"], check=True, capture_output=True)
+            continue
         time.sleep(1)
     raise SystemExit(
         f"computes not ready after {timeout:.0f} s: {', '.join(missing)} (see var/devcloud/log/)"
@@ -352,8 +364,8 @@ def ensure_block_storage(conn, projects) -> None:
             conn.block_storage.update_quota_set(project, **VOLUME_QUOTAS)
 
 
-def seed_estate(conn, since: float, *, cinder: bool) -> None:
-    wait_for_computes(conn, since)
+def seed_estate(conn, since: float, *, nova_manage: list[str], cinder: bool) -> None:
+    wait_for_computes(conn, since, nova_manage)
     ensure_aggregates(conn)
     ensure_flavors(conn)
     ensure_images(conn)
@@ -379,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="epoch seconds: computes must have reported after this",
     )
+    parser.add_argument("--nova-conf", help="nova.conf for nova-manage (estate phase)")
     parser.add_argument("--cinder", action="store_true", help="Cinder runs too (DEVCLOUD_CINDER=1)")
     args = parser.parse_args(argv)
     with open(args.secrets) as f:
@@ -388,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase == "identity":
         seed_identity(conn, secret, cinder=args.cinder)
     else:
-        seed_estate(conn, args.computes_since, cinder=args.cinder)
+        nova_manage = [str(Path(sys.executable).parent / "nova-manage"), "--config-file", args.nova_conf]
+        seed_estate(conn, args.computes_since, nova_manage=nova_manage, cinder=args.cinder)
     log(f"{args.phase} done in {time.monotonic() - started:.1f} s")
     return 0
 
