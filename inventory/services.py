@@ -12,7 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+
+# Stored untranslated, translated when shown ({% trans hw.error %}): the worker has no reader's language.
+from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
 from inventory.bmc import BmcAuthError, BmcError, BmcProtocol, BmcTarget, BmcUnreachable, gateway_for
@@ -153,15 +155,15 @@ def _bmc_read(server_id: int, target: BmcTarget, timeout: float) -> BmcPollResul
             server_id, state=gateway_for(target.protocol).read_state(target, timeout=timeout)
         )
     except BmcAuthError:
-        return BmcPollResult(server_id, error=str(_("The BMC refused the credentials.")))
+        return BmcPollResult(server_id, error=(_("The BMC refused the credentials.")))
     except BmcUnreachable:
-        return BmcPollResult(server_id, error=str(_("The BMC did not answer.")))
+        return BmcPollResult(server_id, error=(_("The BMC did not answer.")))
     except BmcError as exc:
         return BmcPollResult(server_id, error=str(exc)[:200])
     except Exception:
         # One BMC's surprise must not end the poll of the others. The target's repr hides the password.
         logger.exception("polling %s failed", target)
-        return BmcPollResult(server_id, error=str(_("Polling failed; see the worker's log.")))
+        return BmcPollResult(server_id, error=(_("Polling failed; see the worker's log.")))
 
 
 def bmc_poll_all(*, timeout: float | None = None, workers: int | None = None) -> BmcPollSummary:
@@ -183,7 +185,7 @@ def bmc_poll_all(*, timeout: float | None = None, workers: int | None = None) ->
             targets[server.pk] = _bmc_target(server)
         except SecretUnreadable:
             results.append(
-                BmcPollResult(server.pk, error=str(_("The stored BMC password cannot be decrypted.")))
+                BmcPollResult(server.pk, error=(_("The stored BMC password cannot be decrypted.")))
             )
     if targets:
         pool = ThreadPoolExecutor(max_workers=min(workers, len(targets)), thread_name_prefix="bmc-poll")
@@ -192,7 +194,7 @@ def bmc_poll_all(*, timeout: float | None = None, workers: int | None = None) ->
         rounds = -(-len(futures) // min(workers, len(futures)))
         done, late = wait(futures, timeout=rounds * timeout + 5)
         results += [future.result() for future in done]
-        results += [BmcPollResult(futures[f], error=str(_("The BMC did not answer."))) for f in late]
+        results += [BmcPollResult(futures[f], error=(_("The BMC did not answer."))) for f in late]
         pool.shutdown(wait=False, cancel_futures=True)
     _hardware_states_store(results)
     reachable = sum(1 for r in results if r.state is not None)

@@ -5,4 +5,6 @@ from inventory import views
 app_name = "inventory"
 urlpatterns = [
     path("servers/", views.ServerListView.as_view(), name="server-list"),
+    path("servers/<int:pk>/", views.ServerDetailView.as_view(), name="server-detail"),
+    path("servers/<int:pk>/bmc/", views.ServerBmcEditView.as_view(), name="server-bmc-edit"),
 ]

@@ -1,11 +1,20 @@
-"""Pages of the physical estate (managers and admins)."""
+"""Pages of the physical estate (managers read, admins change)."""
 
+from functools import cached_property
+
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.views.generic import ListView
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.generic import DetailView, FormView, ListView
 
 from inventory.filtersets import ServerFilterSet
+from inventory.forms import ServerBmcForm
+from inventory.models import Server
 from inventory.selectors import server_list
-from portal.access import Capability
+from inventory.services import server_bmc_set
+from portal.access import Action, Capability, can, restrict
+from portal.origin import origin
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
 
 
@@ -18,3 +27,65 @@ class ServerListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin,
 
     def get_base_queryset(self):
         return server_list(user=self.request.user)
+
+
+class ServerDetailView(LoginRequiredMixin, CapabilityRequiredMixin, DetailView):
+    capability = Capability.INVENTORY_VIEW
+    template_name = "inventory/server_detail.html"
+    partial_template_name = "inventory/_server_hardware.html"
+    context_object_name = "server"
+
+    def get_object(self, queryset=None):
+        return get_object_or_404(server_list(user=self.request.user), pk=self.kwargs["pk"])
+
+    def get_template_names(self):
+        if getattr(self.request, "htmx", False) and not self.request.htmx.boosted:
+            return [self.partial_template_name]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            can_edit_bmc=can(self.request.user, Capability.INVENTORY_CHANGE), **kwargs
+        )
+
+
+class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
+    """Admins set a server's BMC; the stored password is never sent to the browser."""
+
+    capability = Capability.INVENTORY_CHANGE
+    template_name = "inventory/server_bmc_form.html"
+    form_class = ServerBmcForm
+
+    @cached_property
+    def server(self) -> Server:
+        # Looked up after the mixins let the user in, so a manager gets 403 rather than 404.
+        return get_object_or_404(
+            restrict(self.request.user, Server.objects.all(), Action.CHANGE), pk=self.kwargs["pk"]
+        )
+
+    def get_initial(self):
+        s = self.server
+        return {
+            "protocol": s.bmc_protocol,
+            "address": s.bmc_address,
+            "port": s.bmc_port,
+            "username": s.bmc_username,
+        }
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(server=self.server, **kwargs)
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        server_bmc_set(
+            actor=self.request.user,
+            server=self.server,
+            protocol=data["protocol"],
+            address=data["address"],
+            port=data["port"],
+            username=data["username"],
+            password=data["password"] or None,
+            source=origin(self.request),
+        )
+        messages.success(self.request, _("BMC of %(server)s saved.") % {"server": self.server.name})
+        return redirect("inventory:server-detail", pk=self.server.pk)

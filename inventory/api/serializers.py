@@ -1,10 +1,41 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.models import Server
+from inventory.models import HardwareState, Server
+
+
+class HardwareStateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HardwareState
+        fields = [
+            "power_state",
+            "health",
+            "reachable",
+            "max_temperature_c",
+            "power_watts",
+            "sensors",
+            "polled_at",
+            "last_seen_at",
+            "error",
+        ]
+
+
+class BmcSerializer(serializers.ModelSerializer):
+    """Where the BMC is. Its username and password are never part of any response."""
+
+    protocol = serializers.CharField(source="bmc_protocol")
+    address = serializers.CharField(source="bmc_address")
+    port = serializers.IntegerField(source="bmc_port")
+
+    class Meta:
+        model = Server
+        fields = ["protocol", "address", "port"]
 
 
 class ServerSerializer(serializers.ModelSerializer):
     datacenter = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    bmc = serializers.SerializerMethodField()
+    hardware = serializers.SerializerMethodField()
 
     class Meta:
         model = Server
@@ -22,4 +53,15 @@ class ServerSerializer(serializers.ModelSerializer):
             "hypervisor_hostname",
             "in_openstack",
             "notes",
+            "bmc",
+            "hardware",
         ]
+
+    @extend_schema_field(BmcSerializer(allow_null=True))
+    def get_bmc(self, server: Server) -> dict | None:
+        return BmcSerializer(server).data if server.has_bmc else None
+
+    @extend_schema_field(HardwareStateSerializer(allow_null=True))
+    def get_hardware(self, server: Server) -> dict | None:
+        state = getattr(server, "hardware_state", None)
+        return HardwareStateSerializer(state).data if state is not None else None

@@ -1,0 +1,54 @@
+"""Real emulated BMCs on loopback (bmcsim), started once per test session."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from bmcsim.fleet import BmcSpec, Fleet
+from inventory.bmc import BmcProtocol, BmcTarget
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def target_of(spec: BmcSpec, *, password: str | None = None) -> BmcTarget:
+    return BmcTarget(
+        protocol=BmcProtocol(spec.protocol),
+        address=spec.address,
+        port=spec.port,
+        username=spec.username,
+        password=spec.password if password is None else password,
+    )
+
+
+@pytest.fixture(scope="session")
+def bmcs():
+    """Named emulated BMCs: ``ipmi`` and ``redfish`` stay on; ``*_to_stop`` are for power-off tests."""
+    specs = {
+        "ipmi": BmcSpec("T-IPMI", "ipmi", free_port(socket.SOCK_DGRAM), "ADMIN", "ipmi-secret-1"),
+        "ipmi_to_stop": BmcSpec("T-IPMI-2", "ipmi", free_port(socket.SOCK_DGRAM), "ADMIN", "ipmi-secret-2"),
+        "redfish": BmcSpec("T-RF", "redfish", free_port(), "root", "redfish-secret-1"),
+        "redfish_to_stop": BmcSpec("T-RF-2", "redfish", free_port(), "root", "redfish-secret-2"),
+    }
+    with Fleet(list(specs.values())):
+        yield specs
+
+
+@pytest.fixture
+def silent_tcp_port():
+    """A port that accepts connections and never answers: a hung Redfish BMC."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+@pytest.fixture
+def dead_ipmi_port():
+    """A UDP port on 127.0.0.9 where nothing listens: an IPMI BMC that never answers."""
+    return free_port(socket.SOCK_DGRAM, "127.0.0.9")

@@ -1,0 +1,194 @@
+"""BMC credentials and polling, on the real database against the real emulators."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from django.utils import timezone
+
+from bmcsim.fleet import BmcSpec
+from inventory import services
+from inventory.crypto import secret_decrypt
+from inventory.models import HardwareState, Server
+from portal.models import AuditEvent
+from tests.factories import ServerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def with_bmc(server: Server, spec: BmcSpec, *, port: int | None = None, address: str | None = None) -> Server:
+    return services.server_bmc_set(
+        actor=None,
+        server=server,
+        protocol=spec.protocol,
+        address=address or spec.address,
+        port=port or spec.port,
+        username=spec.username,
+        password=spec.password,
+    )
+
+
+def test_the_bmc_password_is_stored_encrypted_and_decrypts_back(admin):
+    server = services.server_bmc_set(
+        actor=admin,
+        server=ServerFactory(),
+        protocol="ipmi",
+        address="10.0.0.5",
+        port=623,
+        username="ADMIN",
+        password="s3cret-bmc-pw",
+    )
+    stored = Server.objects.get(pk=server.pk).bmc_password_encrypted
+    assert "s3cret-bmc-pw" not in stored
+    assert secret_decrypt(stored) == "s3cret-bmc-pw"
+
+
+def test_a_blank_password_keeps_the_stored_one_and_changes_nothing(admin):
+    server = services.server_bmc_set(
+        actor=admin,
+        server=ServerFactory(),
+        protocol="ipmi",
+        address="10.0.0.5",
+        port=623,
+        username="A",
+        password="pw1",
+    )
+    before = AuditEvent.objects.count()
+    services.server_bmc_set(
+        actor=admin, server=server, protocol="ipmi", address="10.0.0.5", port=623, username="A", password=None
+    )
+    services.server_bmc_set(
+        actor=admin,
+        server=server,
+        protocol="ipmi",
+        address="10.0.0.5",
+        port=623,
+        username="A",
+        password="pw1",
+    )
+    assert AuditEvent.objects.count() == before
+    assert secret_decrypt(Server.objects.get(pk=server.pk).bmc_password_encrypted) == "pw1"
+
+
+def test_the_audit_entry_names_changed_fields_but_never_the_password(admin):
+    server = services.server_bmc_set(
+        actor=admin,
+        server=ServerFactory(),
+        protocol="redfish",
+        address="bmc1",
+        port=443,
+        username="root",
+        password="pw-one",
+    )
+    services.server_bmc_set(
+        actor=admin,
+        server=server,
+        protocol="redfish",
+        address="bmc1",
+        port=443,
+        username="root",
+        password="pw-two",
+    )
+    events = AuditEvent.objects.filter(action="server.bmc_set").order_by("pk")
+    assert [e.detail["fields"] for e in events] == [
+        ["bmc_address", "bmc_password", "bmc_port", "bmc_protocol", "bmc_username"],
+        ["bmc_password"],
+    ]
+    dumped = str([(e.detail, e.target_repr) for e in events])
+    assert "pw-one" not in dumped and "pw-two" not in dumped
+
+
+def test_removing_the_bmc_forgets_its_password(admin):
+    server = services.server_bmc_set(
+        actor=admin,
+        server=ServerFactory(),
+        protocol="ipmi",
+        address="10.0.0.5",
+        port=623,
+        username="A",
+        password="pw",
+    )
+    services.server_bmc_set(
+        actor=admin, server=server, protocol="", address="", port=None, username="", password=None
+    )
+    server.refresh_from_db()
+    assert (server.bmc_protocol, server.bmc_password_encrypted, server.has_bmc) == ("", "", False)
+
+
+def test_a_poll_stores_power_health_sensors_and_draw_for_each_protocol(bmcs):
+    ipmi = with_bmc(ServerFactory(name="I1"), bmcs["ipmi"])
+    redfish = with_bmc(ServerFactory(name="R1"), bmcs["redfish"])
+    ServerFactory(name="NOBMC")
+    summary = services.bmc_poll_all(timeout=5)
+    assert (summary.polled, summary.reachable, summary.unreachable) == (2, 2, 0)
+    for server, watts in ((ipmi, (200, 260)), (redfish, (212, 212))):
+        state = HardwareState.objects.get(server=server)
+        assert (state.power_state, state.health, state.reachable, state.error) == ("on", "ok", True, "")
+        assert state.last_seen_at == state.polled_at
+        assert watts[0] <= state.power_watts <= watts[1]
+        assert state.max_temperature_c is not None
+        assert {s["kind"] for s in state.sensors} >= {"temperature", "fan"}
+    assert not HardwareState.objects.filter(server__name="NOBMC").exists()
+
+
+def test_dead_bmcs_are_marked_unreachable_without_delaying_the_others(bmcs, silent_tcp_port, dead_ipmi_port):
+    alive = [with_bmc(ServerFactory(name=f"A{i}"), bmcs[n]) for i, n in enumerate(["ipmi", "redfish"])]
+    hung_redfish = with_bmc(ServerFactory(name="D1"), bmcs["redfish"], port=silent_tcp_port)
+    dead_ipmi = [
+        with_bmc(ServerFactory(name=f"D{i}"), bmcs["ipmi"], address="127.0.0.9", port=dead_ipmi_port)
+        for i in range(2, 5)
+    ]
+    seen_before = timezone.now() - timedelta(hours=1)
+    HardwareState.objects.create(
+        server=hung_redfish, polled_at=seen_before, last_seen_at=seen_before, reachable=True
+    )
+    timeout = 2.0
+    started = time.monotonic()
+    summary = services.bmc_poll_all(timeout=timeout, workers=8)
+    elapsed = time.monotonic() - started
+    # Four dead BMCs in sequence would cost 4 x 2 s; polled at once they cost one timeout.
+    assert elapsed < timeout + 1.5, elapsed
+    assert (summary.reachable, summary.unreachable) == (2, 4)
+    assert all(HardwareState.objects.get(server=s).reachable for s in alive)
+    for server in [hung_redfish, *dead_ipmi]:
+        state = HardwareState.objects.get(server=server)
+        assert (state.reachable, state.power_state, state.health) == (False, "unknown", "unknown")
+        assert state.error == "The BMC did not answer."
+    assert HardwareState.objects.get(server=hung_redfish).last_seen_at == seen_before
+    assert HardwareState.objects.get(server=dead_ipmi[0]).last_seen_at is None
+
+
+def test_wrong_credentials_are_stored_as_such(bmcs):
+    server = with_bmc(ServerFactory(), bmcs["ipmi"])
+    services.server_bmc_set(
+        actor=None,
+        server=server,
+        protocol="ipmi",
+        address="127.0.0.1",
+        port=bmcs["ipmi"].port,
+        username="ADMIN",
+        password="not-the-password",
+    )
+    services.bmc_poll_all(timeout=5)
+    state = HardwareState.objects.get(server=server)
+    assert (state.reachable, state.error) == (False, "The BMC refused the credentials.")
+
+
+def test_a_password_encrypted_under_another_key_is_reported_not_raised(bmcs):
+    server = with_bmc(ServerFactory(), bmcs["ipmi"])
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"pw").decode()
+    Server.objects.filter(pk=server.pk).update(bmc_password_encrypted=foreign)
+    summary = services.bmc_poll_all(timeout=5)
+    assert summary.unreachable == 1
+    assert HardwareState.objects.get(server=server).error == "The stored BMC password cannot be decrypted."
+
+
+def test_the_poll_task_calls_the_service(bmcs):
+    from inventory.tasks import bmc_poll
+
+    server = with_bmc(ServerFactory(), bmcs["redfish"])
+    bmc_poll.apply()
+    assert HardwareState.objects.get(server=server).reachable is True

@@ -1,0 +1,148 @@
+"""The server pages and API: the permission matrix, and BMC secrets never leave the server."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from inventory import services
+from inventory.models import HardwareState, Server
+from portal.models import AuditEvent
+from tests.factories import ServerFactory
+from tests.matrix import check_matrix
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "bmc-pw-never-shown"
+
+
+@pytest.fixture
+def server(db):
+    server = services.server_bmc_set(
+        actor=None,
+        server=ServerFactory(name="X9"),
+        protocol="ipmi",
+        address="10.1.2.3",
+        port=623,
+        username="bmc-user-x9",
+        password=PASSWORD,
+    )
+    now = timezone.now()
+    HardwareState.objects.create(
+        server=server,
+        power_state="on",
+        health="ok",
+        reachable=True,
+        sensors=[{"name": "CPU1 Temp", "kind": "temperature", "value": 52.0, "health": "ok"}],
+        max_temperature_c=52.0,
+        power_watts=236.0,
+        polled_at=now,
+        last_seen_at=now,
+    )
+    return server
+
+
+def as_user(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def assert_no_secret(content: bytes, server: Server) -> None:
+    text = content.decode()
+    assert PASSWORD not in text
+    assert server.bmc_password_encrypted not in text
+
+
+def test_server_list_matrix(people, server):
+    expected = {"anonymous": 302, "member": 403, "outsider": 403, "manager": 200, "admin": 200}
+    check_matrix(people, "/inventory/servers/", expected)
+
+
+def test_server_detail_matrix(people, server):
+    expected = {"anonymous": 302, "member": 403, "outsider": 403, "manager": 200, "admin": 200}
+    check_matrix(people, f"/inventory/servers/{server.pk}/", expected)
+
+
+def test_bmc_edit_matrix(people, server):
+    expected = {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 200}
+    check_matrix(people, f"/inventory/servers/{server.pk}/bmc/", expected)
+    data = {"protocol": "ipmi", "address": "10.1.2.4", "port": 623, "username": "u", "password": ""}
+    check_matrix(
+        people, f"/inventory/servers/{server.pk}/bmc/", {**expected, "admin": 302}, method="post", data=data
+    )
+
+
+def test_server_api_matrix(people, server):
+    expected = {"anonymous": 401, "member": 404, "outsider": 404, "manager": 200, "admin": 200}
+    check_matrix(people, f"/api/v1/servers/{server.pk}/", expected, api=True)
+
+
+def test_server_list_shows_power_health_temperature_draw_and_last_seen(manager, server):
+    response = as_user(manager).get("/inventory/servers/")
+    row = response.content.decode().split('data-server="X9"')[1].split("</tr>")[0]
+    assert "On" in row and "OK" in row and "52 °C" in row and "236 W" in row and "<time" in row
+    assert_no_secret(response.content, server)
+
+
+def test_the_list_refreshes_through_its_own_htmx_partial(manager, server):
+    response = as_user(manager).get("/inventory/servers/?q=X", HTTP_HX_REQUEST="true")
+    assert response.templates[0].name == "inventory/_server_table.html"
+    assert 'hx-trigger="every 30s"' in response.content.decode()
+
+
+def test_an_unreachable_bmc_shows_unreachable_and_when_it_was_last_seen(manager, server):
+    HardwareState.objects.filter(server=server).update(
+        reachable=False, power_state="unknown", health="unknown", error="The BMC did not answer."
+    )
+    response = as_user(manager).get(f"/inventory/servers/{server.pk}/")
+    text = response.content.decode()
+    assert "Unreachable" in text and "The BMC did not answer." in text and "Last seen" in text
+
+
+def test_no_page_or_api_response_contains_the_bmc_password_or_username(admin, server):
+    client = as_user(admin)
+    for url in (
+        "/inventory/servers/",
+        f"/inventory/servers/{server.pk}/",
+        f"/inventory/servers/{server.pk}/bmc/",
+    ):
+        assert_no_secret(client.get(url).content, server)
+    for url in ("/api/v1/servers/", f"/api/v1/servers/{server.pk}/"):
+        response = client.get(url)
+        assert_no_secret(response.content, server)
+        assert "bmc-user-x9" not in response.content.decode()
+
+
+def test_the_api_gives_managers_the_bmc_location_and_hardware_state(manager, server):
+    body = as_user(manager).get(f"/api/v1/servers/{server.pk}/").json()
+    assert body["bmc"] == {"protocol": "ipmi", "address": "10.1.2.3", "port": 623}
+    assert body["hardware"]["power_state"] == "on"
+    assert body["hardware"]["power_watts"] == 236.0
+    assert body["hardware"]["sensors"][0]["name"] == "CPU1 Temp"
+
+
+def test_an_admin_changes_the_bmc_and_a_blank_password_keeps_the_old_one(admin, server):
+    response = as_user(admin).post(
+        f"/inventory/servers/{server.pk}/bmc/",
+        {"protocol": "redfish", "address": "bmc-x9.example", "port": 443, "username": "root", "password": ""},
+    )
+    assert response.status_code == 302
+    server.refresh_from_db()
+    assert (server.bmc_protocol, server.bmc_address, server.bmc_port) == ("redfish", "bmc-x9.example", 443)
+    from inventory.crypto import secret_decrypt
+
+    assert secret_decrypt(server.bmc_password_encrypted) == PASSWORD
+    event = AuditEvent.objects.filter(action="server.bmc_set", actor=admin).get()
+    assert event.source.startswith("web ")
+    assert "bmc_password" not in event.detail["fields"]
+
+
+def test_a_bmc_without_address_is_refused_with_a_message(admin, server):
+    response = as_user(admin).post(
+        f"/inventory/servers/{server.pk}/bmc/",
+        {"protocol": "ipmi", "address": "", "port": "", "username": ""},
+    )
+    assert response.status_code == 200
+    assert "A BMC needs an address, a port and a username." in response.content.decode()
