@@ -88,13 +88,23 @@ def translate_errors(method: Callable[P, R]) -> Callable[P, R]:
         except os_exceptions.HttpException as error:
             text = _message(error)
             status = error.status_code or 0
-            if "quota exceeded" in text.lower() or "quotaexceeded" in text.lower().replace(" ", ""):
+            lowered = text.lower()
+            # Nova says "Quota exceeded for cores ..." (403) but "Maximum number of ports exceeded" (403)
+            # for Neutron's port quota; Neutron says "Quota exceeded for resources" (409); Cinder 413.
+            if "quota exceeded" in lowered or "maximum number of" in lowered or status == 413:
                 raise QuotaExceeded(text) from error
             if status >= 500 or status in (408, 429):
                 raise CloudUnavailable(f"the cloud failed (HTTP {status}): {text}") from error
             if status == 401:
                 raise CloudUnavailable(f"the portal's cloud credentials were refused: {text}") from error
             raise CloudRequestError(text) from error
+        except ks_exceptions.Unauthorized as error:
+            # Raised while scoping a token to a project: the portal's cloud user holds no role there
+            # (onboarding grants it) or its credentials were refused. Retrying will not help.
+            raise CloudRequestError(
+                "the portal's cloud user may not act in this project "
+                f"(no role there, or credentials refused): {error}"
+            ) from error
         except ks_exceptions.ClientException as error:
             raise CloudUnavailable(f"the cloud cannot be reached: {error}") from error
         except os_exceptions.SDKException as error:

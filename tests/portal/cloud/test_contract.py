@@ -270,3 +270,17 @@ def test_network_router_and_floating_ip(gateway, project):
     gateway.delete_router(router.id)
     gateway.delete_network(net.id)
     assert net.id not in {n.id for n in gateway.list_networks(project_id=project.id)}
+
+
+def test_acting_in_a_project_without_a_role_is_refused_not_retried(gateway):
+    stranger = gateway.create_project(name=unique("norole"))
+    try:
+        with pytest.raises(CloudRequestError):
+            gateway.create_server(
+                project_id=stranger.id,
+                name="x",
+                image_id=image_for(gateway, "x86_64").id,
+                flavor_id=flavor(gateway).id,
+            )
+    finally:
+        gateway.delete_project(stranger.id)
