@@ -6,14 +6,8 @@ import socket
 
 import pytest
 
-from bmcsim.fleet import BmcSpec, Fleet
+from bmcsim.fleet import BmcSpec, Fleet, free_ports
 from inventory.bmc import BmcProtocol, BmcTarget
-
-
-def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def target_of(spec: BmcSpec, *, password: str | None = None) -> BmcTarget:
@@ -29,11 +23,12 @@ def target_of(spec: BmcSpec, *, password: str | None = None) -> BmcTarget:
 @pytest.fixture(scope="session")
 def bmcs():
     """Named emulated BMCs: ``ipmi`` and ``redfish`` stay on; ``*_to_stop`` are for power-off tests."""
+    udp, tcp = free_ports(2, socket.SOCK_DGRAM), free_ports(2)
     specs = {
-        "ipmi": BmcSpec("T-IPMI", "ipmi", free_port(socket.SOCK_DGRAM), "ADMIN", "ipmi-secret-1"),
-        "ipmi_to_stop": BmcSpec("T-IPMI-2", "ipmi", free_port(socket.SOCK_DGRAM), "ADMIN", "ipmi-secret-2"),
-        "redfish": BmcSpec("T-RF", "redfish", free_port(), "root", "redfish-secret-1"),
-        "redfish_to_stop": BmcSpec("T-RF-2", "redfish", free_port(), "root", "redfish-secret-2"),
+        "ipmi": BmcSpec("T-IPMI", "ipmi", udp[0], "ADMIN", "ipmi-secret-1"),
+        "ipmi_to_stop": BmcSpec("T-IPMI-2", "ipmi", udp[1], "ADMIN", "ipmi-secret-2"),
+        "redfish": BmcSpec("T-RF", "redfish", tcp[0], "root", "redfish-secret-1"),
+        "redfish_to_stop": BmcSpec("T-RF-2", "redfish", tcp[1], "root", "redfish-secret-2"),
     }
     with Fleet(list(specs.values())):
         yield specs
@@ -51,4 +46,4 @@ def silent_tcp_port():
 @pytest.fixture
 def dead_ipmi_port():
     """A UDP port on 127.0.0.9 where nothing listens: an IPMI BMC that never answers."""
-    return free_port(socket.SOCK_DGRAM, "127.0.0.9")
+    return free_ports(1, socket.SOCK_DGRAM, "127.0.0.9")[0]

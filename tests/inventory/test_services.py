@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -192,3 +193,32 @@ def test_the_poll_task_calls_the_service(bmcs):
     server = with_bmc(ServerFactory(), bmcs["redfish"])
     bmc_poll.apply()
     assert HardwareState.objects.get(server=server).reachable is True
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_polling_logs_no_bmc_password_even_at_debug_level(bmcs, silent_tcp_port):
+    with_bmc(ServerFactory(name="L1"), bmcs["redfish"])
+    with_bmc(ServerFactory(name="L2"), bmcs["ipmi"])
+    with_bmc(ServerFactory(name="L3"), bmcs["redfish"], port=silent_tcp_port)
+    collector, root = _Collector(), logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in ("", "sushy", "urllib3", "inventory")}
+    root.addHandler(collector)
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        services.bmc_poll_all(timeout=2)
+    finally:
+        root.removeHandler(collector)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert any("sushy" in line or "HTTP" in line for line in collector.lines)  # the logs were captured
+    text = "\n".join(collector.lines)
+    assert bmcs["redfish"].password not in text and bmcs["ipmi"].password not in text

@@ -1,0 +1,127 @@
+"""Poll 200 emulated BMCs (some dead) in one cycle of ``bmc_poll_all`` and print the wall time.
+
+    .venv/bin/python bench/bmc_poll.py [--ipmi 150] [--redfish 30] [--dead 20] [--cycles 3]
+
+Target (issue 6): one cycle of 200 BMCs in at most 60 s on 2 cores. The BMCs are bmcsim emulators on
+loopback (IPMI 25 to a process, one process per Redfish BMC); half the dead ones are IPMI addresses
+where nothing answers (127.0.0.9), half are Redfish ports that accept and never reply, so each dead
+one costs the full per-BMC timeout (KENNEL_BMC_TIMEOUT). Runs on a throwaway test database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ipmi", type=int, default=150)
+    parser.add_argument("--redfish", type=int, default=30)
+    parser.add_argument("--dead", type=int, default=20)
+    parser.add_argument("--cycles", type=int, default=3)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    from bmcsim.fleet import BmcSpec, Fleet, free_ports
+    from inventory.models import DataCenter, HardwareState, Server
+    from inventory.services import bmc_poll_all, server_bmc_set
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    silent = []
+    try:
+        udp, tcp = free_ports(args.ipmi + args.dead, socket.SOCK_DGRAM), free_ports(args.redfish)
+        specs = [BmcSpec(f"I{i:03d}", "ipmi", udp[i], "ADMIN", f"pw-i{i}") for i in range(args.ipmi)]
+        specs += [BmcSpec(f"R{i:03d}", "redfish", tcp[i], "root", f"pw-r{i}") for i in range(args.redfish)]
+        started = time.monotonic()
+        with Fleet(specs):
+            took = time.monotonic() - started
+            print(f"emulators: {args.ipmi} IPMI + {args.redfish} Redfish up in {took:.1f} s")
+            datacenter = DataCenter.objects.create(code="bench", name="Bench")
+            rows = [
+                (spec.name, spec.protocol, spec.address, spec.port, spec.username, spec.password)
+                for spec in specs
+            ]
+            for i in range(args.dead):
+                if i % 2 == 0:
+                    rows.append(
+                        (
+                            f"DI{i:03d}",
+                            "ipmi",
+                            "127.0.0.9",
+                            udp[args.ipmi + i],
+                            "ADMIN",
+                            "x",
+                        )
+                    )
+                else:
+                    listener = socket.socket()
+                    listener.bind(("127.0.0.1", 0))
+                    listener.listen(64)
+                    silent.append(listener)
+                    rows.append(
+                        (f"DR{i:03d}", "redfish", "http://127.0.0.1", listener.getsockname()[1], "root", "x")
+                    )
+            for name, protocol, address, port, username, password in rows:
+                server = Server.objects.create(
+                    name=name, architecture="x86_64", datacenter=datacenter, roles=["outside"]
+                )
+                server_bmc_set(
+                    actor=None,
+                    server=server,
+                    protocol=protocol,
+                    address=address,
+                    port=port,
+                    username=username,
+                    password=password,
+                )
+            print(
+                f"BMCs: {len(rows)} ({args.ipmi} IPMI, {args.redfish} Redfish, {args.dead} dead); "
+                f"timeout {settings.KENNEL_BMC_TIMEOUT} s per BMC, "
+                f"{settings.KENNEL_BMC_POLL_WORKERS} at once; "
+                f"{os.cpu_count()} CPUs"
+            )
+            walls = []
+            for cycle in range(1, args.cycles + 1):
+                summary = bmc_poll_all()
+                walls.append(summary.seconds)
+                print(
+                    f"cycle {cycle}: {summary.seconds:.2f} s wall, {summary.reachable} reachable, "
+                    f"{summary.unreachable} unreachable"
+                )
+                live_failures = Counter(
+                    (state.server.name[0], state.error)
+                    for state in HardwareState.objects.select_related("server").filter(reachable=False)
+                    if not state.server.name.startswith("D")
+                )
+                for (kind, error), count in sorted(live_failures.items()):
+                    print(f"  live {'IPMI' if kind == 'I' else 'Redfish'} BMCs failing: {count} x {error}")
+            verdict = "OK" if max(walls) <= 60 else "OVER TARGET"
+            print(f"worst cycle {max(walls):.2f} s (target <= 60 s): {verdict}")
+    finally:
+        for listener in silent:
+            listener.close()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
