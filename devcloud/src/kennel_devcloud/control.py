@@ -282,8 +282,8 @@ def nova_services() -> list[Service]:
     """Nova's daemons: they authenticate at start, so they follow the identity seed."""
     nova_conf = ["--config-file", str(ETC / "nova" / "nova.conf")]
     return [
-        Service("nova-conductor", [str(VENV / "bin" / "kennel-devcloud-conductor"), *nova_conf]),
-        Service("nova-scheduler", [str(VENV / "bin" / "kennel-devcloud-scheduler"), *nova_conf]),
+        # nova-conductor and nova-scheduler share one process (see launchers.py).
+        Service("nova-conductor-scheduler", [str(VENV / "bin" / "kennel-devcloud-nova-control"), *nova_conf]),
     ] + [
         Service(
             f"nova-compute-{host}",
@@ -440,7 +440,7 @@ def install() -> None:
     wanted = fingerprint(
         DEVCLOUD / "constraints.txt", DEVCLOUD / "requirements.txt", DEVCLOUD / "pyproject.toml"
     )
-    if stamp_ok("venv", wanted) and (VENV / "bin" / "kennel-devcloud-scheduler").exists():
+    if stamp_ok("venv", wanted) and (VENV / "bin" / "kennel-devcloud-nova-control").exists():
         return
     say(f"installing the OpenStack services into {VENV} (first use)")
     log = LOG / "install.log"
@@ -579,7 +579,7 @@ def spawn(service: Service) -> None:
             service,
         )
     # Few malloc arenas: the threaded Python services otherwise grow one per thread.
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2", **service.env}
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "MALLOC_TRIM_THRESHOLD_": "131072", **service.env}
     with service.logfile.open("ab") as out:
         out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(service.argv)}\n".encode())
         out.flush()
@@ -876,12 +876,16 @@ def cmd_start() -> int:
             for service in daemons:
                 spawn(service)
         wait_ready(apis + daemons, timeout=180)
+        # The estate lives in the databases: once seeded by this seed.py, a
+        # restart only waits for the computes.
+        already_seeded = ("--wait-only",) if stamp_ok("seeded", seed_version) else ()
         seed(
             "estate",
             "--computes-since",
             str(computes_spawned),
             "--nova-conf",
             str(ETC / "nova" / "nova.conf"),
+            *already_seeded,
         )
         stamp_write("seeded", seed_version)
     except StartError as e:
@@ -917,15 +921,19 @@ def cmd_stop() -> int:
 
 def cmd_status() -> int:
     all_up = True
-    print(f"{'service':<18} {'pid':>8} {'port':>6}  state")
+    print(f"{'service':<25} {'pid':>8} {'port':>6}  {'state':<5} {'RSS MiB':>8}")
     for service in all_services():
         pid = service.pid()
         up = pid is not None and (service.port is None or port_open(service.port))
         all_up &= up
-        print(f"{service.name:<18} {pid or '-':>8} {service.port or '-':>6}  {'up' if up else 'down'}")
+        rss = memory_of([service])[0] // 1024 if pid else 0
+        print(
+            f"{service.name:<25} {pid or '-':>8} {service.port or '-':>6}  "
+            f"{'up' if up else 'down':<5} {rss or '-':>8}"
+        )
     rss, pss = memory_of(all_services())
     if rss:
-        print(f"memory: RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB")
+        print(f"memory of the whole cloud: RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB")
     return 0 if all_up else 1
 
 

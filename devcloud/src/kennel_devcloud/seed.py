@@ -364,8 +364,10 @@ def ensure_block_storage(conn, projects) -> None:
             conn.block_storage.update_quota_set(project, **VOLUME_QUOTAS)
 
 
-def seed_estate(conn, since: float, *, nova_manage: list[str], cinder: bool) -> None:
+def seed_estate(conn, since: float, *, nova_manage: list[str], cinder: bool, wait_only: bool) -> None:
     wait_for_computes(conn, since, nova_manage)
+    if wait_only:
+        return
     ensure_aggregates(conn)
     ensure_flavors(conn)
     ensure_images(conn)
@@ -392,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         help="epoch seconds: computes must have reported after this",
     )
     parser.add_argument("--nova-conf", help="nova.conf for nova-manage (estate phase)")
+    parser.add_argument(
+        "--wait-only", action="store_true", help="only wait for the computes: the estate is seeded already"
+    )
     parser.add_argument("--cinder", action="store_true", help="Cinder runs too (DEVCLOUD_CINDER=1)")
     args = parser.parse_args(argv)
     with open(args.secrets) as f:
@@ -402,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         seed_identity(conn, secret, cinder=args.cinder)
     else:
         nova_manage = [str(Path(sys.executable).parent / "nova-manage"), "--config-file", args.nova_conf]
-        seed_estate(conn, args.computes_since, nova_manage=nova_manage, cinder=args.cinder)
+        seed_estate(
+            conn, args.computes_since, nova_manage=nova_manage, cinder=args.cinder, wait_only=args.wait_only
+        )
     log(f"{args.phase} done in {time.monotonic() - started:.1f} s")
     return 0
 
