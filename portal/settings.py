@@ -257,6 +257,11 @@ KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
 OPENSTACK_CLOUD = env_str("OS_CLOUD", "kennel-admin")
 OPENSTACK_CONFIG_FILE = env_str("OS_CLIENT_CONFIG_FILE", str(VAR_DIR / "devcloud" / "clouds.yaml"))
 
+# cloud-init's JSON schema for user-data (scripts/cloudinit-schema.sh extracts it from Debian's package).
+KENNEL_CLOUDINIT_SCHEMA = Path(
+    env_str("KENNEL_CLOUDINIT_SCHEMA", str(VAR_DIR / "cloud-init" / "schema-cloud-config-v1.json"))
+)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "portal.api.authentication.ApiTokenAuthentication",

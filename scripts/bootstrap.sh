@@ -45,6 +45,8 @@ if [[ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]]; then
   echo "$lock_hash" > .venv/.lock-hash
 fi
 
+scripts/cloudinit-schema.sh  # cloud-init's user-data schema into var/, from Debian's package
+
 # Translations: compile when a catalogue is newer than its compiled file.
 for po in portal/locale/*/LC_MESSAGES/django.po; do
   [[ -e "$po" ]] || continue
