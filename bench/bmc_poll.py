@@ -46,6 +46,8 @@ def main() -> None:
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
+    # Its own throwaway database, so a test run on the same server is never disturbed.
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_bmc_poll_{os.getpid()}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     silent = []
     try:

@@ -3,7 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import BmcProtocolChoice
+from inventory.models import BmcProtocolChoice, PowerActionChoice
 
 
 class ServerBmcForm(forms.Form):
@@ -31,3 +31,13 @@ class ServerBmcForm(forms.Form):
         if data.get("protocol") and not (data.get("address") and data.get("port") and data.get("username")):
             raise forms.ValidationError(_("A BMC needs an address, a port and a username."))
         return data
+
+
+class PowerRequestForm(forms.Form):
+    action = forms.ChoiceField(label=_("Action"), choices=PowerActionChoice.choices)
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+    confirm_name = forms.CharField(
+        label=_("Type the server's name to confirm"),
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )

@@ -141,3 +141,55 @@ class HardwareState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server}: {self.power_state}/{self.health}"
+
+
+class PowerActionChoice(models.TextChoices):
+    ON = "on", _("Power on")
+    SOFT_OFF = "soft_off", _("Soft off (ACPI shutdown)")
+    HARD_OFF = "hard_off", _("Hard off")
+    CYCLE = "cycle", _("Power cycle")
+    RESET = "reset", _("Reset")
+
+
+class PowerRequest(models.Model):
+    """One guarded power action on a server, from request to outcome.
+
+    awaiting_confirmation (controllers only) -> queued -> running -> done | failed. A worker claims a
+    queued row with a conditional UPDATE, so a duplicated task never acts twice.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_CONFIRMATION = "awaiting_confirmation", _("Awaiting a second admin")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    server = models.ForeignKey(
+        Server, on_delete=models.CASCADE, related_name="power_requests", verbose_name=_("server")
+    )
+    action = models.CharField(_("action"), max_length=16, choices=PowerActionChoice.choices)
+    reason = models.CharField(_("reason"), max_length=500)
+    status = models.CharField(_("status"), max_length=32, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        "portal.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    confirmed_by = models.ForeignKey(
+        "portal.User",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("confirmed by"),
+    )
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("power request")
+        verbose_name_plural = _("power requests")
+
+    def __str__(self) -> str:
+        return f"{self.server} {self.action} ({self.status})"

@@ -7,6 +7,7 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,14 +15,25 @@ from django.db import transaction
 from django.utils import timezone
 
 # Stored untranslated, translated when shown ({% trans hw.error %}): the worker has no reader's language.
+from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
 from inventory.bmc import BmcAuthError, BmcError, BmcProtocol, BmcTarget, BmcUnreachable, gateway_for
 from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
-from inventory.models import DataCenter, HardwareState, HealthChoice, PowerStateChoice, Server
-from portal.models import User
-from portal.origin import SYSTEM
+from inventory.models import (
+    DataCenter,
+    HardwareState,
+    HealthChoice,
+    PowerActionChoice,
+    PowerRequest,
+    PowerStateChoice,
+    Server,
+    ServerRole,
+)
+from portal.access import Action, restrict
+from portal.models import AuditEvent, User
+from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -232,3 +244,165 @@ def _hardware_states_store(results: list[BmcPollResult]) -> None:
             row.power_state, row.health = PowerStateChoice.UNKNOWN, HealthChoice.UNKNOWN
             row.max_temperature_c = row.power_watts = None
         row.save()
+
+
+# Guarded power actions -------------------------------------------------------------------------------
+
+_OFF_ACTIONS = {
+    PowerActionChoice.SOFT_OFF,
+    PowerActionChoice.HARD_OFF,
+    PowerActionChoice.CYCLE,
+    PowerActionChoice.RESET,
+}
+
+
+class PowerActionRefused(Exception):
+    """The power action may not be done now; the message says why, for the person who asked."""
+
+
+def power_request_create(
+    *, actor: User, server: Server, action: str, reason: str, confirm_name: str, source: str = SYSTEM
+) -> PowerRequest:
+    """Ask for a power action on ``server``. Needs an admin (Action.OPERATE), a reason, the server's
+    name typed as confirmation, a BMC, and no other action on it within KENNEL_POWER_COOLDOWN seconds.
+    A compute node is refused anything but power on until it can be drained (see issue 6). A
+    controller waits for a second admin's confirmation; anything else is queued for a worker at once.
+    Raises PowerActionRefused; the refusal is audited too."""
+    detail = {"action": action, "reason": reason.strip()[:500]}
+    with transaction.atomic():
+        # The row lock makes the cooldown hold against two admins clicking at once.
+        server = Server.objects.select_for_update().get(pk=server.pk)
+        refusal = _power_request_refusal(
+            actor=actor, server=server, action=action, reason=reason, name=confirm_name
+        )
+        if refusal is None:
+            controller = ServerRole.CONTROLLER in server.roles
+            request = PowerRequest(
+                server=server,
+                action=action,
+                reason=reason.strip(),
+                requested_by=actor,
+                status=PowerRequest.Status.AWAITING_CONFIRMATION
+                if controller
+                else PowerRequest.Status.QUEUED,
+            )
+            request.full_clean()
+            request.save()
+            audit_record(
+                actor=actor, action="server.power_request", target=server, source=source, detail=detail
+            )
+            if not controller:
+                _power_request_enqueue(request.pk)
+            return request
+    audit_record(
+        actor=actor,
+        action="server.power_request",
+        target=server,
+        source=source,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={**detail, "refused": refusal},
+    )
+    raise PowerActionRefused(refusal)
+
+
+def _power_request_refusal(*, actor: User, server: Server, action: str, reason: str, name: str) -> str | None:
+    """Why this power action may not be asked for now, or None when it may."""
+    if not restrict(actor, Server.objects.filter(pk=server.pk), Action.OPERATE).exists():
+        return gettext("Only an admin may power servers.")
+    if action not in PowerActionChoice.values:
+        return gettext("Unknown power action.")
+    if not reason.strip():
+        return gettext("Give a reason.")
+    if name.strip() != server.name:
+        return gettext("Type the server's name exactly to confirm.")
+    if not server.has_bmc:
+        return gettext("This server has no BMC.")
+    if ServerRole.COMPUTE in server.roles and action in _OFF_ACTIONS:
+        return gettext(
+            "%(server)s is a compute node that may run VMs: drain first (not yet available in Kennel)."
+        ) % {"server": server.name}
+    cooldown = settings.KENNEL_POWER_COOLDOWN
+    since = timezone.now() - timedelta(seconds=cooldown)
+    recent = (
+        PowerRequest.objects.filter(server=server, created_at__gte=since)
+        .exclude(status=PowerRequest.Status.FAILED)
+        .order_by("-created_at")
+        .first()
+    )
+    if cooldown and recent is not None:
+        wait_for = cooldown - int((timezone.now() - recent.created_at).total_seconds())
+        return gettext("Another power action ran moments ago; wait %(seconds)d s.") % {"seconds": wait_for}
+    return None
+
+
+@transaction.atomic
+def power_request_confirm(*, actor: User, request: PowerRequest, source: str = SYSTEM) -> PowerRequest:
+    """A second admin (not the one who asked) confirms a controller's power action; it is queued."""
+    if not restrict(actor, Server.objects.filter(pk=request.server_id), Action.OPERATE).exists():
+        raise PowerActionRefused(gettext("Only an admin may power servers."))
+    if request.requested_by_id == actor.pk:
+        raise PowerActionRefused(gettext("A second admin must confirm, not the one who asked."))
+    claimed = PowerRequest.objects.filter(
+        pk=request.pk, status=PowerRequest.Status.AWAITING_CONFIRMATION
+    ).update(status=PowerRequest.Status.QUEUED, confirmed_by=actor)
+    if claimed != 1:
+        raise PowerActionRefused(gettext("This power action is no longer awaiting confirmation."))
+    request.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="server.power_confirm",
+        target=request.server,
+        source=source,
+        detail={"action": request.action, "requested_by": request.requested_by.get_username()},
+    )
+    _power_request_enqueue(request.pk)
+    return request
+
+
+def _power_request_enqueue(request_id: int) -> None:
+    from inventory.tasks import power_request_run
+
+    transaction.on_commit(lambda: power_request_run.delay(request_id))
+
+
+def power_request_execute(*, request_id: int, timeout: float | None = None) -> PowerRequest | None:
+    """Worker side: claim a queued request, ask the BMC, record the outcome. A request that is gone or
+    already claimed is left alone (returns None), so a duplicated task never acts twice. A power
+    action is not retried: the BMC may have acted before it failed to answer."""
+    claimed = PowerRequest.objects.filter(pk=request_id, status=PowerRequest.Status.QUEUED).update(
+        status=PowerRequest.Status.RUNNING
+    )
+    if claimed != 1:
+        return None
+    request = PowerRequest.objects.select_related("server", "requested_by").get(pk=request_id)
+    error = ""
+    try:
+        target = _bmc_target(request.server)
+        gateway_for(target.protocol).power(
+            target, bmc.PowerAction(request.action), timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT)
+        )
+    except BmcAuthError:
+        error = _("The BMC refused the credentials.")
+    except BmcUnreachable:
+        error = _("The BMC did not answer.")
+    except BmcError as exc:
+        error = str(exc)[:200]
+    except SecretUnreadable:
+        error = _("The stored BMC password cannot be decrypted.")
+    request.status = PowerRequest.Status.FAILED if error else PowerRequest.Status.DONE
+    request.error = error
+    request.finished_at = timezone.now()
+    request.save(update_fields=["status", "error", "finished_at"])
+    audit_record(
+        actor=None,
+        action="server.power_execute",
+        target=request.server,
+        source=WORKER,
+        outcome=AuditEvent.Outcome.FAILURE if error else AuditEvent.Outcome.SUCCESS,
+        detail={
+            "action": request.action,
+            "requested_by": request.requested_by.get_username(),
+            "error": error,
+        },
+    )
+    return request

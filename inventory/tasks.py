@@ -16,3 +16,9 @@ from inventory import services
 )
 def bmc_poll() -> None:
     services.bmc_poll_all()
+
+
+# No retry: a power action the BMC may already have done is not repeated blindly; the row says what happened.
+@shared_task(ignore_result=True)
+def power_request_run(request_id: int) -> None:
+    services.power_request_execute(request_id=request_id)

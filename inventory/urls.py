@@ -7,4 +7,6 @@ urlpatterns = [
     path("servers/", views.ServerListView.as_view(), name="server-list"),
     path("servers/<int:pk>/", views.ServerDetailView.as_view(), name="server-detail"),
     path("servers/<int:pk>/bmc/", views.ServerBmcEditView.as_view(), name="server-bmc-edit"),
+    path("servers/<int:pk>/power/", views.ServerPowerView.as_view(), name="server-power"),
+    path("power-requests/<int:pk>/confirm/", views.PowerRequestConfirmView.as_view(), name="power-confirm"),
 ]

@@ -6,13 +6,19 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
+from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
 from inventory.filtersets import ServerFilterSet
-from inventory.forms import ServerBmcForm
+from inventory.forms import PowerRequestForm, ServerBmcForm
 from inventory.models import Server
-from inventory.selectors import server_list
-from inventory.services import server_bmc_set
+from inventory.selectors import power_request_list, server_list
+from inventory.services import (
+    PowerActionRefused,
+    power_request_confirm,
+    power_request_create,
+    server_bmc_set,
+)
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
@@ -89,3 +95,43 @@ class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
         )
         messages.success(self.request, _("BMC of %(server)s saved.") % {"server": self.server.name})
         return redirect("inventory:server-detail", pk=self.server.pk)
+
+
+class ServerPowerView(LoginRequiredMixin, CapabilityRequiredMixin, View):
+    """An admin asks for a guarded power action; the service decides whether it may happen."""
+
+    capability = Capability.POWER_OPERATE
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        server = get_object_or_404(restrict(request.user, Server.objects.all(), Action.OPERATE), pk=pk)
+        form = PowerRequestForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Choose an action, give a reason and type the server's name."))
+            return redirect("inventory:server-detail", pk=pk)
+        try:
+            power_request_create(
+                actor=request.user, server=server, source=origin(request), **form.cleaned_data
+            )
+        except PowerActionRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, _("Power action on %(server)s requested.") % {"server": server.name})
+        return redirect("inventory:server-detail", pk=pk)
+
+
+class PowerRequestConfirmView(LoginRequiredMixin, CapabilityRequiredMixin, View):
+    """A second admin confirms a controller's power action."""
+
+    capability = Capability.POWER_OPERATE
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        power_request = get_object_or_404(power_request_list(user=request.user), pk=pk)
+        try:
+            power_request_confirm(actor=request.user, request=power_request, source=origin(request))
+        except PowerActionRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, _("Power action confirmed."))
+        return redirect("inventory:server-detail", pk=power_request.server_id)

@@ -251,6 +251,8 @@ KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
 # BMC polling: each BMC gets this many seconds per poll; this many are polled at once.
 KENNEL_BMC_TIMEOUT = env_int("KENNEL_BMC_TIMEOUT", 10, minimum=1)
 KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
+# After a power action on a server, further ones wait this long (one mistaken reboot, not three).
+KENNEL_POWER_COOLDOWN = env_int("KENNEL_POWER_COOLDOWN", 300, minimum=0)
 
 # The portal's own cloud credentials, in openstacksdk's convention: OS_CLOUD names an entry of the
 # clouds.yaml found at OS_CLIENT_CONFIG_FILE. By default the local devcloud's admin cloud.

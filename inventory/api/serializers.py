@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.models import HardwareState, Server
+from inventory.models import HardwareState, PowerActionChoice, PowerRequest, Server
 
 
 class HardwareStateSerializer(serializers.ModelSerializer):
@@ -65,3 +65,30 @@ class ServerSerializer(serializers.ModelSerializer):
     def get_hardware(self, server: Server) -> dict | None:
         state = getattr(server, "hardware_state", None)
         return HardwareStateSerializer(state).data if state is not None else None
+
+
+class PowerRequestSerializer(serializers.ModelSerializer):
+    server = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    confirmed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = PowerRequest
+        fields = [
+            "id",
+            "server",
+            "action",
+            "reason",
+            "status",
+            "requested_by",
+            "confirmed_by",
+            "created_at",
+            "finished_at",
+            "error",
+        ]
+
+
+class PowerRequestInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=PowerActionChoice.choices)
+    reason = serializers.CharField(max_length=500)
+    confirm_name = serializers.CharField(max_length=64, help_text="the server's name, typed as confirmation")

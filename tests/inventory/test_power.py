@@ -1,0 +1,193 @@
+"""Guarded power actions: only admins, with a reason, the name typed, a cooldown, a second admin for
+the controller, compute nodes refused until they can be drained; observed on the real emulators."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from inventory import services
+from inventory.bmc import PowerAction, PowerState, gateway_for
+from inventory.models import PowerRequest, ServerRole
+from inventory.services import PowerActionRefused
+from portal.celery import app
+from portal.models import AuditEvent, Role
+from tests.factories import ServerFactory, UserFactory
+from tests.inventory.conftest import target_of
+from tests.matrix import check_matrix
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks run in the test's process when their transaction commits, as a worker would run them."""
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def server_on(spec, *, name: str = "PX1", roles: list[str] | None = None):
+    server = ServerFactory(name=name, roles=roles or [ServerRole.OUTSIDE.value], hypervisor_hostname="px1")
+    return services.server_bmc_set(
+        actor=None,
+        server=server,
+        protocol=spec.protocol,
+        address=spec.address,
+        port=spec.port,
+        username=spec.username,
+        password=spec.password,
+    )
+
+
+def ask(admin, server, action="hard_off", *, reason="replace PSU", name=None):
+    return services.power_request_create(
+        actor=admin,
+        server=server,
+        action=action,
+        reason=reason,
+        confirm_name=server.name if name is None else name,
+    )
+
+
+def test_a_guarded_power_off_is_observed_on_the_ipmi_emulator(
+    admin, bmcs, eager_tasks, django_capture_on_commit_callbacks
+):
+    spec = bmcs["ipmi_to_stop"]
+    server = server_on(spec)
+    gateway = gateway_for("ipmi")
+    gateway.power(target_of(spec), PowerAction.ON, timeout=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = ask(admin, server)
+    request.refresh_from_db()
+    assert (request.status, request.error) == (PowerRequest.Status.DONE, "")
+    assert gateway.read_state(target_of(spec), timeout=5).power == PowerState.OFF
+    actions = list(AuditEvent.objects.filter(target_id=str(server.pk)).values_list("action", "outcome"))
+    assert ("server.power_request", "success") in actions and ("server.power_execute", "success") in actions
+    gateway.power(target_of(spec), PowerAction.ON, timeout=5)
+
+
+def test_the_servers_name_must_be_typed_and_a_reason_given(admin, bmcs):
+    server = server_on(bmcs["ipmi"])
+    with pytest.raises(PowerActionRefused, match="Type the server's name exactly"):
+        ask(admin, server, name="px1")
+    with pytest.raises(PowerActionRefused, match="Give a reason"):
+        ask(admin, server, reason="  ")
+    assert not PowerRequest.objects.exists()
+    refusals = AuditEvent.objects.filter(action="server.power_request", outcome="denied")
+    assert refusals.count() == 2
+
+
+def test_a_manager_may_not_power_a_server(manager, bmcs):
+    with pytest.raises(PowerActionRefused, match="Only an admin"):
+        ask(manager, server_on(bmcs["ipmi"]))
+
+
+def test_a_compute_node_is_refused_power_off_until_it_can_be_drained(admin, bmcs):
+    server = server_on(bmcs["ipmi"], roles=[ServerRole.COMPUTE.value])
+    for action in ("soft_off", "hard_off", "cycle", "reset"):
+        with pytest.raises(PowerActionRefused, match="drain first"):
+            ask(admin, server, action)
+    assert ask(admin, server, "on").status == PowerRequest.Status.QUEUED
+
+
+def test_a_second_action_within_the_cooldown_is_refused(admin, bmcs, settings):
+    settings.KENNEL_POWER_COOLDOWN = 300
+    server = server_on(bmcs["ipmi"])
+    ask(admin, server, "on")
+    with pytest.raises(PowerActionRefused, match=r"wait \d+ s"):
+        ask(admin, server, "on")
+
+
+def test_the_controller_waits_for_a_second_admin(
+    admin, bmcs, eager_tasks, django_capture_on_commit_callbacks
+):
+    spec = bmcs["ipmi_to_stop"]
+    server = server_on(spec, name="CTL", roles=[ServerRole.CONTROLLER.value])
+    gateway_for("ipmi").power(target_of(spec), PowerAction.HARD_OFF, timeout=5)
+    request = ask(admin, server, "on")
+    assert request.status == PowerRequest.Status.AWAITING_CONFIRMATION
+    with pytest.raises(PowerActionRefused, match="second admin"):
+        services.power_request_confirm(actor=admin, request=request)
+    other = UserFactory(username="admin2", role=Role.ADMIN)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.power_request_confirm(actor=other, request=request)
+    request.refresh_from_db()
+    assert (request.status, request.confirmed_by) == (PowerRequest.Status.DONE, other)
+    assert gateway_for("ipmi").read_state(target_of(spec), timeout=5).power == PowerState.ON
+    with pytest.raises(PowerActionRefused, match="no longer awaiting"):
+        services.power_request_confirm(actor=other, request=request)
+
+
+def test_a_duplicated_task_acts_once(admin, bmcs):
+    request = ask(admin, server_on(bmcs["ipmi"]), "on")
+    assert services.power_request_execute(request_id=request.pk) is not None
+    assert services.power_request_execute(request_id=request.pk) is None
+    assert AuditEvent.objects.filter(action="server.power_execute").count() == 1
+
+
+def test_an_unreachable_bmc_fails_the_request_with_a_message(admin, bmcs, dead_ipmi_port):
+    server = server_on(bmcs["ipmi"])
+    services.server_bmc_set(
+        actor=None,
+        server=server,
+        protocol="ipmi",
+        address="127.0.0.9",
+        port=dead_ipmi_port,
+        username="ADMIN",
+        password="x",
+    )
+    request = services.power_request_execute(request_id=ask(admin, server, "on").pk, timeout=2)
+    assert request is not None
+    assert (request.status, request.error) == (PowerRequest.Status.FAILED, "The BMC did not answer.")
+
+
+def test_power_page_matrix(people, bmcs):
+    server = server_on(bmcs["ipmi"])
+    url = f"/inventory/servers/{server.pk}/power/"
+    data = {"action": "on", "reason": "matrix", "confirm_name": server.name}
+    expected = {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 302}
+    check_matrix(people, url, expected, method="post", data=data)
+    assert PowerRequest.objects.filter(server=server, requested_by=people["admin"]).count() == 1
+
+
+def test_power_api_matrix(people, bmcs):
+    server = server_on(bmcs["ipmi"])
+    url = f"/api/v1/servers/{server.pk}/power/"
+    data = {"action": "on", "reason": "matrix", "confirm_name": server.name}
+    expected = {"anonymous": 401, "member": 404, "outsider": 404, "manager": 403, "admin": 201}
+    check_matrix(people, url, expected, method="post", data=data, api=True)
+
+
+def test_power_api_refusal_is_a_409_with_the_reason(admin, bmcs):
+    server = server_on(bmcs["ipmi"], roles=[ServerRole.COMPUTE.value])
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        f"/api/v1/servers/{server.pk}/power/",
+        {"action": "hard_off", "reason": "x", "confirm_name": server.name},
+        content_type="application/json",
+    )
+    assert response.status_code == 409
+    assert "drain first" in response.json()["detail"]
+
+
+def test_power_request_list_and_confirm_matrix(people, bmcs):
+    server = server_on(bmcs["ipmi"], name="CTL2", roles=[ServerRole.CONTROLLER.value])
+    other = UserFactory(username="admin0", role=Role.ADMIN)
+    request = ask(other, server, "on")
+    check_matrix(
+        people,
+        f"/api/v1/power-requests/{request.pk}/",
+        {"anonymous": 401, "member": 404, "outsider": 404, "manager": 200, "admin": 200},
+        api=True,
+    )
+    check_matrix(
+        people,
+        f"/inventory/power-requests/{request.pk}/confirm/",
+        {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 302},
+        method="post",
+    )
+    request.refresh_from_db()
+    assert request.confirmed_by == people["admin"]
