@@ -104,6 +104,8 @@ def restrict(user: User | object, queryset: QuerySet[M], action: Action | str = 
 def _team_rule(user: User, action: Action) -> Q | bool:
     if action == Action.VIEW:
         return can(user, Capability.TEAMS_VIEW_ALL) or Q(memberships__user=user)
+    if action == Action.OPERATE:  # request VMs in the team's project
+        return can(user, Capability.TEAMS_ONBOARD) or Q(memberships__user=user)
     return can(user, Capability.TEAMS_ONBOARD)
 
 

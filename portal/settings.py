@@ -238,6 +238,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": timedelta(seconds=30)},
+    "catalog-refresh": {"task": "provisioning.tasks.catalog_refresh", "schedule": timedelta(minutes=2)},
+    "vm-requests-resume": {"task": "provisioning.tasks.vm_requests_resume", "schedule": timedelta(minutes=5)},
     # A poll left waiting longer than its period is dropped: the next one is fresher.
     "bmc-poll": {
         "task": "inventory.tasks.bmc_poll",
@@ -245,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 55},
     },
 }
+# VM leases: how long a new VM lives before it expires (developers may extend it).
+KENNEL_VM_LEASE_DAYS = env_int("KENNEL_VM_LEASE_DAYS", 30, minimum=1)
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
 

@@ -1,1 +1,198 @@
-"""VM requests and their life cycle (issue 4): models land here."""
+"""VM requests and the portal's mirror of the cloud's catalog and capacity.
+
+Pages read the mirror (``CloudImage``, ``CloudFlavor``, ``CloudHost``), which workers refresh on a
+schedule and right after the portal's own changes, so no page waits on the cloud. ``CloudSync`` says
+how fresh each part of the mirror is.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from inventory.models import Architecture
+from portal.models import Team
+
+
+class CloudImage(models.Model):
+    """A Glance image as last seen. ``architecture`` is its ``hw_architecture``."""
+
+    cloud_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    architecture = models.CharField(_("architecture"), max_length=16, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=32)
+    min_disk_gb = models.PositiveIntegerField(_("minimum disk (GB)"), default=0)
+    min_ram_mb = models.PositiveIntegerField(_("minimum RAM (MB)"), default=0)
+    os_distro = models.CharField(_("OS"), max_length=64, blank=True)
+    os_version = models.CharField(_("OS version"), max_length=64, blank=True)
+    visibility = models.CharField(max_length=16, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["architecture", "name"]
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CloudFlavor(models.Model):
+    """A Nova flavor as last seen."""
+
+    cloud_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    vcpus = models.PositiveIntegerField(_("vCPUs"))
+    ram_mb = models.PositiveIntegerField(_("RAM (MB)"))
+    disk_gb = models.PositiveIntegerField(_("disk (GB)"))
+    is_public = models.BooleanField(default=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["vcpus", "ram_mb", "disk_gb", "name"]
+        verbose_name = _("flavor")
+        verbose_name_plural = _("flavors")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.vcpus} vCPU, {self.ram_mb} MB, {self.disk_gb} GB)"
+
+    def fits_image(self, image: CloudImage) -> bool:
+        return self.disk_gb >= image.min_disk_gb and self.ram_mb >= image.min_ram_mb
+
+
+class CloudHost(models.Model):
+    """A compute node: Nova's hypervisor state with Placement's inventories and usage."""
+
+    name = models.CharField(_("host"), max_length=255, unique=True)
+    architecture = models.CharField(_("architecture"), max_length=16, blank=True, db_index=True)
+    state = models.CharField(_("state"), max_length=16, blank=True)  # up / down
+    status = models.CharField(_("status"), max_length=16, blank=True)  # enabled / disabled
+    # Placement inventories: resource class -> {"total", "reserved", "allocation_ratio", "used"}
+    inventories = models.JSONField(default=dict)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("compute host")
+        verbose_name_plural = _("compute hosts")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def free(self, resource_class: str) -> int:
+        """What Placement would still allocate: (total - reserved) * ratio - used."""
+        inv = self.inventories.get(resource_class)
+        if not inv:
+            return 0
+        return int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"]) - inv["used"]
+
+    @property
+    def schedulable(self) -> bool:
+        return self.state == "up" and self.status == "enabled"
+
+
+class CloudSync(models.Model):
+    """When a part of the mirror was last refreshed, and why the last try failed."""
+
+    part = models.CharField(max_length=32, primary_key=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.part
+
+
+class Profile(models.Model):
+    """An admin-managed cloud-init profile: parts (proxy, DNS, yum, users ...) stored as data."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    parts = models.JSONField(_("parts"), default=list, blank=True)
+    is_active = models.BooleanField(_("offered"), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("cloud-init profile")
+        verbose_name_plural = _("cloud-init profiles")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VmRequest(models.Model):
+    """A developer's VM, from request to deletion. ``status`` is an explicit state machine:
+
+    queued → building → active ⇄ (actions) → deleting → deleted; building or queued → failed.
+    A worker claims a step with a conditional UPDATE on ``status``; ``server_id`` is saved before the
+    worker waits on the cloud, so a retry finds the server instead of creating a second one.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        BUILDING = "building", _("Building")
+        ACTIVE = "active", _("Active")
+        FAILED = "failed", _("Failed")
+        DELETING = "deleting", _("Deleting")
+        DELETED = "deleted", _("Deleted")
+
+    FINISHED = (Status.ACTIVE, Status.FAILED, Status.DELETED)
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="vm_requests")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vm_requests")
+    name = models.CharField(_("name"), max_length=63)
+    architecture = models.CharField(_("architecture"), max_length=16, choices=Architecture.choices)
+    image = models.ForeignKey(CloudImage, null=True, on_delete=models.SET_NULL, related_name="+")
+    image_name = models.CharField(_("image"), max_length=255)
+    flavor = models.ForeignKey(CloudFlavor, null=True, on_delete=models.SET_NULL, related_name="+")
+    flavor_name = models.CharField(_("flavor"), max_length=255)
+    vcpus = models.PositiveIntegerField()
+    ram_mb = models.PositiveIntegerField()
+    disk_gb = models.PositiveIntegerField()
+    profile = models.ForeignKey(Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user_data = models.TextField(blank=True)
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    status_message = models.TextField(_("message"), blank=True)
+    server_id = models.CharField(_("server id"), max_length=64, blank=True, db_index=True)
+    server_status = models.CharField(_("server status"), max_length=32, blank=True)
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    addresses = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    building_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("VM")
+        verbose_name_plural = _("VMs")
+        indexes = [models.Index(fields=["team", "status"]), models.Index(fields=["owner", "status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class VmEvent(models.Model):
+    """One step in a VM's history, readable by its owner: what happened and what to do."""
+
+    request = models.ForeignKey(VmRequest, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=VmRequest.Status.choices)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.status}: {self.message}"

@@ -1,1 +1,75 @@
-"""VM requests and their life cycle (issue 4): selectors land here."""
+"""Reads for VMs and the cloud mirror; every query a user reaches is scoped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, QuerySet
+
+from portal.access import restrict
+from portal.models import Team, User
+from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, VmRequest
+
+RESOURCES = (("VCPU", "vcpus"), ("MEMORY_MB", "ram_mb"), ("DISK_GB", "disk_gb"))
+
+
+def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
+    """How many more VMs of ``flavor`` fit on the schedulable hosts of ``architecture`` right now,
+    by Placement's rule: (total - reserved) * allocation_ratio - used, per resource."""
+    count = 0
+    for host in CloudHost.objects.filter(architecture=architecture):
+        if not host.schedulable:
+            continue
+        count += min(host.free(rc) // max(getattr(flavor, field), 1) for rc, field in RESOURCES)
+    return max(count, 0)
+
+
+@dataclass(frozen=True)
+class ArchitectureChoice:
+    architecture: str
+    image_count: int
+    host_count: int
+
+
+def architecture_list() -> list[ArchitectureChoice]:
+    """Architectures that the cloud can run: an active image of it and a host of it."""
+    hosts = dict(
+        CloudHost.objects.exclude(architecture="").values_list("architecture").annotate(n=Count("id"))
+    )
+    images = (
+        CloudImage.objects.filter(status="active")
+        .exclude(architecture="")
+        .values_list("architecture")
+        .annotate(n=Count("id"))
+        .order_by("architecture")
+    )
+    return [ArchitectureChoice(arch, n, hosts[arch]) for arch, n in images if arch in hosts]
+
+
+def image_list(*, user: User, architecture: str | None = None) -> QuerySet[CloudImage]:
+    images = restrict(user, CloudImage.objects.filter(status="active").exclude(architecture=""))
+    return images.filter(architecture=architecture) if architecture else images
+
+
+def flavor_list(*, user: User, image: CloudImage | None = None) -> QuerySet[CloudFlavor]:
+    flavors = restrict(user, CloudFlavor.objects.filter(is_public=True))
+    if image is not None:
+        flavors = flavors.filter(disk_gb__gte=image.min_disk_gb, ram_mb__gte=image.min_ram_mb)
+    return flavors
+
+
+def catalog_synced_at() -> tuple[datetime | None, str]:
+    """When the mirror last succeeded, and the last error if the latest try failed."""
+    sync = CloudSync.objects.filter(part="catalog").first()
+    return (sync.succeeded_at, sync.error) if sync else (None, "")
+
+
+def vm_list(*, user: User) -> QuerySet[VmRequest]:
+    return restrict(user, VmRequest.objects.select_related("team", "owner"))
+
+
+def teams_for_requests(*, user: User) -> QuerySet[Team]:
+    from portal.access import Action
+
+    return restrict(user, Team.objects.exclude(openstack_project_id=""), Action.OPERATE)

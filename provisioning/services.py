@@ -1,1 +1,478 @@
-"""VM requests and their life cycle (issue 4): services land here."""
+"""Writes for VMs and the cloud mirror. Web and API call the ``*_request``/``*_submit`` services,
+which only change rows and enqueue work; Celery tasks call the ``*_advance`` services, which talk to
+the cloud through the gateway and move a VM along its state machine.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from portal.access import Action, restrict
+from portal.cloud import cloud
+from portal.cloud.gateway import (
+    CloudError,
+    CloudNotFound,
+    CloudRequestError,
+    QuotaExceeded,
+    Server,
+    ServerAction,
+)
+from portal.models import Team, User
+from portal.origin import WORKER
+from portal.services import audit_record
+from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, Profile, VmEvent, VmRequest
+from provisioning.selectors import host_fit_count
+
+METADATA_KEY = "kennel-request"
+BUILD_TIMEOUT = timedelta(minutes=15)
+HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+Status = VmRequest.Status
+ACTION_LABELS = {
+    ServerAction.START: _lazy("start"),
+    ServerAction.STOP: _lazy("stop"),
+    ServerAction.REBOOT_SOFT: _lazy("reboot"),
+    ServerAction.REBOOT_HARD: _lazy("hard-reboot"),
+}
+
+
+# --- the mirror -----------------------------------------------------------------------------------------
+
+
+def catalog_refresh() -> None:
+    """Mirror the cloud's images, flavors and compute hosts. Records success or the error in CloudSync;
+    on error the previous mirror stays (pages show how old it is). Raises the gateway's CloudError."""
+    gateway = cloud()
+    now = timezone.now()
+    CloudSync.objects.update_or_create(part="catalog", defaults={"attempted_at": now})
+    try:
+        images = gateway.list_images()
+        flavors = gateway.list_flavors()
+        providers = gateway.list_resource_providers()
+        hypervisors = {h.hostname: h for h in gateway.list_hypervisors()}
+    except CloudError as error:
+        CloudSync.objects.filter(part="catalog").update(error=str(error)[:2000])
+        raise
+    with transaction.atomic():
+        for image in images:
+            CloudImage.objects.update_or_create(
+                cloud_id=image.id,
+                defaults={
+                    "name": image.name,
+                    "architecture": image.architecture or "",
+                    "status": image.status,
+                    "min_disk_gb": image.min_disk_gb,
+                    "min_ram_mb": image.min_ram_mb,
+                    "os_distro": image.properties.get("os_distro", ""),
+                    "os_version": image.properties.get("os_version", ""),
+                    "visibility": image.visibility,
+                    "properties": dict(image.properties),
+                    "seen_at": now,
+                },
+            )
+        CloudImage.objects.exclude(cloud_id__in=[i.id for i in images]).delete()
+        for flavor in flavors:
+            CloudFlavor.objects.update_or_create(
+                cloud_id=flavor.id,
+                defaults={
+                    "name": flavor.name,
+                    "vcpus": flavor.vcpus,
+                    "ram_mb": flavor.ram_mb,
+                    "disk_gb": flavor.disk_gb,
+                    "is_public": flavor.is_public,
+                    "seen_at": now,
+                },
+            )
+        CloudFlavor.objects.exclude(cloud_id__in=[f.id for f in flavors]).delete()
+        for provider in providers:
+            hypervisor = hypervisors.get(provider.name)
+            CloudHost.objects.update_or_create(
+                name=provider.name,
+                defaults={
+                    "architecture": provider.architecture or "",
+                    "state": hypervisor.state if hypervisor else "",
+                    "status": hypervisor.status if hypervisor else "",
+                    "inventories": {
+                        rc: {
+                            "total": inv.total,
+                            "reserved": inv.reserved,
+                            "allocation_ratio": inv.allocation_ratio,
+                            "used": inv.used,
+                        }
+                        for rc, inv in provider.inventories.items()
+                    },
+                    "seen_at": now,
+                },
+            )
+        CloudHost.objects.exclude(name__in=[p.name for p in providers]).delete()
+        CloudSync.objects.filter(part="catalog").update(succeeded_at=now, error="")
+
+
+# --- requesting ---------------------------------------------------------------------------------------
+
+
+def vm_request_submit(
+    *,
+    actor: User,
+    team: Team,
+    name: str,
+    image: CloudImage,
+    flavor: CloudFlavor,
+    profile: Profile | None = None,
+    user_data: str = "",
+    source: str,
+) -> VmRequest:
+    """Accept a VM request and enqueue its build. Refuses (ValidationError, with the reason a developer
+    can act on) what Nova would only refuse later: a wrong architecture, a flavor too small for the
+    image, no room on that architecture's hosts, a team without a cloud project."""
+    if not restrict(actor, Team.objects.filter(pk=team.pk), Action.OPERATE).exists():
+        raise PermissionDenied
+    errors: dict[str, str] = {}
+    name = name.strip().lower()
+    if not HOSTNAME.match(name):
+        errors["name"] = _(
+            "Use 1 to 63 lowercase letters, digits and hyphens, not starting or ending with a hyphen."
+        )
+    if not team.openstack_project_id:
+        errors["team"] = _("Team %(team)s has no OpenStack project yet; ask an admin to onboard it.") % {
+            "team": team.name
+        }
+    if image.status != "active" or not image.architecture:
+        errors["image"] = _("Image %(image)s cannot be used: it is not active or has no architecture.") % {
+            "image": image.name
+        }
+    elif not flavor.fits_image(image):
+        errors["flavor"] = _(
+            "Flavor %(flavor)s is too small for %(image)s (it needs %(disk)s GB disk and %(ram)s MB RAM)."
+        ) % {"flavor": flavor.name, "image": image.name, "disk": image.min_disk_gb, "ram": image.min_ram_mb}
+    elif host_fit_count(architecture=image.architecture, flavor=flavor) < 1:
+        errors["flavor"] = _(
+            "No %(arch)s host has room for a %(flavor)s VM right now. Pick a smaller flavor or ask an admin."
+        ) % {"arch": image.architecture, "flavor": flavor.name}
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        # One request at a time per team: the quota check (issue 5) and the name check see each other.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        if (
+            VmRequest.objects.filter(team=team, name=name)
+            .exclude(status__in=[Status.DELETED, Status.FAILED])
+            .exists()
+        ):
+            raise ValidationError({"name": _("Your team already has a VM named %(name)s.") % {"name": name}})
+        vm = VmRequest(
+            team=team,
+            owner=actor,
+            name=name,
+            architecture=image.architecture,
+            image=image,
+            image_name=image.name,
+            flavor=flavor,
+            flavor_name=flavor.name,
+            vcpus=flavor.vcpus,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            profile=profile,
+            user_data=user_data,
+            expires_at=timezone.now() + timedelta(days=settings.KENNEL_VM_LEASE_DAYS),
+        )
+        vm.full_clean()
+        vm.save()
+        _event(vm, Status.QUEUED, _("Requested by %(user)s.") % {"user": actor.get_username()})
+        audit_record(
+            actor=actor,
+            action="vm.request",
+            target=vm,
+            team=team,
+            source=source,
+            detail={"image": image.name, "flavor": flavor.name, "architecture": image.architecture},
+        )
+        _enqueue_build(vm.pk)
+    return vm
+
+
+def _enqueue_build(request_id: int) -> None:
+    from provisioning.tasks import vm_request_build
+
+    transaction.on_commit(lambda: vm_request_build.delay(request_id))
+
+
+def _event(vm: VmRequest, status: str, message: str) -> None:
+    VmEvent.objects.create(request=vm, status=status, message=message)
+
+
+def _transition(vm: VmRequest, to: str, message: str, **fields) -> bool:
+    """Move ``vm`` from its current status to ``to`` if nobody moved it meanwhile."""
+    moved = VmRequest.objects.filter(pk=vm.pk, status=vm.status).update(
+        status=to, status_message=message, updated_at=timezone.now(), **fields
+    )
+    if moved:
+        vm.status = to
+        vm.status_message = message
+        for key, value in fields.items():
+            setattr(vm, key, value)
+        _event(vm, to, message)
+    return bool(moved)
+
+
+def _mirror_server(vm: VmRequest, server: Server) -> None:
+    fields = {"server_status": server.status, "host": server.host or "", "addresses": dict(server.addresses)}
+    VmRequest.objects.filter(pk=vm.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(vm, key, value)
+
+
+def _explain(error: CloudError, vm: VmRequest) -> str:
+    """The cloud's refusal in words a developer can act on."""
+    if isinstance(error, QuotaExceeded):
+        return _(
+            "Your team's quota does not allow this VM (%(detail)s). Delete a VM you no longer need, "
+            "or ask your team lead to request more quota."
+        ) % {"detail": error}
+    return _("The cloud refused the request: %(detail)s") % {"detail": error}
+
+
+def _explain_fault(vm: VmRequest, fault: str | None) -> str:
+    if fault and "No valid host" in fault:
+        return _(
+            "No %(arch)s host had room for a %(flavor)s VM. "
+            "Try a smaller flavor, or ask an admin about capacity."
+        ) % {"arch": vm.architecture, "flavor": vm.flavor_name}
+    return _("The cloud could not build the VM: %(fault)s") % {"fault": fault or _("no reason given")}
+
+
+# --- building (Celery) --------------------------------------------------------------------------------
+
+
+def vm_request_build_advance(*, request_id: int) -> bool:
+    """One step of building: claim the request, create the server once, then look at it.
+
+    Returns True when the request is finished (active, failed, or gone), False when the server is
+    still building and the caller should look again shortly. Lets ``CloudUnavailable`` through: the
+    task retries later and the request simply waits.
+    """
+    VmRequest.objects.filter(pk=request_id, status=Status.QUEUED).update(
+        status=Status.BUILDING, attempts=F("attempts") + 1, building_since=timezone.now()
+    )
+    vm = VmRequest.objects.select_related("team").filter(pk=request_id).first()
+    if vm is None or vm.status != Status.BUILDING:
+        return True
+    gateway = cloud()
+    if not vm.server_id and (vm.image is None or vm.flavor is None):
+        _transition(
+            vm, Status.FAILED, _("The image or flavor was removed from the cloud; request the VM again.")
+        )
+        return True
+    if not vm.server_id:
+        try:
+            with transaction.atomic():
+                # The row lock makes "look up, else create, then save the id" happen once.
+                vm = VmRequest.objects.select_for_update().select_related("team").get(pk=request_id)
+                if not vm.server_id:
+                    found = gateway.find_servers_by_metadata(
+                        project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
+                    )
+                    server = (
+                        found[0]
+                        if found
+                        else gateway.create_server(
+                            project_id=vm.team.openstack_project_id,
+                            name=vm.name,
+                            image_id=vm.image.cloud_id,
+                            flavor_id=vm.flavor.cloud_id,
+                            network_id=_team_network_id(vm.team),
+                            user_data=vm.user_data or None,
+                            metadata={
+                                METADATA_KEY: str(vm.pk),
+                                "kennel-team": vm.team.slug,
+                                "kennel-owner": vm.owner.get_username(),
+                            },
+                        )
+                    )
+                    vm.server_id = server.id
+                    vm.save(update_fields=["server_id", "updated_at"])
+                    _event(
+                        vm,
+                        Status.BUILDING,
+                        _("The cloud accepted the request (server %(id)s).") % {"id": server.id},
+                    )
+        except (QuotaExceeded, CloudRequestError, CloudNotFound) as error:
+            _transition(vm, Status.FAILED, _explain(error, vm))
+            return True
+    try:
+        server = gateway.get_server(vm.server_id)
+    except CloudNotFound:
+        _transition(vm, Status.FAILED, _("The server was deleted outside Kennel while it was being built."))
+        return True
+    _mirror_server(vm, server)
+    if server.status == "ACTIVE" and server.settled:
+        _transition(vm, Status.ACTIVE, _("Active on %(host)s.") % {"host": server.host or "?"})
+        return True
+    if server.status == "ERROR":
+        _transition(vm, Status.FAILED, _explain_fault(vm, server.fault))
+        return True
+    if vm.building_since and timezone.now() - vm.building_since > BUILD_TIMEOUT:
+        _transition(
+            vm, Status.FAILED, _("The VM did not become active within 15 minutes; delete it and try again.")
+        )
+        return True
+    return False
+
+
+def _team_network_id(team: Team) -> str | None:
+    """The team's private network: the one named ``<slug>-net`` in its project, if any."""
+    networks = cloud().list_networks(project_id=team.openstack_project_id)
+    preferred = [n for n in networks if n.name == f"{team.slug}-net" and not n.external]
+    return preferred[0].id if preferred else None
+
+
+def vm_request_wait_for_cloud(*, request_id: int, error: str) -> None:
+    """The cloud is down: say so on the row. A request not yet created goes back to the queue."""
+    vm = VmRequest.objects.filter(pk=request_id).first()
+    if vm is None:
+        return
+    message = _("Waiting for the cloud, which cannot be reached right now; Kennel retries by itself.")
+    if vm.status == Status.BUILDING and not vm.server_id:
+        _transition(vm, Status.QUEUED, message)
+    elif vm.status in (Status.QUEUED, Status.BUILDING, Status.DELETING):
+        VmRequest.objects.filter(pk=vm.pk).update(status_message=message)
+
+
+def vm_requests_resume(*, older_than: timedelta = timedelta(minutes=5)) -> list[int]:
+    """Re-enqueue requests whose task gave up or was lost (an outage longer than its retries, a
+    worker killed). Returns their ids. Nothing waiting is ever dropped."""
+    stale = timezone.now() - older_than
+    waiting = list(
+        VmRequest.objects.filter(
+            status__in=[Status.QUEUED, Status.BUILDING, Status.DELETING], updated_at__lt=stale
+        ).values_list("pk", "status")
+    )
+    from provisioning.tasks import vm_request_build, vm_request_delete
+
+    for pk, status in waiting:
+        (vm_request_delete if status == Status.DELETING else vm_request_build).delay(pk)
+    return [pk for pk, _status in waiting]
+
+
+# --- managing -----------------------------------------------------------------------------------------
+
+
+def _operable(actor: User, vm: VmRequest) -> VmRequest:
+    """The VM locked for update if ``actor`` may act on it; PermissionDenied otherwise."""
+    locked = restrict(actor, VmRequest.objects.select_for_update(of=("self",)), Action.OPERATE).filter(
+        pk=vm.pk
+    )
+    found = locked.first()
+    if found is None:
+        raise PermissionDenied
+    return found
+
+
+def vm_action_request(*, actor: User, vm: VmRequest, action: ServerAction, source: str) -> VmRequest:
+    """Ask for start, stop or reboot; the worker does it. Only an active VM with a server takes actions."""
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status != Status.ACTIVE or not vm.server_id:
+            raise ValidationError(_("Only an active VM can be started, stopped or rebooted."))
+        _event(
+            vm,
+            vm.status,
+            _("%(user)s asked to %(action)s it.")
+            % {"user": actor.get_username(), "action": ACTION_LABELS[action]},
+        )
+        audit_record(actor=actor, action=f"vm.{action}", target=vm, team=vm.team, source=source)
+        from provisioning.tasks import vm_action
+
+        request_id = vm.pk
+        transaction.on_commit(lambda: vm_action.delay(request_id, str(action)))
+    return vm
+
+
+def vm_action_advance(*, request_id: int, action: ServerAction) -> None:
+    vm = VmRequest.objects.filter(pk=request_id, status=Status.ACTIVE).first()
+    if vm is None or not vm.server_id:
+        return
+    gateway = cloud()
+    try:
+        gateway.server_action(vm.server_id, ServerAction(action))
+    except CloudRequestError as error:
+        _event(vm, vm.status, _("The cloud refused: %(detail)s") % {"detail": error})
+        return
+    vm_refresh(request_id=request_id)
+
+
+def vm_refresh(*, request_id: int) -> VmRequest | None:
+    """Bring one VM's mirrored server state up to date (after the portal's own action)."""
+    vm = VmRequest.objects.filter(pk=request_id).first()
+    if vm is None or not vm.server_id:
+        return vm
+    try:
+        _mirror_server(vm, cloud().get_server(vm.server_id))
+    except CloudNotFound:
+        if vm.status == Status.ACTIVE:
+            _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."))
+    return vm
+
+
+def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
+    """Mark the VM for deletion and enqueue it. Deleting a deleted VM is a no-op."""
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status in (Status.DELETING, Status.DELETED):
+            return vm
+        if vm.status == Status.QUEUED and not vm.server_id:
+            # Not built yet: the build task's claim (queued -> building) will now find nothing to do.
+            _transition(
+                vm,
+                Status.DELETED,
+                _("Cancelled by %(user)s before it was built.") % {"user": actor.get_username()},
+            )
+        else:
+            _transition(
+                vm, Status.DELETING, _("%(user)s asked to delete it.") % {"user": actor.get_username()}
+            )
+        audit_record(actor=actor, action="vm.delete", target=vm, team=vm.team, source=source)
+        if vm.status == Status.DELETING:
+            from provisioning.tasks import vm_request_delete
+
+            request_id = vm.pk
+            transaction.on_commit(lambda: vm_request_delete.delay(request_id))
+    return vm
+
+
+def vm_delete_advance(*, request_id: int) -> bool:
+    """Delete the server and wait until Nova no longer has it. True when done."""
+    vm = VmRequest.objects.filter(pk=request_id, status=Status.DELETING).first()
+    if vm is None:
+        return True
+    gateway = cloud()
+    server_id = vm.server_id or next(
+        (
+            s.id
+            for s in gateway.find_servers_by_metadata(
+                project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
+            )
+        ),
+        "",
+    )
+    if not server_id:
+        _transition(vm, Status.DELETED, _("Deleted."))
+        return True
+    try:
+        server = gateway.get_server(server_id)
+        if server.status != "DELETED" and server.task_state != "deleting":
+            gateway.delete_server(server_id)
+        return False
+    except CloudNotFound:
+        _transition(vm, Status.DELETED, _("Deleted."), server_status="DELETED")
+        audit_record(actor=None, action="vm.deleted", target=vm, team=vm.team, source=WORKER)
+        return True

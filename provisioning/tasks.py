@@ -1,1 +1,81 @@
-"""VM requests and their life cycle (issue 4): tasks land here."""
+"""Celery tasks for VMs: thin callers of provisioning.services.
+
+Retries happen only on ``CloudUnavailable`` (an outage) with exponential backoff, jitter and a bound;
+when the bound is reached the request keeps its state and ``vm_requests_resume`` picks it up later, so
+an outage delays work and never drops it. "Still building" is not an error: the task looks again a
+few seconds later, bounded by the service's build timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from celery import shared_task
+
+from portal.cloud.gateway import CloudError, CloudUnavailable, ServerAction
+from provisioning import services
+
+OUTAGE_RETRIES = 8  # backoff 2, 4 ... 256 s, capped at 300: about 15 minutes, then the resume task
+POLL_SECONDS = 2
+
+
+def _backoff(retries: int) -> int:
+    return min(2 ** (retries + 1), 300)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def vm_request_build(self, request_id: int) -> None:
+    try:
+        finished = services.vm_request_build_advance(request_id=request_id)
+    except CloudUnavailable as error:
+        services.vm_request_wait_for_cloud(request_id=request_id, error=str(error))
+        if self.request.retries >= OUTAGE_RETRIES:
+            return  # vm_requests_resume re-enqueues it
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    if not finished:
+        raise self.retry(countdown=POLL_SECONDS)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def vm_request_delete(self, request_id: int) -> None:
+    try:
+        finished = services.vm_delete_advance(request_id=request_id)
+    except CloudUnavailable as error:
+        services.vm_request_wait_for_cloud(request_id=request_id, error=str(error))
+        if self.request.retries >= OUTAGE_RETRIES:
+            return
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    if not finished:
+        raise self.retry(countdown=POLL_SECONDS)
+
+
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True)
+def vm_action(self, request_id: int, action: str) -> None:
+    try:
+        services.vm_action_advance(request_id=request_id, action=ServerAction(action))
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    # Nova acts asynchronously: look again shortly so the page shows the new state within seconds.
+    vm_refresh.apply_async((request_id,), countdown=POLL_SECONDS)
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def vm_refresh(self, request_id: int) -> None:
+    try:
+        vm = services.vm_refresh(request_id=request_id)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    if vm is not None and vm.server_status in ("REBOOT", "HARD_REBOOT", "BUILD") and self.request.retries < 5:
+        raise self.retry(countdown=POLL_SECONDS)
+
+
+@shared_task(ignore_result=True)
+def catalog_refresh() -> None:
+    # A failure is recorded on CloudSync (pages show the mirror's age); the next run tries again.
+    with contextlib.suppress(CloudError):
+        services.catalog_refresh()
+
+
+@shared_task(ignore_result=True)
+def vm_requests_resume() -> None:
+    services.vm_requests_resume()

@@ -627,6 +627,13 @@ class FakeCloud:
         return self._find_by_name_or_id(self._users, name_or_id)
 
     @_gateway_call("identity")
+    def whoami(self) -> User:
+        user = self._find_by_name_or_id(self._users, self._portal_user or "admin")
+        if user is None:
+            raise CloudRequestError("the portal's cloud user does not exist")
+        return user
+
+    @_gateway_call("identity")
     def delete_user(self, user_id: str) -> None:
         if self._users.pop(user_id, None) is None:
             raise CloudNotFound(f"Could not find user: {user_id}.")

@@ -388,6 +388,13 @@ class OpenStackGateway:
         u = self._identity.find_user(name_or_id, ignore_missing=True, domain_id="default")
         return None if u is None else self._user(u)
 
+    @translate_errors
+    def whoami(self) -> User:
+        user_id = self.conn.current_user_id
+        if user_id is None:
+            raise CloudUnavailable("the cloud did not say who the portal's user is")
+        return self._user(self._identity.get_user(user_id))
+
     @staticmethod
     def _user(u: Any) -> User:
         return User(

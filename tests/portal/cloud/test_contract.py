@@ -284,3 +284,8 @@ def test_acting_in_a_project_without_a_role_is_refused_not_retried(gateway):
             )
     finally:
         gateway.delete_project(stranger.id)
+
+
+def test_whoami_is_the_portals_cloud_user(gateway):
+    me = gateway.whoami()
+    assert me.name == "admin" and gateway.find_user(me.id) == me

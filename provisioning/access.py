@@ -1,0 +1,32 @@
+"""Who may see and act on VMs: a team sees its VMs; the owner, the team's leads and admins act."""
+
+from django.db.models import Q
+
+from portal.access import Action, Capability, can, scope_rule
+from portal.models import Membership, User
+from provisioning.models import CloudFlavor, CloudHost, CloudImage, Profile, VmRequest
+
+
+@scope_rule(VmRequest)
+def _vm_rule(user: User, action: Action) -> Q | bool:
+    if action == Action.VIEW:
+        return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
+    if can(user, Capability.TEAMS_ONBOARD):  # admins
+        return True
+    return Q(owner=user, team__memberships__user=user) | Q(
+        team__memberships__user=user, team__memberships__level=Membership.Level.LEAD
+    )
+
+
+@scope_rule(CloudImage)
+@scope_rule(CloudFlavor)
+@scope_rule(Profile)
+def _catalog_rule(user: User, action: Action) -> Q | bool:
+    # Everyone signed in reads the catalog; admins keep it.
+    return action == Action.VIEW or can(user, Capability.IMAGES_MANAGE)
+
+
+@scope_rule(CloudHost)
+def _host_rule(user: User, action: Action) -> Q | bool:
+    # Developers see capacity through "how many fit", not per-host detail.
+    return action == Action.VIEW and can(user, Capability.INVENTORY_VIEW)

@@ -1,0 +1,193 @@
+"""VM requests through the service layer, against the FakeCloud."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from portal.cloud.gateway import QuotaService, ServerAction
+from portal.models import AuditEvent
+from provisioning import services
+from provisioning.models import CloudFlavor, CloudHost, CloudSync, VmRequest
+from provisioning.selectors import architecture_list, host_fit_count
+from tests.provisioning.conftest import flavor, image
+
+pytestmark = pytest.mark.django_db
+Status = VmRequest.Status
+
+
+def submit(user, team, *, name="vm1", arch="x86_64", size="m1.tiny", **kwargs):
+    return services.vm_request_submit(
+        actor=user, team=team, name=name, image=image(arch), flavor=flavor(size), source="test", **kwargs
+    )
+
+
+def build(vm, rounds=10):
+    for _ in range(rounds):
+        if services.vm_request_build_advance(request_id=vm.pk):
+            break
+    vm.refresh_from_db()
+    return vm
+
+
+def test_the_mirror_holds_images_flavors_and_hosts_with_freshness(fake_cloud):
+    assert {a.architecture for a in architecture_list()} == {"x86_64", "ppc64le"}
+    assert CloudHost.objects.get(name="p1").architecture == "ppc64le"
+    assert CloudSync.objects.get(part="catalog").succeeded_at is not None
+
+
+def test_the_mirror_keeps_its_last_good_state_and_records_the_outage(fake_cloud):
+    fake_cloud.available = False
+    with pytest.raises(Exception, match="refused"):
+        services.catalog_refresh()
+    sync = CloudSync.objects.get(part="catalog")
+    assert "refused" in sync.error and CloudHost.objects.count() == 4
+
+
+def test_host_fit_uses_placements_rule(fake_cloud):
+    # x86 hosts: 32 pCPU * 16 = 512 vCPU, (262144 - 4096) MB * 1.2, 1800 GB: disk binds for m1.small.
+    assert host_fit_count(architecture="x86_64", flavor=flavor("m1.small")) == 3 * (1800 // 20)
+    assert host_fit_count(architecture="ppc64le", flavor=flavor("m1.tiny")) == min(
+        160 * 16, int(520192 * 1.2) // 512, 1800
+    )
+
+
+@pytest.mark.parametrize(("arch", "hosts"), [("x86_64", {"x2", "x3", "x4"}), ("ppc64le", {"p1"})])
+def test_a_request_builds_on_a_host_of_its_architecture(fake_cloud, member, team, arch, hosts):
+    vm = submit(member, team, arch=arch)
+    assert vm.status == Status.QUEUED and vm.expires_at > timezone.now() + timedelta(days=29)
+    vm = build(vm)
+    assert vm.status == Status.ACTIVE and vm.host in hosts
+    assert [e.status for e in vm.events.all()] == ["queued", "building", "active"]
+    assert AuditEvent.objects.filter(action="vm.request", target_id=str(vm.pk), actor=member).exists()
+
+
+def test_running_the_build_twice_makes_one_server(fake_cloud, member, team):
+    vm = submit(member, team)
+    build(vm)
+    build(vm)
+    assert len(fake_cloud.list_servers(project_id=team.openstack_project_id)) == 1
+
+
+def test_a_lost_answer_after_create_still_yields_one_server(fake_cloud, member, team):
+    vm = submit(member, team)
+    fake_cloud.fail_next("create_server", after=True)  # Nova creates it, the answer never arrives
+    with pytest.raises(Exception, match="timed out"):
+        services.vm_request_build_advance(request_id=vm.pk)
+    vm.refresh_from_db()
+    assert vm.server_id == ""
+    vm = build(vm)
+    assert vm.status == Status.ACTIVE
+    servers = fake_cloud.list_servers(project_id=team.openstack_project_id)
+    assert [s.id for s in servers] == [vm.server_id]
+
+
+def test_an_outage_delays_the_request_and_loses_nothing(fake_cloud, member, team):
+    vm = submit(member, team)
+    fake_cloud.available = False
+    with pytest.raises(Exception, match="refused"):
+        services.vm_request_build_advance(request_id=vm.pk)
+    services.vm_request_wait_for_cloud(request_id=vm.pk, error="down")
+    vm.refresh_from_db()
+    assert vm.status == Status.QUEUED and "Waiting for the cloud" in vm.status_message
+    fake_cloud.available = True
+    assert build(vm).status == Status.ACTIVE
+
+
+def test_the_teams_quota_failure_says_what_to_do(fake_cloud, member, team):
+    fake_cloud.set_quotas(team.openstack_project_id, QuotaService.COMPUTE, {"instances": 0})
+    vm = build(submit(member, team))
+    assert vm.status == Status.FAILED
+    assert "quota does not allow this VM" in vm.status_message and "request more quota" in vm.status_message
+
+
+def test_a_bad_name_is_refused_with_a_reason_and_nothing_is_saved(fake_cloud, member, team):
+    with pytest.raises(ValidationError) as error:
+        submit(member, team, name="Not A Hostname!")
+    assert "lowercase letters" in error.value.message_dict["name"][0]
+    assert not VmRequest.objects.exists()
+
+
+def test_a_flavor_too_small_for_the_image_is_refused(fake_cloud, member, team):
+    with pytest.raises(ValidationError) as error:
+        services.vm_request_submit(
+            actor=member,
+            team=team,
+            name="c9",
+            image=image("x86_64", "centos"),
+            flavor=flavor("m1.tiny"),
+            source="test",
+        )
+    assert "too small for centos-stream-9-x86_64" in error.value.message_dict["flavor"][0]
+
+
+def test_no_room_on_the_architecture_is_refused_before_nova_says_no_valid_host(fake_cloud, member, team):
+    huge = CloudFlavor.objects.create(
+        cloud_id="huge", name="huge", vcpus=4096, ram_mb=1024, disk_gb=1, seen_at=timezone.now()
+    )
+    with pytest.raises(ValidationError) as error:
+        services.vm_request_submit(
+            actor=member, team=team, name="big", image=image("ppc64le"), flavor=huge, source="test"
+        )
+    assert "No ppc64le host has room for a huge VM" in error.value.message_dict["flavor"][0]
+
+
+def test_a_duplicate_name_in_the_team_is_refused(fake_cloud, member, team):
+    submit(member, team, name="web")
+    with pytest.raises(ValidationError, match="already has a VM named web"):
+        submit(member, team, name="web")
+
+
+def test_a_developer_cannot_request_for_another_team(fake_cloud, outsider, team):
+    with pytest.raises(PermissionDenied):
+        submit(outsider, team)
+
+
+def test_actions_and_delete(fake_cloud, member, team):
+    vm = build(submit(member, team))
+    services.vm_action_request(actor=member, vm=vm, action=ServerAction.STOP, source="test")
+    services.vm_action_advance(request_id=vm.pk, action=ServerAction.STOP)
+    fake_cloud.settle()
+    vm = services.vm_refresh(request_id=vm.pk)
+    assert vm.server_status == "SHUTOFF"
+    services.vm_delete_request(actor=member, vm=vm, source="test")
+    vm.refresh_from_db()
+    assert vm.status == Status.DELETING
+    for _ in range(5):
+        if services.vm_delete_advance(request_id=vm.pk):
+            break
+    vm.refresh_from_db()
+    assert vm.status == Status.DELETED
+    assert fake_cloud.list_servers(project_id=team.openstack_project_id) == []
+
+
+def test_only_the_owner_a_lead_or_an_admin_act_on_a_vm(fake_cloud, member, lead, admin, team):
+    from tests.factories import MembershipFactory, UserFactory
+
+    colleague = UserFactory(username="colleague")
+    MembershipFactory(user=colleague, team=team)
+    vm = build(submit(member, team))
+    with pytest.raises(PermissionDenied):
+        services.vm_action_request(actor=colleague, vm=vm, action=ServerAction.STOP, source="test")
+    services.vm_action_request(actor=lead, vm=vm, action=ServerAction.STOP, source="test")
+    services.vm_action_request(actor=admin, vm=vm, action=ServerAction.REBOOT_SOFT, source="test")
+
+
+def test_a_queued_request_can_be_cancelled_before_it_is_built(fake_cloud, member, team):
+    vm = submit(member, team)
+    services.vm_delete_request(actor=member, vm=vm, source="test")
+    assert services.vm_request_build_advance(request_id=vm.pk) is True
+    vm.refresh_from_db()
+    assert vm.status == Status.DELETED and fake_cloud.list_servers() == []
+
+
+def test_stale_waiting_requests_are_resumed(fake_cloud, member, team, monkeypatch):
+    vm = submit(member, team)
+    VmRequest.objects.filter(pk=vm.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    sent = []
+    monkeypatch.setattr("provisioning.tasks.vm_request_build.delay", sent.append)
+    assert services.vm_requests_resume() == [vm.pk]
+    assert sent == [vm.pk]
