@@ -220,7 +220,7 @@ def infrastructure_services() -> list[Service]:
         "RABBITMQ_MNESIA_BASE": str(DATA / "rabbitmq" / "mnesia"),
         "RABBITMQ_LOG_BASE": str(LOG / "rabbitmq-internal"),
         "RABBITMQ_LOGS": "-",
-        "RABBITMQ_PID_FILE": str(RUN / "rabbitmq-beam.pid"),
+        "RABBITMQ_PID_FILE": str(DATA / "rabbitmq" / "beam.pid"),
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+S 1:1 +SDio 2 +A 4 +sbwt none +sbwtdcpu none +sbwtdio none",
     }
     return [
@@ -910,6 +910,10 @@ def cmd_start() -> int:
 
 def cmd_stop() -> int:
     services = {s.name: s for s in all_services(with_cinder=True)}
+    # A pidfile of a service this version no longer knows (renamed, or from
+    # an older checkout) still names a process group to stop.
+    for pidfile in RUN.glob("*.pid"):
+        services.setdefault(pidfile.stem, Service(pidfile.stem, []))
     infra = ("epmd", "mariadb", "rabbitmq")
     stop_group([s for name, s in services.items() if name not in infra])
     stop_group([services["mariadb"]])
