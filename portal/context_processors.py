@@ -9,6 +9,7 @@ from portal.models import Role
 # (label, url name, capability or None for every signed-in user)
 _NAVIGATION = [
     (_("Home"), "home", None),
+    (_("VMs"), "provisioning:vm-list", None),
     (_("Teams"), "team-list", None),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),

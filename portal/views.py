@@ -47,7 +47,9 @@ class HtmxListMixin:
 
     def get_queryset(self):
         # Invalid filter fields are ignored (and shown with their error); valid ones still apply.
-        self.filterset = self.filterset_class(self.request.GET, queryset=self.get_base_queryset())
+        self.filterset = self.filterset_class(
+            self.request.GET, queryset=self.get_base_queryset(), request=self.request
+        )
         return self.filterset.qs
 
     def get_context_data(self, **kwargs):

@@ -1,1 +1,49 @@
-"""VM requests and their life cycle (issue 4): forms land here."""
+"""The VM request form: architecture first, then only the images of it and the flavors that fit."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from portal.models import User
+from provisioning import selectors
+from provisioning.models import Profile
+
+
+class VmRequestForm(forms.Form):
+    team = forms.ModelChoiceField(label=_("Team"), queryset=None, empty_label=None)
+    architecture = forms.ChoiceField(label=_("Architecture"), widget=forms.RadioSelect)
+    image = forms.ModelChoiceField(label=_("Image"), queryset=None)
+    flavor = forms.ModelChoiceField(label=_("Flavor"), queryset=None)
+    profile = forms.ModelChoiceField(
+        label=_("Cloud-init profile"),
+        queryset=Profile.objects.filter(is_active=True),
+        required=False,
+        empty_label=_("none"),
+    )
+    name = forms.CharField(label=_("Name"), max_length=63, help_text=_("Becomes the VM's host name."))
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["team"].queryset = selectors.teams_for_requests(user=user)
+        arches = selectors.architecture_list()
+        self.fields["architecture"].choices = [(a.architecture, a.architecture) for a in arches]
+        architecture = self.data.get("architecture") or (arches[0].architecture if len(arches) == 1 else None)
+        self.fields["image"].queryset = selectors.image_list(user=user, architecture=architecture or "-")
+        image = self.fields["image"].queryset.filter(pk=self.data.get("image") or 0).first()
+        self.fields["flavor"].queryset = (
+            selectors.flavor_list(user=user, image=image)
+            if image
+            else (selectors.flavor_list(user=user).none())
+        )
+        self.selected_image = image
+
+    def flavor_choices_with_room(self):
+        """(flavor, how many fit on the architecture's hosts) for the chosen image."""
+        if self.selected_image is None:
+            return []
+        return [
+            (flavor, selectors.host_fit_count(architecture=self.selected_image.architecture, flavor=flavor))
+            for flavor in self.fields["flavor"].queryset
+        ]

@@ -1,1 +1,106 @@
-"""VM requests and their life cycle (issue 4): views land here."""
+"""VM pages: request, follow, list, act. Views only call selectors and services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django.views.generic import ListView
+
+from portal.cloud.gateway import ServerAction
+from portal.origin import origin
+from portal.views import HtmxListMixin
+from provisioning import selectors, services
+from provisioning.filtersets import VmFilterSet
+from provisioning.forms import VmRequestForm
+
+
+class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
+    filterset_class = VmFilterSet
+    template_name = "provisioning/vm_list.html"
+    partial_template_name = "provisioning/_vm_table.html"
+    context_object_name = "vms"
+    paginate_by = 25
+
+    def get_base_queryset(self):
+        return selectors.vm_list(user=self.request.user)
+
+
+def _catalog_context() -> dict:
+    synced_at, error = selectors.catalog_synced_at()
+    return {"catalog_synced_at": synced_at, "catalog_error": error}
+
+
+@login_required
+def vm_request_create(request: HttpRequest) -> HttpResponse:
+    """GET shows the form (htmx GETs re-render it as the architecture and image change); POST submits."""
+    if request.method == "POST":
+        form = VmRequestForm(request.POST, user=request.user)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                vm = services.vm_request_submit(
+                    actor=request.user,
+                    team=data["team"],
+                    name=data["name"],
+                    image=data["image"],
+                    flavor=data["flavor"],
+                    profile=data["profile"],
+                    source=origin(request),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)  # a dict of field errors lands on its fields
+            else:
+                return redirect("provisioning:vm-detail", pk=vm.pk)
+    else:
+        form = VmRequestForm(request.GET or None, user=request.user)
+        if form.is_bound:
+            form.errors.clear()  # a GET only narrows the choices; errors are for submits
+    context = {"form": form, **_catalog_context()}
+    template = "provisioning/_vm_request_form.html" if request.htmx else "provisioning/vm_request.html"
+    return render(request, template, context)
+
+
+@login_required
+def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
+    template = "provisioning/_vm_status.html" if request.htmx else "provisioning/vm_detail.html"
+    return render(request, template, {"vm": vm, "events": vm.events.all(), "actions": ServerAction})
+
+
+@require_POST
+@login_required
+def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
+    try:
+        action = ServerAction(request.POST.get("action", ""))
+    except ValueError:
+        return HttpResponse(_("Unknown action."), status=400)
+    try:
+        services.vm_action_request(actor=request.user, vm=vm, action=action, source=origin(request))
+        messages.success(request, _("Requested; the page shows the new state in a few seconds."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("provisioning:vm-detail", pk=vm.pk)
+
+
+@login_required
+def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm by typing the VM's name; POST deletes."""
+    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
+    error = None
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() != vm.name:
+            error = _("Type the VM's name, %(name)s, to confirm.") % {"name": vm.name}
+        else:
+            services.vm_delete_request(actor=request.user, vm=vm, source=origin(request))
+            messages.success(request, _("Deleting %(name)s.") % {"name": vm.name})
+            return redirect("provisioning:vm-detail", pk=vm.pk)
+    return render(
+        request, "provisioning/vm_delete.html", {"vm": vm, "error": error}, status=400 if error else 200
+    )

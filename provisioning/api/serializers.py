@@ -1,1 +1,97 @@
-"""Serializers for VM requests (issue 4)."""
+"""Serializers for VMs and the catalog: output serializers for reads, input serializers for actions."""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from portal.cloud.gateway import ServerAction
+from provisioning.models import CloudFlavor, CloudImage, Profile, VmEvent, VmRequest
+
+
+class VmEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VmEvent
+        fields = ["at", "status", "message"]
+
+
+class VmSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    finished = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = VmRequest
+        fields = [
+            "id",
+            "name",
+            "team",
+            "owner",
+            "architecture",
+            "image_name",
+            "flavor_name",
+            "vcpus",
+            "ram_mb",
+            "disk_gb",
+            "status",
+            "status_message",
+            "finished",
+            "server_id",
+            "server_status",
+            "host",
+            "addresses",
+            "created_at",
+            "updated_at",
+            "expires_at",
+        ]
+
+
+class VmDetailSerializer(VmSerializer):
+    events = VmEventSerializer(many=True, read_only=True)
+
+    class Meta(VmSerializer.Meta):
+        fields = [*VmSerializer.Meta.fields, "events"]
+
+
+class VmRequestInputSerializer(serializers.Serializer):
+    team = serializers.SlugField(help_text=_("The team's short name."))
+    name = serializers.CharField(max_length=63)
+    image = serializers.CharField(help_text=_("Image id or name."))
+    flavor = serializers.CharField(help_text=_("Flavor id or name."))
+    profile = serializers.CharField(required=False, allow_blank=True, help_text=_("Profile name."))
+
+
+class VmActionInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=[a.value for a in ServerAction])
+
+
+class ArchitectureSerializer(serializers.Serializer):
+    architecture = serializers.CharField()
+    image_count = serializers.IntegerField()
+    host_count = serializers.IntegerField()
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="cloud_id")
+
+    class Meta:
+        model = CloudImage
+        fields = ["id", "name", "architecture", "os_distro", "os_version", "min_disk_gb", "min_ram_mb"]
+
+
+class FlavorSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="cloud_id")
+    fits = serializers.IntegerField(
+        read_only=True,
+        required=False,
+        allow_null=True,
+        help_text=_("How many more fit on the image's architecture now."),
+    )
+
+    class Meta:
+        model = CloudFlavor
+        fields = ["id", "name", "vcpus", "ram_mb", "disk_gb", "fits"]
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Profile
+        fields = ["id", "name", "description"]

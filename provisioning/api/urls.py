@@ -1,3 +1,15 @@
-"""API for VM requests (issue 4)."""
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from provisioning.api import views
+
+router = SimpleRouter()
+router.register("vms", views.VmViewSet, basename="vm")
+
+urlpatterns = [
+    path("catalog/architectures/", views.architectures, name="architectures"),
+    path("catalog/images/", views.images, name="images"),
+    path("catalog/flavors/", views.flavors, name="flavors"),
+    path("catalog/profiles/", views.profiles, name="profiles"),
+    *router.urls,
+]

@@ -1,1 +1,161 @@
-"""API views for VM requests (issue 4)."""
+"""VM and catalog endpoints. Reads go through selectors; every write calls a service."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action, api_view
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.response import Response
+
+from portal.access import restrict
+from portal.cloud.gateway import ServerAction
+from portal.origin import origin
+from portal.selectors import team_list
+from provisioning import selectors, services
+from provisioning.api.serializers import (
+    ArchitectureSerializer,
+    FlavorSerializer,
+    ImageSerializer,
+    ProfileSerializer,
+    VmActionInputSerializer,
+    VmDetailSerializer,
+    VmRequestInputSerializer,
+    VmSerializer,
+)
+from provisioning.filtersets import VmFilterSet
+from provisioning.models import Profile
+
+
+def _profiles(user):
+    return restrict(user, Profile.objects.filter(is_active=True))
+
+
+def _as_api_error(error: ValidationError) -> ApiValidationError:
+    return ApiValidationError(
+        error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
+    )
+
+
+class VmViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """VMs the user may see. POST requests one; DELETE deletes it; POST …/action/ starts, stops, reboots."""
+
+    filterset_class = VmFilterSet
+
+    def get_queryset(self):
+        return selectors.vm_list(user=self.request.user).prefetch_related("events")
+
+    def get_serializer_class(self):
+        return VmDetailSerializer if self.action == "retrieve" else VmSerializer
+
+    @extend_schema(request=VmRequestInputSerializer, responses={201: VmDetailSerializer})
+    def create(self, request):
+        payload = VmRequestInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        user = request.user
+        team = team_list(user=user).filter(slug=data["team"]).first()
+        if team is None:
+            raise ApiValidationError({"team": [f"No team {data['team']!r} of yours."]})
+        image = (
+            selectors.image_list(user=user).filter(Q(cloud_id=data["image"]) | Q(name=data["image"])).first()
+        )
+        flavor = (
+            selectors.flavor_list(user=user)
+            .filter(Q(cloud_id=data["flavor"]) | Q(name=data["flavor"]))
+            .first()
+        )
+        profile = (
+            Profile.objects.filter(is_active=True, name=data["profile"]).first()
+            if data.get("profile")
+            else None
+        )
+        missing = {
+            k: [f"No such {k}: {data[k]!r}."] for k, v in (("image", image), ("flavor", flavor)) if v is None
+        }
+        if data.get("profile") and profile is None:
+            missing["profile"] = [f"No such profile: {data['profile']!r}."]
+        if missing:
+            raise ApiValidationError(missing)
+        try:
+            vm = services.vm_request_submit(
+                actor=user,
+                team=team,
+                name=data["name"],
+                image=image,
+                flavor=flavor,
+                profile=profile,
+                source=origin(request),
+            )
+        except ValidationError as error:
+            raise _as_api_error(error) from error
+        except PermissionDenied:
+            raise ApiValidationError({"team": [f"You may not request VMs for {team.slug}."]}) from None
+        return Response(VmDetailSerializer(vm).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        vm = services.vm_delete_request(actor=request.user, vm=vm, source=origin(request))
+        return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=VmActionInputSerializer, responses={202: VmSerializer})
+    @action(detail=True, methods=["post"])
+    def action(self, request, pk=None):
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        payload = VmActionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            vm = services.vm_action_request(
+                actor=request.user,
+                vm=vm,
+                action=ServerAction(payload.validated_data["action"]),
+                source=origin(request),
+            )
+        except ValidationError as error:
+            raise _as_api_error(error) from error
+        return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(responses=ArchitectureSerializer(many=True))
+@api_view(["GET"])
+def architectures(request):
+    """Architectures the cloud can run now: an active image of it and a compute host of it."""
+    return Response(ArchitectureSerializer(selectors.architecture_list(), many=True).data)
+
+
+@extend_schema(parameters=[OpenApiParameter("architecture", str)], responses=ImageSerializer(many=True))
+@api_view(["GET"])
+def images(request):
+    found = selectors.image_list(user=request.user, architecture=request.query_params.get("architecture"))
+    return Response(ImageSerializer(found, many=True).data)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("image", str, description="Only flavors that fit this image (id or name).")],
+    responses=FlavorSerializer(many=True),
+)
+@api_view(["GET"])
+def flavors(request):
+    image = None
+    if request.query_params.get("image"):
+        wanted = request.query_params["image"]
+        image = selectors.image_list(user=request.user).filter(Q(cloud_id=wanted) | Q(name=wanted)).first()
+        if image is None:
+            raise ApiValidationError({"image": [f"No such image: {wanted!r}."]})
+    found = list(selectors.flavor_list(user=request.user, image=image))
+    for flavor in found:
+        flavor.fits = (
+            selectors.host_fit_count(architecture=image.architecture, flavor=flavor) if image else None
+        )
+    return Response(FlavorSerializer(found, many=True).data)
+
+
+@extend_schema(responses=ProfileSerializer(many=True))
+@api_view(["GET"])
+def profiles(request):
+    return Response(ProfileSerializer(_profiles(request.user), many=True).data)

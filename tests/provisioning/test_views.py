@@ -1,0 +1,179 @@
+"""VM pages and API: permission matrix, the request form, live status, actions."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from provisioning import services
+from provisioning.models import VmRequest
+from tests.matrix import check_matrix
+from tests.provisioning.conftest import flavor, image
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def vm(fake_cloud, member, team):
+    vm = services.vm_request_submit(
+        actor=member, team=team, name="web1", image=image(), flavor=flavor(), source="test"
+    )
+    while not services.vm_request_build_advance(request_id=vm.pk):
+        pass
+    vm.refresh_from_db()
+    return vm
+
+
+def test_vm_pages_matrix(people, vm):
+    everyone = {"anonymous": 302, "member": 200, "outsider": 200, "manager": 200, "admin": 200}
+    check_matrix(people, reverse("provisioning:vm-list"), everyone)
+    check_matrix(people, reverse("provisioning:vm-request"), everyone)
+    # Another team's developer gets a 404, not a 403: they cannot tell the VM exists.
+    mine = {"anonymous": 302, "member": 200, "outsider": 404, "manager": 200, "admin": 200}
+    check_matrix(people, reverse("provisioning:vm-detail", args=[vm.pk]), mine)
+    check_matrix(people, reverse("provisioning:vm-delete", args=[vm.pk]), mine)
+
+
+def test_only_the_owner_lead_or_admin_may_act(people, vm):
+    check_matrix(
+        people,
+        reverse("provisioning:vm-action", args=[vm.pk]),
+        {"anonymous": 302, "member": 302, "outsider": 404, "manager": 403, "admin": 302},
+        method="post",
+        data={"action": "reboot_soft"},
+    )
+
+
+def test_vm_api_matrix(people, vm):
+    check_matrix(
+        people,
+        f"/api/v1/vms/{vm.pk}/",
+        {"anonymous": 401, "member": 200, "outsider": 404, "manager": 200, "admin": 200},
+        api=True,
+    )
+    check_matrix(
+        people,
+        f"/api/v1/vms/{vm.pk}/action/",
+        {"anonymous": 401, "member": 202, "outsider": 404, "manager": 403, "admin": 202},
+        method="post",
+        data={"action": "reboot_soft"},
+        api=True,
+    )
+
+
+def test_the_form_offers_only_images_of_the_chosen_architecture(client, member, fake_cloud):
+    client.force_login(member)
+    page = client.get(reverse("provisioning:vm-request"), {"architecture": "ppc64le"}, HTTP_HX_REQUEST="true")
+    assert "cirros-0.6-ppc64le" in page.text and "cirros-0.6-x86_64" not in page.text
+    assert "<html" not in page.text
+
+
+def test_the_form_offers_only_flavors_that_fit_the_image_with_room(client, member, fake_cloud):
+    client.force_login(member)
+    centos = image("x86_64", "centos")
+    page = client.get(
+        reverse("provisioning:vm-request"),
+        {"architecture": "x86_64", "image": centos.pk},
+        HTTP_HX_REQUEST="true",
+    ).text
+    assert "m1.tiny" not in page and "m1.small" in page
+    assert "more fit" in page
+
+
+def test_submitting_the_form_queues_the_request_and_shows_it(
+    client, member, team, fake_cloud, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(
+            reverse("provisioning:vm-request"),
+            {
+                "team": team.pk,
+                "architecture": "ppc64le",
+                "image": image("ppc64le").pk,
+                "flavor": flavor().pk,
+                "name": "power1",
+            },
+        )
+    vm = VmRequest.objects.get(name="power1")
+    assert response.status_code == 302 and response.url == reverse("provisioning:vm-detail", args=[vm.pk])
+    assert len(callbacks) == 1  # the build is enqueued only once the row is committed
+    status = client.get(response.url, HTTP_HX_REQUEST="true").text
+    assert 'hx-trigger="every 2s"' in status  # polls while queued
+
+
+def test_a_refused_request_shows_the_reason_in_the_form(client, member, team, fake_cloud):
+    client.force_login(member)
+    response = client.post(
+        reverse("provisioning:vm-request"),
+        {
+            "team": team.pk,
+            "architecture": "x86_64",
+            "image": image("x86_64", "centos").pk,
+            "flavor": flavor("m1.small").pk,
+            "name": "Bad Name",
+        },
+    )
+    assert response.status_code == 200
+    assert "lowercase letters" in response.text
+    assert not VmRequest.objects.exists()
+
+
+def test_a_finished_vm_page_stops_polling(client, member, vm):
+    client.force_login(member)
+    page = client.get(reverse("provisioning:vm-detail", args=[vm.pk]), HTTP_HX_REQUEST="true").text
+    assert 'data-status="active"' in page and "every 2s" not in page
+
+
+def test_delete_needs_the_typed_name(client, member, vm):
+    client.force_login(member)
+    refused = client.post(reverse("provisioning:vm-delete", args=[vm.pk]), {"confirm_name": "nope"})
+    assert refused.status_code == 400 and "to confirm" in refused.text
+    client.post(reverse("provisioning:vm-delete", args=[vm.pk]), {"confirm_name": "web1"})
+    vm.refresh_from_db()
+    assert vm.status == VmRequest.Status.DELETING
+
+
+def test_list_filters_sorts_and_scopes(client, member, outsider, vm, other_team, fake_cloud):
+    services.vm_request_submit(
+        actor=outsider, team=other_team, name="theirs", image=image(), flavor=flavor(), source="test"
+    )
+    client.force_login(member)
+    page = client.get(reverse("provisioning:vm-list")).text
+    assert "web1" in page and "theirs" not in page
+    page = client.get(reverse("provisioning:vm-list"), {"status": "queued"}).text
+    assert "web1" not in page
+
+
+def test_api_requests_a_vm_by_names_and_refuses_unknown_ones(member, team, fake_cloud):
+    api = APIClient()
+    api.force_authenticate(member)
+    response = api.post(
+        "/api/v1/vms/",
+        {"team": "alpha", "name": "apivm", "image": "cirros-0.6-ppc64le", "flavor": "m1.tiny"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["architecture"] == "ppc64le" and response.json()["status"] == "queued"
+    bad = api.post(
+        "/api/v1/vms/", {"team": "alpha", "name": "x", "image": "nope", "flavor": "m1.tiny"}, format="json"
+    )
+    assert bad.status_code == 400 and bad.json() == {"image": ["No such image: 'nope'."]}
+    other = api.post(
+        "/api/v1/vms/",
+        {"team": "beta", "name": "x", "image": "cirros-0.6-ppc64le", "flavor": "m1.tiny"},
+        format="json",
+    )
+    assert other.status_code == 400 and "team" in other.json()
+
+
+def test_api_catalog_by_architecture(member, fake_cloud):
+    api = APIClient()
+    api.force_authenticate(member)
+    arches = {a["architecture"]: a for a in api.get("/api/v1/catalog/architectures/").json()}
+    assert arches["ppc64le"]["host_count"] == 1 and arches["x86_64"]["host_count"] == 3
+    ppc = api.get("/api/v1/catalog/images/", {"architecture": "ppc64le"}).json()
+    assert {i["architecture"] for i in ppc} == {"ppc64le"}
+    fitting = api.get("/api/v1/catalog/flavors/", {"image": "centos-stream-9-x86_64"}).json()
+    assert "m1.tiny" not in {f["name"] for f in fitting} and all(f["fits"] > 0 for f in fitting)
