@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.models import HardwareState, PowerActionChoice, PowerRequest, Server
+from inventory.models import BmcProtocolChoice, HardwareState, PowerActionChoice, PowerRequest, Server
 
 
 class HardwareStateSerializer(serializers.ModelSerializer):
@@ -92,3 +92,18 @@ class PowerRequestInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=PowerActionChoice.choices)
     reason = serializers.CharField(max_length=500)
     confirm_name = serializers.CharField(max_length=64, help_text="the server's name, typed as confirmation")
+
+
+class ServerBmcInputSerializer(serializers.Serializer):
+    """An admin sets a server's BMC. The password is write-only; omitted or blank keeps the stored one."""
+
+    protocol = serializers.ChoiceField(choices=[("", "none"), *BmcProtocolChoice.choices], allow_blank=True)
+    address = serializers.CharField(max_length=255, allow_blank=True, default="")
+    port = serializers.IntegerField(min_value=1, max_value=65535, allow_null=True, default=None)
+    username = serializers.CharField(max_length=64, allow_blank=True, default="")
+    password = serializers.CharField(write_only=True, allow_blank=True, required=False, trim_whitespace=False)
+
+    def validate(self, data):
+        if data["protocol"] and not (data["address"] and data["port"] and data["username"]):
+            raise serializers.ValidationError("A BMC needs an address, a port and a username.")
+        return data

@@ -4,10 +4,15 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from inventory.api.serializers import PowerRequestInputSerializer, PowerRequestSerializer, ServerSerializer
+from inventory.api.serializers import (
+    PowerRequestInputSerializer,
+    PowerRequestSerializer,
+    ServerBmcInputSerializer,
+    ServerSerializer,
+)
 from inventory.filtersets import ServerFilterSet
 from inventory.selectors import power_request_list, server_list
-from inventory.services import PowerActionRefused, power_request_confirm, power_request_create
+from inventory.services import PowerActionRefused, power_request_confirm, power_request_create, server_bmc_set
 from portal.access import Capability, can
 from portal.origin import origin
 
@@ -26,6 +31,28 @@ class ServerViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return server_list(user=self.request.user)
+
+    @extend_schema(request=ServerBmcInputSerializer, responses={200: ServerSerializer})
+    @action(detail=True, methods=["put"])
+    def bmc(self, request, pk=None):
+        """Set the server's BMC (admins). The password is write-only; blank keeps the stored one."""
+        server = self.get_object()
+        if not can(request.user, Capability.INVENTORY_CHANGE):
+            raise PermissionDenied
+        data = ServerBmcInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        server_bmc_set(
+            actor=request.user,
+            server=server,
+            protocol=values["protocol"],
+            address=values["address"],
+            port=values["port"],
+            username=values["username"],
+            password=values.get("password") or None,
+            source=origin(request),
+        )
+        return Response(ServerSerializer(self.get_queryset().get(pk=server.pk)).data)
 
     @extend_schema(request=PowerRequestInputSerializer, responses={201: PowerRequestSerializer})
     @action(detail=True, methods=["post"])

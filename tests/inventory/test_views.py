@@ -146,3 +146,43 @@ def test_a_bmc_without_address_is_refused_with_a_message(admin, server):
     )
     assert response.status_code == 200
     assert "A BMC needs an address, a port and a username." in response.content.decode()
+
+
+def test_bmc_api_edit_matrix(people, server):
+    data = {"protocol": "ipmi", "address": "10.1.2.5", "port": 623, "username": "u"}
+    expected = {"anonymous": 401, "member": 404, "outsider": 404, "manager": 403, "admin": 200}
+    check_matrix(people, f"/api/v1/servers/{server.pk}/bmc/", expected, method="put", data=data, api=True)
+
+
+def test_the_bmc_api_takes_a_password_and_never_returns_it(admin, server):
+    response = as_user(admin).put(
+        f"/api/v1/servers/{server.pk}/bmc/",
+        {
+            "protocol": "redfish",
+            "address": "bmc.example",
+            "port": 443,
+            "username": "root",
+            "password": "new-pw-1",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["bmc"] == {"protocol": "redfish", "address": "bmc.example", "port": 443}
+    assert "new-pw-1" not in response.content.decode()
+    server.refresh_from_db()
+    from inventory.crypto import secret_decrypt
+
+    assert secret_decrypt(server.bmc_password_encrypted) == "new-pw-1"
+
+
+def test_the_server_list_costs_the_same_queries_for_5_or_50_servers(
+    manager, server, django_assert_max_num_queries
+):
+    client = as_user(manager)
+    client.get("/inventory/servers/")  # warm the session
+    ServerFactory.create_batch(4)
+    with django_assert_max_num_queries(8) as few:
+        client.get("/inventory/servers/", HTTP_HX_REQUEST="true")
+    ServerFactory.create_batch(45)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get("/inventory/servers/", HTTP_HX_REQUEST="true")
