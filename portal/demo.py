@@ -111,3 +111,18 @@ def demo_load() -> list[DemoUser]:
             password=bmc.password,
         )
     return list(DEMO_USERS)
+
+
+def demo_cloud_link() -> str | None:
+    """Link the demo teams to the local cloud's same-named projects and mirror the catalog.
+    Returns None, or what went wrong (the cloud may still be starting)."""
+    from portal.cloud.gateway import CloudError
+    from provisioning.services import catalog_refresh
+
+    try:
+        for slug, _name, _description in DEMO_TEAMS:
+            services.team_link_project(actor=None, team=Team.objects.get(slug=slug), project=slug)
+        catalog_refresh()
+    except CloudError as error:
+        return str(error)
+    return None

@@ -180,3 +180,31 @@ def worker_heartbeat_record() -> None:
     from portal.selectors import HEARTBEAT_KEY
 
     cache.set(HEARTBEAT_KEY, time.time(), timeout=None)
+
+
+def team_link_project(*, actor: User | None, team: Team, project: str, source: str = SYSTEM) -> Team:
+    """Link ``team`` to an existing cloud project (name or id) and give the portal's cloud user the
+    admin role there, which it needs to create the team's VMs. Idempotent. Calls the cloud: use it
+    from a worker or a command, never in a web request. Raises ValidationError if there is no such
+    project, and the gateway's CloudError if the cloud refuses."""
+    from django.core.exceptions import ValidationError
+
+    from portal.cloud import cloud
+
+    gateway = cloud()
+    found = gateway.find_project(project)
+    if found is None:
+        raise ValidationError({"project": f"The cloud has no project {project!r}."})
+    gateway.assign_role(user_id=gateway.whoami().id, project_id=found.id, role="admin")
+    if team.openstack_project_id != found.id:
+        team.openstack_project_id = found.id
+        team.full_clean()
+        team.save(update_fields=["openstack_project_id"])
+        audit_record(
+            actor=actor,
+            action="team.link_project",
+            target=team,
+            source=source,
+            detail={"project": found.name, "project_id": found.id},
+        )
+    return team

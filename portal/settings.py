@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 55},
     },
 }
+# Longest wait, in seconds, between retries of a cloud call during an outage.
+KENNEL_CLOUD_BACKOFF_CAP = env_int("KENNEL_CLOUD_BACKOFF_CAP", 300, minimum=1)
 # VM leases: how long a new VM lives before it expires (developers may extend it).
 KENNEL_VM_LEASE_DAYS = env_int("KENNEL_VM_LEASE_DAYS", 30, minimum=1)
 # A worker is "up" when its heartbeat is younger than this.

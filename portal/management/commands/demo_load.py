@@ -1,13 +1,27 @@
 from django.core.management.base import BaseCommand
 
-from portal.demo import demo_load
+from portal.demo import demo_cloud_link, demo_load
 
 
 class Command(BaseCommand):
-    help = "Load the demo teams, users and servers (idempotent: a second run changes nothing)."
+    help = (
+        "Load the demo teams, users and servers (idempotent: a second run changes nothing), then link the "
+        "demo teams to the local cloud's demo projects and mirror its catalog when the cloud answers."
+    )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--no-cloud", action="store_true", help="do not contact the cloud")
+
+    def handle(self, *args, no_cloud=False, **options):
         users = demo_load()
         self.stdout.write("Demo users (username / password / role):")
         for demo in users:
             self.stdout.write(f"  {demo.username:<8} {demo.password:<16} {demo.role}")
+        if not no_cloud:
+            problem = demo_cloud_link()
+            if problem:
+                self.stderr.write(
+                    f"The cloud is not linked yet ({problem}); workers will catch up when it answers."
+                )
+            else:
+                self.stdout.write("Demo teams linked to the cloud's projects; catalog mirrored.")

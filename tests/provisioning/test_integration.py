@@ -1,0 +1,142 @@
+"""VM requests end to end: web-side services, a real Celery worker, the real local OpenStack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from datetime import timedelta
+
+import pytest
+from celery import current_app
+
+from portal.cloud import cloud
+from portal.services import team_link_project
+from provisioning import services
+from provisioning.models import VmRequest
+from tests.live import ROOT, celery_worker, eventually
+from tests.provisioning.conftest import flavor, image
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+Status = VmRequest.Status
+X86_HOSTS = {"x2", "x3", "x4"}
+
+
+@pytest.fixture
+def linked_team(team):
+    """Team Alpha linked to the local cloud's ``alpha`` project, the catalog mirrored."""
+    team_link_project(actor=None, team=team, project="alpha")
+    services.catalog_refresh()
+    return team
+
+
+@pytest.fixture(autouse=True)
+def _no_eager_tasks():
+    assert not current_app.conf.task_always_eager
+
+
+def status_of(vm):
+    vm.refresh_from_db()
+    return vm.status
+
+
+def request_vm(member, team, name, arch):
+    return services.vm_request_submit(
+        actor=member, team=team, name=name, image=image(arch), flavor=flavor(), source="test"
+    )
+
+
+def delete_and_wait(member, vm):
+    services.vm_delete_request(actor=member, vm=vm, source="test")
+    eventually(lambda: status_of(vm), lambda s: s == Status.DELETED, timeout=90, what=f"deleting {vm.name}")
+
+
+def test_each_architecture_lands_on_its_own_hosts(member, linked_team):
+    with celery_worker():
+        x86 = request_vm(member, linked_team, "it-x86", "x86_64")
+        ppc = request_vm(member, linked_team, "it-ppc", "ppc64le")
+        for vm in (x86, ppc):
+            eventually(
+                lambda vm=vm: status_of(vm),
+                lambda s: s in (Status.ACTIVE, Status.FAILED),
+                timeout=120,
+                what=f"building {vm.name}",
+            )
+        x86.refresh_from_db()
+        ppc.refresh_from_db()
+        assert (x86.status, ppc.status) == (Status.ACTIVE, Status.ACTIVE), (
+            x86.status_message,
+            ppc.status_message,
+        )
+        # The admin API's view of where Nova put them, not just the portal's mirror.
+        assert cloud().get_server(x86.server_id).host in X86_HOSTS
+        assert cloud().get_server(ppc.server_id).host == "p1"
+        assert x86.addresses and next(iter(x86.addresses)) == "alpha-net"
+        for vm in (x86, ppc):
+            delete_and_wait(member, vm)
+    assert (
+        cloud().find_servers_by_metadata(
+            project_id=linked_team.openstack_project_id, key="kennel-request", value=str(x86.pk)
+        )
+        == []
+    )
+
+
+def test_the_build_run_twice_and_a_lost_create_answer_still_make_one_server(member, linked_team):
+    vm = request_vm(member, linked_team, "it-once", "x86_64")
+    # Nova created the server but the worker died before saving its id: the retry must find it.
+    gateway = cloud()
+    gateway.create_server(
+        project_id=linked_team.openstack_project_id,
+        name=vm.name,
+        image_id=vm.image.cloud_id,
+        flavor_id=vm.flavor.cloud_id,
+        metadata={services.METADATA_KEY: str(vm.pk)},
+    )
+    for _ in range(2):  # two tasks for the same request
+        eventually(
+            lambda: services.vm_request_build_advance(request_id=vm.pk),
+            bool,
+            timeout=120,
+            what="building it-once",
+        )
+    servers = gateway.find_servers_by_metadata(
+        project_id=linked_team.openstack_project_id, key=services.METADATA_KEY, value=str(vm.pk)
+    )
+    assert len(servers) == 1 and status_of(vm) == Status.ACTIVE
+    with celery_worker():
+        delete_and_wait(member, vm)
+
+
+def _nova_api_pid() -> int:
+    return int((ROOT / "var" / "devcloud" / "run" / "nova-api.pid").read_text())
+
+
+def test_a_request_waits_out_a_nova_api_outage(member, linked_team):
+    os.killpg(os.getpgid(_nova_api_pid()), signal.SIGTERM)
+    try:
+        with celery_worker(env={"KENNEL_CLOUD_BACKOFF_CAP": "3"}):
+            vm = request_vm(member, linked_team, "it-outage", "x86_64")
+            eventually(
+                lambda: VmRequest.objects.get(pk=vm.pk).status_message,
+                lambda m: "Waiting for the cloud" in m,
+                timeout=60,
+                what="noticing the outage",
+            )
+            assert status_of(vm) == Status.QUEUED and vm.server_id == ""
+            subprocess.run(
+                [str(ROOT / "devcloud" / "run"), "start"], check=True, capture_output=True, timeout=300
+            )
+            # The task may have used up its bounded retries meanwhile; the periodic resume catches that.
+            services.vm_requests_resume(older_than=timedelta(0))
+            eventually(
+                lambda: status_of(vm),
+                lambda s: s == Status.ACTIVE,
+                timeout=300,
+                what="building after nova-api came back",
+            )
+            delete_and_wait(member, vm)
+    finally:
+        subprocess.run(
+            [str(ROOT / "devcloud" / "run"), "start"], check=False, capture_output=True, timeout=300
+        )
