@@ -292,6 +292,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "VmStatusEnum": "provisioning.models.VmRequest.Status",
+        "VmActionEnum": "provisioning.api.serializers.VM_ACTIONS",
+        "PowerActionEnum": "inventory.models.PowerActionChoice",
+    },
 }
 
 LOGGING = {

@@ -59,8 +59,11 @@ class VmRequestInputSerializer(serializers.Serializer):
     profile = serializers.CharField(required=False, allow_blank=True, help_text=_("Profile name."))
 
 
+VM_ACTIONS = [(a.value, a.value) for a in ServerAction]
+
+
 class VmActionInputSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=[a.value for a in ServerAction])
+    action = serializers.ChoiceField(choices=VM_ACTIONS)
 
 
 class ArchitectureSerializer(serializers.Serializer):

@@ -104,8 +104,9 @@ class VmViewSet(
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=VmActionInputSerializer, responses={202: VmSerializer})
-    @action(detail=True, methods=["post"])
-    def action(self, request, pk=None):
+    @action(detail=True, methods=["post"], url_path="action")
+    def server_action(self, request, pk=None):
+        # Not named "action": DRF keeps the current action's name in self.action.
         vm = get_object_or_404(self.get_queryset(), pk=pk)
         payload = VmActionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
