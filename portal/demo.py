@@ -110,7 +110,56 @@ def demo_load() -> list[DemoUser]:
             username=bmc.username,
             password=bmc.password,
         )
+    _demo_profile()
     return list(DEMO_USERS)
+
+
+# The team's network as the demo profile knows it (DEVELOPERS.md): Squid on X1, SSH out via proxytunnel.
+DEMO_PROFILE_PARTS = (
+    (
+        "proxy",
+        {
+            "host": "proxy.dc1.example",
+            "port": 3128,
+            "no_proxy": "localhost\n127.0.0.1\n.dc1.example\n10.0.0.0/8",
+        },
+    ),
+    ("proxytunnel", {"proxy_host": "proxy.dc1.example", "proxy_port": 3128, "host_patterns": "*"}),
+    ("dns", {"nameservers": "10.0.0.53\n10.0.1.53", "search_domains": "dc1.example"}),
+    (
+        "yum_repo",
+        {
+            "repo_id": "team-base",
+            "name": "Team mirror",
+            "enabled": True,
+            "baseurls": "x86_64 http://mirror.dc1.example/el9/x86_64/\nppc64le http://mirror.dc1.example/el9/ppc64le/",
+        },
+    ),
+    ("user", {"name": "dev", "password": "dev-kennel", "sudo": True, "shell": "/bin/bash"}),
+    ("packages", {"packages": "vim-enhanced\ngit"}),
+)
+
+
+def _demo_profile() -> None:
+    """The team's standard profile, created once (an admin may edit it later; it is not overwritten)."""
+    from provisioning import cloudinit
+    from provisioning.models import Profile
+    from provisioning.services import profile_save
+
+    if Profile.objects.filter(name="dc1-standard").exists():
+        return
+    parts = []
+    for kind, data in DEMO_PROFILE_PARTS:
+        form = cloudinit.PART_FORMS[kind](data=data)
+        if not form.is_valid():
+            raise ValueError(f"demo profile part {kind}: {form.errors.as_text()}")
+        parts.append(form.part())
+    profile_save(
+        actor=None,
+        name="dc1-standard",
+        parts=parts,
+        description="Squid proxy, SSH via proxytunnel, DNS and yum mirror of data center 1; user dev.",
+    )
 
 
 def demo_cloud_link() -> str | None:

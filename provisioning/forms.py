@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import User
-from provisioning import selectors
+from provisioning import cloudinit, selectors
 from provisioning.models import Profile
 
 
@@ -22,6 +22,20 @@ class VmRequestForm(forms.Form):
         empty_label=_("none"),
     )
     name = forms.CharField(label=_("Name"), max_length=63, help_text=_("Becomes the VM's host name."))
+    ssh_keys = cloudinit.LineListField(
+        label=_("Your SSH public keys"),
+        required=False,
+        max_items=20,
+        item_validators=[cloudinit.validate_ssh_public_key],
+        help_text=_("One per line; added to the default user."),
+    )
+    packages = cloudinit.LineListField(
+        label=_("Extra packages"),
+        required=False,
+        max_items=50,
+        item_validators=[cloudinit.validate_package_name],
+        help_text=_("One per line."),
+    )
 
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ the cloud through the gateway and move a VM along its state machine.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,8 +28,9 @@ from portal.cloud.gateway import (
     ServerAction,
 )
 from portal.models import Team, User
-from portal.origin import WORKER
+from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
+from provisioning import cloudinit
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, Profile, VmEvent, VmRequest
 from provisioning.selectors import host_fit_count
 
@@ -127,7 +129,8 @@ def vm_request_submit(
     image: CloudImage,
     flavor: CloudFlavor,
     profile: Profile | None = None,
-    user_data: str = "",
+    ssh_keys: Sequence[str] = (),
+    packages: Sequence[str] = (),
     source: str,
 ) -> VmRequest:
     """Accept a VM request and enqueue its build. Refuses (ValidationError, with the reason a developer
@@ -159,6 +162,9 @@ def vm_request_submit(
         ) % {"arch": image.architecture, "flavor": flavor.name}
     if errors:
         raise ValidationError(errors)
+    user_data = vm_user_data_render(
+        profile=profile, architecture=image.architecture, hostname=name, ssh_keys=ssh_keys, packages=packages
+    )
 
     with transaction.atomic():
         # One request at a time per team: the quota check (issue 5) and the name check see each other.
@@ -198,6 +204,39 @@ def vm_request_submit(
         )
         _enqueue_build(vm.pk)
     return vm
+
+
+def vm_user_data_render(
+    *,
+    profile: Profile | None,
+    architecture: str,
+    hostname: str,
+    ssh_keys: Sequence[str] = (),
+    packages: Sequence[str] = (),
+) -> str:
+    """The exact user-data a VM gets: the profile's parts plus the developer's keys and packages,
+    emitted as YAML and checked against cloud-init's schema. Raises ValidationError saying what is wrong."""
+    try:
+        parts = cloudinit.profile_from_data(profile.parts) if profile else []
+        text = cloudinit.render_user_data(
+            parts,
+            architecture=architecture,
+            hostname=hostname,
+            extra_ssh_keys=list(ssh_keys),
+            extra_packages=list(packages),
+        )
+    except ValidationError as error:
+        raise ValidationError({"profile": error.messages}) from error
+    problems = cloudinit.validate_user_data(text)
+    if problems:
+        raise ValidationError(
+            {
+                "profile": [
+                    _("The user-data would not pass cloud-init's schema: %(e)s") % {"e": "; ".join(problems)}
+                ]
+            }
+        )
+    return text
 
 
 def _enqueue_build(request_id: int) -> None:
@@ -476,3 +515,47 @@ def vm_delete_advance(*, request_id: int) -> bool:
         _transition(vm, Status.DELETED, _("Deleted."), server_status="DELETED")
         audit_record(actor=None, action="vm.deleted", target=vm, team=vm.team, source=WORKER)
         return True
+
+
+# --- cloud-init profiles ------------------------------------------------------------------------------
+
+
+def profile_save(
+    *,
+    actor: User | None,
+    name: str,
+    description: str = "",
+    parts: Sequence[cloudinit.Part],
+    profile: Profile | None = None,
+    is_active: bool = True,
+    source: str = SYSTEM,
+) -> Profile:
+    """Create or replace a profile's parts. The parts are validated (by their forms) before they get
+    here; the whole profile must still render to user-data that passes cloud-init's schema, on every
+    architecture, or nothing is saved (ValidationError)."""
+    for architecture in ("x86_64", "ppc64le"):
+        problems = cloudinit.validate_user_data(
+            cloudinit.render_user_data(list(parts), architecture=architecture, hostname="preview")
+        )
+        if problems:
+            raise ValidationError({"parts": problems})
+    created = profile is None
+    profile = profile or Profile()
+    profile.name = name
+    profile.description = description
+    profile.parts = cloudinit.profile_to_data(parts)
+    profile.is_active = is_active
+    profile.full_clean()
+    profile.save()
+    audit_record(
+        actor=actor,
+        action="profile.create" if created else "profile.update",
+        target=profile,
+        source=source,
+        detail={"parts": [p.kind for p in parts]},
+    )
+    return profile
+
+
+def profile_parts(profile: Profile) -> list[cloudinit.Part]:
+    return cloudinit.profile_from_data(profile.parts)

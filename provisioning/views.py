@@ -51,6 +51,8 @@ def vm_request_create(request: HttpRequest) -> HttpResponse:
                     image=data["image"],
                     flavor=data["flavor"],
                     profile=data["profile"],
+                    ssh_keys=data["ssh_keys"],
+                    packages=data["packages"],
                     source=origin(request),
                 )
             except ValidationError as error:
@@ -64,6 +66,35 @@ def vm_request_create(request: HttpRequest) -> HttpResponse:
     context = {"form": form, **_catalog_context()}
     template = "provisioning/_vm_request_form.html" if request.htmx else "provisioning/vm_request.html"
     return render(request, template, context)
+
+
+@require_POST
+@login_required
+def vm_user_data_preview(request: HttpRequest) -> HttpResponse:
+    """The exact user-data the request form would send, or what is wrong with it (an htmx fragment)."""
+    form = VmRequestForm(request.POST, user=request.user)
+    form.is_valid()
+    data = form.cleaned_data
+    text, problems = "", []
+    if "image" not in data or "name" not in data:
+        problems = [_("Choose an architecture, an image and a name first.")]
+    else:
+        try:
+            text = services.vm_user_data_render(
+                profile=data.get("profile"),
+                architecture=data["image"].architecture,
+                hostname=data["name"],
+                ssh_keys=data.get("ssh_keys", []),
+                packages=data.get("packages", []),
+            )
+        except ValidationError as error:
+            problems = error.messages
+    problems += [
+        f"{form.fields[name].label}: {' '.join(errors)}"
+        for name, errors in form.errors.items()
+        if name in ("ssh_keys", "packages")
+    ]
+    return render(request, "provisioning/_user_data_preview.html", {"text": text, "problems": problems})
 
 
 @login_required

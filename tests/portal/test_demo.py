@@ -63,3 +63,17 @@ def test_demo_load_repairs_a_changed_role():
     User.objects.filter(username="manager").update(role="developer")
     call_command("demo_load", "--no-cloud")
     assert User.objects.get(username="manager").role == "manager"
+
+
+def test_demo_profile_renders_valid_user_data_for_both_architectures():
+    from provisioning import cloudinit
+    from provisioning.models import Profile
+    from provisioning.services import profile_parts
+
+    call_command("demo_load", "--no-cloud")
+    parts = profile_parts(Profile.objects.get(name="dc1-standard"))
+    for arch in ("x86_64", "ppc64le"):
+        text = cloudinit.render_user_data(parts, architecture=arch, hostname="demo")
+        assert cloudinit.validate_user_data(text) == []
+        assert f"http://mirror.dc1.example/el9/{arch}/" in text and "proxy.dc1.example:3128" in text
+        assert "dev-kennel" not in text  # the password travels only as a hash

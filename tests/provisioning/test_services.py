@@ -191,3 +191,30 @@ def test_stale_waiting_requests_are_resumed(fake_cloud, member, team, monkeypatc
     monkeypatch.setattr("provisioning.tasks.vm_request_build.delay", sent.append)
     assert services.vm_requests_resume() == [vm.pk]
     assert sent == [vm.pk]
+
+
+def test_a_profiles_user_data_goes_with_the_request(fake_cloud, member, team):
+    from portal.demo import _demo_profile
+    from provisioning.models import Profile
+
+    _demo_profile()
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop"
+    vm = submit(
+        member,
+        team,
+        name="withprofile",
+        profile=Profile.objects.get(name="dc1-standard"),
+        ssh_keys=[key],
+        packages=["htop"],
+    )
+    assert vm.user_data.startswith("#cloud-config\n")
+    assert "proxy.dc1.example" in vm.user_data and key in vm.user_data and "htop" in vm.user_data
+    vm = build(vm)
+    assert vm.status == Status.ACTIVE
+
+
+def test_a_bad_ssh_key_in_the_request_is_refused(fake_cloud, member, team):
+    with pytest.raises(ValidationError) as error:
+        submit(member, team, ssh_keys=["ssh-rsa not-base64!"])
+    assert "profile" in error.value.message_dict
+    assert not VmRequest.objects.exists()
