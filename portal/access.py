@@ -37,6 +37,7 @@ class Capability(StrEnum):
     TEAMS_ONBOARD = "teams.onboard"
     QUOTA_APPROVE = "quota.approve"
     IMAGES_MANAGE = "images.manage"
+    PROFILES_MANAGE = "profiles.manage"
 
 
 # Which portal role holds which capability. Admins hold every capability managers hold.
@@ -49,6 +50,7 @@ _CAPABILITIES: dict[Capability, frozenset[str]] = {
     Capability.TEAMS_ONBOARD: frozenset({Role.ADMIN}),
     Capability.QUOTA_APPROVE: frozenset({Role.ADMIN}),
     Capability.IMAGES_MANAGE: frozenset({Role.ADMIN}),
+    Capability.PROFILES_MANAGE: frozenset({Role.ADMIN}),
 }
 
 

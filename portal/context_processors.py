@@ -10,6 +10,7 @@ from portal.models import Role
 _NAVIGATION = [
     (_("Home"), "home", None),
     (_("VMs"), "provisioning:vm-list", None),
+    (_("Profiles"), "provisioning:profile-list", None),
     (_("Teams"), "team-list", None),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),

@@ -20,10 +20,16 @@ def _vm_rule(user: User, action: Action) -> Q | bool:
 
 @scope_rule(CloudImage)
 @scope_rule(CloudFlavor)
-@scope_rule(Profile)
 def _catalog_rule(user: User, action: Action) -> Q | bool:
     # Everyone signed in reads the catalog; admins keep it.
     return action == Action.VIEW or can(user, Capability.IMAGES_MANAGE)
+
+
+@scope_rule(Profile)
+def _profile_rule(user: User, action: Action) -> Q | bool:
+    if action == Action.VIEW:
+        return True if can(user, Capability.PROFILES_MANAGE) else Q(is_active=True)
+    return can(user, Capability.PROFILES_MANAGE)
 
 
 @scope_rule(CloudHost)

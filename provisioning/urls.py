@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import views
+from provisioning import profile_views, views
 
 app_name = "provisioning"
 urlpatterns = [
@@ -10,4 +10,15 @@ urlpatterns = [
     path("<int:pk>/", views.vm_detail, name="vm-detail"),
     path("<int:pk>/action/", views.vm_action, name="vm-action"),
     path("<int:pk>/delete/", views.vm_delete, name="vm-delete"),
+    path("profiles/", profile_views.profile_list, name="profile-list"),
+    path("profiles/<int:pk>/", profile_views.profile_detail, name="profile-detail"),
+    path(
+        "profiles/<int:pk>/parts/add/<slug:kind>/", profile_views.profile_part_edit, name="profile-part-add"
+    ),
+    path("profiles/<int:pk>/parts/<int:index>/", profile_views.profile_part_edit, name="profile-part-edit"),
+    path(
+        "profiles/<int:pk>/parts/<int:index>/delete/",
+        profile_views.profile_part_delete,
+        name="profile-part-delete",
+    ),
 ]

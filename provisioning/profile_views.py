@@ -1,0 +1,131 @@
+"""Admin pages for cloud-init profiles: a profile is a list of parts, each edited with its own form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from portal.access import Action, Capability, can, restrict
+from portal.origin import origin
+from provisioning import cloudinit, services
+from provisioning.models import Profile
+
+
+class ProfileForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    description = forms.CharField(
+        label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    is_active = forms.BooleanField(label=gettext_lazy("Offered to developers"), required=False, initial=True)
+
+
+def _profile(request: HttpRequest, pk: int, action: Action = Action.VIEW) -> Profile:
+    return get_object_or_404(restrict(request.user, Profile.objects.all(), action), pk=pk)
+
+
+def _save(request, profile, parts, **fields) -> bool:
+    try:
+        services.profile_save(
+            actor=request.user,
+            profile=profile,
+            parts=parts,
+            source=origin(request),
+            name=fields.get("name", profile.name if profile else ""),
+            description=fields.get("description", profile.description if profile else ""),
+            is_active=fields.get("is_active", profile.is_active if profile else True),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return False
+    return True
+
+
+@login_required
+def profile_list(request: HttpRequest) -> HttpResponse:
+    profiles = restrict(request.user, Profile.objects.all())
+    can_edit = can(request.user, Capability.PROFILES_MANAGE)
+    form = ProfileForm(request.POST or None)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid() and _save(request, None, [], **form.cleaned_data):
+            return redirect(
+                "provisioning:profile-detail", pk=Profile.objects.get(name=form.cleaned_data["name"]).pk
+            )
+    return render(
+        request, "provisioning/profile_list.html", {"profiles": profiles, "form": form, "can_edit": can_edit}
+    )
+
+
+@login_required
+def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = _profile(request, pk)
+    parts = services.profile_parts(profile)
+    previews = {
+        arch: cloudinit.render_user_data(parts, architecture=arch, hostname="example")
+        for arch in ("x86_64", "ppc64le")
+    }
+    editable = restrict(request.user, Profile.objects.filter(pk=pk), Action.CHANGE).exists()
+    return render(
+        request,
+        "provisioning/profile_detail.html",
+        {
+            "profile": profile,
+            "parts": list(enumerate(profile.parts)),
+            "previews": previews,
+            "editable": editable,
+            "kinds": list(cloudinit.PART_FORMS),
+        },
+    )
+
+
+@login_required
+def profile_part_edit(request: HttpRequest, pk: int, index: int | None = None, kind: str | None = None):
+    """Add a part of ``kind`` (index None) or edit part ``index``."""
+    profile = _profile(request, pk, Action.CHANGE)
+    stored = list(profile.parts)
+    if index is not None:
+        if not 0 <= index < len(stored):
+            raise Http404
+        kind = stored[index]["kind"]
+    if kind not in cloudinit.PART_FORMS:
+        raise Http404
+    form_class = cloudinit.PART_FORMS[kind]
+    if request.method == "POST":
+        form = form_class(request.POST)
+        if form.is_valid():
+            parts = services.profile_parts(profile)
+            if index is None:
+                parts.append(form.part())
+            else:
+                parts[index] = form.part()
+            if _save(request, profile, parts):
+                messages.success(request, _("Profile saved."))
+                return redirect("provisioning:profile-detail", pk=profile.pk)
+    else:
+        initial = (
+            {k: v for k, v in stored[index].items() if k not in ("kind", "version")}
+            if index is not None
+            else None
+        )
+        form = form_class(initial=initial)
+    return render(request, "provisioning/profile_part.html", {"profile": profile, "form": form, "kind": kind})
+
+
+@require_POST
+@login_required
+def profile_part_delete(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    profile = _profile(request, pk, Action.CHANGE)
+    parts = services.profile_parts(profile)
+    if not 0 <= index < len(parts):
+        raise Http404
+    del parts[index]
+    _save(request, profile, parts)
+    return redirect("provisioning:profile-detail", pk=profile.pk)
