@@ -676,10 +676,7 @@ def mariadb_create_databases(secret: dict[str, str]) -> None:
 
 def database_migrations(secret: dict[str, str]) -> None:
     """Schema migrations and one-off bootstraps, in parallel, once per installed version."""
-    version = fingerprint(DEVCLOUD / "constraints.txt") + ("+cinder" if cinder_enabled() else "")
-    if stamp_ok("migrations", version):
-        return
-    say("creating schemas (first start after an install)")
+    version = fingerprint(DEVCLOUD / "constraints.txt")
     bin_ = VENV / "bin"
     keystone_conf = ["--config-file", str(ETC / "keystone" / "keystone.conf")]
     nova_conf = ["--config-file", str(ETC / "nova" / "nova.conf")]
@@ -767,6 +764,10 @@ def database_migrations(secret: dict[str, str]) -> None:
         chains["cinder"] = [
             [str(bin_ / "cinder-manage"), "--config-file", str(ETC / "cinder" / "cinder.conf"), "db", "sync"]
         ]
+    chains = {name: steps for name, steps in chains.items() if not stamp_ok(f"migrations-{name}", version)}
+    if not chains:
+        return
+    say(f"creating schemas for {', '.join(chains)} (first start after an install)")
     procs = {}
     for name, steps in chains.items():
         log = LOG / f"{name}-manage.log"
@@ -787,12 +788,13 @@ def database_migrations(secret: dict[str, str]) -> None:
         )
     failed = None
     for name, (proc, log, out) in procs.items():
-        if proc.wait() != 0 and failed is None:
+        if proc.wait() == 0:
+            stamp_write(f"migrations-{name}", version)
+        elif failed is None:
             failed = (name, log)
         out.close()
     if failed:
         raise StartError(f"schema setup for {failed[0]} failed", Service(failed[1].stem, []))
-    stamp_write("migrations", version)
 
 
 def _shell_quote(arg: str) -> str:
