@@ -240,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": timedelta(seconds=30)},
     "catalog-refresh": {"task": "provisioning.tasks.catalog_refresh", "schedule": timedelta(minutes=2)},
     "vm-requests-resume": {"task": "provisioning.tasks.vm_requests_resume", "schedule": timedelta(minutes=5)},
+    "vm-reconcile": {"task": "provisioning.tasks.vm_reconcile", "schedule": timedelta(seconds=60)},
+    "vm-leases": {"task": "provisioning.tasks.vm_leases_enforce", "schedule": timedelta(hours=1)},
     # A poll left waiting longer than its period is dropped: the next one is fresher.
     "bmc-poll": {
         "task": "inventory.tasks.bmc_poll",
@@ -251,6 +253,12 @@ CELERY_BEAT_SCHEDULE = {
 KENNEL_CLOUD_BACKOFF_CAP = env_int("KENNEL_CLOUD_BACKOFF_CAP", 300, minimum=1)
 # VM leases: how long a new VM lives before it expires (developers may extend it).
 KENNEL_VM_LEASE_DAYS = env_int("KENNEL_VM_LEASE_DAYS", 30, minimum=1)
+# A lease is extended at most this far from now; a reminder goes out this many days before expiry;
+# an expired VM is stopped (or deleted).
+KENNEL_VM_LEASE_MAX_DAYS = env_int("KENNEL_VM_LEASE_MAX_DAYS", 90, minimum=1)
+KENNEL_VM_LEASE_REMINDER_DAYS = env_int("KENNEL_VM_LEASE_REMINDER_DAYS", 3, minimum=0)
+KENNEL_VM_EXPIRY_ACTION = env_choice("KENNEL_VM_EXPIRY_ACTION", ("stop", "delete"), "stop")
+KENNEL_BASE_URL = env_str("KENNEL_BASE_URL", "http://127.0.0.1:8000")
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
 

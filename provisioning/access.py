@@ -4,7 +4,7 @@ from django.db.models import Q
 
 from portal.access import Action, Capability, can, scope_rule
 from portal.models import Membership, User
-from provisioning.models import CloudFlavor, CloudHost, CloudImage, Profile, VmRequest
+from provisioning.models import CloudFlavor, CloudHost, CloudImage, Profile, UnmanagedServer, VmRequest
 
 
 @scope_rule(VmRequest)
@@ -36,3 +36,10 @@ def _profile_rule(user: User, action: Action) -> Q | bool:
 def _host_rule(user: User, action: Action) -> Q | bool:
     # Developers see capacity through "how many fit", not per-host detail.
     return action == Action.VIEW and can(user, Capability.INVENTORY_VIEW)
+
+
+@scope_rule(UnmanagedServer)
+def _unmanaged_rule(user: User, action: Action) -> Q | bool:
+    if action != Action.VIEW:
+        return False
+    return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)

@@ -168,6 +168,7 @@ class VmRequest(models.Model):
     created_at = models.DateTimeField(_("requested"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    lease_reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -196,3 +197,23 @@ class VmEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.status}: {self.message}"
+
+
+class UnmanagedServer(models.Model):
+    """A server the cloud has but Kennel did not create (or whose VM row is gone), seen by reconciliation."""
+
+    server_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    project_id = models.CharField(max_length=64, db_index=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(_("status"), max_length=32)
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("unmanaged server")
+        verbose_name_plural = _("unmanaged servers")
+
+    def __str__(self) -> str:
+        return self.name

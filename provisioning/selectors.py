@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 
 from portal.access import restrict
 from portal.models import Team, User
-from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, VmRequest
+from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, UnmanagedServer, VmRequest
 
 RESOURCES = (("VCPU", "vcpus"), ("MEMORY_MB", "ram_mb"), ("DISK_GB", "disk_gb"))
 
@@ -73,3 +73,7 @@ def teams_for_requests(*, user: User) -> QuerySet[Team]:
     from portal.access import Action
 
     return restrict(user, Team.objects.exclude(openstack_project_id=""), Action.OPERATE)
+
+
+def unmanaged_server_list(*, user: User) -> QuerySet[UnmanagedServer]:
+    return restrict(user, UnmanagedServer.objects.select_related("team"))

@@ -31,7 +31,16 @@ from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
 from provisioning import cloudinit
-from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, Profile, VmEvent, VmRequest
+from provisioning.models import (
+    CloudFlavor,
+    CloudHost,
+    CloudImage,
+    CloudSync,
+    Profile,
+    UnmanagedServer,
+    VmEvent,
+    VmRequest,
+)
 from provisioning.selectors import host_fit_count
 
 METADATA_KEY = "kennel-request"
@@ -559,3 +568,142 @@ def profile_save(
 
 def profile_parts(profile: Profile) -> list[cloudinit.Part]:
     return cloudinit.profile_from_data(profile.parts)
+
+
+# --- reconciliation and leases ------------------------------------------------------------------------
+
+
+def vm_reconcile() -> dict[str, int]:
+    """Compare the cloud's servers (one listing for all projects) with Kennel's VMs: refresh their
+    state, mark VMs whose server vanished as deleted outside Kennel, and record servers Kennel did not
+    create as unmanaged. Returns counts."""
+    servers = {s.id: s for s in cloud().list_servers()}
+    now = timezone.now()
+    counts = {"updated": 0, "vanished": 0, "unmanaged": 0}
+    known = set()
+    for vm in VmRequest.objects.exclude(server_id="").exclude(status=Status.DELETED).select_related("team"):
+        known.add(vm.server_id)
+        server = servers.get(vm.server_id)
+        if server is None:
+            if vm.status == Status.ACTIVE:
+                _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."), server_status="")
+                audit_record(actor=None, action="vm.vanished", target=vm, team=vm.team, source=WORKER)
+                counts["vanished"] += 1
+            continue
+        if (vm.server_status, vm.host, vm.addresses) != (
+            server.status,
+            server.host or "",
+            dict(server.addresses),
+        ):
+            _mirror_server(vm, server)
+            counts["updated"] += 1
+    teams = dict(Team.objects.exclude(openstack_project_id="").values_list("openstack_project_id", "pk"))
+    for server in servers.values():
+        if server.id in known or server.metadata.get(METADATA_KEY):
+            continue
+        UnmanagedServer.objects.update_or_create(
+            server_id=server.id,
+            defaults={
+                "name": server.name,
+                "project_id": server.project_id,
+                "team_id": teams.get(server.project_id),
+                "status": server.status,
+                "host": server.host or "",
+                "seen_at": now,
+            },
+        )
+        counts["unmanaged"] += 1
+    UnmanagedServer.objects.exclude(server_id__in=list(servers)).delete()
+    return counts
+
+
+def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> VmRequest:
+    """Push the VM's expiry back by ``days``, to at most KENNEL_VM_LEASE_MAX_DAYS from now."""
+    if days < 1:
+        raise ValidationError({"days": _("Extend by at least one day.")})
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status in (Status.DELETING, Status.DELETED, Status.FAILED):
+            raise ValidationError(_("Only a VM that is still alive can be extended."))
+        now = timezone.now()
+        limit = now + timedelta(days=settings.KENNEL_VM_LEASE_MAX_DAYS)
+        wanted = max(vm.expires_at or now, now) + timedelta(days=days)
+        if wanted > limit + timedelta(minutes=1):
+            raise ValidationError(
+                {
+                    "days": _("A lease can reach at most %(max)s days from today (%(date)s).")
+                    % {"max": settings.KENNEL_VM_LEASE_MAX_DAYS, "date": limit.date().isoformat()}
+                }
+            )
+        before = vm.expires_at
+        vm.expires_at = wanted
+        vm.lease_reminded_at = None
+        vm.save(update_fields=["expires_at", "lease_reminded_at", "updated_at"])
+        _event(
+            vm,
+            vm.status,
+            _("%(user)s extended the lease to %(date)s.")
+            % {"user": actor.get_username(), "date": wanted.date().isoformat()},
+        )
+        audit_record(
+            actor=actor,
+            action="vm.extend",
+            target=vm,
+            team=vm.team,
+            source=source,
+            detail={"from": before.isoformat() if before else None, "to": wanted.isoformat()},
+        )
+    return vm
+
+
+def vm_leases_enforce() -> dict[str, int]:
+    """Remind owners of leases ending soon (once), and stop or delete expired VMs."""
+    from django.core.mail import send_mail
+
+    now = timezone.now()
+    soon = now + timedelta(days=settings.KENNEL_VM_LEASE_REMINDER_DAYS)
+    counts = {"reminded": 0, "expired": 0}
+    for vm in VmRequest.objects.filter(
+        status=Status.ACTIVE, expires_at__gt=now, expires_at__lte=soon, lease_reminded_at__isnull=True
+    ).select_related("owner"):
+        send_mail(
+            _("Your VM %(name)s expires on %(date)s")
+            % {"name": vm.name, "date": vm.expires_at.date().isoformat()},
+            _(
+                "Your VM %(name)s (team %(team)s) expires on %(date)s, when it will be %(action)s. "
+                "Extend it at %(url)s if you still need it."
+            )
+            % {
+                "name": vm.name,
+                "team": vm.team.slug,
+                "date": vm.expires_at.date().isoformat(),
+                "action": _("stopped") if settings.KENNEL_VM_EXPIRY_ACTION == "stop" else _("deleted"),
+                "url": f"{settings.KENNEL_BASE_URL}/vms/{vm.pk}/",
+            },
+            None,
+            [vm.owner.email],
+            fail_silently=False,
+        )
+        VmRequest.objects.filter(pk=vm.pk).update(lease_reminded_at=now)
+        counts["reminded"] += 1
+    from provisioning.tasks import vm_action, vm_request_delete
+
+    for vm in VmRequest.objects.filter(status=Status.ACTIVE, expires_at__lte=now).exclude(
+        server_status="SHUTOFF"
+    ):
+        if settings.KENNEL_VM_EXPIRY_ACTION == "delete":
+            if _transition(vm, Status.DELETING, _("The lease expired; deleting.")):
+                vm_request_delete.delay(vm.pk)
+        else:
+            _event(vm, vm.status, _("The lease expired; stopping. Extend the lease, then start it again."))
+            vm_action.delay(vm.pk, ServerAction.STOP.value)
+        audit_record(
+            actor=None,
+            action="vm.expire",
+            target=vm,
+            team=vm.team,
+            source=WORKER,
+            detail={"action": settings.KENNEL_VM_EXPIRY_ACTION},
+        )
+        counts["expired"] += 1
+    return counts

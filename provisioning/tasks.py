@@ -82,3 +82,15 @@ def catalog_refresh() -> None:
 @shared_task(ignore_result=True)
 def vm_requests_resume() -> None:
     services.vm_requests_resume()
+
+
+@shared_task(ignore_result=True)
+def vm_reconcile() -> None:
+    # One listing a minute; during an outage the next run simply tries again.
+    with contextlib.suppress(CloudUnavailable):
+        services.vm_reconcile()
+
+
+@shared_task(ignore_result=True)
+def vm_leases_enforce() -> None:
+    services.vm_leases_enforce()

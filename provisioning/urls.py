@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/", views.vm_detail, name="vm-detail"),
     path("<int:pk>/action/", views.vm_action, name="vm-action"),
     path("<int:pk>/delete/", views.vm_delete, name="vm-delete"),
+    path("<int:pk>/extend/", views.vm_extend, name="vm-extend"),
     path("profiles/", profile_views.profile_list, name="profile-list"),
     path("profiles/<int:pk>/", profile_views.profile_detail, name="profile-detail"),
     path(

@@ -30,6 +30,11 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     def get_base_queryset(self):
         return selectors.vm_list(user=self.request.user)
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
+        return context
+
 
 def _catalog_context() -> dict:
     synced_at, error = selectors.catalog_synced_at()
@@ -115,6 +120,21 @@ def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.vm_action_request(actor=request.user, vm=vm, action=action, source=origin(request))
         messages.success(request, _("Requested; the page shows the new state in a few seconds."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("provisioning:vm-detail", pk=vm.pk)
+
+
+@require_POST
+@login_required
+def vm_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
+    try:
+        days = int(request.POST.get("days", "0"))
+        services.vm_lease_extend(actor=request.user, vm=vm, days=days, source=origin(request))
+        messages.success(request, _("Lease extended."))
+    except ValueError:
+        messages.error(request, _("Enter a number of days."))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("provisioning:vm-detail", pk=vm.pk)

@@ -66,6 +66,10 @@ class VmActionInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=VM_ACTIONS)
 
 
+class VmExtendInputSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1)
+
+
 class ArchitectureSerializer(serializers.Serializer):
     architecture = serializers.CharField()
     image_count = serializers.IntegerField()

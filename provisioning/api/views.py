@@ -23,6 +23,7 @@ from provisioning.api.serializers import (
     ProfileSerializer,
     VmActionInputSerializer,
     VmDetailSerializer,
+    VmExtendInputSerializer,
     VmRequestInputSerializer,
     VmSerializer,
 )
@@ -120,6 +121,20 @@ class VmViewSet(
         except ValidationError as error:
             raise _as_api_error(error) from error
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=VmExtendInputSerializer, responses={200: VmSerializer})
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        payload = VmExtendInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            vm = services.vm_lease_extend(
+                actor=request.user, vm=vm, days=payload.validated_data["days"], source=origin(request)
+            )
+        except ValidationError as error:
+            raise _as_api_error(error) from error
+        return Response(VmSerializer(vm).data)
 
 
 @extend_schema(responses=ArchitectureSerializer(many=True))

@@ -218,3 +218,52 @@ def test_a_bad_ssh_key_in_the_request_is_refused(fake_cloud, member, team):
         submit(member, team, ssh_keys=["ssh-rsa not-base64!"])
     assert "profile" in error.value.message_dict
     assert not VmRequest.objects.exists()
+
+
+def test_reconcile_marks_vanished_vms_and_lists_unmanaged_servers(fake_cloud, member, team):
+    from provisioning.models import UnmanagedServer
+
+    vm = build(submit(member, team))
+    kept = build(submit(member, team, name="kept"))
+    fake_cloud.delete_server(vm.server_id)  # someone deleted it with the openstack CLI
+    fake_cloud.settle()
+    outsider = fake_cloud.create_server(project_id=team.openstack_project_id, name="by-hand",
+                                        image_id=image().cloud_id, flavor_id=flavor().cloud_id)
+    fake_cloud.settle()
+    fake_cloud.server_action(kept.server_id, ServerAction.STOP)
+    fake_cloud.settle()
+
+    counts = services.vm_reconcile()
+
+    vm.refresh_from_db()
+    kept.refresh_from_db()
+    assert vm.status == Status.DELETED and "outside Kennel" in vm.status_message
+    assert kept.server_status == "SHUTOFF"
+    unmanaged = UnmanagedServer.objects.get()
+    assert (unmanaged.server_id, unmanaged.team) == (outsider.id, team)
+    assert counts == {"updated": 1, "vanished": 1, "unmanaged": 1}
+
+
+def test_a_lease_extends_within_the_limit(fake_cloud, member, team, settings):
+    settings.KENNEL_VM_LEASE_MAX_DAYS = 40
+    vm = build(submit(member, team))
+    before = vm.expires_at
+    vm = services.vm_lease_extend(actor=member, vm=vm, days=7, source="test")
+    assert (vm.expires_at - before).days == 7
+    with pytest.raises(ValidationError, match="at most 40 days"):
+        services.vm_lease_extend(actor=member, vm=vm, days=30, source="test")
+    with pytest.raises(ValidationError):
+        services.vm_lease_extend(actor=member, vm=vm, days=0, source="test")
+
+
+def test_leases_remind_once_then_stop_the_vm(fake_cloud, member, team, mailoutbox, monkeypatch):
+    stopped = []
+    monkeypatch.setattr("provisioning.tasks.vm_action.delay", lambda pk, action: stopped.append((pk, action)))
+    vm = build(submit(member, team))
+    VmRequest.objects.filter(pk=vm.pk).update(expires_at=timezone.now() + timedelta(days=1))
+    assert services.vm_leases_enforce() == {"reminded": 1, "expired": 0}
+    assert services.vm_leases_enforce() == {"reminded": 0, "expired": 0}
+    assert mailoutbox[0].to == [member.email] and "vm1" in mailoutbox[0].subject
+    VmRequest.objects.filter(pk=vm.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert services.vm_leases_enforce()["expired"] == 1
+    assert stopped == [(vm.pk, "stop")]

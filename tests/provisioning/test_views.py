@@ -177,3 +177,26 @@ def test_api_catalog_by_architecture(member, fake_cloud):
     assert {i["architecture"] for i in ppc} == {"ppc64le"}
     fitting = api.get("/api/v1/catalog/flavors/", {"image": "centos-stream-9-x86_64"}).json()
     assert "m1.tiny" not in {f["name"] for f in fitting} and all(f["fits"] > 0 for f in fitting)
+
+
+def test_extend_lease_page_and_api(client, member, vm):
+    client.force_login(member)
+    before = vm.expires_at
+    client.post(reverse("provisioning:vm-extend", args=[vm.pk]), {"days": "5"})
+    vm.refresh_from_db()
+    assert (vm.expires_at - before).days == 5
+    api = APIClient()
+    api.force_authenticate(member)
+    refused = api.post(f"/api/v1/vms/{vm.pk}/extend/", {"days": 1000}, format="json")
+    assert refused.status_code == 400 and "at most" in str(refused.json())
+
+
+def test_unmanaged_servers_show_to_their_team_only(client, member, outsider, team, fake_cloud):
+    fake_cloud.create_server(project_id=team.openstack_project_id, name="by-hand", image_id=image().cloud_id,
+                             flavor_id=flavor().cloud_id)
+    fake_cloud.settle()
+    services.vm_reconcile()
+    client.force_login(member)
+    assert "by-hand" in client.get(reverse("provisioning:vm-list")).text
+    client.force_login(outsider)
+    assert "by-hand" not in client.get(reverse("provisioning:vm-list")).text
