@@ -55,7 +55,8 @@ def main() -> None:
         specs = [BmcSpec(f"I{i:03d}", "ipmi", udp[i], "ADMIN", f"pw-i{i}") for i in range(args.ipmi)]
         specs += [BmcSpec(f"R{i:03d}", "redfish", tcp[i], "root", f"pw-r{i}") for i in range(args.redfish)]
         started = time.monotonic()
-        with Fleet(specs):
+        # Thirty Flask processes start slowly on 2 busy cores: give them time.
+        with Fleet(specs).start(ready_timeout=300):
             took = time.monotonic() - started
             print(f"emulators: {args.ipmi} IPMI + {args.redfish} Redfish up in {took:.1f} s")
             datacenter = DataCenter.objects.create(code="bench", name="Bench")

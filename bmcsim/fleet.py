@@ -114,7 +114,7 @@ class Fleet:
             shutil.rmtree(self.state_root, ignore_errors=True)
 
     def __enter__(self) -> Fleet:
-        return self.start()
+        return self if self.processes else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

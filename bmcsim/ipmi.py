@@ -15,13 +15,19 @@ idle and its draw is a few watts of standby.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import random
 import struct
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
+import pyghmi.ipmi.private.constants as pyghmi_constants
+import pyghmi.ipmi.private.serversession as pyghmi_serversession
 import pyghmi.ipmi.private.session as pyghmi_session
 
 # Netfns and commands (IPMI 2.0 tables G-1, DCMI 1.5 table 6-1).
@@ -250,7 +256,75 @@ class EmulatedIpmiBmc(pyghmi_bmc.Bmc):
         return session.send_ipmi_response(data=list(reply))
 
 
+# Retransmissions. ipmitool resends a handshake message it got no answer to within -N seconds, which
+# happens on a busy host. pyghmi's server answers every Open Session Request with a new session id
+# and every RAKP 1 with a new random Rc, so the client ends up holding an answer the server has
+# already replaced, and the handshake fails: seen as bursts of "no answer" in bench/bmc_poll.py on a
+# loaded machine. A real BMC answers a repeated message with the same answer; these two patches make
+# pyghmi's server do so, and let a new client that reuses an old client's address and port start a
+# fresh session instead of meeting the old one's state. (After pyghmi 1.6's serversession.py.)
+def _got_rmcp_openrequest(self, data) -> None:
+    request = bytearray(struct.pack("B" * len(data), *data))
+    if request[4:8] != getattr(self, "clientsessionid", None):
+        pyghmi_serversession.ServerSession(
+            self.authdata, self.kg, self.sockaddr, self.socket, request, self.uuid, bmc=self.bmc
+        )
+        return
+    keep = self.managedsessionid
+    response = self.create_open_session_response(request)
+    self.managedsessionid = keep
+    response[8:12] = keep  # after tag, status, privilege, reserved (4) and the client session id (4)
+    self.send_payload(response, pyghmi_constants.payload_types["rmcpplusopenresponse"], retry=False)
+
+
+def _got_rakp1(self, data) -> None:
+    """pyghmi's RAKP 1 handling, except that a repeated RAKP 1 (same Rm) gets the same Rc back."""
+    clienttag = data[0]
+    repeated = getattr(self, "Rm", None) == data[8:24] and getattr(self, "Rc", None) is not None
+    self.Rm = data[8:24]
+    self.rolem = data[24]
+    self.maxpriv = self.rolem & 0b111
+    if data[27] == 0:
+        return  # a null user name is not supported
+    self.username = bytes(data[28:])
+    password = self.authdata.get(self.username.decode("utf-8"))
+    if password is None:
+        return  # an unknown user gets no answer, as from pyghmi
+    self.uuiddata = self.uuid.bytes
+    if not repeated:
+        self.Rc = os.urandom(16)
+    hmacdata = (
+        self.clientsessionid
+        + self.managedsessionid
+        + self.Rm
+        + self.Rc
+        + self.uuiddata
+        + bytearray([self.rolem, len(self.username)])
+        + self.username
+    )
+    self.kuid = password.encode("utf-8")
+    if self.kg is None:
+        self.kg = self.kuid
+    authcode = hmac.new(self.kuid, bytes(hmacdata), hashlib.sha1).digest()
+    message = bytearray([clienttag, 0, 0, 0]) + self.clientsessionid + self.Rc + self.uuiddata + authcode
+    self.send_payload(message, pyghmi_constants.payload_types["rakp2"], retry=False)
+
+
+def _sessionless_data(self, data, sockaddr) -> None:
+    # A packet queued for a session that has since been dropped is sessionless data for its BMC;
+    # pyghmi would raise AttributeError here and end the I/O loop of every BMC in the process.
+    self.bmc.sessionless_data(data, sockaddr)
+
+
+pyghmi_serversession.ServerSession._got_rmcp_openrequest = _got_rmcp_openrequest
+pyghmi_serversession.ServerSession._got_rakp1 = _got_rakp1
+pyghmi_serversession.ServerSession.sessionless_data = _sessionless_data
+
+
 def serve_forever(stop: threading.Event | None = None) -> None:
     """Run pyghmi's I/O loop for every BMC created in this process until ``stop`` is set."""
     while stop is None or not stop.is_set():
-        pyghmi_session.Session.wait_for_rsp(timeout=0.5)
+        try:
+            pyghmi_session.Session.wait_for_rsp(timeout=0.5)
+        except Exception:  # one bad packet must not silence every BMC of this process
+            traceback.print_exc()
