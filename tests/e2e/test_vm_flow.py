@@ -1,0 +1,60 @@
+"""dev1 requests a ppc64le VM with a profile in Chromium, watches it go active, reboots it, deletes it:
+live server, real Celery worker, real local OpenStack."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from portal.demo import demo_cloud_link, demo_load
+from tests.live import celery_worker
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo(transactional_db):
+    users = {user.username: user.password for user in demo_load()}
+    problem = demo_cloud_link()
+    assert problem is None, f"the local cloud is not reachable: {problem}"
+    return users
+
+
+def test_dev1_requests_a_power_vm_watches_it_build_reboots_and_deletes_it(page: Page, live_server, demo):
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill("dev1")
+    page.get_by_label("Password").fill(demo["dev1"])
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto(f"{live_server.url}/vms/new/")
+    page.get_by_label("ppc64le").check()
+    image = page.get_by_test_id("image")
+    expect(image.locator("option", has_text="cirros-0.6-ppc64le")).to_have_count(1)
+    expect(image.locator("option", has_text="x86_64")).to_have_count(0)  # only images of the architecture
+    image.select_option(label="cirros-0.6-ppc64le (cirros 0.6)")
+    flavor = page.get_by_test_id("flavor")
+    expect(flavor.locator("option", has_text="m1.tiny")).to_have_count(1)
+    flavor.select_option(index=1)
+    page.get_by_label("Cloud-init profile").select_option(label="dc1-standard")
+    page.get_by_label("Name", exact=True).fill("e2e-power")
+    page.get_by_test_id("preview").click()
+    expect(page.get_by_test_id("user-data")).to_contain_text("proxy.dc1.example")
+
+    with celery_worker():
+        page.get_by_test_id("submit-request").click()
+        status = page.get_by_test_id("vm-status")
+        expect(status).to_have_attribute("data-status", "active", timeout=120_000)  # htmx polling
+        expect(page.locator("table")).to_contain_text("p1")  # the Power host
+        page.get_by_test_id("action-reboot").click()
+        expect(page.get_by_test_id("vm-events")).to_contain_text("reboot")
+        expect(page.get_by_test_id("vm-status")).to_have_attribute(
+            "data-server-status", "ACTIVE", timeout=60_000
+        )
+        page.get_by_test_id("delete").click()
+        page.get_by_test_id("confirm-name").fill("e2e-power")
+        page.get_by_test_id("confirm-delete").click()
+        expect(page.get_by_test_id("vm-status")).to_have_attribute("data-status", "deleted", timeout=120_000)
+    expect(page).to_have_url(re.compile(r"/vms/\d+/$"))
