@@ -10,6 +10,9 @@ WORKDIR /app
 COPY requirements.lock pyproject.toml ./
 RUN pip install --no-cache-dir uv==0.13.9 && uv pip install --system --no-cache -r requirements.lock
 COPY . .
+# cloud-init's schema (from Debian's package, not installed) lives in the image, not in the data volume.
+RUN KENNEL_VAR_DIR=/app/var scripts/cloudinit-schema.sh
+ENV KENNEL_CLOUDINIT_SCHEMA=/app/var/cloud-init/schema-cloud-config-v1.json
 RUN uv pip install --system --no-deps . \
  && python manage.py compilemessages -v0 \
  && KENNEL_STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput -v0
