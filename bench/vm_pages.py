@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("KENNEL_VAR_DIR", str(Path(__file__).resolve().parents[1] / "var" / "bench"))
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -118,9 +118,8 @@ def report(label: str) -> None:
     admin, developer = Client(), Client()
     admin.force_login(User.objects.get(username="bench-admin"))
     developer.force_login(User.objects.get(username="bench0"))
-    print(
-        f"\n{label}: {VmRequest.objects.count()} VMs, {Team.objects.count()} teams, {CloudHost.objects.count()} hosts"
-    )
+    vms, teams, hosts = VmRequest.objects.count(), Team.objects.count(), CloudHost.objects.count()
+    print(f"\n{label}: {vms} VMs, {teams} teams, {hosts} hosts")
     for who, client, url in (
         ("admin", admin, "/vms/"),
         ("admin", admin, "/vms/?page=100&ordering=-created"),
