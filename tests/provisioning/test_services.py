@@ -227,8 +227,12 @@ def test_reconcile_marks_vanished_vms_and_lists_unmanaged_servers(fake_cloud, me
     kept = build(submit(member, team, name="kept"))
     fake_cloud.delete_server(vm.server_id)  # someone deleted it with the openstack CLI
     fake_cloud.settle()
-    outsider = fake_cloud.create_server(project_id=team.openstack_project_id, name="by-hand",
-                                        image_id=image().cloud_id, flavor_id=flavor().cloud_id)
+    outsider = fake_cloud.create_server(
+        project_id=team.openstack_project_id,
+        name="by-hand",
+        image_id=image().cloud_id,
+        flavor_id=flavor().cloud_id,
+    )
     fake_cloud.settle()
     fake_cloud.server_action(kept.server_id, ServerAction.STOP)
     fake_cloud.settle()

@@ -192,8 +192,12 @@ def test_extend_lease_page_and_api(client, member, vm):
 
 
 def test_unmanaged_servers_show_to_their_team_only(client, member, outsider, team, fake_cloud):
-    fake_cloud.create_server(project_id=team.openstack_project_id, name="by-hand", image_id=image().cloud_id,
-                             flavor_id=flavor().cloud_id)
+    fake_cloud.create_server(
+        project_id=team.openstack_project_id,
+        name="by-hand",
+        image_id=image().cloud_id,
+        flavor_id=flavor().cloud_id,
+    )
     fake_cloud.settle()
     services.vm_reconcile()
     client.force_login(member)
