@@ -290,6 +290,8 @@ def _explain(error: CloudError, vm: VmRequest) -> str:
 
 
 def _explain_fault(vm: VmRequest, fault: str | None) -> str:
+    if fault and "quota exceeded" in fault.lower():  # Nova's conductor rechecks quota after the API
+        return _explain(QuotaExceeded(fault), vm)
     if fault and "No valid host" in fault:
         return _(
             "No %(arch)s host had room for a %(flavor)s VM. "

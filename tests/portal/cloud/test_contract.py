@@ -188,6 +188,9 @@ def test_the_compute_quota_is_enforced(gateway, project):
         first = gateway.create_server(
             project_id=project.id, name=unique("q"), image_id=image.id, flavor_id=size.id
         )
+        # Nova's API counts servers in the cell database; one still being scheduled is caught only by the
+        # conductor's recheck later (it ends in ERROR). Once the first is built, the API refuses at once.
+        wait_active(gateway, first.id)
         with pytest.raises(QuotaExceeded, match=r"(?i)quota exceeded"):
             gateway.create_server(
                 project_id=project.id, name=unique("q"), image_id=image.id, flavor_id=size.id
