@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from portal.access import Action, restrict
 from portal.cloud import cloud
@@ -48,10 +48,10 @@ BUILD_TIMEOUT = timedelta(minutes=15)
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 Status = VmRequest.Status
 ACTION_LABELS = {
-    ServerAction.START: _lazy("start"),
-    ServerAction.STOP: _lazy("stop"),
-    ServerAction.REBOOT_SOFT: _lazy("reboot"),
-    ServerAction.REBOOT_HARD: _lazy("hard-reboot"),
+    ServerAction.START: gettext_lazy("start"),
+    ServerAction.STOP: gettext_lazy("stop"),
+    ServerAction.REBOOT_SOFT: gettext_lazy("reboot"),
+    ServerAction.REBOOT_HARD: gettext_lazy("hard-reboot"),
 }
 
 
@@ -314,8 +314,13 @@ def vm_request_build_advance(*, request_id: int) -> bool:
         status=Status.BUILDING, attempts=F("attempts") + 1, building_since=timezone.now()
     )
     vm = VmRequest.objects.select_related("team").filter(pk=request_id).first()
-    if vm is None or vm.status != Status.BUILDING:
+    if vm is None:
         return True
+    if vm.status == Status.QUEUED:
+        # Another task claimed it and put it back while the cloud was down: look again shortly.
+        return False
+    if vm.status != Status.BUILDING:
+        return True  # active, failed, cancelled or being deleted: nothing to build
     gateway = cloud()
     if not vm.server_id and (vm.image is None or vm.flavor is None):
         _transition(
@@ -390,7 +395,9 @@ def vm_request_wait_for_cloud(*, request_id: int, error: str) -> None:
     vm = VmRequest.objects.filter(pk=request_id).first()
     if vm is None:
         return
-    message = _("Waiting for the cloud, which cannot be reached right now; Kennel retries by itself.")
+    message = _(
+        "Waiting for the cloud, which cannot be reached right now; Kennel retries by itself. (%(error)s)"
+    ) % {"error": error[:300]}
     if vm.status == Status.BUILDING and not vm.server_id:
         _transition(vm, Status.QUEUED, message)
     elif vm.status in (Status.QUEUED, Status.BUILDING, Status.DELETING):

@@ -128,11 +128,12 @@ def test_a_request_waits_out_a_nova_api_outage(member, linked_team):
                 [str(ROOT / "devcloud" / "run"), "start"], check=True, capture_output=True, timeout=300
             )
             # The task may have used up its bounded retries meanwhile; the periodic resume catches that.
-            services.vm_requests_resume(older_than=timedelta(0))
+            resumed = services.vm_requests_resume(older_than=timedelta(0))
+            assert resumed == [vm.pk]
             eventually(
-                lambda: status_of(vm),
-                lambda s: s == Status.ACTIVE,
-                timeout=300,
+                lambda: (status_of(vm), vm.status_message),
+                lambda s: s[0] == Status.ACTIVE,
+                timeout=120,
                 what="building after nova-api came back",
             )
             delete_and_wait(member, vm)
