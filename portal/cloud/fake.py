@@ -62,6 +62,7 @@ from portal.cloud.gateway import (
     CloudNotFound,
     CloudRequestError,
     CloudUnavailable,
+    ComputeService,
     Flavor,
     FloatingIp,
     Hypervisor,
@@ -217,6 +218,8 @@ def _uuid() -> str:
 class _Host:
     spec: ComputeHost
     id: str = field(default_factory=_uuid)  # the compute node's uuid: hypervisor id = provider id
+    enabled: bool = True  # nova-compute service status; a disabled host gets no new servers
+    disabled_reason: str | None = None
 
     def inventories(self) -> dict[str, tuple[int, int, float]]:
         """Per resource class: (total, reserved, allocation ratio), as nova-compute reports them."""
@@ -434,8 +437,41 @@ class FakeCloud:
     @_gateway_call("compute")
     def list_hypervisors(self) -> list[Hypervisor]:
         return [
-            Hypervisor(id=h.id, hostname=h.spec.name, state="up", status="enabled", host_ip="127.0.0.1")
+            Hypervisor(
+                id=h.id,
+                hostname=h.spec.name,
+                state="up",
+                status="enabled" if h.enabled else "disabled",
+                host_ip="127.0.0.1",
+            )
             for h in self._hosts.values()
+        ]
+
+    def _host(self, host: str) -> _Host:
+        if host not in self._hosts:
+            raise CloudNotFound(f"no nova-compute service on host {host!r}")
+        return self._hosts[host]
+
+    @_gateway_call("compute")
+    def compute_service(self, host: str) -> ComputeService:
+        h = self._host(host)
+        return ComputeService(host=host, enabled=h.enabled, up=True, disabled_reason=h.disabled_reason)
+
+    @_gateway_call("compute")
+    def set_compute_service_enabled(
+        self, host: str, *, enabled: bool, reason: str | None = None
+    ) -> ComputeService:
+        h = self._host(host)
+        h.enabled, h.disabled_reason = enabled, (None if enabled else reason)
+        return self.compute_service(host)
+
+    @_gateway_call("compute")
+    def list_servers_on_host(self, host: str) -> list[Server]:
+        self._host(host)
+        return [
+            self._server_record(s)
+            for s in sorted(self._servers.values(), key=lambda s: -s.seq)
+            if s.host == host
         ]
 
     @_gateway_call("placement")
@@ -909,7 +945,8 @@ class FakeCloud:
         """Placement's candidates, ImagePropertiesFilter, then Nova's spreading weighers."""
         image_arch = server.image.architecture
         wanted = image_arch or "x86_64"  # [filter_scheduler] image_properties_default_architecture
-        fitting = [h for h in self._hosts.values() if self._fits(h, server)]
+        # ComputeFilter: a disabled nova-compute service takes no new servers.
+        fitting = [h for h in self._hosts.values() if h.enabled and self._fits(h, server)]
         candidates = [h for h in fitting if h.spec.architecture == wanted]
         if not candidates:
             # With hw_architecture set, the image_metadata_prefilter asks Placement for the HW_ARCH trait

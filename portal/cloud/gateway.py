@@ -145,6 +145,16 @@ class Hypervisor:
 
 
 @dataclass(frozen=True)
+class ComputeService:
+    """A host's nova-compute service: disabled means the scheduler places no new servers there."""
+
+    host: str
+    enabled: bool
+    up: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True)
 class Project:
     id: str
     name: str
@@ -215,6 +225,20 @@ class CloudGateway(Protocol):
     def list_hypervisors(self) -> list[Hypervisor]: ...
     def list_resource_providers(self) -> list[ResourceProvider]:
         """Every compute node's inventories and usage, straight from Placement."""
+        ...
+
+    def compute_service(self, host: str) -> ComputeService:
+        """The nova-compute service of ``host``; CloudNotFound if the host has none."""
+        ...
+
+    def set_compute_service_enabled(
+        self, host: str, *, enabled: bool, reason: str | None = None
+    ) -> ComputeService:
+        """Enable the host for new servers, or disable it (a drain) with a reason."""
+        ...
+
+    def list_servers_on_host(self, host: str) -> list[Server]:
+        """Every project's servers on ``host``, in one listing."""
         ...
 
     # --- servers -------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from portal.cloud.gateway import (
     CloudNotFound,
     CloudRequestError,
     CloudUnavailable,
+    ComputeService,
     Flavor,
     FloatingIp,
     Hypervisor,
@@ -247,6 +248,39 @@ class OpenStackGateway:
                 ResourceProvider(id=rp.id, name=rp.name, architecture=arch, inventories=inventories)
             )
         return providers
+
+    def _nova_compute(self, host: str) -> Any:
+        found = next(iter(self.conn.compute.services(binary="nova-compute", host=host)), None)
+        if found is None:
+            raise CloudNotFound(f"no nova-compute service on host {host!r}")
+        return found
+
+    @staticmethod
+    def _compute_service(s: Any) -> ComputeService:
+        return ComputeService(
+            host=s.host, enabled=s.status == "enabled", up=s.state == "up", disabled_reason=s.disabled_reason
+        )
+
+    @translate_errors
+    def compute_service(self, host: str) -> ComputeService:
+        return self._compute_service(self._nova_compute(host))
+
+    @translate_errors
+    def set_compute_service_enabled(
+        self, host: str, *, enabled: bool, reason: str | None = None
+    ) -> ComputeService:
+        service = self._nova_compute(host)
+        if enabled:
+            self.conn.compute.enable_service(service, host, "nova-compute")
+        else:
+            self.conn.compute.disable_service(service, host, "nova-compute", disabled_reason=reason)
+        return self.compute_service(host)
+
+    @translate_errors
+    def list_servers_on_host(self, host: str) -> list[Server]:
+        return [
+            _server(s) for s in self.conn.compute.servers(details=True, all_projects=True, compute_host=host)
+        ]
 
     # --- servers -------------------------------------------------------------------------------------
     @translate_errors

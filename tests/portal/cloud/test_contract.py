@@ -292,3 +292,27 @@ def test_acting_in_a_project_without_a_role_is_refused_not_retried(gateway):
 def test_whoami_is_the_portals_cloud_user(gateway):
     me = gateway.whoami()
     assert me.name == "admin" and gateway.find_user(me.id) == me
+
+
+def test_a_drained_host_gets_no_new_servers_and_lists_the_ones_it_has(gateway, project):
+    drained = gateway.set_compute_service_enabled("x4", enabled=False, reason="kennel: drain for power-off")
+    try:
+        assert (drained.enabled, drained.disabled_reason) == (False, "kennel: drain for power-off")
+        assert gateway.compute_service("x4").up
+        assert {h.hostname: h.status for h in gateway.list_hypervisors()}["x4"] == "disabled"
+        server = gateway.create_server(
+            project_id=project.id,
+            name=unique("drain"),
+            image_id=image_for(gateway, "x86_64").id,
+            flavor_id=flavor(gateway).id,
+        )
+        server = wait_active(gateway, server.id)
+        assert server.host in {"x2", "x3"}
+        assert server.id in {s.id for s in gateway.list_servers_on_host(server.host)}
+        assert server.id not in {s.id for s in gateway.list_servers_on_host("x4")}
+        gateway.delete_server(server.id)
+        wait_gone(gateway, server.id)
+    finally:
+        assert gateway.set_compute_service_enabled("x4", enabled=True).enabled
+    with pytest.raises(CloudNotFound):
+        gateway.compute_service("no-such-host")
