@@ -258,6 +258,7 @@ KENNEL_VM_LEASE_DAYS = env_int("KENNEL_VM_LEASE_DAYS", 30, minimum=1)
 KENNEL_VM_LEASE_MAX_DAYS = env_int("KENNEL_VM_LEASE_MAX_DAYS", 90, minimum=1)
 KENNEL_VM_LEASE_REMINDER_DAYS = env_int("KENNEL_VM_LEASE_REMINDER_DAYS", 3, minimum=0)
 KENNEL_VM_EXPIRY_ACTION = env_choice("KENNEL_VM_EXPIRY_ACTION", ("stop", "delete"), "stop")
+KENNEL_EXTERNAL_NETWORK = env_str("KENNEL_EXTERNAL_NETWORK", "public")  # where floating IPs come from
 KENNEL_BASE_URL = env_str("KENNEL_BASE_URL", "http://127.0.0.1:8000")
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)

@@ -169,6 +169,10 @@ class VmRequest(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     lease_reminded_at = models.DateTimeField(null=True, blank=True)
+    floating_ip = models.GenericIPAddressField(_("floating IP"), null=True, blank=True)
+    floating_ip_id = models.CharField(max_length=64, blank=True)
+    console_url = models.TextField(blank=True)
+    console_url_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,6 +5,7 @@ the cloud through the gateway and move a VM along its state machine.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -716,3 +717,99 @@ def vm_leases_enforce() -> dict[str, int]:
         )
         counts["expired"] += 1
     return counts
+
+
+# --- floating IPs and console -----------------------------------------------------------------------
+
+
+def vm_floating_ip_request(*, actor: User, vm: VmRequest, attach: bool, source: str) -> VmRequest:
+    """Ask for a floating IP on the VM (or its release); the worker does it."""
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status != Status.ACTIVE:
+            raise ValidationError(_("Only an active VM can get or release a floating IP."))
+        if attach == bool(vm.floating_ip_id):
+            raise ValidationError(
+                _("The VM already has a floating IP.") if attach else _("The VM has no floating IP.")
+            )
+        _event(
+            vm,
+            vm.status,
+            (_("%(user)s asked for a floating IP.") if attach else _("%(user)s released the floating IP."))
+            % {"user": actor.get_username()},
+        )
+        audit_record(
+            actor=actor,
+            action="vm.floating_ip_attach" if attach else "vm.floating_ip_detach",
+            target=vm,
+            team=vm.team,
+            source=source,
+        )
+        from provisioning.tasks import vm_floating_ip
+
+        request_id = vm.pk
+        transaction.on_commit(lambda: vm_floating_ip.delay(request_id, attach))
+    return vm
+
+
+def vm_floating_ip_advance(*, request_id: int, attach: bool) -> None:
+    """Allocate-then-attach, or detach-then-release. The allocated address's id is saved before it is
+    attached, so a retry reuses it instead of allocating a second one."""
+    vm = VmRequest.objects.select_related("team").filter(pk=request_id).first()
+    if vm is None or not vm.server_id:
+        return
+    gateway = cloud()
+    try:
+        if attach:
+            if not vm.floating_ip_id:
+                external = [
+                    n
+                    for n in gateway.list_networks(external=True)
+                    if n.name == settings.KENNEL_EXTERNAL_NETWORK
+                ]
+                if not external:
+                    raise CloudRequestError(f"no external network named {settings.KENNEL_EXTERNAL_NETWORK!r}")
+                allocated = gateway.create_floating_ip(
+                    project_id=vm.team.openstack_project_id, external_network_id=external[0].id
+                )
+                VmRequest.objects.filter(pk=vm.pk).update(floating_ip_id=allocated.id)
+                vm.floating_ip_id = allocated.id
+            attached = gateway.attach_floating_ip(floating_ip_id=vm.floating_ip_id, server_id=vm.server_id)
+            VmRequest.objects.filter(pk=vm.pk).update(floating_ip=attached.address)
+            _event(vm, vm.status, _("Floating IP %(ip)s attached.") % {"ip": attached.address})
+        elif vm.floating_ip_id:
+            with contextlib.suppress(CloudNotFound):
+                gateway.detach_floating_ip(floating_ip_id=vm.floating_ip_id)
+                gateway.delete_floating_ip(vm.floating_ip_id)
+            VmRequest.objects.filter(pk=vm.pk).update(floating_ip=None, floating_ip_id="")
+            _event(vm, vm.status, _("Floating IP released."))
+    except (QuotaExceeded, CloudRequestError, CloudNotFound) as error:
+        _event(vm, vm.status, _explain(error, vm))
+    vm_refresh(request_id=request_id)
+
+
+def vm_console_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
+    """Ask for a console URL; the worker fetches it and the page shows it when it arrives."""
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status != Status.ACTIVE:
+            raise ValidationError(_("Only an active VM has a console."))
+        VmRequest.objects.filter(pk=vm.pk).update(console_url="", console_url_at=None)
+        audit_record(actor=actor, action="vm.console", target=vm, team=vm.team, source=source)
+        from provisioning.tasks import vm_console
+
+        request_id = vm.pk
+        transaction.on_commit(lambda: vm_console.delay(request_id))
+    return vm
+
+
+def vm_console_advance(*, request_id: int) -> None:
+    vm = VmRequest.objects.filter(pk=request_id, status=Status.ACTIVE).first()
+    if vm is None or not vm.server_id:
+        return
+    try:
+        url = cloud().server_console_url(vm.server_id)
+    except (CloudRequestError, CloudNotFound) as error:
+        _event(vm, vm.status, _("No console: %(detail)s") % {"detail": error})
+        return
+    VmRequest.objects.filter(pk=vm.pk).update(console_url=url, console_url_at=timezone.now())

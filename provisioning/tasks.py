@@ -94,3 +94,19 @@ def vm_reconcile() -> None:
 @shared_task(ignore_result=True)
 def vm_leases_enforce() -> None:
     services.vm_leases_enforce()
+
+
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True)
+def vm_floating_ip(self, request_id: int, attach: bool) -> None:
+    try:
+        services.vm_floating_ip_advance(request_id=request_id, attach=attach)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+
+
+@shared_task(bind=True, max_retries=3, acks_late=True)
+def vm_console(self, request_id: int) -> None:
+    try:
+        services.vm_console_advance(request_id=request_id)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error

@@ -11,6 +11,8 @@ urlpatterns = [
     path("<int:pk>/action/", views.vm_action, name="vm-action"),
     path("<int:pk>/delete/", views.vm_delete, name="vm-delete"),
     path("<int:pk>/extend/", views.vm_extend, name="vm-extend"),
+    path("<int:pk>/floating-ip/", views.vm_floating_ip, name="vm-floating-ip"),
+    path("<int:pk>/console/", views.vm_console, name="vm-console"),
     path("profiles/", profile_views.profile_list, name="profile-list"),
     path("profiles/<int:pk>/", profile_views.profile_detail, name="profile-detail"),
     path(

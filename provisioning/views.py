@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.generic import ListView
@@ -106,7 +109,46 @@ def vm_user_data_preview(request: HttpRequest) -> HttpResponse:
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     template = "provisioning/_vm_status.html" if request.htmx else "provisioning/vm_detail.html"
-    return render(request, template, {"vm": vm, "events": vm.events.all(), "actions": ServerAction})
+    events = list(vm.events.all())
+    # Keep polling while the VM is in flux, and for half a minute after anything happened to it.
+    recent = bool(events) and timezone.now() - events[-1].at < timedelta(seconds=30)
+    console_fresh = vm.console_url_at is not None and timezone.now() - vm.console_url_at < timedelta(
+        minutes=5
+    )
+    return render(
+        request,
+        template,
+        {
+            "vm": vm,
+            "events": events,
+            "poll": not vm.finished or recent,
+            "console_fresh": console_fresh,
+        },
+    )
+
+
+@require_POST
+@login_required
+def vm_floating_ip(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
+    try:
+        services.vm_floating_ip_request(
+            actor=request.user, vm=vm, attach=request.POST.get("attach") == "1", source=origin(request)
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("provisioning:vm-detail", pk=vm.pk)
+
+
+@require_POST
+@login_required
+def vm_console(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
+    try:
+        services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("provisioning:vm-detail", pk=vm.pk)
 
 
 @require_POST

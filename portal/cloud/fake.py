@@ -584,6 +584,13 @@ class FakeCloud:
                 server.task_state = "rebooting_hard"
 
     @_gateway_call("compute")
+    def server_console_url(self, server_id: str) -> str:
+        server = self._server(server_id)
+        if server.vm_state != "active":
+            raise CloudRequestError(f"Instance {server_id} is not ready")
+        return f"http://127.0.0.1:6080/vnc_auto.html?path=%3Ftoken%3D{_uuid()}"
+
+    @_gateway_call("compute")
     def delete_server(self, server_id: str) -> None:
         # Nova accepts a delete in any state; the instance goes once the compute host is done with it.
         self._server(server_id).task_state = "deleting"

@@ -272,6 +272,10 @@ class CloudGateway(Protocol):
 
     def server_action(self, server_id: str, action: ServerAction) -> None: ...
 
+    def server_console_url(self, server_id: str) -> str:
+        """A short-lived noVNC console URL for the server."""
+        ...
+
     def delete_server(self, server_id: str) -> None:
         """Ask Nova to delete; CloudNotFound when there is nothing to delete."""
         ...

@@ -341,6 +341,13 @@ class OpenStackGateway:
                 compute.reboot_server(server_id, "HARD")
 
     @translate_errors
+    def server_console_url(self, server_id: str) -> str:
+        console = self.conn.compute.create_console(server_id, console_type="novnc") or {}
+        if not console.get("url"):
+            raise CloudRequestError("the cloud returned no console URL")
+        return str(console["url"])
+
+    @translate_errors
     def delete_server(self, server_id: str) -> None:
         self.conn.compute.delete_server(server_id, ignore_missing=False)
 

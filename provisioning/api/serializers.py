@@ -38,6 +38,9 @@ class VmSerializer(serializers.ModelSerializer):
             "server_status",
             "host",
             "addresses",
+            "floating_ip",
+            "console_url",
+            "console_url_at",
             "created_at",
             "updated_at",
             "expires_at",
@@ -64,6 +67,10 @@ VM_ACTIONS = [(a.value, a.value) for a in ServerAction]
 
 class VmActionInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=VM_ACTIONS)
+
+
+class VmFloatingIpInputSerializer(serializers.Serializer):
+    attach = serializers.BooleanField(help_text=_("True to get a floating IP, false to release it."))
 
 
 class VmExtendInputSerializer(serializers.Serializer):

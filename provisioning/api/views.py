@@ -24,6 +24,7 @@ from provisioning.api.serializers import (
     VmActionInputSerializer,
     VmDetailSerializer,
     VmExtendInputSerializer,
+    VmFloatingIpInputSerializer,
     VmRequestInputSerializer,
     VmSerializer,
 )
@@ -118,6 +119,31 @@ class VmViewSet(
                 action=ServerAction(payload.validated_data["action"]),
                 source=origin(request),
             )
+        except ValidationError as error:
+            raise _as_api_error(error) from error
+        return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=VmFloatingIpInputSerializer, responses={202: VmSerializer})
+    @action(detail=True, methods=["post"], url_path="floating-ip")
+    def floating_ip(self, request, pk=None):
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        payload = VmFloatingIpInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            vm = services.vm_floating_ip_request(
+                actor=request.user, vm=vm, attach=payload.validated_data["attach"], source=origin(request)
+            )
+        except ValidationError as error:
+            raise _as_api_error(error) from error
+        return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: VmSerializer})
+    @action(detail=True, methods=["post"])
+    def console(self, request, pk=None):
+        """Ask for a console URL; it appears as console_url on the VM within seconds."""
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        try:
+            vm = services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
         except ValidationError as error:
             raise _as_api_error(error) from error
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)

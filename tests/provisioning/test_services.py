@@ -271,3 +271,30 @@ def test_leases_remind_once_then_stop_the_vm(fake_cloud, member, team, mailoutbo
     VmRequest.objects.filter(pk=vm.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     assert services.vm_leases_enforce()["expired"] == 1
     assert stopped == [(vm.pk, "stop")]
+
+
+def test_a_floating_ip_is_attached_once_and_released(fake_cloud, member, team):
+    vm = build(submit(member, team))
+    services.vm_floating_ip_request(actor=member, vm=vm, attach=True, source="test")
+    fake_cloud.fail_next("attach_floating_ip")  # allocated, then the attach times out: the retry reuses it
+    with pytest.raises(Exception, match="timed out"):
+        services.vm_floating_ip_advance(request_id=vm.pk, attach=True)
+    services.vm_floating_ip_advance(request_id=vm.pk, attach=True)
+    vm.refresh_from_db()
+    ips = fake_cloud.list_floating_ips(project_id=team.openstack_project_id)
+    assert [(ip.id, ip.server_id) for ip in ips] == [(vm.floating_ip_id, vm.server_id)]
+    assert vm.floating_ip == ips[0].address
+    with pytest.raises(ValidationError, match="already has a floating IP"):
+        services.vm_floating_ip_request(actor=member, vm=vm, attach=True, source="test")
+    services.vm_floating_ip_advance(request_id=vm.pk, attach=False)
+    vm.refresh_from_db()
+    assert (vm.floating_ip, vm.floating_ip_id) == (None, "")
+    assert fake_cloud.list_floating_ips(project_id=team.openstack_project_id) == []
+
+
+def test_a_console_url_arrives_on_the_row(fake_cloud, member, team):
+    vm = build(submit(member, team))
+    services.vm_console_request(actor=member, vm=vm, source="test")
+    services.vm_console_advance(request_id=vm.pk)
+    vm.refresh_from_db()
+    assert vm.console_url.startswith("http://127.0.0.1:6080/") and vm.console_url_at is not None

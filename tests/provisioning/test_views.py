@@ -120,9 +120,18 @@ def test_a_refused_request_shows_the_reason_in_the_form(client, member, team, fa
     assert not VmRequest.objects.exists()
 
 
-def test_a_finished_vm_page_stops_polling(client, member, vm):
+def test_a_finished_vm_page_polls_half_a_minute_after_a_change_then_stops(client, member, vm):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from provisioning.models import VmEvent
+
     client.force_login(member)
-    page = client.get(reverse("provisioning:vm-detail", args=[vm.pk]), HTTP_HX_REQUEST="true").text
+    url = reverse("provisioning:vm-detail", args=[vm.pk])
+    assert "every 2s" in client.get(url, HTTP_HX_REQUEST="true").text  # it just became active
+    VmEvent.objects.filter(request=vm).update(at=timezone.now() - timedelta(minutes=1))
+    page = client.get(url, HTTP_HX_REQUEST="true").text
     assert 'data-status="active"' in page and "every 2s" not in page
 
 
@@ -204,3 +213,18 @@ def test_unmanaged_servers_show_to_their_team_only(client, member, outsider, tea
     assert "by-hand" in client.get(reverse("provisioning:vm-list")).text
     client.force_login(outsider)
     assert "by-hand" not in client.get(reverse("provisioning:vm-list")).text
+
+
+def test_floating_ip_and_console_matrix(people, vm):
+    for url, data in (
+        (f"/api/v1/vms/{vm.pk}/floating-ip/", {"attach": True}),
+        (f"/api/v1/vms/{vm.pk}/console/", {}),
+    ):
+        check_matrix(
+            people,
+            url,
+            {"anonymous": 401, "member": 202, "outsider": 404, "manager": 403, "admin": 202},
+            method="post",
+            data=data,
+            api=True,
+        )
