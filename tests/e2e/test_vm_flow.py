@@ -12,6 +12,7 @@ from portal.demo import demo_cloud_link, demo_load
 from tests.live import celery_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+expect.set_options(timeout=15_000)  # two cores shared with the whole cloud: htmx swaps can take seconds
 
 
 @pytest.fixture
@@ -36,10 +37,11 @@ def test_dev1_requests_a_power_vm_watches_it_build_reboots_and_deletes_it(page: 
     expect(image.locator("option", has_text="x86_64")).to_have_count(0)  # only images of the architecture
     image.select_option(label="cirros-0.6-ppc64le (cirros 0.6)")
     flavor = page.get_by_test_id("flavor")
+    page.screenshot(path="var/e2e/request-form.png", full_page=True)
     expect(flavor.locator("option", has_text="m1.tiny")).to_have_count(1)
     flavor.select_option(index=1)
     page.get_by_label("Cloud-init profile").select_option(label="dc1-standard")
-    page.get_by_label("Name", exact=True).fill("e2e-power")
+    page.locator("input[name=name]").fill("e2e-power")
     page.get_by_test_id("preview").click()
     expect(page.get_by_test_id("user-data")).to_contain_text("proxy.dc1.example")
 
