@@ -319,8 +319,12 @@ def test_a_drained_host_gets_no_new_servers_and_lists_the_ones_it_has(gateway, p
 
 
 def test_an_active_server_has_a_console_url(gateway, project):
-    server = gateway.create_server(project_id=project.id, name=unique("console"),
-                                   image_id=image_for(gateway, "x86_64").id, flavor_id=flavor(gateway).id)
+    server = gateway.create_server(
+        project_id=project.id,
+        name=unique("console"),
+        image_id=image_for(gateway, "x86_64").id,
+        flavor_id=flavor(gateway).id,
+    )
     server = wait_active(gateway, server.id)
     url = gateway.server_console_url(server.id)
     assert url.startswith("http://127.0.0.1:6080/vnc_auto.html") and "token" in url
