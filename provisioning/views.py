@@ -127,59 +127,69 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
-@login_required
-def vm_floating_ip(request: HttpRequest, pk: int) -> HttpResponse:
+def _act_on_vm(request: HttpRequest, pk: int, act, success: str | None = None) -> HttpResponse:
+    """POST handlers of the VM page: call ``act(vm)`` (a service), show its refusal, back to the page."""
     vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     try:
-        services.vm_floating_ip_request(
-            actor=request.user, vm=vm, attach=request.POST.get("attach") == "1", source=origin(request)
-        )
+        act(vm)
+        if success:
+            messages.success(request, success)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("provisioning:vm-detail", pk=vm.pk)
+
+
+@require_POST
+@login_required
+def vm_floating_ip(request: HttpRequest, pk: int) -> HttpResponse:
+    attach = request.POST.get("attach") == "1"
+    return _act_on_vm(
+        request,
+        pk,
+        lambda vm: services.vm_floating_ip_request(
+            actor=request.user, vm=vm, attach=attach, source=origin(request)
+        ),
+    )
 
 
 @require_POST
 @login_required
 def vm_console(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
-    try:
-        services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    return redirect("provisioning:vm-detail", pk=vm.pk)
+    return _act_on_vm(
+        request, pk, lambda vm: services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
+    )
 
 
 @require_POST
 @login_required
 def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     try:
         action = ServerAction(request.POST.get("action", ""))
     except ValueError:
         return HttpResponse(_("Unknown action."), status=400)
-    try:
-        services.vm_action_request(actor=request.user, vm=vm, action=action, source=origin(request))
-        messages.success(request, _("Requested; the page shows the new state in a few seconds."))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    return redirect("provisioning:vm-detail", pk=vm.pk)
+    return _act_on_vm(
+        request,
+        pk,
+        lambda vm: services.vm_action_request(
+            actor=request.user, vm=vm, action=action, source=origin(request)
+        ),
+        success=_("Requested; the page shows the new state in a few seconds."),
+    )
 
 
 @require_POST
 @login_required
 def vm_extend(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     try:
         days = int(request.POST.get("days", "0"))
-        services.vm_lease_extend(actor=request.user, vm=vm, days=days, source=origin(request))
-        messages.success(request, _("Lease extended."))
     except ValueError:
-        messages.error(request, _("Enter a number of days."))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    return redirect("provisioning:vm-detail", pk=vm.pk)
+        days = 0  # the service refuses it with its own message
+    return _act_on_vm(
+        request,
+        pk,
+        lambda vm: services.vm_lease_extend(actor=request.user, vm=vm, days=days, source=origin(request)),
+        success=_("Lease extended."),
+    )
 
 
 @login_required
