@@ -14,6 +14,7 @@ _NAVIGATION = [
     (_("Teams"), "team-list", None),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),
+    (_("SSH keys"), "provisioning:ssh-keys", None),
     (_("API tokens"), "token-list", None),
     (_("API docs"), "api-docs", None),
 ]

@@ -4,7 +4,15 @@ from django.db.models import Q
 
 from portal.access import Action, Capability, can, scope_rule
 from portal.models import Membership, User
-from provisioning.models import CloudFlavor, CloudHost, CloudImage, Profile, UnmanagedServer, VmRequest
+from provisioning.models import (
+    CloudFlavor,
+    CloudHost,
+    CloudImage,
+    Profile,
+    SshKey,
+    UnmanagedServer,
+    VmRequest,
+)
 
 
 @scope_rule(VmRequest)
@@ -43,3 +51,8 @@ def _unmanaged_rule(user: User, action: Action) -> Q | bool:
     if action != Action.VIEW:
         return False
     return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
+
+
+@scope_rule(SshKey)
+def _ssh_key_rule(user: User, action: Action) -> Q | bool:
+    return Q(user=user)  # a key is its owner's alone

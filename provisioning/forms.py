@@ -5,9 +5,10 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.access import restrict
 from portal.models import User
 from provisioning import cloudinit, selectors
-from provisioning.models import Profile
+from provisioning.models import Profile, SshKey
 
 
 class VmRequestForm(forms.Form):
@@ -40,6 +41,10 @@ class VmRequestForm(forms.Form):
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        # The developer's imported keys go with every request unless they remove them here.
+        self.fields["ssh_keys"].initial = "\n".join(
+            restrict(user, SshKey.objects.all()).values_list("public_key", flat=True)
+        )
         self.fields["team"].queryset = selectors.teams_for_requests(user=user)
         arches = selectors.architecture_list()
         self.fields["architecture"].choices = [(a.architecture, a.architecture) for a in arches]

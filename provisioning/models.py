@@ -221,3 +221,24 @@ class UnmanagedServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SshKey(models.Model):
+    """A developer's SSH public key, offered in every VM request (cloud-init puts it on the default user)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ssh_keys")
+    name = models.CharField(_("name"), max_length=100)
+    public_key = models.TextField(_("public key"))
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("SSH key")
+        verbose_name_plural = _("SSH keys")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "fingerprint"], name="one_copy_of_a_key_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.fingerprint})"

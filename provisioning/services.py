@@ -5,7 +5,9 @@ the cloud through the gateway and move a VM along its state machine.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -38,6 +40,7 @@ from provisioning.models import (
     CloudImage,
     CloudSync,
     Profile,
+    SshKey,
     UnmanagedServer,
     VmEvent,
     VmRequest,
@@ -813,3 +816,42 @@ def vm_console_advance(*, request_id: int) -> None:
         _event(vm, vm.status, _("No console: %(detail)s") % {"detail": error})
         return
     VmRequest.objects.filter(pk=vm.pk).update(console_url=url, console_url_at=timezone.now())
+
+
+# --- SSH keys -------------------------------------------------------------------------------------------
+
+
+def ssh_key_add(*, user: User, name: str, public_key: str, source: str) -> SshKey:
+    """Import one OpenSSH public key for ``user``. Refuses a malformed key or one already imported."""
+    public_key = public_key.strip()
+    try:
+        cloudinit.validate_ssh_public_key(public_key)
+    except ValidationError as error:
+        raise ValidationError({"public_key": error.messages}) from error
+    body = base64.b64decode(public_key.split()[1])
+    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(body).digest()).decode().rstrip("=")
+    if SshKey.objects.filter(user=user, fingerprint=fingerprint).exists():
+        raise ValidationError({"public_key": _("You have already imported this key.")})
+    key = SshKey(
+        user=user,
+        name=name.strip() or public_key.split()[-1][:100],
+        public_key=public_key,
+        fingerprint=fingerprint,
+    )
+    key.full_clean()
+    key.save()
+    audit_record(
+        actor=user, action="ssh_key.add", target=key, source=source, detail={"fingerprint": fingerprint}
+    )
+    return key
+
+
+def ssh_key_remove(*, user: User, key: SshKey, source: str) -> None:
+    audit_record(
+        actor=user,
+        action="ssh_key.remove",
+        target=key,
+        source=source,
+        detail={"fingerprint": key.fingerprint},
+    )
+    key.delete()

@@ -13,6 +13,8 @@ urlpatterns = [
     path("<int:pk>/extend/", views.vm_extend, name="vm-extend"),
     path("<int:pk>/floating-ip/", views.vm_floating_ip, name="vm-floating-ip"),
     path("<int:pk>/console/", views.vm_console, name="vm-console"),
+    path("keys/", views.ssh_key_list, name="ssh-keys"),
+    path("keys/<int:pk>/remove/", views.ssh_key_remove, name="ssh-key-remove"),
     path("profiles/", profile_views.profile_list, name="profile-list"),
     path("profiles/<int:pk>/", profile_views.profile_detail, name="profile-detail"),
     path(

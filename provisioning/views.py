@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -12,15 +13,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import ListView
 
+from portal.access import Action, restrict
 from portal.cloud.gateway import ServerAction
 from portal.origin import origin
 from portal.views import HtmxListMixin
 from provisioning import selectors, services
 from provisioning.filtersets import VmFilterSet
 from provisioning.forms import VmRequestForm
+from provisioning.models import SshKey
 
 
 class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
@@ -207,3 +211,36 @@ def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "provisioning/vm_delete.html", {"vm": vm, "error": error}, status=400 if error else 200
     )
+
+
+class SshKeyForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100, required=False)
+    public_key = forms.CharField(
+        label=gettext_lazy("Public key"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy("One line, as in ~/.ssh/id_ed25519.pub."),
+    )
+
+
+@login_required
+def ssh_key_list(request: HttpRequest) -> HttpResponse:
+    """The developer's SSH keys: import one (POST), see them, remove them."""
+    form = SshKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.ssh_key_add(user=request.user, source=origin(request), **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Key imported; new VMs get it."))
+            return redirect("provisioning:ssh-keys")
+    keys = restrict(request.user, SshKey.objects.all())
+    return render(request, "provisioning/ssh_keys.html", {"form": form, "keys": keys})
+
+
+@require_POST
+@login_required
+def ssh_key_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(restrict(request.user, SshKey.objects.all(), Action.DELETE), pk=pk)
+    services.ssh_key_remove(user=request.user, key=key, source=origin(request))
+    return redirect("provisioning:ssh-keys")
