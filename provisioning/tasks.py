@@ -21,6 +21,11 @@ OUTAGE_RETRIES = 8  # backoff 2, 4 ... 256 s (capped): about 15 minutes, then th
 POLL_SECONDS = 2
 
 
+def _poll_delay(retries: int) -> float:
+    """Look again soon while a build is young (most finish in seconds), then every POLL_SECONDS."""
+    return 0.2 if retries < 100 else POLL_SECONDS
+
+
 def _backoff(retries: int) -> float:
     """Exponential, capped, with jitter so that many waiting requests do not return at once."""
     return min(2 ** (retries + 1), settings.KENNEL_CLOUD_BACKOFF_CAP) * random.uniform(0.8, 1.2)  # noqa: S311
@@ -36,7 +41,7 @@ def vm_request_build(self, request_id: int) -> None:
             return  # vm_requests_resume re-enqueues it
         raise self.retry(countdown=_backoff(self.request.retries)) from error
     if not finished:
-        raise self.retry(countdown=POLL_SECONDS)
+        raise self.retry(countdown=_poll_delay(self.request.retries))
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
