@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD/var/test"
+# PostgreSQL runs as the postgres user, who may not be able to enter the project's folder (a clone
+# under /root, say): its data lives under /tmp, one folder per project path.
+pg_dir="/tmp/kennel-test-pg-$(printf %s "$PWD" | sha256sum | cut -c1-12)"
 pg_port=${KENNEL_TEST_PG_PORT:-15432}
 redis_port=${KENNEL_TEST_REDIS_PORT:-16379}
 pg_bin=/usr/lib/postgresql/15/bin
@@ -15,15 +18,15 @@ as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u "$pg_user" -- "$@"; else "$@"
 start() {
   mkdir -p "$root"
   # PostgreSQL refuses to run as root: its data belongs to the postgres user.
-  if [[ ! -s "$root/pg/PG_VERSION" ]]; then
-    rm -rf "$root/pg"; mkdir -p "$root/pg"
-    [[ $(id -u) -eq 0 ]] && chown "$pg_user" "$root/pg"
-    as_pg "$pg_bin/initdb" -D "$root/pg" -U kennel --auth=trust -E UTF8 --locale=C.UTF-8 >"$root/initdb.log"
+  if [[ ! -s "$pg_dir/PG_VERSION" ]]; then
+    rm -rf "$pg_dir"; mkdir -p "$pg_dir"; chmod 700 "$pg_dir"
+    [[ $(id -u) -eq 0 ]] && chown "$pg_user" "$pg_dir"
+    as_pg "$pg_bin/initdb" -D "$pg_dir" -U kennel --auth=trust -E UTF8 --locale=C.UTF-8 >"$root/initdb.log"
   fi
-  if ! as_pg "$pg_bin/pg_ctl" -D "$root/pg" status >/dev/null 2>&1; then
-    as_pg "$pg_bin/pg_ctl" -D "$root/pg" -l "$root/pg/server.log" -w -t 30 \
-      -o "-h 127.0.0.1 -p $pg_port -k $root/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-      start >/dev/null || { tail -20 "$root/pg/server.log" >&2; exit 1; }
+  if ! as_pg "$pg_bin/pg_ctl" -D "$pg_dir" status >/dev/null 2>&1; then
+    as_pg "$pg_bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/server.log" -w -t 30 \
+      -o "-h 127.0.0.1 -p $pg_port -k $pg_dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+      start >/dev/null || { tail -20 "$pg_dir/server.log" >&2; exit 1; }
     as_pg createdb -h 127.0.0.1 -p "$pg_port" -U kennel kennel 2>/dev/null || true
   fi
   if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
@@ -37,8 +40,8 @@ start() {
 }
 
 stop() {
-  if [[ -s "$root/pg/PG_VERSION" ]]; then
-    as_pg "$pg_bin/pg_ctl" -D "$root/pg" -m fast stop >/dev/null 2>&1 || true
+  if [[ -s "$pg_dir/PG_VERSION" ]]; then
+    as_pg "$pg_bin/pg_ctl" -D "$pg_dir" -m fast stop >/dev/null 2>&1 || true
   fi
   redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
 }
