@@ -41,3 +41,7 @@ class PowerRequestForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+
+class ServerDrainForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=500)

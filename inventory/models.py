@@ -193,3 +193,48 @@ class PowerRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server} {self.action} ({self.status})"
+
+
+class ServerDrain(models.Model):
+    """A compute node's drain: its Nova compute service disabled so no new VM lands there, and what
+    the cloud last said about it (service enabled? which VMs are still on the host?).
+
+    requested -> draining -> drained; undrain_requested -> undraining -> undrained; a cloud error
+    lands as failed with ``error``. A worker claims each step with a conditional UPDATE. One row per
+    server, reused by every later drain.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Drain requested")
+        DRAINING = "draining", _("Draining")
+        DRAINED = "drained", _("Drained")
+        UNDRAIN_REQUESTED = "undrain_requested", _("Undrain requested")
+        UNDRAINING = "undraining", _("Undraining")
+        UNDRAINED = "undrained", _("Undrained")
+        FAILED = "failed", _("Failed")
+
+    server = models.OneToOneField(
+        Server, on_delete=models.CASCADE, related_name="drain", verbose_name=_("server")
+    )
+    status = models.CharField(_("status"), max_length=32, choices=Status.choices)
+    reason = models.CharField(_("reason"), max_length=500)
+    requested_by = models.ForeignKey(
+        "portal.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    # What the cloud said at checked_at; None before the first check.
+    service_enabled = models.BooleanField(_("compute service enabled"), null=True, blank=True)
+    vm_names = models.JSONField(_("VMs on the host"), default=list, blank=True)
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("server drain")
+        verbose_name_plural = _("server drains")
+
+    def __str__(self) -> str:
+        return f"{self.server}: {self.status}"
+
+    @property
+    def vm_count(self) -> int:
+        return len(self.vm_names)

@@ -10,7 +10,9 @@ from portal.models import User
 
 
 def server_list(*, user: User) -> QuerySet[Server]:
-    return restrict(user, Server.objects.select_related("datacenter", "hardware_state"))
+    return restrict(
+        user, Server.objects.select_related("datacenter", "hardware_state", "drain", "drain__requested_by")
+    )
 
 
 def power_request_list(*, user: User) -> QuerySet[PowerRequest]:

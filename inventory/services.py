@@ -29,9 +29,12 @@ from inventory.models import (
     PowerRequest,
     PowerStateChoice,
     Server,
+    ServerDrain,
     ServerRole,
 )
 from portal.access import Action, restrict
+from portal.cloud import cloud
+from portal.cloud.gateway import CloudError, CloudNotFound, CloudUnavailable
 from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
@@ -265,8 +268,9 @@ def power_request_create(
 ) -> PowerRequest:
     """Ask for a power action on ``server``. Needs an admin (Action.OPERATE), a reason, the server's
     name typed as confirmation, a BMC, and no other action on it within KENNEL_POWER_COOLDOWN seconds.
-    A compute node is refused anything but power on until it can be drained (see issue 6). A
-    controller waits for a second admin's confirmation; anything else is queued for a worker at once.
+    A compute node is refused anything but power on unless it is drained and a recent check found no
+    VM on it (see ``_compute_power_off_refusal``). A controller waits for a second admin's
+    confirmation; anything else is queued for a worker at once.
     Raises PowerActionRefused; the refusal is audited too."""
     detail = {"action": action, "reason": reason.strip()[:500]}
     with transaction.atomic():
@@ -318,9 +322,9 @@ def _power_request_refusal(*, actor: User, server: Server, action: str, reason: 
     if not server.has_bmc:
         return gettext("This server has no BMC.")
     if ServerRole.COMPUTE in server.roles and action in _OFF_ACTIONS:
-        return gettext(
-            "%(server)s is a compute node that may run VMs: drain first (not yet available in Kennel)."
-        ) % {"server": server.name}
+        refusal = _compute_power_off_refusal(server)
+        if refusal is not None:
+            return refusal
     cooldown = settings.KENNEL_POWER_COOLDOWN
     since = timezone.now() - timedelta(seconds=cooldown)
     recent = (
@@ -406,3 +410,191 @@ def power_request_execute(*, request_id: int, timeout: float | None = None) -> P
         },
     )
     return request
+
+
+# Draining compute nodes ---------------------------------------------------------------------------
+# The web only records what an admin asked for; a worker talks to Nova (the web never waits on the cloud).
+
+
+class DrainRefused(Exception):
+    """The drain or undrain may not be asked for; the message says why, for the person who asked."""
+
+
+def _compute_power_off_refusal(server: Server) -> str | None:
+    """Why ``server``, a compute node, may not be powered off now, or None when it may: it must be
+    drained (its compute service disabled, as last seen) and a check younger than KENNEL_DRAIN_MAX_AGE
+    seconds must have found no VM on it, so no VM dies with the host."""
+    drain = ServerDrain.objects.filter(server=server).first()
+    fresh_since = timezone.now() - timedelta(seconds=settings.KENNEL_DRAIN_MAX_AGE)
+    if (
+        drain is not None
+        and drain.status == ServerDrain.Status.DRAINED
+        and drain.service_enabled is False
+        and drain.checked_at is not None
+        and drain.checked_at >= fresh_since
+        and not drain.vm_names
+    ):
+        return None
+    if drain is not None and drain.status == ServerDrain.Status.DRAINED and drain.vm_names:
+        return gettext(
+            "%(server)s still runs VMs: %(vms)s. Move or delete them (the drain keeps new ones away), "
+            "then try again."
+        ) % {"server": server.name, "vms": ", ".join(drain.vm_names)}
+    if drain is not None and drain.status == ServerDrain.Status.DRAINED:
+        return gettext(
+            "%(server)s is drained but its last check is too old; wait for the next check and try again."
+        ) % {"server": server.name}
+    return gettext(
+        "%(server)s is a compute node that may run VMs: drain first, and power it off once no VM is left."
+    ) % {"server": server.name}
+
+
+def _drain_refusal(*, actor: User, server: Server, reason: str | None) -> str | None:
+    if not restrict(actor, Server.objects.filter(pk=server.pk), Action.OPERATE).exists():
+        return gettext("Only an admin may drain servers.")
+    if ServerRole.COMPUTE not in server.roles or not server.hypervisor_hostname:
+        return gettext("Only a compute node can be drained.")
+    if reason is not None and not reason.strip():
+        return gettext("Give a reason.")
+    return None
+
+
+def server_drain_request(*, actor: User, server: Server, reason: str, source: str = SYSTEM) -> ServerDrain:
+    """An admin asks to drain compute node ``server``: a worker disables its Nova compute service (no
+    new VM lands there) and lists the VMs still on it. Asking again while drained re-runs both.
+    Raises DrainRefused (audited too)."""
+    detail = {"reason": reason.strip()[:500]}
+    with transaction.atomic():
+        server = Server.objects.select_for_update().get(pk=server.pk)
+        refusal = _drain_refusal(actor=actor, server=server, reason=reason)
+        if refusal is None:
+            drain = ServerDrain.objects.filter(server=server).first() or ServerDrain(server=server)
+            drain.status = ServerDrain.Status.REQUESTED
+            drain.reason, drain.requested_by, drain.requested_at = reason.strip(), actor, timezone.now()
+            drain.error = ""
+            drain.full_clean()
+            drain.save()
+            audit_record(actor=actor, action="server.drain", target=server, source=source, detail=detail)
+            _drain_enqueue(server.pk)
+            return drain
+    audit_record(
+        actor=actor,
+        action="server.drain",
+        target=server,
+        source=source,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={**detail, "refused": refusal},
+    )
+    raise DrainRefused(refusal)
+
+
+def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM) -> ServerDrain:
+    """An admin asks to put compute node ``server`` back in service: a worker enables its Nova compute
+    service again. Raises DrainRefused when the server was never drained or is not a compute node."""
+    with transaction.atomic():
+        server = Server.objects.select_for_update().get(pk=server.pk)
+        refusal = _drain_refusal(actor=actor, server=server, reason=None)
+        drain = ServerDrain.objects.filter(server=server).first()
+        if refusal is None and drain is None:
+            refusal = gettext("This server was never drained.")
+        if refusal is None and drain is not None:
+            drain.status, drain.error = ServerDrain.Status.UNDRAIN_REQUESTED, ""
+            drain.save(update_fields=["status", "error"])
+            audit_record(actor=actor, action="server.undrain", target=server, source=source)
+            _drain_enqueue(server.pk)
+            return drain
+    audit_record(
+        actor=actor,
+        action="server.undrain",
+        target=server,
+        source=source,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={"refused": refusal},
+    )
+    raise DrainRefused(refusal)
+
+
+def _drain_enqueue(server_id: int) -> None:
+    from inventory.tasks import server_drain_run
+
+    transaction.on_commit(lambda: server_drain_run.delay(server_id))
+
+
+_DRAIN_STEPS = {
+    # status the worker claims: (status while it works, status when done, service enabled afterwards)
+    ServerDrain.Status.REQUESTED: (ServerDrain.Status.DRAINING, ServerDrain.Status.DRAINED, False),
+    ServerDrain.Status.UNDRAIN_REQUESTED: (ServerDrain.Status.UNDRAINING, ServerDrain.Status.UNDRAINED, True),
+}
+
+
+def server_drain_advance(*, server_id: int) -> ServerDrain | None:
+    """Worker side: carry out the requested drain or undrain of ``server_id``: set the Nova compute
+    service's enabled flag (disabled with reason "kennel: <reason> (by <user>)"), then check the host.
+    Returns None when nothing was waiting (a duplicated task, or the row is gone). A cloud error lands
+    on the row as ``failed`` with its message; asking again retries."""
+    drain = ServerDrain.objects.filter(server_id=server_id).select_related("server", "requested_by").first()
+    if drain is None or drain.status not in _DRAIN_STEPS:
+        return None
+    working, done, enabled = _DRAIN_STEPS[ServerDrain.Status(drain.status)]
+    if ServerDrain.objects.filter(pk=drain.pk, status=drain.status).update(status=working) != 1:
+        return None
+    host = drain.server.hypervisor_hostname
+    who = drain.requested_by.get_username()
+    error = ""
+    try:
+        cloud().set_compute_service_enabled(
+            host, enabled=enabled, reason=None if enabled else f"kennel: {drain.reason} (by {who})"
+        )
+    except CloudNotFound:
+        error = _("The cloud has no compute service on this host.")
+    except CloudUnavailable:
+        error = _("The cloud did not answer; ask again.")
+    except CloudError as exc:
+        error = str(exc)[:200]
+    ServerDrain.objects.filter(pk=drain.pk, status=working).update(
+        status=ServerDrain.Status.FAILED if error else done, error=error
+    )
+    audit_record(
+        actor=None,
+        action="server.undrain_execute" if enabled else "server.drain_execute",
+        target=drain.server,
+        source=WORKER,
+        outcome=AuditEvent.Outcome.FAILURE if error else AuditEvent.Outcome.SUCCESS,
+        detail={"requested_by": who, "error": error},
+    )
+    if not error:
+        server_drain_check(server_id=server_id)
+    drain.refresh_from_db()
+    return drain
+
+
+def server_drain_check(*, server_id: int) -> ServerDrain | None:
+    """Worker side: store what the cloud says now about a drained (or undrained) host: whether its
+    compute service is enabled and which VMs are still on it. A check that cannot reach the cloud
+    leaves the last one in place (its age then makes power-off wait). Not audited: an observation."""
+    drain = ServerDrain.objects.filter(server_id=server_id).select_related("server").first()
+    if drain is None:
+        return None
+    host = drain.server.hypervisor_hostname
+    try:
+        service = cloud().compute_service(host)
+        vms = cloud().list_servers_on_host(host)
+    except CloudError as exc:
+        logger.warning("drain check of %s failed: %s", host, exc)
+        return drain
+    drain.service_enabled = service.enabled
+    drain.vm_names = sorted(vm.name for vm in vms)
+    drain.checked_at = timezone.now()
+    drain.save(update_fields=["service_enabled", "vm_names", "checked_at"])
+    return drain
+
+
+def server_drains_check_all() -> int:
+    """Worker side (periodic): re-check every drained host, so the page shows VMs leaving and a
+    power-off finds a fresh check. Returns how many were checked."""
+    ids = list(
+        ServerDrain.objects.filter(status=ServerDrain.Status.DRAINED).values_list("server_id", flat=True)
+    )
+    for server_id in ids:
+        server_drain_check(server_id=server_id)
+    return len(ids)

@@ -22,3 +22,14 @@ def bmc_poll() -> None:
 @shared_task(ignore_result=True)
 def power_request_run(request_id: int) -> None:
     services.power_request_execute(request_id=request_id)
+
+
+# A cloud error lands on the row (the admin asks again); a repeated task finds nothing to claim.
+@shared_task(ignore_result=True)
+def server_drain_run(server_id: int) -> None:
+    services.server_drain_advance(server_id=server_id)
+
+
+@shared_task(ignore_result=True)
+def server_drains_check() -> None:
+    services.server_drains_check_all()

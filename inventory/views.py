@@ -10,14 +10,17 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
 from inventory.filtersets import ServerFilterSet
-from inventory.forms import PowerRequestForm, ServerBmcForm
-from inventory.models import Server
+from inventory.forms import PowerRequestForm, ServerBmcForm, ServerDrainForm
+from inventory.models import Server, ServerRole
 from inventory.selectors import power_request_list, server_list
 from inventory.services import (
+    DrainRefused,
     PowerActionRefused,
     power_request_confirm,
     power_request_create,
     server_bmc_set,
+    server_drain_request,
+    server_undrain_request,
 )
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
@@ -50,8 +53,16 @@ class ServerDetailView(LoginRequiredMixin, CapabilityRequiredMixin, DetailView):
         return [self.template_name]
 
     def get_context_data(self, **kwargs):
+        server = self.object
+        compute = ServerRole.COMPUTE in server.roles
         return super().get_context_data(
-            can_edit_bmc=can(self.request.user, Capability.INVENTORY_CHANGE), **kwargs
+            can_edit_bmc=can(self.request.user, Capability.INVENTORY_CHANGE),
+            is_compute=compute,
+            drain=getattr(server, "drain", None),
+            drain_form=ServerDrainForm()
+            if compute and can(self.request.user, Capability.POWER_OPERATE)
+            else None,
+            **kwargs,
         )
 
 
@@ -135,3 +146,43 @@ class PowerRequestConfirmView(LoginRequiredMixin, CapabilityRequiredMixin, View)
         else:
             messages.success(request, _("Power action confirmed."))
         return redirect("inventory:server-detail", pk=power_request.server_id)
+
+
+class ServerDrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
+    """An admin drains a compute node (a worker disables its Nova compute service)."""
+
+    capability = Capability.POWER_OPERATE
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        server = get_object_or_404(restrict(request.user, Server.objects.all(), Action.OPERATE), pk=pk)
+        form = ServerDrainForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Give a reason."))
+            return redirect("inventory:server-detail", pk=pk)
+        try:
+            server_drain_request(
+                actor=request.user, server=server, reason=form.cleaned_data["reason"], source=origin(request)
+            )
+        except DrainRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, _("Drain of %(server)s requested.") % {"server": server.name})
+        return redirect("inventory:server-detail", pk=pk)
+
+
+class ServerUndrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
+    """An admin puts a drained compute node back in service."""
+
+    capability = Capability.POWER_OPERATE
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        server = get_object_or_404(restrict(request.user, Server.objects.all(), Action.OPERATE), pk=pk)
+        try:
+            server_undrain_request(actor=request.user, server=server, source=origin(request))
+        except DrainRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, _("Undrain of %(server)s requested.") % {"server": server.name})
+        return redirect("inventory:server-detail", pk=pk)

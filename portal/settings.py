@@ -248,6 +248,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 55},
     },
+    # Drained compute nodes: the VMs still on them, and a check fresh enough to allow a power-off.
+    "drains-check": {
+        "task": "inventory.tasks.server_drains_check",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
 }
 # Longest wait, in seconds, between retries of a cloud call during an outage.
 KENNEL_CLOUD_BACKOFF_CAP = env_int("KENNEL_CLOUD_BACKOFF_CAP", 300, minimum=1)
@@ -268,6 +274,8 @@ KENNEL_BMC_TIMEOUT = env_int("KENNEL_BMC_TIMEOUT", 10, minimum=1)
 KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
 # After a power action on a server, further ones wait this long (one mistaken reboot, not three).
 KENNEL_POWER_COOLDOWN = env_int("KENNEL_POWER_COOLDOWN", 300, minimum=0)
+# A compute node may be powered off only if a check younger than this (seconds) found it drained and empty.
+KENNEL_DRAIN_MAX_AGE = env_int("KENNEL_DRAIN_MAX_AGE", 120, minimum=10)
 
 # The portal's own cloud credentials, in openstacksdk's convention: OS_CLOUD names an entry of the
 # clouds.yaml found at OS_CLIENT_CONFIG_FILE. By default the local devcloud's admin cloud.

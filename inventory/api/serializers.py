@@ -1,7 +1,14 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.models import BmcProtocolChoice, HardwareState, PowerActionChoice, PowerRequest, Server
+from inventory.models import (
+    BmcProtocolChoice,
+    HardwareState,
+    PowerActionChoice,
+    PowerRequest,
+    Server,
+    ServerDrain,
+)
 
 
 class HardwareStateSerializer(serializers.ModelSerializer):
@@ -32,10 +39,36 @@ class BmcSerializer(serializers.ModelSerializer):
         fields = ["protocol", "address", "port"]
 
 
+class ServerDrainSerializer(serializers.ModelSerializer):
+    server = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    vm_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ServerDrain
+        fields = [
+            "server",
+            "status",
+            "reason",
+            "requested_by",
+            "requested_at",
+            "service_enabled",
+            "vm_count",
+            "vm_names",
+            "checked_at",
+            "error",
+        ]
+
+
+class ServerDrainInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
 class ServerSerializer(serializers.ModelSerializer):
     datacenter = serializers.SlugRelatedField(slug_field="code", read_only=True)
     bmc = serializers.SerializerMethodField()
     hardware = serializers.SerializerMethodField()
+    drain = serializers.SerializerMethodField()
 
     class Meta:
         model = Server
@@ -55,11 +88,17 @@ class ServerSerializer(serializers.ModelSerializer):
             "notes",
             "bmc",
             "hardware",
+            "drain",
         ]
 
     @extend_schema_field(BmcSerializer(allow_null=True))
     def get_bmc(self, server: Server) -> dict | None:
         return BmcSerializer(server).data if server.has_bmc else None
+
+    @extend_schema_field(ServerDrainSerializer(allow_null=True))
+    def get_drain(self, server: Server) -> dict | None:
+        drain = getattr(server, "drain", None)
+        return ServerDrainSerializer(drain).data if drain is not None else None
 
     @extend_schema_field(HardwareStateSerializer(allow_null=True))
     def get_hardware(self, server: Server) -> dict | None:

@@ -8,11 +8,21 @@ from inventory.api.serializers import (
     PowerRequestInputSerializer,
     PowerRequestSerializer,
     ServerBmcInputSerializer,
+    ServerDrainInputSerializer,
+    ServerDrainSerializer,
     ServerSerializer,
 )
 from inventory.filtersets import ServerFilterSet
 from inventory.selectors import power_request_list, server_list
-from inventory.services import PowerActionRefused, power_request_confirm, power_request_create, server_bmc_set
+from inventory.services import (
+    DrainRefused,
+    PowerActionRefused,
+    power_request_confirm,
+    power_request_create,
+    server_bmc_set,
+    server_drain_request,
+    server_undrain_request,
+)
 from portal.access import Capability, can
 from portal.origin import origin
 
@@ -69,6 +79,38 @@ class ServerViewSet(viewsets.ReadOnlyModelViewSet):
         except PowerActionRefused as refusal:
             return Response({"detail": str(refusal)}, status=status.HTTP_409_CONFLICT)
         return Response(PowerRequestSerializer(created).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ServerDrainInputSerializer, responses={202: ServerDrainSerializer})
+    @action(detail=True, methods=["post"])
+    def drain(self, request, pk=None):
+        """Drain a compute node (admins): a worker disables its Nova compute service and lists the VMs
+        still on it; read the outcome back from ``drain`` on the server."""
+        server = self.get_object()
+        _require_power(request)
+        data = ServerDrainInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            drain = server_drain_request(
+                actor=request.user,
+                server=server,
+                reason=data.validated_data["reason"],
+                source=origin(request),
+            )
+        except DrainRefused as refusal:
+            return Response({"detail": str(refusal)}, status=status.HTTP_409_CONFLICT)
+        return Response(ServerDrainSerializer(drain).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: ServerDrainSerializer})
+    @action(detail=True, methods=["post"])
+    def undrain(self, request, pk=None):
+        """Put a drained compute node back in service (admins): a worker enables its compute service."""
+        server = self.get_object()
+        _require_power(request)
+        try:
+            drain = server_undrain_request(actor=request.user, server=server, source=origin(request))
+        except DrainRefused as refusal:
+            return Response({"detail": str(refusal)}, status=status.HTTP_409_CONFLICT)
+        return Response(ServerDrainSerializer(drain).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PowerRequestViewSet(viewsets.ReadOnlyModelViewSet):
