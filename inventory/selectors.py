@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
 
 from inventory.models import PowerRequest, Server
 from portal.access import Capability, can, restrict
 from portal.models import User
+from provisioning.models import CloudFlavor, CloudHost, UnmanagedServer, VmRequest
+from provisioning.selectors import host_fit_count
 
 
 def server_list(*, user: User) -> QuerySet[Server]:
@@ -26,3 +31,209 @@ def power_request_confirmable(*, user: User, request: PowerRequest) -> bool:
         and request.requested_by_id != user.pk
         and can(user, Capability.POWER_OPERATE)
     )
+
+
+# --- Utilization: Placement's view of the compute hosts, as mirrored in CloudHost (no cloud calls) ---
+
+UTILIZATION_RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
+
+
+@dataclass(frozen=True)
+class ResourceUsage:
+    """One resource class on a host or a group of hosts: capacity by Placement's rule, and usage."""
+
+    resource_class: str
+    capacity: int
+    used: int
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.used
+
+    @property
+    def percent(self) -> float:
+        return round(self.used * 100 / self.capacity, 1) if self.capacity else 0.0
+
+
+@dataclass(frozen=True)
+class HostUtilization:
+    """A compute host with its usage, its VM count and the physical server it runs on (if known)."""
+
+    name: str
+    architecture: str
+    state: str
+    status: str
+    resources: tuple[ResourceUsage, ...]
+    vm_count: int
+    server_id: int | None
+    server_name: str
+    datacenter: str
+
+
+@dataclass(frozen=True)
+class UtilizationGroup:
+    """The hosts of one architecture or data center, summed."""
+
+    key: str
+    host_count: int
+    vm_count: int
+    resources: tuple[ResourceUsage, ...]
+
+
+@dataclass(frozen=True)
+class FlavorHeadroom:
+    architecture: str
+    flavor: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    count: int
+
+
+def _resource_usage(inventories: dict, resource_class: str) -> ResourceUsage:
+    inv = inventories.get(resource_class)
+    if not inv:
+        return ResourceUsage(resource_class, 0, 0)
+    # Placement's rule, the same as CloudHost.free() and the gateway's Inventory.capacity.
+    capacity = int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"])
+    return ResourceUsage(resource_class, capacity, int(inv["used"]))
+
+
+def _counts_by_host(queryset: QuerySet) -> dict[str, int]:
+    return dict(queryset.exclude(host="").values_list("host").annotate(n=Count("id")).order_by())
+
+
+def host_utilization_list(*, user: User) -> list[HostUtilization]:
+    """Every compute host the user may see (managers and admins), from the mirror: per resource class
+    capacity = (total - reserved) * allocation_ratio, used, free; VMs on it (Kennel's active VMs plus the
+    servers Kennel did not create); and the physical server matched by hypervisor host name.
+    Four queries whatever the number of hosts."""
+    hosts = list(restrict(user, CloudHost.objects.order_by("name")))
+    if not hosts:
+        return []
+    vms = _counts_by_host(restrict(user, VmRequest.objects.filter(status=VmRequest.Status.ACTIVE)))
+    for host_name, n in _counts_by_host(restrict(user, UnmanagedServer.objects.all())).items():
+        vms[host_name] = vms.get(host_name, 0) + n
+    servers = {
+        s.hypervisor_hostname: s
+        for s in server_list(user=user).exclude(hypervisor_hostname="").order_by("-pk")
+    }
+    rows = []
+    for host in hosts:
+        server = servers.get(host.name)
+        rows.append(
+            HostUtilization(
+                name=host.name,
+                architecture=host.architecture,
+                state=host.state,
+                status=host.status,
+                resources=tuple(_resource_usage(host.inventories, rc) for rc in UTILIZATION_RESOURCES),
+                vm_count=vms.get(host.name, 0),
+                server_id=server.pk if server else None,
+                server_name=server.name if server else "",
+                datacenter=server.datacenter.name if server else "",
+            )
+        )
+    return rows
+
+
+def _group(hosts: Iterable[HostUtilization], key: Callable[[HostUtilization], str]) -> list[UtilizationGroup]:
+    groups: dict[str, list[HostUtilization]] = {}
+    for host in hosts:
+        groups.setdefault(key(host), []).append(host)
+    return [
+        UtilizationGroup(
+            key=name,
+            host_count=len(members),
+            vm_count=sum(h.vm_count for h in members),
+            resources=tuple(
+                ResourceUsage(
+                    rc,
+                    sum(h.resources[i].capacity for h in members),
+                    sum(h.resources[i].used for h in members),
+                )
+                for i, rc in enumerate(UTILIZATION_RESOURCES)
+            ),
+        )
+        for name, members in sorted(groups.items())
+    ]
+
+
+def utilization_by_architecture(
+    *, user: User, hosts: list[HostUtilization] | None = None
+) -> list[UtilizationGroup]:
+    """The hosts summed per architecture; pass ``hosts`` to reuse a list already read."""
+    rows = host_utilization_list(user=user) if hosts is None else hosts
+    return _group(rows, lambda h: h.architecture)
+
+
+def utilization_by_datacenter(
+    *, user: User, hosts: list[HostUtilization] | None = None
+) -> list[UtilizationGroup]:
+    """The hosts summed per data center of their physical server ("" when no server matches)."""
+    rows = host_utilization_list(user=user) if hosts is None else hosts
+    return _group(rows, lambda h: h.datacenter)
+
+
+def headroom(*, user: User) -> list[FlavorHeadroom]:
+    """Per architecture with hosts, how many more VMs of each flavor fit right now (managers and
+    admins; nobody else sees per-architecture capacity). One query per architecture and flavor."""
+    architectures = list(
+        restrict(user, CloudHost.objects.exclude(architecture=""))
+        .values_list("architecture", flat=True)
+        .distinct()
+        .order_by("architecture")
+    )
+    if not architectures:
+        return []
+    flavors = list(restrict(user, CloudFlavor.objects.all()))
+    return [
+        FlavorHeadroom(
+            architecture=arch,
+            flavor=flavor.name,
+            vcpus=flavor.vcpus,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            count=host_fit_count(architecture=arch, flavor=flavor),
+        )
+        for arch in architectures
+        for flavor in flavors
+    ]
+
+
+@dataclass(frozen=True)
+class HeadroomRow:
+    """One flavor's headroom across the architectures, in the order of ``architectures``."""
+
+    flavor: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class HeadroomTable:
+    architectures: tuple[str, ...]
+    rows: tuple[HeadroomRow, ...]
+
+
+def headroom_table(*, user: User) -> HeadroomTable:
+    """``headroom()`` as a table of flavors by architecture, for pages."""
+    cells = headroom(user=user)
+    architectures = tuple(dict.fromkeys(c.architecture for c in cells))
+    by_flavor: dict[str, list[FlavorHeadroom]] = {}
+    for cell in cells:
+        by_flavor.setdefault(cell.flavor, []).append(cell)
+    rows = tuple(
+        HeadroomRow(
+            flavor=name,
+            vcpus=first.vcpus,
+            ram_mb=first.ram_mb,
+            disk_gb=first.disk_gb,
+            counts=tuple(c.count for c in cells_of),
+        )
+        for name, cells_of in by_flavor.items()
+        for first in cells_of[:1]
+    )
+    return HeadroomTable(architectures, rows)

@@ -11,4 +11,5 @@ urlpatterns = [
     path("servers/<int:pk>/drain/", views.ServerDrainView.as_view(), name="server-drain"),
     path("servers/<int:pk>/undrain/", views.ServerUndrainView.as_view(), name="server-undrain"),
     path("power-requests/<int:pk>/confirm/", views.PowerRequestConfirmView.as_view(), name="power-confirm"),
+    path("utilization/", views.UtilizationView.as_view(), name="utilization"),
 ]

@@ -7,12 +7,19 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views import View
-from django.views.generic import DetailView, FormView, ListView
+from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from inventory.filtersets import ServerFilterSet
 from inventory.forms import PowerRequestForm, ServerBmcForm, ServerDrainForm
 from inventory.models import Server, ServerRole
-from inventory.selectors import power_request_list, server_list
+from inventory.selectors import (
+    headroom_table,
+    host_utilization_list,
+    power_request_list,
+    server_list,
+    utilization_by_architecture,
+    utilization_by_datacenter,
+)
 from inventory.services import (
     DrainRefused,
     PowerActionRefused,
@@ -25,6 +32,7 @@ from inventory.services import (
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
+from provisioning.selectors import catalog_synced_at
 
 
 class ServerListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):
@@ -186,3 +194,24 @@ class ServerUndrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
         else:
             messages.success(request, _("Undrain of %(server)s requested.") % {"server": server.name})
         return redirect("inventory:server-detail", pk=pk)
+
+
+class UtilizationView(LoginRequiredMixin, CapabilityRequiredMixin, TemplateView):
+    """Compute capacity against usage, per host, architecture and data center, from the cloud mirror."""
+
+    capability = Capability.INVENTORY_VIEW
+    template_name = "inventory/utilization.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        hosts = host_utilization_list(user=user)
+        synced_at, sync_error = catalog_synced_at()
+        return super().get_context_data(
+            hosts=hosts,
+            by_architecture=utilization_by_architecture(user=user, hosts=hosts),
+            by_datacenter=utilization_by_datacenter(user=user, hosts=hosts),
+            headroom=headroom_table(user=user),
+            synced_at=synced_at,
+            sync_error=sync_error,
+            **kwargs,
+        )

@@ -13,6 +13,7 @@ _NAVIGATION = [
     (_("Profiles"), "provisioning:profile-list", None),
     (_("Teams"), "team-list", None),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
+    (_("Utilization"), "inventory:utilization", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),
     (_("SSH keys"), "provisioning:ssh-keys", None),
     (_("API tokens"), "token-list", None),

@@ -64,7 +64,7 @@ def health_checks() -> list[Check]:
 
 def landing_summary(*, user: User) -> dict:
     """What the signed-in user's landing page shows; each role's template picks its part."""
-    from inventory.selectors import server_list
+    from inventory.selectors import server_list, utilization_by_architecture
 
     teams = team_list(user=user)
     servers = server_list(user=user)
@@ -77,6 +77,7 @@ def landing_summary(*, user: User) -> dict:
         .annotate(count=Count("id"))
         .order_by("datacenter__name"),
         "server_count": servers.count(),
+        "utilization_by_architecture": utilization_by_architecture(user=user),
         "recent_events": audit_event_list(user=user)[:10],
         "user_count": restrict(user, User.objects.filter(is_active=True)).count(),
     }

@@ -1,8 +1,10 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from inventory.api.utilization import utilization
 from inventory.api.views import PowerRequestViewSet, ServerViewSet
 
 router = SimpleRouter()
 router.register("servers", ServerViewSet, basename="server")
 router.register("power-requests", PowerRequestViewSet, basename="power-request")
-urlpatterns = router.urls
+urlpatterns = [path("utilization/", utilization, name="utilization"), *router.urls]
