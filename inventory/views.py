@@ -15,6 +15,7 @@ from inventory.models import Server, ServerRole
 from inventory.selectors import (
     headroom_table,
     host_utilization_list,
+    power_request_confirmable,
     power_request_list,
     server_list,
     utilization_by_architecture,
@@ -70,6 +71,11 @@ class ServerDetailView(LoginRequiredMixin, CapabilityRequiredMixin, DetailView):
             drain_form=ServerDrainForm()
             if compute and can(self.request.user, Capability.POWER_OPERATE)
             else None,
+            power_form=PowerRequestForm() if can(self.request.user, Capability.POWER_OPERATE) else None,
+            power_requests=[
+                (pr, power_request_confirmable(user=self.request.user, request=pr))
+                for pr in power_request_list(user=self.request.user).filter(server=server)[:10]
+            ],
             **kwargs,
         )
 

@@ -186,3 +186,16 @@ def test_the_server_list_costs_the_same_queries_for_5_or_50_servers(
     ServerFactory.create_batch(45)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get("/inventory/servers/", HTTP_HX_REQUEST="true")
+
+
+def test_the_server_page_offers_power_actions_to_admins_only(client, manager, admin):
+    from django.urls import reverse
+
+    server = ServerFactory(name="X9")
+    client.force_login(manager)
+    assert (
+        'data-testid="power-form"'
+        not in client.get(reverse("inventory:server-detail", args=[server.pk])).text
+    )
+    client.force_login(admin)
+    assert 'data-testid="power-form"' in client.get(reverse("inventory:server-detail", args=[server.pk])).text
