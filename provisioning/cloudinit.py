@@ -988,8 +988,11 @@ class _Dumper(yaml.SafeDumper):
         return True
 
     def represent_str(self, data: str) -> yaml.ScalarNode:
-        # Not with the other line breaks YAML knows (PyYAML mis-writes NEL in a block).
-        if "\n" in data and not any(c in data for c in "\r\x85\u2028\u2029\ufeff"):
+        if any(c in data for c in "\x85\u2028\u2029\ufeff"):
+            # YAML reads NEL, LS and PS as line breaks; with allow_unicode PyYAML writes them raw in plain
+            # and single-quoted scalars, where a reader folds them away. Double quotes escape them.
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        if "\n" in data and "\r" not in data:
             return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
         return super().represent_str(data)
 
