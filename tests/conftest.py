@@ -5,15 +5,16 @@ import os
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from django.core.cache import cache
+
+from portal.models import Membership, Role
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
 # Locally, property tests explore new examples on every run; in CI they replay a fixed set, so a
 # submission lands or not on its own merits. A failure found locally becomes a regression test.
 hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
-from django.core.cache import cache
-
-from portal.models import Membership, Role
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
