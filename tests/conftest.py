@@ -3,9 +3,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import settings as hypothesis_settings
-
 from django.core.cache import cache
+from hypothesis import settings as hypothesis_settings
 
 from portal.models import Membership, Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
