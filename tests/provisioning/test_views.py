@@ -228,3 +228,17 @@ def test_floating_ip_and_console_matrix(people, vm):
             data=data,
             api=True,
         )
+
+
+def test_my_vms_and_team_vms(client, member, lead, team, fake_cloud):
+    services.vm_request_submit(
+        actor=member, team=team, name="mine", image=image(), flavor=flavor(), source="test"
+    )
+    services.vm_request_submit(
+        actor=lead, team=team, name="leads", image=image(), flavor=flavor(), source="test"
+    )
+    client.force_login(member)
+    mine = client.get(reverse("provisioning:vm-list"), {"mine": "true"}).text
+    assert ">mine<" in mine and ">leads<" not in mine
+    everyone = client.get(reverse("provisioning:vm-list")).text
+    assert ">mine<" in everyone and ">leads<" in everyone
