@@ -4,6 +4,7 @@ from functools import cached_property
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views import View
@@ -122,6 +123,21 @@ class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
         return redirect("inventory:server-detail", pk=self.server.pk)
 
 
+def _back_to_server(request, server_pk: int, call, success: str) -> HttpResponse:
+    """POST handlers of the server page: call a service; its refusal becomes a message; back to the page."""
+    try:
+        call()
+    except (PowerActionRefused, DrainRefused) as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, success)
+    return redirect("inventory:server-detail", pk=server_pk)
+
+
+def _operable_server(request, pk: int) -> Server:
+    return get_object_or_404(restrict(request.user, Server.objects.all(), Action.OPERATE), pk=pk)
+
+
 class ServerPowerView(LoginRequiredMixin, CapabilityRequiredMixin, View):
     """An admin asks for a guarded power action; the service decides whether it may happen."""
 
@@ -129,20 +145,19 @@ class ServerPowerView(LoginRequiredMixin, CapabilityRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, pk):
-        server = get_object_or_404(restrict(request.user, Server.objects.all(), Action.OPERATE), pk=pk)
+        server = _operable_server(request, pk)
         form = PowerRequestForm(request.POST)
         if not form.is_valid():
             messages.error(request, _("Choose an action, give a reason and type the server's name."))
             return redirect("inventory:server-detail", pk=pk)
-        try:
-            power_request_create(
+        return _back_to_server(
+            request,
+            pk,
+            lambda: power_request_create(
                 actor=request.user, server=server, source=origin(request), **form.cleaned_data
-            )
-        except PowerActionRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            messages.success(request, _("Power action on %(server)s requested.") % {"server": server.name})
-        return redirect("inventory:server-detail", pk=pk)
+            ),
+            _("Power action on %(server)s requested.") % {"server": server.name},
+        )
 
 
 class PowerRequestConfirmView(LoginRequiredMixin, CapabilityRequiredMixin, View):
@@ -153,13 +168,12 @@ class PowerRequestConfirmView(LoginRequiredMixin, CapabilityRequiredMixin, View)
 
     def post(self, request, pk):
         power_request = get_object_or_404(power_request_list(user=request.user), pk=pk)
-        try:
-            power_request_confirm(actor=request.user, request=power_request, source=origin(request))
-        except PowerActionRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            messages.success(request, _("Power action confirmed."))
-        return redirect("inventory:server-detail", pk=power_request.server_id)
+        return _back_to_server(
+            request,
+            power_request.server_id,
+            lambda: power_request_confirm(actor=request.user, request=power_request, source=origin(request)),
+            _("Power action confirmed."),
+        )
 
 
 class ServerDrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
@@ -169,20 +183,19 @@ class ServerDrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, pk):
-        server = get_object_or_404(restrict(request.user, Server.objects.all(), Action.OPERATE), pk=pk)
+        server = _operable_server(request, pk)
         form = ServerDrainForm(request.POST)
         if not form.is_valid():
             messages.error(request, _("Give a reason."))
             return redirect("inventory:server-detail", pk=pk)
-        try:
-            server_drain_request(
+        return _back_to_server(
+            request,
+            pk,
+            lambda: server_drain_request(
                 actor=request.user, server=server, reason=form.cleaned_data["reason"], source=origin(request)
-            )
-        except DrainRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            messages.success(request, _("Drain of %(server)s requested.") % {"server": server.name})
-        return redirect("inventory:server-detail", pk=pk)
+            ),
+            _("Drain of %(server)s requested.") % {"server": server.name},
+        )
 
 
 class ServerUndrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
@@ -192,14 +205,13 @@ class ServerUndrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, pk):
-        server = get_object_or_404(restrict(request.user, Server.objects.all(), Action.OPERATE), pk=pk)
-        try:
-            server_undrain_request(actor=request.user, server=server, source=origin(request))
-        except DrainRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            messages.success(request, _("Undrain of %(server)s requested.") % {"server": server.name})
-        return redirect("inventory:server-detail", pk=pk)
+        server = _operable_server(request, pk)
+        return _back_to_server(
+            request,
+            pk,
+            lambda: server_undrain_request(actor=request.user, server=server, source=origin(request)),
+            _("Undrain of %(server)s requested.") % {"server": server.name},
+        )
 
 
 class UtilizationView(LoginRequiredMixin, CapabilityRequiredMixin, TemplateView):
