@@ -212,6 +212,11 @@ class UnmanagedServer(models.Model):
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(_("status"), max_length=32)
     host = models.CharField(_("host"), max_length=255, blank=True)
+    # What it holds of the team's quota: the portal counts these with its own VMs.
+    architecture = models.CharField(_("architecture"), max_length=16, blank=True)
+    vcpus = models.PositiveIntegerField(_("vCPUs"), default=0)
+    ram_mb = models.PositiveIntegerField(_("RAM (MB)"), default=0)
+    disk_gb = models.PositiveIntegerField(_("disk (GB)"), default=0)
     seen_at = models.DateTimeField()
 
     class Meta:

@@ -611,6 +611,7 @@ def vm_reconcile() -> dict[str, int]:
             _mirror_server(vm, server)
             counts["updated"] += 1
     teams = dict(Team.objects.exclude(openstack_project_id="").values_list("openstack_project_id", "pk"))
+    architectures = dict(CloudImage.objects.values_list("cloud_id", "architecture"))
     for server in servers.values():
         if server.id in known or server.metadata.get(METADATA_KEY):
             continue
@@ -622,6 +623,10 @@ def vm_reconcile() -> dict[str, int]:
                 "team_id": teams.get(server.project_id),
                 "status": server.status,
                 "host": server.host or "",
+                "architecture": architectures.get(server.image_id or "", ""),
+                "vcpus": server.vcpus,
+                "ram_mb": server.ram_mb,
+                "disk_gb": server.disk_gb,
                 "seen_at": now,
             },
         )
