@@ -54,7 +54,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from portal.cloud.gateway import (
     QUOTA_DIMENSIONS,
@@ -635,6 +635,27 @@ class FakeCloud:
         self._quotas.setdefault(project_id, {}).setdefault(service, {}).update(values)
         limits = self._limits(project_id, service)
         return {name: limits[name] for name in QUOTA_DIMENSIONS[service]}
+
+    @_gateway_call("compute")
+    def get_quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        service = QuotaService(service)
+        self._check_quota_target(project_id, service)
+        if service == QuotaService.COMPUTE:
+            return self._compute_usage(project_id)
+        if service == QuotaService.NETWORK:
+
+            def count(items: Iterable[Any]) -> int:
+                return sum(item.project_id == project_id for item in items)
+
+            return {
+                "floatingip": count(self._floating_ips.values()),
+                "network": count(self._networks.values()),
+                "router": count(self._routers.values()),
+                "port": count(self._ports.values()),
+                # Neutron gives every project its "default" group on first use.
+                "security_group": 1,
+            }
+        return {"gigabytes": 0, "volumes": 0}  # the fake has no volumes
 
     # --- identity ------------------------------------------------------------------------------------
     @_gateway_call("identity")

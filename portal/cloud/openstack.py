@@ -387,6 +387,19 @@ class OpenStackGateway:
             self.conn.block_storage.update_quota_set(project_id, **dict(values))
         return self.get_quotas(project_id, service)
 
+    @translate_errors
+    def get_quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        names = QUOTA_DIMENSIONS[QuotaService(service)]
+        quota: Any
+        if service == QuotaService.NETWORK:
+            quota = self.conn.network.get_quota(project_id, details=True)
+            return {name: int(getattr(quota, _NETWORK_QUOTA_ATTRS[name])["used"]) for name in names}
+        if service == QuotaService.COMPUTE:
+            quota = self.conn.compute.get_quota_set(project_id, usage=True)
+        else:
+            quota = self.conn.block_storage.get_quota_set(project_id, usage=True)
+        return {name: int(quota.usage.get(name, 0)) for name in names}
+
     # --- identity ------------------------------------------------------------------------------------
     @translate_errors
     def create_project(self, *, name: str, description: str = "") -> Project:

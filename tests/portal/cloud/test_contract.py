@@ -201,6 +201,31 @@ def test_the_compute_quota_is_enforced(gateway, project):
         gateway.set_quotas(project.id, QuotaService.COMPUTE, {"instances": 10})
 
 
+def test_quota_usage_is_what_the_project_holds(gateway, project):
+    before = gateway.get_quota_usage(project.id, QuotaService.COMPUTE)
+    size = flavor(gateway)
+    server = gateway.create_server(
+        project_id=project.id, name=unique("use"), image_id=image_for(gateway, "x86_64").id, flavor_id=size.id
+    )
+    public = gateway.list_networks(external=True)
+    fip = gateway.create_floating_ip(project_id=project.id, external_network_id=public[0].id)
+    try:
+        wait_active(gateway, server.id)
+        used = gateway.get_quota_usage(project.id, QuotaService.COMPUTE)
+        assert used == {
+            "instances": before["instances"] + 1,
+            "cores": before["cores"] + size.vcpus,
+            "ram": before["ram"] + size.ram_mb,
+        }
+        assert gateway.get_quota_usage(project.id, QuotaService.NETWORK)["floatingip"] == 1
+    finally:
+        gateway.delete_floating_ip(fip.id)
+        gateway.delete_server(server.id)
+        wait_gone(gateway, server.id)
+    assert gateway.get_quota_usage(project.id, QuotaService.COMPUTE) == before
+    assert gateway.get_quota_usage(project.id, QuotaService.NETWORK)["floatingip"] == 0
+
+
 # --- identity -----------------------------------------------------------------------------------------
 
 
