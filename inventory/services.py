@@ -20,7 +20,13 @@ from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
 from inventory.bmc import BmcAuthError, BmcError, BmcProtocol, BmcTarget, BmcUnreachable, gateway_for
-from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
+from inventory.crypto import (
+    SecretUnreadable,
+    secret_decrypt,
+    secret_encrypt,
+    secret_is_current,
+    secret_rotate,
+)
 from inventory.models import (
     DataCenter,
     HardwareState,
@@ -85,6 +91,29 @@ def server_upsert(*, actor: User | None, name: str, fields: dict[str, Any], sour
     return server
 
 
+def _refusal_audited(
+    refusal: Exception,
+    *,
+    actor: User,
+    action: str,
+    target: Server | DataCenter,
+    source: str,
+    detail: dict[str, Any] | None = None,
+) -> Exception:
+    """Record that ``actor`` was refused ``action`` on ``target`` (outcome denied, with the reason
+    ``str(refusal)``) and hand ``refusal`` back for the caller to raise. Call it outside the refused
+    transaction, so the entry survives the rollback."""
+    audit_record(
+        actor=actor,
+        action=action,
+        target=target,
+        source=source,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={**(detail or {}), "refused": str(refusal)},
+    )
+    return refusal
+
+
 # BMCs ----------------------------------------------------------------------------------------------
 
 _BMC_FIELDS = ("bmc_protocol", "bmc_address", "bmc_port", "bmc_username")
@@ -135,6 +164,46 @@ def _password_is(server: Server, password: str) -> bool:
         return secrets.compare_digest(secret_decrypt(server.bmc_password_encrypted), password)
     except SecretUnreadable:
         return False
+
+
+@dataclass(frozen=True)
+class SecretRotation:
+    """What ``bmc_secrets_rotate`` did: re-encrypted, already on the current key, and the servers whose
+    password no configured key decrypts (left as they are)."""
+
+    rotated: int
+    current: int
+    unreadable: tuple[str, ...]
+
+
+def bmc_secrets_rotate(*, dry_run: bool = False, source: str = SYSTEM) -> SecretRotation:
+    """Re-encrypt every stored BMC password with the first key of KENNEL_ENCRYPTION_KEY, so the older
+    keys can be dropped. Passwords already on that key are left alone, so a second run changes nothing.
+    A password no key decrypts is reported, never changed. ``dry_run`` counts without writing. Audited
+    (counts only) unless nothing changed."""
+    rotated, current, unreadable = 0, 0, []
+    with transaction.atomic():
+        servers = Server.objects.select_for_update().exclude(bmc_password_encrypted="").order_by("name")
+        for server in servers:
+            if secret_is_current(server.bmc_password_encrypted):
+                current += 1
+                continue
+            try:
+                ciphertext = secret_rotate(server.bmc_password_encrypted)
+            except SecretUnreadable:
+                unreadable.append(server.name)
+                continue
+            rotated += 1
+            if not dry_run:
+                Server.objects.filter(pk=server.pk).update(bmc_password_encrypted=ciphertext)
+        if rotated and not dry_run:
+            audit_record(
+                actor=None,
+                action="bmc_secrets.rotate",
+                source=source,
+                detail={"rotated": rotated, "current": current, "unreadable": len(unreadable)},
+            )
+    return SecretRotation(rotated=rotated, current=current, unreadable=tuple(unreadable))
 
 
 def _bmc_target(server: Server) -> BmcTarget:
@@ -298,15 +367,14 @@ def power_request_create(
             if not controller:
                 _power_request_enqueue(request.pk)
             return request
-    audit_record(
+    raise _refusal_audited(
+        PowerActionRefused(refusal),
         actor=actor,
         action="server.power_request",
         target=server,
         source=source,
-        outcome=AuditEvent.Outcome.DENIED,
-        detail={**detail, "refused": refusal},
+        detail=detail,
     )
-    raise PowerActionRefused(refusal)
 
 
 def _power_request_refusal(*, actor: User, server: Server, action: str, reason: str, name: str) -> str | None:
@@ -477,15 +545,9 @@ def server_drain_request(*, actor: User, server: Server, reason: str, source: st
             audit_record(actor=actor, action="server.drain", target=server, source=source, detail=detail)
             _drain_enqueue(server.pk)
             return drain
-    audit_record(
-        actor=actor,
-        action="server.drain",
-        target=server,
-        source=source,
-        outcome=AuditEvent.Outcome.DENIED,
-        detail={**detail, "refused": refusal},
+    raise _refusal_audited(
+        DrainRefused(refusal), actor=actor, action="server.drain", target=server, source=source, detail=detail
     )
-    raise DrainRefused(refusal)
 
 
 def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM) -> ServerDrain:
@@ -503,15 +565,9 @@ def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM)
             audit_record(actor=actor, action="server.undrain", target=server, source=source)
             _drain_enqueue(server.pk)
             return drain
-    audit_record(
-        actor=actor,
-        action="server.undrain",
-        target=server,
-        source=source,
-        outcome=AuditEvent.Outcome.DENIED,
-        detail={"refused": refusal},
+    raise _refusal_audited(
+        DrainRefused(refusal), actor=actor, action="server.undrain", target=server, source=source
     )
-    raise DrainRefused(refusal)
 
 
 def _drain_enqueue(server_id: int) -> None:
