@@ -156,6 +156,13 @@ def api_token_revoke(*, actor: User, token: ApiToken, source: str) -> None:
 
 def api_token_authenticate(key: str) -> User | None:
     """The active owner of a valid, unexpired token, or None. Records when it was last used."""
+    token = api_token_use(key)
+    return token.user if token is not None else None
+
+
+def api_token_use(key: str) -> ApiToken | None:
+    """The valid, unexpired token of an active user for ``key`` (its user loaded), or None. Records
+    when it was last used. The API's authentication keeps the token so that logout can revoke it."""
     now = timezone.now()
     token = (
         ApiToken.objects.select_related("user")
@@ -168,7 +175,7 @@ def api_token_authenticate(key: str) -> User | None:
     # Cheap bookkeeping: at most one write a minute per token.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
 
 
 def worker_heartbeat_record() -> None:

@@ -4,7 +4,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from portal.services import api_token_authenticate
+from portal.services import api_token_use
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -16,15 +16,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(_("Use the header 'Authorization: Bearer <token>'."))
-        user = api_token_authenticate(header[1].decode(errors="replace"))
-        if user is None:
+        token = api_token_use(header[1].decode(errors="replace"))
+        if token is None:
             raise exceptions.AuthenticationFailed(
                 _(
                     "Invalid, expired or revoked token: create a new one under API tokens, "
                     "or run 'kennel login'."
                 )
             )
-        return user, None
+        # request.auth is the token itself, so that POST /api/v1/auth/logout/ can revoke it.
+        return token.user, token
 
     def authenticate_header(self, request):
         return self.keyword

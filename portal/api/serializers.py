@@ -71,3 +71,18 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
+
+
+class LoginInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    name = serializers.CharField(
+        max_length=100, default="kennel CLI", help_text=_("A name for the new token, e.g. the machine.")
+    )
+
+
+class LoginTokenSerializer(ApiTokenCreatedSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta(ApiTokenCreatedSerializer.Meta):
+        fields = [*ApiTokenCreatedSerializer.Meta.fields, "username"]

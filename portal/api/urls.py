@@ -10,6 +10,8 @@ router.register("tokens", views.ApiTokenViewSet, basename="token")
 
 urlpatterns = [
     path("me/", views.me, name="me"),
+    path("auth/login/", views.login, name="auth-login"),
+    path("auth/logout/", views.logout, name="auth-logout"),
     path("", include(router.urls)),
     path("", include("inventory.api.urls")),
     path("", include("provisioning.api.urls")),

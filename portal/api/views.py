@@ -1,6 +1,9 @@
-from drf_spectacular.utils import extend_schema
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from portal import selectors, services
@@ -10,9 +13,12 @@ from portal.api.serializers import (
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
     AuditEventSerializer,
+    LoginInputSerializer,
+    LoginTokenSerializer,
     MeSerializer,
     TeamSerializer,
 )
+from portal.api.throttles import LoginRateThrottle
 from portal.filtersets import AuditEventFilterSet
 from portal.models import ApiToken
 from portal.origin import origin
@@ -65,3 +71,57 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
 
     def perform_destroy(self, instance):
         services.api_token_revoke(actor=self.request.user, token=instance, source=origin(self.request))
+
+
+@extend_schema(
+    request=LoginInputSerializer,
+    responses={
+        201: LoginTokenSerializer,
+        400: OpenApiResponse(description="A field is missing."),
+        401: OpenApiResponse(description="Wrong username or password, or the account is disabled."),
+        429: OpenApiResponse(description="Too many attempts from this address; retry after Retry-After."),
+    },
+    auth=[],
+)
+@api_view(["POST"])
+@authentication_classes([])  # a stale token in the header must not stand in the way of a new one
+@permission_classes([AllowAny])
+@throttle_classes([LoginRateThrottle])
+def login(request):
+    """Exchange a username and password for a new personal API token (what `kennel login` does).
+
+    The key is in the answer once. Failed attempts are audited and all attempts are rate-limited per
+    client address."""
+    payload = LoginInputSerializer(data=request.data)
+    payload.is_valid(raise_exception=True)
+    data = payload.validated_data
+    # Django's authenticate() sends user_login_failed on failure, which writes the audit entry.
+    user = authenticate(request._request, username=data["username"], password=data["password"])
+    if user is None:
+        return Response(
+            {"detail": _("Wrong username or password, or the account is disabled.")},
+            status=status.HTTP_401_UNAUTHORIZED,
+            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+        )
+    token, key = services.api_token_create(user=user, name=data["name"], source=origin(request))
+    token.key = key
+    return Response(LoginTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    request=None,
+    responses={
+        204: OpenApiResponse(description="The token of this request is revoked."),
+        400: OpenApiResponse(description="The request was not made with an API token."),
+    },
+)
+@api_view(["POST"])
+def logout(request):
+    """Revoke the API token this request was made with (what `kennel logout` does)."""
+    if not isinstance(request.auth, ApiToken):
+        return Response(
+            {"detail": _("This request was not made with an API token; revoke tokens under API tokens.")},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    services.api_token_revoke(actor=request.user, token=request.auth, source=origin(request))
+    return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,7 +3,9 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from inventory.models import Architecture
 from portal.cloud.gateway import ServerAction
+from provisioning import cloudinit
 from provisioning.models import CloudFlavor, CloudImage, Profile, VmEvent, VmRequest
 
 
@@ -60,6 +62,23 @@ class VmRequestInputSerializer(serializers.Serializer):
     image = serializers.CharField(help_text=_("Image id or name."))
     flavor = serializers.CharField(help_text=_("Flavor id or name."))
     profile = serializers.CharField(required=False, allow_blank=True, help_text=_("Profile name."))
+    architecture = serializers.ChoiceField(
+        choices=Architecture.choices,
+        required=False,
+        help_text=_("If given, the image must be of this architecture."),
+    )
+    ssh_keys = serializers.ListField(
+        child=serializers.CharField(validators=[cloudinit.validate_ssh_public_key]),
+        required=False,
+        max_length=20,
+        help_text=_("OpenSSH public keys for the default user; without this, your imported keys."),
+    )
+    packages = serializers.ListField(
+        child=serializers.CharField(validators=[cloudinit.validate_package_name]),
+        required=False,
+        max_length=50,
+        help_text=_("Extra packages to install."),
+    )
 
 
 VM_ACTIONS = [(a.value, a.value) for a in ServerAction]
@@ -109,3 +128,18 @@ class ProfileSerializer(serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = ["id", "name", "description"]
+
+
+class ProfileDetailSerializer(ProfileSerializer):
+    parts = serializers.SerializerMethodField(help_text=_("What the profile configures, in order."))
+    user_data = serializers.DictField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text=_("The user-data a VM named vm-name gets, by architecture (without your SSH keys)."),
+    )
+
+    class Meta(ProfileSerializer.Meta):
+        fields = [*ProfileSerializer.Meta.fields, "parts", "user_data"]
+
+    def get_parts(self, profile: Profile) -> list[str]:
+        return [part.get("kind", "?") for part in profile.parts]

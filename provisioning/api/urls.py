@@ -11,5 +11,6 @@ urlpatterns = [
     path("catalog/images/", views.images, name="images"),
     path("catalog/flavors/", views.flavors, name="flavors"),
     path("catalog/profiles/", views.profiles, name="profiles"),
+    path("catalog/profiles/<str:ref>/", views.profile_detail, name="profile-detail"),
     *router.urls,
 ]

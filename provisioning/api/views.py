@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -11,6 +12,7 @@ from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 
+from inventory.models import Architecture
 from portal.access import restrict
 from portal.cloud.gateway import ServerAction
 from portal.origin import origin
@@ -20,6 +22,7 @@ from provisioning.api.serializers import (
     ArchitectureSerializer,
     FlavorSerializer,
     ImageSerializer,
+    ProfileDetailSerializer,
     ProfileSerializer,
     VmActionInputSerializer,
     VmDetailSerializer,
@@ -29,7 +32,7 @@ from provisioning.api.serializers import (
     VmSerializer,
 )
 from provisioning.filtersets import VmFilterSet
-from provisioning.models import Profile
+from provisioning.models import Profile, SshKey
 
 
 def _profiles(user):
@@ -82,8 +85,17 @@ class VmViewSet(
         }
         if data.get("profile") and profile is None:
             missing["profile"] = [f"No such profile: {data['profile']!r}."]
+        if image is not None and data.get("architecture") and image.architecture != data["architecture"]:
+            missing["image"] = [
+                f"Image {image.name!r} is {image.architecture}, not {data['architecture']}; "
+                "choose one of that architecture's images."
+            ]
         if missing:
             raise ApiValidationError(missing)
+        # As on the request page: without a list of keys, the developer's imported keys go on the VM.
+        ssh_keys = data.get("ssh_keys")
+        if ssh_keys is None:
+            ssh_keys = list(restrict(user, SshKey.objects.all()).values_list("public_key", flat=True))
         try:
             vm = services.vm_request_submit(
                 actor=user,
@@ -92,6 +104,8 @@ class VmViewSet(
                 image=image,
                 flavor=flavor,
                 profile=profile,
+                ssh_keys=ssh_keys,
+                packages=data.get("packages", []),
                 source=origin(request),
             )
         except ValidationError as error:
@@ -178,7 +192,12 @@ def images(request):
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("image", str, description="Only flavors that fit this image (id or name).")],
+    parameters=[
+        OpenApiParameter("image", str, description="Only flavors that fit this image (id or name)."),
+        OpenApiParameter(
+            "architecture", str, description="Count how many fit on this architecture (default: the image's)."
+        ),
+    ],
     responses=FlavorSerializer(many=True),
 )
 @api_view(["GET"])
@@ -189,10 +208,14 @@ def flavors(request):
         image = selectors.image_list(user=request.user).filter(Q(cloud_id=wanted) | Q(name=wanted)).first()
         if image is None:
             raise ApiValidationError({"image": [f"No such image: {wanted!r}."]})
+    architecture = request.query_params.get("architecture") or (image.architecture if image else None)
+    if architecture is not None and architecture not in Architecture.values:
+        known = ", ".join(Architecture.values)
+        raise ApiValidationError({"architecture": [f"No such architecture: {architecture!r}; use {known}."]})
     found = list(selectors.flavor_list(user=request.user, image=image))
     for flavor in found:
         flavor.fits = (
-            selectors.host_fit_count(architecture=image.architecture, flavor=flavor) if image else None
+            selectors.host_fit_count(architecture=architecture, flavor=flavor) if architecture else None
         )
     return Response(FlavorSerializer(found, many=True).data)
 
@@ -201,3 +224,23 @@ def flavors(request):
 @api_view(["GET"])
 def profiles(request):
     return Response(ProfileSerializer(_profiles(request.user), many=True).data)
+
+
+@extend_schema(responses=ProfileDetailSerializer)
+@api_view(["GET"])
+def profile_detail(request, ref: str):
+    """One offered profile by name (or id): its parts and the user-data it makes on each architecture."""
+    found = _profiles(request.user)
+    profile = found.filter(Q(name=ref) | Q(pk=int(ref)) if ref.isdigit() else Q(name=ref)).first()
+    if profile is None:
+        raise Http404
+    try:
+        profile.user_data = {
+            arch.architecture: services.vm_user_data_render(
+                profile=profile, architecture=arch.architecture, hostname="vm-name"
+            )
+            for arch in selectors.architecture_list()
+        }
+    except ValidationError as error:
+        raise _as_api_error(error) from error
+    return Response(ProfileDetailSerializer(profile).data)
