@@ -54,7 +54,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Concatenate, ParamSpec, TypeVar
 
 from portal.cloud.gateway import (
     QUOTA_DIMENSIONS,
@@ -432,6 +432,113 @@ class FakeCloud:
     @_gateway_call("compute")
     def list_flavors(self) -> list[Flavor]:
         return [replace(f, extra_specs=dict(f.extra_specs)) for f in self._flavors.values()]
+
+    # --- images (Glance) -----------------------------------------------------------------------------
+    def _glance(self, image_id: str) -> Image:
+        if image_id not in self._images:
+            raise CloudNotFound(f"No image found with ID {image_id}")
+        return self._images[image_id]
+
+    @_gateway_call("image")
+    def get_image(self, image_id: str) -> Image:
+        image = self._glance(image_id)
+        return replace(image, properties=dict(image.properties))
+
+    @_gateway_call("image")
+    def update_image(
+        self,
+        image_id: str,
+        *,
+        properties: Mapping[str, str] | None = None,
+        remove: Iterable[str] = (),
+        min_disk_gb: int | None = None,
+        min_ram_mb: int | None = None,
+    ) -> Image:
+        image = self._glance(image_id)
+        _check_image_properties(properties or {})
+        merged = {**image.properties, **{k: str(v) for k, v in (properties or {}).items()}}
+        for key in remove:
+            merged.pop(key, None)
+        for name, value in (("min_disk", min_disk_gb), ("min_ram", min_ram_mb)):
+            if value is not None and value < 0:
+                raise CloudRequestError(f"Invalid value '{value}' for parameter '{name}': must be >= 0")
+        updated = replace(
+            image,
+            properties=merged,
+            architecture=merged.get("hw_architecture"),
+            min_disk_gb=image.min_disk_gb if min_disk_gb is None else min_disk_gb,
+            min_ram_mb=image.min_ram_mb if min_ram_mb is None else min_ram_mb,
+        )
+        self._images[image_id] = updated
+        return replace(updated, properties=dict(merged))
+
+    @_gateway_call("image")
+    def create_image(
+        self,
+        *,
+        name: str,
+        disk_format: str,
+        visibility: str = "public",
+        min_disk_gb: int = 0,
+        min_ram_mb: int = 0,
+        properties: Mapping[str, str] | None = None,
+    ) -> Image:
+        if disk_format not in GLANCE_DISK_FORMATS:
+            raise CloudRequestError(
+                f"Invalid value '{disk_format}' for parameter 'disk_format': Valid values are: "
+                + ", ".join(GLANCE_DISK_FORMATS)
+            )
+        props = {k: str(v) for k, v in (properties or {}).items()}
+        _check_image_properties(props)
+        image = Image(
+            id=_uuid(),
+            name=name,
+            status="queued",
+            architecture=props.get("hw_architecture"),
+            min_disk_gb=min_disk_gb,
+            min_ram_mb=min_ram_mb,
+            size_bytes=None,
+            visibility=visibility,
+            properties=props,
+            disk_format=disk_format,
+        )
+        self._images[image.id] = image
+        return replace(image, properties=dict(props))
+
+    @_gateway_call("image")
+    def upload_image_data(self, image_id: str, data: BinaryIO, *, size: int) -> None:
+        image = self._glance(image_id)
+        if image.status != "queued":
+            raise CloudRequestError(f"Image status transition from {image.status} to saving is not allowed")
+        md5, sha512, read, head = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0, b""
+        while chunk := data.read(65536):  # Glance reads the body in blocks, as the real one does
+            if len(head) < 512:
+                head += chunk[: 512 - len(head)]
+            md5.update(chunk)
+            sha512.update(chunk)
+            read += len(chunk)
+        found = _sniff_disk_format(head)
+        if image.disk_format in ("qcow2", "vmdk", "vdi") and found != image.disk_format:
+            # Glance's format inspector refuses data that is not what the image says it is.
+            raise CloudRequestError(
+                f"Image disk_format {image.disk_format} does not match stream data {found or 'raw'}"
+            )
+        virtual = int.from_bytes(head[24:32], "big") if found == "qcow2" and len(head) >= 32 else read
+        self._images[image_id] = replace(
+            image,
+            status="active",
+            size_bytes=read,
+            checksum=md5.hexdigest(),
+            hash_algo="sha512",
+            hash_value=sha512.hexdigest(),
+            virtual_size_bytes=virtual,
+            properties={**image.properties, "stores": "fs"},
+        )
+
+    @_gateway_call("image")
+    def delete_image(self, image_id: str) -> None:
+        self._glance(image_id)
+        del self._images[image_id]
 
     # --- capacity ------------------------------------------------------------------------------------
     @_gateway_call("compute")
@@ -1467,8 +1574,38 @@ def _glance_image(spec: ImageSpec) -> Image:
         min_ram_mb=spec.min_ram_mb,
         size_bytes=len(data),
         visibility="public",
-        properties=properties,
+        properties={**properties, "stores": "fs"},
+        disk_format="raw",
+        checksum=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        hash_algo="sha512",
+        hash_value=hashlib.sha512(data).hexdigest(),
+        virtual_size_bytes=len(data),
     )
+
+
+GLANCE_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+# Attributes Glance keeps for itself: setting one as a property is refused ("... is read-only").
+_GLANCE_RESERVED = frozenset(
+    {"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size", "created_at",
+     "updated_at", "owner", "locations", "direct_url", "file", "schema", "self", "stores"}
+)  # fmt: skip
+
+
+def _check_image_properties(properties: Mapping[str, str]) -> None:
+    for key in properties:
+        if key in _GLANCE_RESERVED:
+            raise CloudRequestError(f"Attribute '{key}' is read-only.")
+
+
+def _sniff_disk_format(head: bytes) -> str | None:
+    """The disk format the first bytes announce, as Glance's format inspector tells them apart."""
+    if head[:4] == b"QFI\xfb":
+        return "qcow2"
+    if head[:4] == b"KDMV" or head.startswith(b"# Disk DescriptorFile"):
+        return "vmdk"
+    if len(head) >= 68 and head[64:68] == b"\x7f\x10\xda\xbe":
+        return "vdi"
+    return None
 
 
 def _check_server_input(name: str, metadata: Mapping[str, str], user_data: str | None) -> None:

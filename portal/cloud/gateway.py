@@ -15,11 +15,11 @@ Errors are sorted by what a caller should do about them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class CloudError(Exception):
@@ -74,6 +74,13 @@ class Image:
     size_bytes: int | None
     visibility: str
     properties: Mapping[str, str] = field(default_factory=dict)  # os_distro, os_version, hw_* ...
+    disk_format: str = ""
+    # What Glance computed while storing the data (None until it has data): the legacy MD5
+    # ``checksum`` and the multihash (``os_hash_algo``, usually sha512, and ``os_hash_value``).
+    checksum: str | None = None
+    hash_algo: str | None = None
+    hash_value: str | None = None
+    virtual_size_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,48 @@ class CloudGateway(Protocol):
     # --- catalog -------------------------------------------------------------------------------------
     def list_images(self) -> list[Image]: ...
     def list_flavors(self) -> list[Flavor]: ...
+
+    # --- images (Glance) -----------------------------------------------------------------------------
+    def get_image(self, image_id: str) -> Image:
+        """The image; CloudNotFound when it is gone."""
+        ...
+
+    def update_image(
+        self,
+        image_id: str,
+        *,
+        properties: Mapping[str, str] | None = None,
+        remove: Iterable[str] = (),
+        min_disk_gb: int | None = None,
+        min_ram_mb: int | None = None,
+    ) -> Image:
+        """Set (add or replace) ``properties``, drop the ``remove`` ones that exist, and change
+        min_disk/min_ram when given. Returns the image as Glance now reports it."""
+        ...
+
+    def create_image(
+        self,
+        *,
+        name: str,
+        disk_format: str,
+        visibility: str = "public",
+        min_disk_gb: int = 0,
+        min_ram_mb: int = 0,
+        properties: Mapping[str, str] | None = None,
+    ) -> Image:
+        """A new image record without data (status ``queued``); container format ``bare``.
+        CloudRequestError for a disk format Glance does not take or a reserved property."""
+        ...
+
+    def upload_image_data(self, image_id: str, data: BinaryIO, *, size: int) -> None:
+        """Stream ``size`` bytes read from ``data`` into a ``queued`` image; Glance stores them,
+        computes its checksums and makes the image ``active``. CloudRequestError when the image is
+        not queued (409) or the data is not of the image's disk format."""
+        ...
+
+    def delete_image(self, image_id: str) -> None:
+        """Delete the image; CloudNotFound when there is nothing to delete."""
+        ...
 
     # --- capacity ------------------------------------------------------------------------------------
     def list_hypervisors(self) -> list[Hypervisor]: ...

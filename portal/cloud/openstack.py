@@ -12,13 +12,14 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
 import openstack
 import openstack.config
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
 from openstack.identity.v3._proxy import Proxy as IdentityV3
+from openstack.image.v2.image import Image as GlanceImage
 
 from portal.cloud.gateway import (
     QUOTA_DIMENSIONS,
@@ -144,9 +145,22 @@ def _server(s: Any) -> Server:
     )
 
 
+# Image properties openstacksdk lifts out of ``properties`` into attributes of its own; Kennel reads
+# them back as properties, as Glance's API shows them.
+_IMAGE_ATTRIBUTE_PROPERTIES = (
+    "os_distro",
+    "os_version",
+    "hw_machine_type",
+    "hw_architecture",
+    "hw_firmware_type",
+    "hw_disk_bus",
+    "hw_vif_model",
+)
+
+
 def _image(i: Any) -> Image:
     properties = {k: str(v) for k, v in (i.properties or {}).items()}
-    for key in ("os_distro", "os_version", "hw_machine_type", "hw_architecture"):
+    for key in _IMAGE_ATTRIBUTE_PROPERTIES:
         value = getattr(i, key, None) if key != "hw_architecture" else properties.get(key)
         if value is not None:
             properties[key] = str(value)
@@ -160,6 +174,11 @@ def _image(i: Any) -> Image:
         size_bytes=i.size,
         visibility=i.visibility or "",
         properties=properties,
+        disk_format=i.disk_format or "",
+        checksum=i.checksum or None,
+        hash_algo=i.hash_algo or None,
+        hash_value=i.hash_value or None,
+        virtual_size_bytes=i.virtual_size,
     )
 
 
@@ -218,6 +237,87 @@ class OpenStackGateway:
             )
             for f in self.conn.compute.flavors(details=True, get_extra_specs=True)
         ]
+
+    # --- images (Glance) -----------------------------------------------------------------------------
+    @translate_errors
+    def get_image(self, image_id: str) -> Image:
+        return _image(self.conn.image.get_image(image_id))
+
+    @translate_errors
+    def update_image(
+        self,
+        image_id: str,
+        *,
+        properties: Mapping[str, str] | None = None,
+        remove: Iterable[str] = (),
+        min_disk_gb: int | None = None,
+        min_ram_mb: int | None = None,
+    ) -> Image:
+        current = self.get_image(image_id)
+        # Glance's JSON patch: "add" sets a property whether or not it exists; "remove" of a property
+        # that does not exist is a 409, so only the ones present are removed.
+        ops: list[dict[str, Any]] = [
+            {"op": "add", "path": f"/{key}", "value": str(value)}
+            for key, value in (properties or {}).items()
+            if current.properties.get(key) != str(value)
+        ]
+        ops += [{"op": "remove", "path": f"/{key}"} for key in remove if key in current.properties]
+        if min_disk_gb is not None and min_disk_gb != current.min_disk_gb:
+            ops.append({"op": "replace", "path": "/min_disk", "value": int(min_disk_gb)})
+        if min_ram_mb is not None and min_ram_mb != current.min_ram_mb:
+            ops.append({"op": "replace", "path": "/min_ram", "value": int(min_ram_mb)})
+        if not ops:
+            return current
+        response = self.conn.image.patch(
+            f"images/{image_id}",
+            json=ops,
+            headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+        )
+        os_exceptions.raise_from_response(response)
+        return self.get_image(image_id)
+
+    @translate_errors
+    def create_image(
+        self,
+        *,
+        name: str,
+        disk_format: str,
+        visibility: str = "public",
+        min_disk_gb: int = 0,
+        min_ram_mb: int = 0,
+        properties: Mapping[str, str] | None = None,
+    ) -> Image:
+        # The resource itself, not the proxy's create_image(): that one looks for an image of the same
+        # name to reuse and adds checksum properties of its own.
+        created = GlanceImage.new(
+            name=name,
+            disk_format=disk_format,
+            container_format="bare",
+            visibility=visibility,
+            min_disk=min_disk_gb,
+            min_ram=min_ram_mb,
+            **{key: str(value) for key, value in (properties or {}).items()},
+        ).create(self.conn.image)
+        return self.get_image(created.id)
+
+    @translate_errors
+    def upload_image_data(self, image_id: str, data: BinaryIO, *, size: int) -> None:
+        # PUT /v2/images/{id}/file with the file object as the body: requests streams it in blocks
+        # (nothing is read into memory whole); the size lets Glance refuse early when it has no room.
+        image = self.conn.image.get_image(image_id)
+        if image.status != "queued":
+            # Glance answers 409 without reading the body and drops the connection, which the next
+            # call on the pooled connection would then find closed: refuse before sending anything.
+            raise CloudRequestError(f"Image status transition from {image.status} to saving is not allowed")
+        response = image.upload(self.conn.image, data=data, size=size)
+        if not response.ok:
+            # A refused upload leaves the rest of the body unsent on a connection Glance closes.
+            self.conn.session.session.close()
+        os_exceptions.raise_from_response(response)
+
+    @translate_errors
+    def delete_image(self, image_id: str) -> None:
+        self.conn.image.delete_image(image_id, ignore_missing=False)
 
     # --- capacity ------------------------------------------------------------------------------------
     @translate_errors

@@ -6,6 +6,9 @@ asks, like the real services.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import subprocess
 import uuid
 
 import pytest
@@ -355,3 +358,95 @@ def test_an_active_server_has_a_console_url(gateway, project):
     assert url.startswith("http://127.0.0.1:6080/vnc_auto.html") and "token" in url
     gateway.delete_server(server.id)
     wait_gone(gateway, server.id)
+
+
+# --- images (Glance) -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def qcow2(tmp_path):
+    """A small, valid qcow2 (64 MiB virtual, a few hundred KiB on disk) made by qemu-img."""
+    path = tmp_path / "contract.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    return path
+
+
+@pytest.fixture
+def glance_images(gateway):
+    """Ids of images a test creates; each is deleted afterwards, whatever state it is in."""
+    created: list[str] = []
+    yield created
+    for image_id in created:
+        with contextlib.suppress(CloudNotFound):
+            gateway.delete_image(image_id)
+
+
+def test_an_image_is_created_queued_uploaded_and_reports_glances_checksums(gateway, qcow2, glance_images):
+    image = gateway.create_image(
+        name=unique("contract-img"),
+        disk_format="qcow2",
+        visibility="private",
+        min_disk_gb=1,
+        min_ram_mb=64,
+        properties={"hw_architecture": "ppc64le", "os_distro": "debian", "kennel_import_id": "0"},
+    )
+    glance_images.append(image.id)
+    assert (image.status, image.disk_format, image.architecture) == ("queued", "qcow2", "ppc64le")
+    assert image.checksum is None and image.hash_value is None
+    data = qcow2.read_bytes()
+    with qcow2.open("rb") as stream:
+        gateway.upload_image_data(image.id, stream, size=len(data))
+    stored = gateway.get_image(image.id)
+    assert stored.status == "active"
+    assert stored.size_bytes == len(data)
+    assert stored.virtual_size_bytes == 64 * 1024**2
+    assert stored.checksum == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    assert (stored.hash_algo, stored.hash_value) == ("sha512", hashlib.sha512(data).hexdigest())
+    assert stored.properties["os_distro"] == "debian" and stored.properties["kennel_import_id"] == "0"
+    assert image.id in {i.id for i in gateway.list_images()}
+    with pytest.raises(CloudRequestError), qcow2.open("rb") as stream:  # data goes in once
+        gateway.upload_image_data(image.id, stream, size=len(data))
+    gateway.delete_image(image.id)
+    with pytest.raises(CloudNotFound):
+        gateway.get_image(image.id)
+    with pytest.raises(CloudNotFound):
+        gateway.delete_image(image.id)
+
+
+def test_data_that_is_not_of_the_images_disk_format_is_refused(gateway, tmp_path, glance_images):
+    image = gateway.create_image(name=unique("contract-bad"), disk_format="qcow2", visibility="private")
+    glance_images.append(image.id)
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"not a disk image\n" * 4096)
+    with pytest.raises(CloudRequestError), text.open("rb") as stream:
+        gateway.upload_image_data(image.id, stream, size=text.stat().st_size)
+    assert gateway.get_image(image.id).status != "active"
+    with pytest.raises(CloudRequestError):
+        gateway.create_image(name=unique("contract-fmt"), disk_format="floppy", visibility="private")
+
+
+def test_image_properties_are_set_replaced_and_removed(gateway, glance_images):
+    image = gateway.create_image(
+        name=unique("contract-props"),
+        disk_format="raw",
+        visibility="private",
+        properties={"hw_architecture": "x86_64", "os_distro": "centos", "hw_machine_type": "q35"},
+    )
+    glance_images.append(image.id)
+    updated = gateway.update_image(
+        image.id,
+        properties={"hw_architecture": "ppc64le", "os_version": "9"},
+        remove=["hw_machine_type", "not_there"],  # removing what is absent is no error
+        min_disk_gb=10,
+        min_ram_mb=1024,
+    )
+    assert updated.architecture == "ppc64le"
+    assert (updated.min_disk_gb, updated.min_ram_mb) == (10, 1024)
+    assert updated.properties["os_distro"] == "centos" and updated.properties["os_version"] == "9"
+    assert "hw_machine_type" not in updated.properties
+    assert gateway.get_image(image.id).properties["hw_architecture"] == "ppc64le"
+    assert gateway.update_image(image.id, properties={"os_version": "9"}) == gateway.get_image(image.id)
+    with pytest.raises(CloudRequestError):
+        gateway.update_image(image.id, properties={"status": "active"})
+    with pytest.raises(CloudNotFound):
+        gateway.update_image(str(uuid.uuid4()), properties={"os_version": "1"})
