@@ -2,11 +2,12 @@
 
 from django.db.models import Q
 
-from inventory.models import DataCenter, HardwareState, PowerRequest, Server
+from inventory.models import DataCenter, HardwareState, PowerRequest, Server, UtilizationSample
 from portal.access import Action, Capability, can, scope_rule
 from portal.models import User
 
 
+@scope_rule(UtilizationSample)
 @scope_rule(PowerRequest)
 @scope_rule(HardwareState)
 @scope_rule(Server)

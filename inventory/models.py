@@ -238,3 +238,45 @@ class ServerDrain(models.Model):
     @property
     def vm_count(self) -> int:
         return len(self.vm_names)
+
+
+class UtilizationSample(models.Model):
+    """Used against capacity of one architecture or data center at one moment, summed over its compute
+    hosts by the utilization selectors. Snapshots are taken every 5 minutes; inventory.history rolls
+    them up into hourly averages (kept a year) and drops 5-minute ones after a week."""
+
+    class Resolution(models.TextChoices):
+        FIVE_MINUTES = "5m", _("5 minutes")
+        HOUR = "1h", _("1 hour")
+
+    class Scope(models.TextChoices):
+        ARCHITECTURE = "architecture", _("architecture")
+        DATACENTER = "datacenter", _("data center")
+
+    resolution = models.CharField(_("resolution"), max_length=2, choices=Resolution.choices)
+    scope = models.CharField(_("scope"), max_length=16, choices=Scope.choices)
+    # The architecture, or the data center's name ("" for hosts with no matching physical server).
+    key = models.CharField(_("key"), max_length=100, blank=True)
+    at = models.DateTimeField(_("at"))  # the start of the 5-minute or hourly bucket
+    host_count = models.PositiveIntegerField(_("hosts"))
+    vm_count = models.PositiveIntegerField(_("VMs"))
+    vcpu_used = models.BigIntegerField()
+    vcpu_capacity = models.BigIntegerField()
+    memory_mb_used = models.BigIntegerField()
+    memory_mb_capacity = models.BigIntegerField()
+    disk_gb_used = models.BigIntegerField()
+    disk_gb_capacity = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["resolution", "scope", "key", "at"]
+        verbose_name = _("utilization sample")
+        verbose_name_plural = _("utilization samples")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resolution", "scope", "key", "at"], name="utilization_sample_one_per_bucket"
+            )
+        ]
+        # The unique constraint's index serves every read: a range of one resolution and scope.
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key or '-'} {self.resolution} {self.at:%Y-%m-%d %H:%M}"

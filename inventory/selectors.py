@@ -108,19 +108,42 @@ def host_utilization_list(*, user: User) -> list[HostUtilization]:
     capacity = (total - reserved) * allocation_ratio, used, free; VMs on it (Kennel's active VMs plus the
     servers Kennel did not create); and the physical server matched by hypervisor host name.
     Four queries whatever the number of hosts."""
-    hosts = list(restrict(user, CloudHost.objects.order_by("name")))
-    if not hosts:
+    return _host_utilization(
+        hosts=restrict(user, CloudHost.objects.all()),
+        vms=restrict(user, VmRequest.objects.all()),
+        unmanaged=restrict(user, UnmanagedServer.objects.all()),
+        servers=server_list(user=user),
+    )
+
+
+def host_utilization_for_history() -> list[HostUtilization]:
+    """``host_utilization_list`` over the whole estate, for the snapshot task (inventory.history), which
+    acts for nobody. Never for a request: it is not scoped to a user."""
+    return _host_utilization(
+        hosts=CloudHost.objects.all(),
+        vms=VmRequest.objects.all(),
+        unmanaged=UnmanagedServer.objects.all(),
+        servers=Server.objects.select_related("datacenter"),
+    )
+
+
+def _host_utilization(
+    *,
+    hosts: QuerySet[CloudHost],
+    vms: QuerySet[VmRequest],
+    unmanaged: QuerySet[UnmanagedServer],
+    servers: QuerySet[Server],
+) -> list[HostUtilization]:
+    host_rows = list(hosts.order_by("name"))
+    if not host_rows:
         return []
-    vms = _counts_by_host(restrict(user, VmRequest.objects.filter(status=VmRequest.Status.ACTIVE)))
-    for host_name, n in _counts_by_host(restrict(user, UnmanagedServer.objects.all())).items():
-        vms[host_name] = vms.get(host_name, 0) + n
-    servers = {
-        s.hypervisor_hostname: s
-        for s in server_list(user=user).exclude(hypervisor_hostname="").order_by("-pk")
-    }
+    vm_counts = _counts_by_host(vms.filter(status=VmRequest.Status.ACTIVE))
+    for host_name, n in _counts_by_host(unmanaged).items():
+        vm_counts[host_name] = vm_counts.get(host_name, 0) + n
+    by_hostname = {s.hypervisor_hostname: s for s in servers.exclude(hypervisor_hostname="").order_by("-pk")}
     rows = []
-    for host in hosts:
-        server = servers.get(host.name)
+    for host in host_rows:
+        server = by_hostname.get(host.name)
         rows.append(
             HostUtilization(
                 name=host.name,
@@ -128,7 +151,7 @@ def host_utilization_list(*, user: User) -> list[HostUtilization]:
                 state=host.state,
                 status=host.status,
                 resources=tuple(_resource_usage(host.inventories, rc) for rc in UTILIZATION_RESOURCES),
-                vm_count=vms.get(host.name, 0),
+                vm_count=vm_counts.get(host.name, 0),
                 server_id=server.pk if server else None,
                 server_name=server.name if server else "",
                 datacenter=server.datacenter.name if server else "",
@@ -157,6 +180,13 @@ def _group(hosts: Iterable[HostUtilization], key: Callable[[HostUtilization], st
         )
         for name, members in sorted(groups.items())
     ]
+
+
+def utilization_groups(hosts: Iterable[HostUtilization], *, by: str) -> list[UtilizationGroup]:
+    """``hosts`` summed per ``by``: "architecture" or "datacenter" (the history snapshot's grouping)."""
+    if by not in ("architecture", "datacenter"):
+        raise ValueError(f"cannot group hosts by {by!r}")
+    return _group(hosts, lambda h: getattr(h, by))
 
 
 def utilization_by_architecture(

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from inventory import services
+from inventory import history, services
 
 
 # A BMC's own failure is stored on its row by the service; only a database hiccup is worth a retry.
@@ -33,3 +33,16 @@ def server_drain_run(server_id: int) -> None:
 @shared_task(ignore_result=True)
 def server_drains_check() -> None:
     services.server_drains_check_all()
+
+
+# Every 5 minutes. A failed snapshot is not retried: the next one, 5 minutes later, is fresher.
+@shared_task(ignore_result=True)
+def utilization_snapshot() -> None:
+    history.utilization_snapshot_record()
+
+
+@shared_task(
+    ignore_result=True, autoretry_for=(OperationalError, InterfaceError), max_retries=3, retry_backoff=5
+)
+def utilization_history_compact() -> None:
+    history.utilization_history_compact()

@@ -248,6 +248,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 55},
     },
+    # Utilization history: a snapshot every 5 minutes, rolled up into hourly averages every hour.
+    "utilization-snapshot": {
+        "task": "inventory.tasks.utilization_snapshot",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 240},
+    },
+    "utilization-history-compact": {
+        "task": "inventory.tasks.utilization_history_compact",
+        "schedule": timedelta(hours=1),
+    },
     # Drained compute nodes: the VMs still on them, and a check fresh enough to allow a power-off.
     "drains-check": {
         "task": "inventory.tasks.server_drains_check",
@@ -276,6 +286,12 @@ KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
 KENNEL_POWER_COOLDOWN = env_int("KENNEL_POWER_COOLDOWN", 300, minimum=0)
 # A compute node may be powered off only if a check younger than this (seconds) found it drained and empty.
 KENNEL_DRAIN_MAX_AGE = env_int("KENNEL_DRAIN_MAX_AGE", 120, minimum=10)
+# Alerts on the manager's dashboard: a BMC temperature sensor above this (°C); a host, or the forecast
+# of an architecture, at or above this share of a resource's capacity (%).
+KENNEL_TEMPERATURE_ALERT_C = env_int("KENNEL_TEMPERATURE_ALERT_C", 80, minimum=1)
+KENNEL_CAPACITY_ALERT_PERCENT = env_int("KENNEL_CAPACITY_ALERT_PERCENT", 90, minimum=1)
+# The forecast fits a straight line to this many days of hourly utilization history.
+KENNEL_FORECAST_WINDOW_DAYS = env_int("KENNEL_FORECAST_WINDOW_DAYS", 30, minimum=2)
 
 # The portal's own cloud credentials, in openstacksdk's convention: OS_CLOUD names an entry of the
 # clouds.yaml found at OS_CLIENT_CONFIG_FILE. By default the local devcloud's admin cloud.

@@ -1,0 +1,477 @@
+"""Utilization history: snapshots, their downsampling, reads over a range, and the forecast of when an
+architecture reaches the capacity threshold ("when must we buy?").
+
+Snapshots take the same per-host figures as the utilization page (``host_utilization_for_history``:
+capacity = (total - reserved) x allocation_ratio, from the Placement mirror) and sum them per
+architecture and per data center with the same grouping. Storage stays small: one row per group and
+bucket, 5-minute rows for a week, hourly averages for a year, nothing older.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, cast
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Avg, QuerySet
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from inventory.models import UtilizationSample
+from inventory.selectors import (
+    UTILIZATION_RESOURCES,
+    ResourceUsage,
+    UtilizationGroup,
+    host_utilization_for_history,
+    utilization_groups,
+)
+from portal.access import restrict
+from portal.models import User
+from provisioning.selectors import catalog_synced_at
+
+logger = logging.getLogger(__name__)
+
+Resolution = UtilizationSample.Resolution
+Scope = UtilizationSample.Scope
+
+FIVE_MINUTES = timedelta(minutes=5)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# How long each resolution is kept. A 5-minute sample lives until its hour is a week old.
+KEEP_FIVE_MINUTES = timedelta(days=7)
+KEEP_HOURLY = timedelta(days=365)
+# A snapshot of a mirror older than this would record stale figures as current: it is skipped instead,
+# so the charts show a gap (the mirror is refreshed every 2 minutes).
+MIRROR_MAX_AGE = timedelta(minutes=10)
+
+# Resource class -> the sample's (used, capacity) columns.
+COLUMNS = {
+    "VCPU": ("vcpu_used", "vcpu_capacity"),
+    "MEMORY_MB": ("memory_mb_used", "memory_mb_capacity"),
+    "DISK_GB": ("disk_gb_used", "disk_gb_capacity"),
+}
+assert tuple(COLUMNS) == UTILIZATION_RESOURCES
+_VALUE_FIELDS = ("host_count", "vm_count", *(c for pair in COLUMNS.values() for c in pair))
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    """The start of the ``step``-long bucket holding ``moment``, in UTC (buckets never depend on DST)."""
+    moment = moment.astimezone(UTC)
+    seconds = int(step.total_seconds())
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+# --- Services ------------------------------------------------------------------------------------------
+
+
+def _sample_of(group: UtilizationGroup, *, scope: str, at: datetime) -> UtilizationSample:
+    values: dict[str, int] = {"host_count": group.host_count, "vm_count": group.vm_count}
+    for usage in group.resources:
+        used_column, capacity_column = COLUMNS[usage.resource_class]
+        values[used_column], values[capacity_column] = usage.used, usage.capacity
+    return UtilizationSample(resolution=Resolution.FIVE_MINUTES, scope=scope, key=group.key, at=at, **values)
+
+
+def _upsert(samples: list[UtilizationSample]) -> None:
+    # One statement; a second write to the same bucket replaces the first, so a retry is harmless.
+    UtilizationSample.objects.bulk_create(
+        samples,
+        update_conflicts=True,
+        unique_fields=["resolution", "scope", "key", "at"],
+        update_fields=list(_VALUE_FIELDS),
+    )
+
+
+def utilization_snapshot_record(*, now: datetime | None = None) -> int:
+    """Record the current utilization of each architecture and each data center as the 5-minute sample
+    of the bucket holding ``now``. Recording twice in one bucket keeps the later figures.
+
+    Returns the number of samples written: 0 when the cloud mirror is older than ``MIRROR_MAX_AGE`` (or
+    was never filled) or holds no compute host, because a stale figure recorded as current would lie.
+    """
+    now = now or timezone.now()
+    synced_at, sync_error = catalog_synced_at()
+    if synced_at is None or now - synced_at > MIRROR_MAX_AGE:
+        logger.warning(
+            "utilization snapshot skipped: the cloud mirror was last refreshed at %s (%s)",
+            synced_at,
+            sync_error or "no error recorded",
+        )
+        return 0
+    hosts = host_utilization_for_history()
+    at = _floor(now, FIVE_MINUTES)
+    samples = [
+        _sample_of(group, scope=scope, at=at)
+        for scope in Scope.values
+        for group in utilization_groups(hosts, by=scope)
+    ]
+    if samples:
+        _upsert(samples)
+    return len(samples)
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    hourly_written: int
+    five_minute_deleted: int
+    hourly_deleted: int
+
+
+def utilization_history_compact(*, now: datetime | None = None) -> CompactionResult:
+    """Downsample the history: every complete hour that still has 5-minute samples gets (again) their
+    average as its hourly sample; 5-minute samples of hours more than a week old and hourly samples
+    more than a year old are deleted.
+
+    Idempotent: the hourly average is recomputed from the same 5-minute rows and upserted, and the
+    deletion cut-off is aligned to an hour, so no hour is ever averaged from a partly deleted set.
+    """
+    now = now or timezone.now()
+    this_hour = _floor(now, HOUR)
+    # (Rows keyed by computed names, which the stubs' typed rows do not follow.)
+    averages = cast(
+        Iterable[dict[str, Any]],
+        UtilizationSample.objects.filter(resolution=Resolution.FIVE_MINUTES, at__lt=this_hour)
+        .annotate(hour=TruncHour("at", tzinfo=UTC))
+        .values("scope", "key", "hour")
+        .annotate(**{f"avg_{field}": Avg(field) for field in _VALUE_FIELDS})
+        .order_by(),
+    )
+    hourly = [
+        UtilizationSample(
+            resolution=Resolution.HOUR,
+            scope=row["scope"],
+            key=row["key"],
+            at=row["hour"],
+            **{field: round(row[f"avg_{field}"]) for field in _VALUE_FIELDS},
+        )
+        for row in averages
+    ]
+    with transaction.atomic():
+        if hourly:
+            _upsert(hourly)
+        five_deleted, _ = UtilizationSample.objects.filter(
+            resolution=Resolution.FIVE_MINUTES, at__lt=this_hour - KEEP_FIVE_MINUTES
+        ).delete()
+        hourly_deleted, _ = UtilizationSample.objects.filter(
+            resolution=Resolution.HOUR, at__lt=this_hour - KEEP_HOURLY
+        ).delete()
+    return CompactionResult(len(hourly), five_deleted, hourly_deleted)
+
+
+# --- Selectors: history over a range -------------------------------------------------------------------
+
+
+class HistoryRange(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class HistoryResolution(StrEnum):
+    FIVE_MINUTES = "5m"
+    HOUR = "1h"
+    DAY = "1d"  # daily averages of the hourly samples, computed when read
+
+
+RANGE_LENGTH = {
+    HistoryRange.DAY: DAY,
+    HistoryRange.WEEK: 7 * DAY,
+    HistoryRange.MONTH: 30 * DAY,
+    HistoryRange.YEAR: 365 * DAY,
+}
+RANGE_LABELS = {
+    HistoryRange.DAY: _("Last day"),
+    HistoryRange.WEEK: _("Last week"),
+    HistoryRange.MONTH: _("Last 30 days"),
+    HistoryRange.YEAR: _("Last year"),
+}
+# A few hundred points per line at most: readable, and cheap to draw.
+DEFAULT_RESOLUTION = {
+    HistoryRange.DAY: HistoryResolution.FIVE_MINUTES,
+    HistoryRange.WEEK: HistoryResolution.HOUR,
+    HistoryRange.MONTH: HistoryResolution.HOUR,
+    HistoryRange.YEAR: HistoryResolution.DAY,
+}
+STEP = {
+    HistoryResolution.FIVE_MINUTES: FIVE_MINUTES,
+    HistoryResolution.HOUR: HOUR,
+    HistoryResolution.DAY: DAY,
+}
+
+
+class HistoryQueryInvalid(ValueError):
+    """A range, resolution or scope that the history cannot answer; the message says what would."""
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    at: datetime
+    host_count: int
+    vm_count: int
+    resources: tuple[ResourceUsage, ...]
+
+
+@dataclass(frozen=True)
+class HistorySeries:
+    """The samples of one architecture or data center, oldest first."""
+
+    key: str
+    points: tuple[HistoryPoint, ...]
+
+
+@dataclass(frozen=True)
+class UtilizationHistory:
+    span: HistoryRange
+    resolution: HistoryResolution
+    scope: str
+    start: datetime
+    end: datetime
+    series: tuple[HistorySeries, ...]
+
+
+def history_query_parse(
+    *, span: str | None, resolution: str | None = None, scope: str | None = None
+) -> tuple[HistoryRange, HistoryResolution, str]:
+    """Validate the user's choice (blank means the default: a week, its default resolution, per
+    architecture). Raises HistoryQueryInvalid naming the accepted values."""
+    try:
+        chosen_range = HistoryRange(span or HistoryRange.WEEK)
+    except ValueError:
+        raise HistoryQueryInvalid(
+            _("Unknown range %(value)r: use one of %(choices)s.")
+            % {"value": span, "choices": ", ".join(HistoryRange)}
+        ) from None
+    try:
+        chosen_resolution = HistoryResolution(resolution or DEFAULT_RESOLUTION[chosen_range])
+    except ValueError:
+        raise HistoryQueryInvalid(
+            _("Unknown resolution %(value)r: use one of %(choices)s.")
+            % {"value": resolution, "choices": ", ".join(HistoryResolution)}
+        ) from None
+    if chosen_resolution == HistoryResolution.FIVE_MINUTES and RANGE_LENGTH[chosen_range] > KEEP_FIVE_MINUTES:
+        raise HistoryQueryInvalid(
+            _("5-minute samples are kept for a week; choose 1h or 1d for a longer range.")
+        )
+    chosen_scope = scope or Scope.ARCHITECTURE
+    if chosen_scope not in Scope.values:
+        raise HistoryQueryInvalid(
+            _("Unknown scope %(value)r: use one of %(choices)s.")
+            % {"value": scope, "choices": ", ".join(Scope.values)}
+        )
+    return chosen_range, chosen_resolution, chosen_scope
+
+
+def utilization_sample_list(*, user: User) -> QuerySet[UtilizationSample]:
+    """Every stored sample the user may read (managers and admins; nobody else)."""
+    return restrict(user, UtilizationSample.objects.all())
+
+
+def _point(row: dict) -> HistoryPoint:
+    return HistoryPoint(
+        at=row["at"],
+        host_count=round(row["host_count"]),
+        vm_count=round(row["vm_count"]),
+        resources=tuple(
+            ResourceUsage(rc, round(row[capacity]), round(row[used]))
+            for rc, (used, capacity) in COLUMNS.items()
+        ),
+    )
+
+
+def utilization_history(
+    *,
+    user: User,
+    span: HistoryRange,
+    resolution: HistoryResolution,
+    scope: str = Scope.ARCHITECTURE,
+    now: datetime | None = None,
+) -> UtilizationHistory:
+    """The samples of the ``span`` up to ``now`` at ``resolution``, one series per architecture (or data
+    center), for managers and admins (others get no series). One query whatever the range."""
+    end = now or timezone.now()
+    start = end - RANGE_LENGTH[span]
+    samples = utilization_sample_list(user=user).filter(scope=scope, at__gte=start, at__lte=end)
+    if resolution == HistoryResolution.DAY:
+        rows = (
+            samples.filter(resolution=Resolution.HOUR)
+            .annotate(day=TruncDay("at", tzinfo=UTC))
+            .values("key", "day")
+            .annotate(**{field: Avg(field) for field in _VALUE_FIELDS})
+            .values("key", "day", *_VALUE_FIELDS)
+            .order_by("key", "day")
+        )
+        rows = [{**row, "at": row["day"]} for row in rows]
+    else:
+        rows = list(
+            samples.filter(resolution=resolution).order_by("key", "at").values("key", "at", *_VALUE_FIELDS)
+        )
+    by_key: dict[str, list[HistoryPoint]] = {}
+    for row in rows:
+        by_key.setdefault(row["key"], []).append(_point(row))
+    return UtilizationHistory(
+        span=span,
+        resolution=resolution,
+        scope=scope,
+        start=start,
+        end=end,
+        series=tuple(HistorySeries(key, tuple(points)) for key, points in by_key.items()),
+    )
+
+
+# --- Selectors: the forecast -------------------------------------------------------------------------------
+
+
+class ForecastStatus(StrEnum):
+    REACHES = "reaches"  # the trend reaches the threshold on ``reaches_at``, within a year
+    REACHED = "reached"  # the latest sample is already at or over the threshold
+    NOT_WITHIN_A_YEAR = "not_within_a_year"
+    NOT_RISING = "not_rising"
+    NOT_ENOUGH_HISTORY = "not_enough_history"
+    NO_CAPACITY = "no_capacity"  # the hosts report no inventory of this resource
+
+
+FORECAST_STATUS_LABELS = {
+    ForecastStatus.REACHES: _("reaches the threshold"),
+    ForecastStatus.REACHED: _("already at or over the threshold"),
+    ForecastStatus.NOT_WITHIN_A_YEAR: _("not within a year"),
+    ForecastStatus.NOT_RISING: _("not rising"),
+    ForecastStatus.NOT_ENOUGH_HISTORY: _("not enough history"),
+    ForecastStatus.NO_CAPACITY: _("no capacity reported"),
+}
+# A line through less than a day of hourly samples says more about the time of day than the trend.
+FORECAST_MIN_POINTS = 24
+FORECAST_HORIZON = 365 * DAY
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """When one resource of one architecture reaches ``threshold_percent`` of its capacity, by a
+    least-squares line through the used amount over the window, against the latest capacity."""
+
+    key: str
+    resource_class: str
+    status: ForecastStatus
+    threshold_percent: int
+    reaches_at: datetime | None = None
+    used: int | None = None  # the latest sample's
+    capacity: int | None = None  # the latest sample's
+    growth_per_day: float | None = None  # the fitted slope, in the resource's unit per day
+    points: int = 0
+    since: datetime | None = None  # the oldest sample used
+
+    @property
+    def percent(self) -> float | None:
+        if not self.capacity or self.used is None:
+            return None
+        return round(self.used * 100 / self.capacity, 1)
+
+    @property
+    def status_label(self) -> str:
+        return str(FORECAST_STATUS_LABELS[self.status])
+
+
+def least_squares(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """The (slope, intercept) of the least-squares line through the points; needs two distinct xs."""
+    n = len(xs)
+    mean_x, mean_y = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    if sxx == 0:
+        raise ValueError("least squares needs at least two distinct x values")
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+    return slope, mean_y - slope * mean_x
+
+
+def forecast_of(
+    *,
+    key: str,
+    resource_class: str,
+    samples: list[tuple[datetime, int, int]],
+    now: datetime,
+    threshold_percent: int,
+) -> Forecast:
+    """The forecast for one series of (at, used, capacity) samples, oldest first. Growth is fitted on
+    the used amount (the demand), not on the percentage, so hardware bought within the window counts
+    as more room, not as falling demand; the threshold is taken of the latest capacity."""
+    if len(samples) < FORECAST_MIN_POINTS:
+        return Forecast(
+            key, resource_class, ForecastStatus.NOT_ENOUGH_HISTORY, threshold_percent, points=len(samples)
+        )
+    latest_at, used, capacity = samples[-1]
+    known = Forecast(
+        key,
+        resource_class,
+        ForecastStatus.NO_CAPACITY,
+        threshold_percent,
+        used=used,
+        capacity=capacity,
+        points=len(samples),
+        since=samples[0][0],
+    )
+    if capacity <= 0:
+        return known
+    target = capacity * threshold_percent / 100
+    if used >= target:
+        return replace(known, status=ForecastStatus.REACHED, reaches_at=latest_at)
+    origin = samples[0][0]
+    xs = [(at - origin) / DAY for at, _used, _capacity in samples]
+    slope, intercept = least_squares(xs, [float(u) for _at, u, _capacity in samples])
+    if slope <= 0:
+        return replace(known, status=ForecastStatus.NOT_RISING, growth_per_day=slope)
+    # The line may cross before now when the latest sample dipped below it: that is "now".
+    reaches_at = max(origin + (target - intercept) / slope * DAY, now)
+    if reaches_at - now > FORECAST_HORIZON:
+        return replace(known, status=ForecastStatus.NOT_WITHIN_A_YEAR, growth_per_day=slope)
+    return replace(known, status=ForecastStatus.REACHES, reaches_at=reaches_at, growth_per_day=slope)
+
+
+def utilization_forecast(
+    *,
+    user: User,
+    now: datetime | None = None,
+    window_days: int | None = None,
+    threshold_percent: int | None = None,
+    scope: str = Scope.ARCHITECTURE,
+    keys: Iterable[str] = (),
+) -> list[Forecast]:
+    """For each architecture (or data center) and resource, when the trend of the hourly samples of the
+    last ``window_days`` (KENNEL_FORECAST_WINDOW_DAYS) reaches ``threshold_percent``
+    (KENNEL_CAPACITY_ALERT_PERCENT) of capacity. ``keys`` (e.g. the architectures the cloud has now)
+    are answered even without any sample ("not enough history"). Managers and admins; others get
+    nothing. One query."""
+    now = now or timezone.now()
+    window = timedelta(days=window_days or settings.KENNEL_FORECAST_WINDOW_DAYS)
+    threshold = threshold_percent or settings.KENNEL_CAPACITY_ALERT_PERCENT
+    readable = utilization_sample_list(user=user)
+    rows = (
+        readable.filter(resolution=Resolution.HOUR, scope=scope, at__gte=now - window, at__lte=now)
+        .order_by("key", "at")
+        .values_list("key", "at", *(c for pair in COLUMNS.values() for c in pair))
+    )
+    by_key: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_key.setdefault(row[0], []).append(row)
+    if not readable.query.is_empty():  # only for those who may read the history at all
+        for key in keys:
+            by_key.setdefault(key, [])
+    forecasts = []
+    for key, key_rows in sorted(by_key.items()):
+        for i, resource_class in enumerate(COLUMNS):
+            series = [(row[1], row[2 + 2 * i], row[3 + 2 * i]) for row in key_rows]
+            forecasts.append(
+                forecast_of(
+                    key=key,
+                    resource_class=resource_class,
+                    samples=series,
+                    now=now,
+                    threshold_percent=threshold,
+                )
+            )
+    return forecasts
