@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "portal",
     "provisioning",
     "inventory",
+    "quotas",
 ]
 
 MIDDLEWARE = [
@@ -242,6 +243,9 @@ CELERY_BEAT_SCHEDULE = {
     "vm-requests-resume": {"task": "provisioning.tasks.vm_requests_resume", "schedule": timedelta(minutes=5)},
     "vm-reconcile": {"task": "provisioning.tasks.vm_reconcile", "schedule": timedelta(seconds=60)},
     "vm-leases": {"task": "provisioning.tasks.vm_leases_enforce", "schedule": timedelta(hours=1)},
+    # Team limits and the cloud's own usage counts; an hourly usage sample for the approval page.
+    "quota-sync": {"task": "quotas.tasks.quota_sync", "schedule": timedelta(minutes=5)},
+    "quota-requests-resume": {"task": "quotas.tasks.quota_requests_resume", "schedule": timedelta(minutes=5)},
     # A poll left waiting longer than its period is dropped: the next one is fresher.
     "bmc-poll": {
         "task": "inventory.tasks.bmc_poll",

@@ -81,12 +81,17 @@ class CloudHost(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def free(self, resource_class: str) -> int:
-        """What Placement would still allocate: (total - reserved) * ratio - used."""
+    def capacity(self, resource_class: str) -> int:
+        """What Placement allocates at most: (total - reserved) * allocation_ratio."""
         inv = self.inventories.get(resource_class)
         if not inv:
             return 0
-        return int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"]) - inv["used"]
+        return int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"])
+
+    def free(self, resource_class: str) -> int:
+        """What Placement would still allocate: capacity - used."""
+        inv = self.inventories.get(resource_class)
+        return self.capacity(resource_class) - inv["used"] if inv else 0
 
     @property
     def schedulable(self) -> bool:

@@ -46,6 +46,7 @@ from provisioning.models import (
     VmRequest,
 )
 from provisioning.selectors import host_fit_count
+from quotas.services import quota_vm_refusal
 
 METADATA_KEY = "kennel-request"
 BUILD_TIMEOUT = timedelta(minutes=15)
@@ -180,7 +181,8 @@ def vm_request_submit(
     )
 
     with transaction.atomic():
-        # One request at a time per team: the quota check (issue 5) and the name check see each other.
+        # One request at a time per team: the quota check and the name check see each other, so 100
+        # concurrent requests against room for 10 accept exactly 10.
         Team.objects.select_for_update().filter(pk=team.pk).first()
         if (
             VmRequest.objects.filter(team=team, name=name)
@@ -188,6 +190,15 @@ def vm_request_submit(
             .exists()
         ):
             raise ValidationError({"name": _("Your team already has a VM named %(name)s.") % {"name": name}})
+        refusal = quota_vm_refusal(
+            team=team,
+            vcpus=flavor.vcpus,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            architecture=image.architecture,
+        )
+        if refusal:
+            raise ValidationError({"flavor": refusal})
         vm = VmRequest(
             team=team,
             owner=actor,
