@@ -3,7 +3,63 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import BmcProtocolChoice, PowerActionChoice
+from inventory.models import BmcProtocolChoice, DataCenter, PowerActionChoice, Server, ServerRole
+from inventory.services import SERVER_ASSET_FIELDS
+
+
+class ServerForm(forms.ModelForm):
+    """A server's record. Validated by the model (as the service will again); saved only by the
+    service, never by ``form.save()``."""
+
+    roles = forms.MultipleChoiceField(
+        label=_("Roles"),
+        choices=ServerRole.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("Tick every role it has; “Outside OpenStack” stands alone."),
+    )
+
+    class Meta:
+        model = Server
+        fields = list(SERVER_ASSET_FIELDS)
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {
+            "hypervisor_hostname": _(
+                "Nova's name for this host; compute servers need it (it links utilization)."
+            ),
+            "rack_unit": _("The lowest rack unit the server occupies."),
+        }
+
+    def __init__(self, *args, datacenters=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["datacenter"].queryset = (
+            datacenters if datacenters is not None else DataCenter.objects.none()
+        )
+
+
+class DataCenterForm(forms.ModelForm):
+    class Meta:
+        model = DataCenter
+        fields = ["code", "name"]
+        help_texts = {"code": _("Short, for CSV files and the API: letters, digits, hyphens.")}
+
+
+class ConfirmNameForm(forms.Form):
+    confirm_name = forms.CharField(
+        label=_("Type the name to confirm"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "data-testid": "confirm-name"}),
+    )
+
+    def __init__(self, *args, expected: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+
+    def clean_confirm_name(self):
+        typed = self.cleaned_data["confirm_name"].strip()
+        if typed != self.expected:
+            raise forms.ValidationError(_("Type %(name)s exactly to confirm.") % {"name": self.expected})
+        return typed
 
 
 class ServerBmcForm(forms.Form):
@@ -45,3 +101,25 @@ class PowerRequestForm(forms.Form):
 
 class ServerDrainForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class ServerImportForm(forms.Form):
+    """A CSV file of servers, read as UTF-8 text (with or without a byte-order mark)."""
+
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("Columns as in the export; bmc_password may be added. Rows are matched by name."),
+    )
+
+    def clean_file(self) -> str:
+        from inventory.server_csv import MAX_IMPORT_BYTES
+
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)d MB.") % {"mb": MAX_IMPORT_BYTES // (1024 * 1024)}
+            )
+        try:
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise forms.ValidationError(_("The file is not UTF-8 text; save it as “CSV UTF-8”.")) from None

@@ -2,12 +2,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import (
+    Architecture,
     BmcProtocolChoice,
+    DataCenter,
     HardwareState,
     PowerActionChoice,
     PowerRequest,
     Server,
     ServerDrain,
+    ServerRole,
 )
 
 
@@ -146,3 +149,109 @@ class ServerBmcInputSerializer(serializers.Serializer):
         if data["protocol"] and not (data["address"] and data["port"] and data["username"]):
             raise serializers.ValidationError("A BMC needs an address, a port and a username.")
         return data
+
+
+class ServerWriteSerializer(serializers.Serializer):
+    """An admin creates or edits a server's record. The BMC is set through ``PUT .../bmc/``."""
+
+    name = serializers.CharField(max_length=64)
+    architecture = serializers.ChoiceField(choices=Architecture.choices)
+    datacenter = serializers.SlugRelatedField(
+        slug_field="code", queryset=DataCenter.objects.all(), help_text="the data center's code"
+    )
+    vendor = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    model = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    serial = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    rack = serializers.CharField(max_length=32, allow_blank=True, required=False)
+    rack_unit = serializers.IntegerField(min_value=0, max_value=32767, allow_null=True, required=False)
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=ServerRole.choices), required=False)
+    hypervisor_hostname = serializers.CharField(max_length=255, allow_blank=True, required=False)
+    notes = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
+
+
+class DataCenterSerializer(serializers.ModelSerializer):
+    server_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DataCenter
+        fields = ["code", "name", "server_count"]
+
+    def get_server_count(self, datacenter: DataCenter) -> int:
+        annotated = getattr(datacenter, "server_count", None)
+        return annotated if annotated is not None else datacenter.servers.count()
+
+
+class DataCenterWriteSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=32)
+    name = serializers.CharField(max_length=100)
+
+
+class ServerImportInputSerializer(serializers.Serializer):
+    """The CSV as text (``csv``) or as an uploaded file (``file``), and whether to only preview it."""
+
+    csv = serializers.CharField(required=False, trim_whitespace=False)
+    file = serializers.FileField(required=False)
+    dry_run = serializers.BooleanField(default=False)
+
+    def validate(self, data):
+        if ("csv" in data) == ("file" in data):
+            raise serializers.ValidationError("Give the CSV either as csv (text) or as file (an upload).")
+        if "file" in data:
+            try:
+                data["csv"] = data.pop("file").read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise serializers.ValidationError({"file": "The file is not UTF-8 text."}) from None
+        return data
+
+
+class ImportChangeSerializer(serializers.Serializer):
+    before = serializers.CharField()
+    after = serializers.CharField()
+
+
+class ImportRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="the spreadsheet's row number (the header is row 1)")
+    name = serializers.CharField()
+    action = serializers.ChoiceField(choices=["create", "update", "unchanged", "invalid"])
+    changes = serializers.DictField(child=ImportChangeSerializer())
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='messages per column ("" for the row as a whole)',
+    )
+
+
+class ImportResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    applied = serializers.BooleanField()
+    valid = serializers.BooleanField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField(), help_text="about the file as a whole")
+    rows = ImportRowSerializer(many=True)
+
+
+def import_result(plan, *, dry_run: bool) -> dict:
+    """An ImportPlan as the API shows it. Rows that change nothing are left out of ``rows``."""
+    return {
+        "dry_run": dry_run,
+        "applied": plan.applied,
+        "valid": plan.valid,
+        "created": plan.created,
+        "updated": plan.updated,
+        "unchanged": plan.unchanged,
+        "invalid": plan.invalid_rows,
+        "errors": plan.errors,
+        "rows": [
+            {
+                "row": r.row,
+                "name": r.name,
+                "action": r.action,
+                "changes": {c: {"before": b, "after": a} for c, (b, a) in r.changes.items()},
+                "errors": r.errors,
+            }
+            for r in plan.rows
+            if r.action != "unchanged"
+        ],
+    }
