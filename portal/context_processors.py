@@ -12,6 +12,7 @@ _NAVIGATION = [
     (_("VMs"), "provisioning:vm-list", None),
     (_("Profiles"), "provisioning:profile-list", None),
     (_("Teams"), "team-list", None),
+    (_("Quotas"), "quotas:overview", None),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
     (_("Utilization"), "inventory:utilization", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),

@@ -19,6 +19,7 @@ from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
 from portal.models import ApiToken, Role
 from portal.origin import origin
+from quotas import selectors as quota_selectors
 
 
 class CapabilityRequiredMixin:
@@ -100,6 +101,13 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
         context["memberships"] = self.object.memberships.select_related("user").order_by(
             "-level", "user__username"
         )
+        context["quota_table"] = quota_selectors.team_quota_table(self.object)
+        context["may_request_quota"] = quota_selectors.quota_may_request(
+            user=self.request.user, team=self.object
+        )
+        context["quota_requests"] = quota_selectors.quota_request_list(user=self.request.user).filter(
+            team=self.object
+        )[:5]
         return context
 
 

@@ -641,6 +641,14 @@ def quota_rule_save(
     return rule
 
 
+def quota_rule_delete(*, actor: User, key: str, source: str = SYSTEM) -> None:
+    if not can(actor, Capability.QUOTA_APPROVE):
+        raise PermissionDenied
+    deleted, _details = QuotaRule.objects.filter(key=key).delete()
+    if deleted:
+        audit_record(actor=actor, action="quota.rule_delete", source=source, detail={"key": key})
+
+
 def quota_policy_save(*, actor: User, members_may_request: bool, source: str = SYSTEM) -> QuotaPolicy:
     if not can(actor, Capability.QUOTA_APPROVE):
         raise PermissionDenied

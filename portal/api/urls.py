@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include(router.urls)),
     path("", include("inventory.api.urls")),
     path("", include("provisioning.api.urls")),
+    path("", include("quotas.api.urls")),
 ]

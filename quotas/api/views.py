@@ -1,0 +1,180 @@
+"""Quota endpoints, scoped like the pages. Reads go through selectors; every write calls a service."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.response import Response
+
+from portal.api.errors import api_validation_error
+from portal.models import Team
+from portal.origin import origin
+from portal.selectors import team_list
+from quotas import selectors, services
+from quotas.api.serializers import (
+    AnswerInputSerializer,
+    QuestionInputSerializer,
+    QuotaApproveInputSerializer,
+    QuotaRequestInputSerializer,
+    QuotaRequestSerializer,
+    ReasonInputSerializer,
+    TeamQuotaSerializer,
+)
+from quotas.filtersets import QuotaRequestFilterSet
+
+
+class QuotaViewSet(viewsets.ViewSet):
+    """Each team's quota: per dimension the limit, what is used (counted now), what is asked in open
+    requests and what remains. Developers see their teams; managers and admins all."""
+
+    lookup_field = "slug"
+    serializer_class = TeamQuotaSerializer
+
+    def list(self, request):
+        return Response(TeamQuotaSerializer(selectors.quota_overview(user=request.user), many=True).data)
+
+    def retrieve(self, request, slug: str):
+        team = get_object_or_404(team_list(user=request.user), slug=slug)
+        return Response(TeamQuotaSerializer(selectors.team_quota_table(team)).data)
+
+
+class QuotaRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Quota requests the user may see. POST asks for new limits; admins approve (optionally with edited
+    values), reject or ask; the requester answers or cancels; admins retry a failed apply."""
+
+    serializer_class = QuotaRequestSerializer
+    filterset_class = QuotaRequestFilterSet
+
+    def get_queryset(self):
+        return selectors.quota_request_list(user=self.request.user).prefetch_related("events__actor")
+
+    @extend_schema(request=QuotaRequestInputSerializer, responses={201: QuotaRequestSerializer})
+    def create(self, request):
+        data = QuotaRequestInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        team: Team = data.validated_data["team"]
+        try:
+            created = services.quota_request_submit(
+                actor=request.user,
+                team=team,
+                values=data.validated_data["values"],
+                reason=data.validated_data["reason"],
+                source=origin(request),
+            )
+        except ValidationError as error:
+            raise _values_error(error) from error
+        except PermissionDenied as error:
+            return Response({"detail": str(error)}, status=status.HTTP_403_FORBIDDEN)
+        return Response(self._fresh(created.pk), status=status.HTTP_201_CREATED)
+
+    def _fresh(self, pk: int) -> dict:
+        return QuotaRequestSerializer(self.get_queryset().get(pk=pk)).data
+
+    def _act(self, request, pk, act) -> Response:
+        quota_request = self.get_object()
+        try:
+            act(quota_request, origin(request))
+        except ValidationError as error:
+            raise _values_error(error) from error
+        except PermissionDenied:
+            return Response(
+                {"detail": "You may not do this to this request."}, status=status.HTTP_403_FORBIDDEN
+            )
+        return Response(self._fresh(quota_request.pk))
+
+    @extend_schema(request=QuotaApproveInputSerializer, responses=QuotaRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = QuotaApproveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            pk,
+            lambda r, source: services.quota_request_approve(
+                actor=request.user,
+                request=r,
+                values=data.validated_data.get("values"),
+                comment=data.validated_data["comment"],
+                source=source,
+            ),
+        )
+
+    @extend_schema(request=ReasonInputSerializer, responses=QuotaRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = ReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            pk,
+            lambda r, source: services.quota_request_reject(
+                actor=request.user, request=r, reason=data.validated_data["reason"], source=source
+            ),
+        )
+
+    @extend_schema(request=QuestionInputSerializer, responses=QuotaRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def ask(self, request, pk=None):
+        data = QuestionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            pk,
+            lambda r, source: services.quota_request_ask(
+                actor=request.user, request=r, question=data.validated_data["question"], source=source
+            ),
+        )
+
+    @extend_schema(request=AnswerInputSerializer, responses=QuotaRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def answer(self, request, pk=None):
+        data = AnswerInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            pk,
+            lambda r, source: services.quota_request_answer(
+                actor=request.user, request=r, answer=data.validated_data["answer"], source=source
+            ),
+        )
+
+    @extend_schema(request=None, responses=QuotaRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._act(
+            request,
+            pk,
+            lambda r, source: services.quota_request_cancel(actor=request.user, request=r, source=source),
+        )
+
+    @extend_schema(request=None, responses=QuotaRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        return self._act(
+            request,
+            pk,
+            lambda r, source: services.quota_request_retry(actor=request.user, request=r, source=source),
+        )
+
+
+def _values_error(error: ValidationError) -> ApiValidationError:
+    """A service's refusal as a 400; refusals of single dimensions go under ``values``, as a nested
+    serializer's would."""
+    if not hasattr(error, "error_dict"):
+        return api_validation_error(error)
+    detail: dict[str, object] = {}
+    values: dict[str, list[str]] = {}
+    for key, messages in error.message_dict.items():
+        if key == "__all__":
+            detail["non_field_errors"] = messages
+        elif key in ("reason", "question", "answer"):
+            detail[key] = messages
+        else:
+            values[key] = messages
+    if values:
+        detail["values"] = values
+    return ApiValidationError(detail)

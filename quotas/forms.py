@@ -1,0 +1,93 @@
+"""Quota forms: one number field per dimension (blank: leave as is), and the decision forms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions, dimension
+from quotas.models import QuotaRule
+
+
+def field_name(key: str) -> str:
+    return "dim_" + key.replace(":", "__")
+
+
+def key_of(name: str) -> str:
+    return name.removeprefix("dim_").replace("__", ":")
+
+
+class DimensionValuesForm(forms.Form):
+    """New limits for some dimensions. The service checks them (usage, ceilings, hardware); its errors
+    come back onto the fields by ``add_service_errors``."""
+
+    def __init__(self, *args, keys: Iterable[str], initial_values: dict[str, int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        initial_values = initial_values or {}
+        for key in keys:
+            d = dimension(key)
+            self.fields[field_name(key)] = forms.IntegerField(
+                label=f"{d.label} ({d.unit})" if d.unit else d.label,
+                required=False,
+                initial=initial_values.get(key),
+            )
+
+    def dimension_fields(self):
+        return [self[name] for name in self.fields if name.startswith("dim_")]
+
+    def values(self) -> dict[str, int]:
+        return {
+            key_of(name): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("dim_") and value is not None
+        }
+
+    def add_service_errors(self, message_dict: dict[str, list[str]]) -> None:
+        for key, messages in message_dict.items():
+            name = field_name(key)
+            self.add_error(name if name in self.fields else None, messages)
+
+
+class QuotaRequestForm(DimensionValuesForm):
+    reason = forms.CharField(label=_("Why the team needs it"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ApproveForm(DimensionValuesForm):
+    comment = forms.CharField(label=_("Comment (optional)"), required=False)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AskForm(forms.Form):
+    question = forms.CharField(label=_("Question"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AnswerForm(forms.Form):
+    answer = forms.CharField(label=_("Answer"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def rule_key_choices(architectures: Iterable[str]) -> list[tuple[str, str]]:
+    choices = [(d.key, str(d.label)) for d in base_dimensions()]
+    for arch in sorted(architectures):
+        choices += [
+            (arch_key(base, arch), str(dimension(arch_key(base, arch)).label)) for base in PER_ARCHITECTURE
+        ]
+    return choices
+
+
+class QuotaRuleForm(forms.ModelForm):
+    class Meta:
+        model = QuotaRule
+        fields = ["key", "ceiling", "auto_approve_increase", "auto_approve_days"]
+
+    def __init__(self, *args, architectures: Iterable[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key"] = forms.ChoiceField(label=_("Dimension"), choices=rule_key_choices(architectures))
+
+
+class QuotaPolicyForm(forms.Form):
+    members_may_request = forms.BooleanField(label=_("Any team member may request quota"), required=False)

@@ -1,0 +1,305 @@
+"""Quota pages: every team's table, asking, deciding, rules. Views only call selectors and services."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django.views.generic import ListView
+
+from inventory.selectors import utilization_by_architecture
+from portal.access import Action, Capability, can, restrict
+from portal.models import Team
+from portal.origin import origin
+from portal.views import HtmxListMixin
+from quotas import selectors, services
+from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions, dimension, sort_key
+from quotas.filtersets import QuotaRequestFilterSet
+from quotas.forms import (
+    AnswerForm,
+    ApproveForm,
+    AskForm,
+    QuotaPolicyForm,
+    QuotaRequestForm,
+    QuotaRuleForm,
+    RejectForm,
+)
+from quotas.models import QuotaRequest, QuotaRule
+from quotas.selectors import TeamQuotaTable
+
+SORTS = {"name", *(d.key for d in base_dimensions())}
+
+
+@login_required
+def quota_overview(request: HttpRequest) -> HttpResponse:
+    """Every team the user may see, one row each: used / limit per dimension. Sortable by how full a
+    dimension is; ``?format=csv`` exports the same rows."""
+    tables = selectors.quota_overview(user=request.user)
+    sort = request.GET.get("sort", "name")
+    sort = sort if sort in SORTS else "name"
+    if sort != "name":
+        tables.sort(key=lambda table: _fullness(table, sort), reverse=True)
+    if request.GET.get("format") == "csv":
+        return _overview_csv(tables)
+    return render(
+        request,
+        "quotas/overview.html",
+        {
+            "tables": tables,
+            "dimensions": base_dimensions(),
+            "sort": sort,
+            "pending": selectors.quota_request_list(user=request.user).filter(
+                status__in=QuotaRequest.UNDECIDED
+            ),
+            "may_decide": can(request.user, Capability.QUOTA_APPROVE),
+        },
+    )
+
+
+def _fullness(table: TeamQuotaTable, key: str) -> float:
+    """How full the team is on ``key``, in percent; teams without a limit on it sort last."""
+    line = table.line(key)
+    percent = line.percent if line else None
+    return -1.0 if percent is None else percent
+
+
+def _overview_csv(tables: list[TeamQuotaTable]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="kennel-quotas.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["team", "dimension", "limit", "used", "requested", "remaining", "read_from_cloud_at"])
+    for table in tables:
+        for line in table.lines:
+            writer.writerow(
+                [
+                    table.team.slug,
+                    line.dimension.key,
+                    "" if line.limit is None else line.limit,
+                    line.used,
+                    "" if line.requested is None else line.requested,
+                    "" if line.remaining is None else line.remaining,
+                    table.synced_at.isoformat() if table.synced_at else "",
+                ]
+            )
+    return response
+
+
+def _request_keys(user, table) -> list[str]:
+    """The dimensions a requester may ask about: the team's; admins may also set architecture limits."""
+    keys = {line.dimension.key for line in table.lines}
+    if can(user, Capability.QUOTA_APPROVE):
+        for arch in selectors.hardware_capacity():
+            if arch:
+                keys |= {arch_key(base, arch) for base in PER_ARCHITECTURE}
+    return sorted(keys, key=sort_key)
+
+
+@login_required
+def quota_request_create(request: HttpRequest, slug: str) -> HttpResponse:
+    team = get_object_or_404(restrict(request.user, Team.objects.all()), slug=slug)
+    if not selectors.quota_may_request(user=request.user, team=team):
+        raise PermissionDenied
+    table = selectors.team_quota_table(team)
+    keys = _request_keys(request.user, table)
+    form = QuotaRequestForm(request.POST or None, keys=keys)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.quota_request_submit(
+                actor=request.user,
+                team=team,
+                values=form.values(),
+                reason=form.cleaned_data["reason"],
+                source=origin(request),
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                form.add_service_errors(error.message_dict)
+            else:
+                form.add_error(None, error)
+        else:
+            if created.auto_approved:
+                messages.success(request, _("Approved at once by the admins' rules; it is being applied."))
+            else:
+                messages.success(request, _("Requested. Admins have been told; you will get an e-mail."))
+            return redirect("quotas:request-detail", pk=created.pk)
+    lines = {line.dimension.key: line for line in table.lines}
+    rows = [
+        (field, lines.get(field.name.removeprefix("dim_").replace("__", ":")))
+        for field in form.dimension_fields()
+    ]
+    return render(
+        request, "quotas/request_form.html", {"team": team, "form": form, "rows": rows, "table": table}
+    )
+
+
+class QuotaRequestListView(LoginRequiredMixin, HtmxListMixin, ListView):
+    filterset_class = QuotaRequestFilterSet
+    template_name = "quotas/request_list.html"
+    partial_template_name = "quotas/_request_table.html"
+    context_object_name = "requests"
+    paginate_by = 50
+
+    def get_base_queryset(self):
+        return selectors.quota_request_list(user=self.request.user)
+
+
+def _detail_lines(quota_request: QuotaRequest) -> list[dict[str, Any]]:
+    table = selectors.team_quota_table(quota_request.team)
+    capacity = selectors.hardware_capacity()
+    keys = sorted(set(quota_request.values) | set(quota_request.approved_values), key=sort_key)
+    rows = []
+    for key in keys:
+        line = table.line(key)
+        rows.append(
+            {
+                "dimension": dimension(key),
+                "previous": quota_request.previous.get(key),
+                "requested": quota_request.values.get(key),
+                "approved": quota_request.approved_values.get(key),
+                "limit": line.limit if line else None,
+                "used": line.used if line else 0,
+                "hardware": selectors.hardware_limit(key, capacity),
+            }
+        )
+    return rows
+
+
+@login_required
+def quota_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    quota_request = get_object_or_404(selectors.quota_request_list(user=request.user), pk=pk)
+    visible = QuotaRequest.objects.filter(pk=pk)
+    may_decide = restrict(request.user, visible, Action.CHANGE).exists()
+    may_operate = restrict(request.user, visible, Action.OPERATE).exists()
+    status = quota_request.status
+    context: dict[str, Any] = {
+        "quota_request": quota_request,
+        "lines": _detail_lines(quota_request),
+        "events": list(quota_request.events.select_related("actor")),
+        "poll": status in (QuotaRequest.Status.APPROVED, QuotaRequest.Status.APPLYING),
+        "may_decide": may_decide and status in QuotaRequest.UNDECIDED,
+        "may_ask": may_decide and status == QuotaRequest.Status.PENDING,
+        "may_retry": may_decide and status == QuotaRequest.Status.FAILED,
+        "may_answer": may_operate and status == QuotaRequest.Status.INFO_REQUESTED,
+        "may_cancel": may_operate and status in QuotaRequest.UNDECIDED,
+    }
+    if request.htmx:
+        return render(request, "quotas/_request_status.html", context)
+    if context["may_decide"]:
+        context["approve_form"] = ApproveForm(
+            keys=[row["dimension"].key for row in context["lines"]], initial_values=quota_request.values
+        )
+        context["reject_form"], context["ask_form"] = RejectForm(), AskForm()
+        context["history"] = selectors.team_usage_history(team=quota_request.team)
+        context["capacity"] = utilization_by_architecture(user=request.user)
+    if context["may_answer"]:
+        context["answer_form"] = AnswerForm()
+    return render(request, "quotas/request_detail.html", context)
+
+
+@require_POST
+@login_required
+def quota_request_act(request: HttpRequest, pk: int, act: str) -> HttpResponse:
+    """The request page's buttons: approve (with edits), reject, ask, answer, cancel, retry."""
+    quota_request = get_object_or_404(selectors.quota_request_list(user=request.user), pk=pk)
+    source = origin(request)
+    data = request.POST
+    try:
+        if act == "approve":
+            form = ApproveForm(data, keys=list(quota_request.values))
+            values = form.values() if form.is_valid() else None
+            if values is None:
+                raise ValidationError(_("Give whole numbers."))
+            services.quota_request_approve(
+                actor=request.user,
+                request=quota_request,
+                values=values,
+                comment=data.get("comment", ""),
+                source=source,
+            )
+            messages.success(request, _("Approved; it is being applied."))
+        elif act == "reject":
+            services.quota_request_reject(
+                actor=request.user, request=quota_request, reason=data.get("reason", ""), source=source
+            )
+            messages.success(request, _("Rejected; the requester has been told."))
+        elif act == "ask":
+            services.quota_request_ask(
+                actor=request.user, request=quota_request, question=data.get("question", ""), source=source
+            )
+            messages.success(request, _("Question sent."))
+        elif act == "answer":
+            services.quota_request_answer(
+                actor=request.user, request=quota_request, answer=data.get("answer", ""), source=source
+            )
+            messages.success(request, _("Answer sent; the request is pending again."))
+        elif act == "cancel":
+            services.quota_request_cancel(actor=request.user, request=quota_request, source=source)
+            messages.success(request, _("Cancelled."))
+        elif act == "retry":
+            services.quota_request_retry(actor=request.user, request=quota_request, source=source)
+            messages.success(request, _("Retrying; services already applied are skipped."))
+        else:
+            return HttpResponse(_("Unknown action."), status=400)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("quotas:request-detail", pk=quota_request.pk)
+
+
+@login_required
+def quota_rules(request: HttpRequest) -> HttpResponse:
+    """Admins: who may ask, ceilings and auto-approval per dimension."""
+    if not can(request.user, Capability.QUOTA_APPROVE):
+        raise PermissionDenied
+    architectures = [arch for arch in selectors.hardware_capacity() if arch]
+    policy_form = QuotaPolicyForm(
+        initial={"members_may_request": selectors.quota_policy().members_may_request}
+    )
+    rule_form = QuotaRuleForm(architectures=architectures)
+    if request.method == "POST":
+        try:
+            if request.POST.get("delete"):
+                services.quota_rule_delete(
+                    actor=request.user, key=request.POST["delete"], source=origin(request)
+                )
+                messages.success(request, _("Rule removed."))
+                return redirect("quotas:rules")
+            if request.POST.get("form") == "policy":
+                policy_form = QuotaPolicyForm(request.POST)
+                if policy_form.is_valid():
+                    services.quota_policy_save(
+                        actor=request.user,
+                        members_may_request=policy_form.cleaned_data["members_may_request"],
+                        source=origin(request),
+                    )
+                    messages.success(request, _("Saved."))
+                    return redirect("quotas:rules")
+            else:
+                rule_form = QuotaRuleForm(request.POST, architectures=architectures)
+                if rule_form.is_valid():
+                    data = rule_form.cleaned_data
+                    services.quota_rule_save(
+                        actor=request.user,
+                        key=data["key"],
+                        ceiling=data["ceiling"],
+                        auto_approve_increase=data["auto_approve_increase"],
+                        auto_approve_days=data["auto_approve_days"],
+                        source=origin(request),
+                    )
+                    messages.success(request, _("Saved."))
+                    return redirect("quotas:rules")
+        except ValidationError as error:
+            rule_form.add_error(None, error)
+    rules = sorted(QuotaRule.objects.all(), key=lambda rule: sort_key(rule.key))
+    return render(
+        request,
+        "quotas/rules.html",
+        {"policy_form": policy_form, "rule_form": rule_form, "rules": [(r, dimension(r.key)) for r in rules]},
+    )

@@ -1,0 +1,181 @@
+"""Quota pages: what each person sees and may do, and that forms show the service's reasons."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from portal.models import Membership
+from quotas import services
+from quotas.models import QuotaRequest, QuotaRule
+from tests.matrix import check_matrix
+
+pytestmark = pytest.mark.django_db
+Status = QuotaRequest.Status
+
+
+@pytest.fixture
+def synced(fake_cloud):
+    services.quota_sync()
+    return fake_cloud
+
+
+@pytest.fixture
+def member_as_lead(member, team):
+    Membership.objects.filter(user=member, team=team).update(level=Membership.Level.LEAD)
+    return member
+
+
+@pytest.fixture
+def pending(synced, member_as_lead, team):
+    return services.quota_request_submit(actor=member_as_lead, team=team, values={"cores": 80}, reason="CI")
+
+
+def client_for(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_overview_matrix(people, synced):
+    everyone = {"anonymous": 302, "member": 200, "outsider": 200, "manager": 200, "admin": 200}
+    check_matrix(people, reverse("quotas:overview"), everyone)
+    check_matrix(people, reverse("quotas:overview") + "?format=csv", everyone)
+
+
+def test_developers_see_their_teams_managers_see_all_sorted_and_exported(people, synced, team, other_team):
+    mine = client_for(people["member"]).get(reverse("quotas:overview")).content.decode()
+    assert "Alpha" in mine and "Beta" not in mine
+    response = client_for(people["manager"]).get(reverse("quotas:overview") + "?sort=cores&format=csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert {r["team"] for r in rows} == {"alpha", "beta"}
+    cores = next(r for r in rows if r["team"] == "alpha" and r["dimension"] == "cores")
+    assert int(cores["limit"]) == synced.get_quotas(team.openstack_project_id, "compute")["cores"]
+    assert cores["used"] == "0"
+
+
+def test_the_request_form_matrix(people, synced, team, member_as_lead):
+    url = reverse("quotas:request-create", args=[team.slug])
+    check_matrix(
+        people, url, {"anonymous": 302, "member": 200, "outsider": 404, "manager": 403, "admin": 200}
+    )
+
+
+def test_the_request_form_shows_the_services_reasons_on_the_fields(synced, team, member_as_lead):
+    url = reverse("quotas:request-create", args=[team.slug])
+    response = client_for(member_as_lead).post(url, {"dim_cores": "-4", "dim_ram_mb": "abc", "reason": "x"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Enter a whole number" in page  # the form's own check first
+    response = client_for(member_as_lead).post(url, {"dim_cores": "-4", "reason": "x"})
+    assert "cannot be negative" in response.content.decode()
+    assert not QuotaRequest.objects.exists()
+
+
+def test_requesting_through_the_page(synced, team, member_as_lead):
+    url = reverse("quotas:request-create", args=[team.slug])
+    response = client_for(member_as_lead).post(url, {"dim_cores": "80", "reason": "CI runners"})
+    request = QuotaRequest.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "quotas:request-detail", args=[request.pk]
+    )
+    assert (request.values, request.reason, request.status) == ({"cores": 80}, "CI runners", Status.PENDING)
+
+
+def test_the_request_page_matrix(people, pending):
+    url = reverse("quotas:request-detail", args=[pending.pk])
+    check_matrix(
+        people, url, {"anonymous": 302, "member": 200, "outsider": 404, "manager": 200, "admin": 200}
+    )
+
+
+def test_only_admins_decide(people, pending):
+    url = reverse("quotas:request-act", args=[pending.pk, "reject"])
+    check_matrix(
+        people,
+        url,
+        {"anonymous": 302, "member": 403, "outsider": 404, "manager": 403, "admin": 302},
+        method="post",
+        data={"reason": "no"},
+    )
+    pending.refresh_from_db()
+    assert pending.status == Status.REJECTED and pending.decided_by == people["admin"]
+
+
+def test_a_refused_decision_says_why(people, pending):
+    client = client_for(people["member"])
+    response = client.post(
+        reverse("quotas:request-act", args=[pending.pk, "approve"]), {"dim_cores": "80"}, follow=True
+    )
+    pending.refresh_from_db()
+    assert pending.status == Status.PENDING
+    assert response.status_code == 403
+
+
+def test_an_admin_approves_with_edits_from_the_page(people, pending):
+    client = client_for(people["admin"])
+    page = client.get(reverse("quotas:request-detail", args=[pending.pk])).content.decode()
+    assert 'data-testid="approve-form"' in page and "room per architecture" in page
+    response = client.post(
+        reverse("quotas:request-act", args=[pending.pk, "approve"]),
+        {"dim_cores": "72", "comment": "72 for now"},
+    )
+    assert response.status_code == 302
+    pending.refresh_from_db()
+    assert (pending.status, pending.approved_values, pending.decision_comment) == (
+        Status.APPROVED,
+        {"cores": 72},
+        "72 for now",
+    )
+
+
+def test_the_requester_answers_a_question_and_may_cancel(people, pending, member_as_lead):
+    services.quota_request_ask(actor=people["admin"], request=pending, question="Which CI?")
+    client = client_for(member_as_lead)
+    page = client.get(reverse("quotas:request-detail", args=[pending.pk])).content.decode()
+    assert 'data-testid="answer-form"' in page and "Which CI?" in page
+    client.post(reverse("quotas:request-act", args=[pending.pk, "answer"]), {"answer": "GitLab"})
+    client.post(reverse("quotas:request-act", args=[pending.pk, "cancel"]))
+    pending.refresh_from_db()
+    assert pending.status == Status.CANCELLED
+
+
+def test_the_request_list_matrix_and_scope(people, pending):
+    url = reverse("quotas:request-list")
+    check_matrix(
+        people, url, {"anonymous": 302, "member": 200, "outsider": 200, "manager": 200, "admin": 200}
+    )
+    assert f"#{pending.pk}" not in client_for(people["outsider"]).get(url).content.decode()
+    assert (
+        reverse("quotas:request-detail", args=[pending.pk])
+        in client_for(people["manager"]).get(url).content.decode()
+    )
+
+
+def test_the_rules_page_is_for_admins(people, synced):
+    url = reverse("quotas:rules")
+    check_matrix(
+        people, url, {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 200}
+    )
+    client = client_for(people["admin"])
+    client.post(
+        url, {"key": "cores", "ceiling": "256", "auto_approve_increase": "8", "auto_approve_days": "30"}
+    )
+    assert QuotaRule.objects.get(key="cores").ceiling == 256
+    client.post(url, {"form": "policy", "members_may_request": "on"})
+    from quotas.selectors import quota_policy
+
+    assert quota_policy().members_may_request
+    client.post(url, {"delete": "cores"})
+    assert not QuotaRule.objects.exists()
+
+
+def test_the_team_page_shows_the_quota_and_the_way_to_ask(people, synced, team, member_as_lead):
+    page = client_for(member_as_lead).get(reverse("team-detail", args=[team.slug])).content.decode()
+    assert 'data-testid="quota-table"' in page and reverse("quotas:request-create", args=[team.slug]) in page
+    page = client_for(people["manager"]).get(reverse("team-detail", args=[team.slug])).content.decode()
+    assert 'data-testid="quota-table"' in page and "Ask for more quota" not in page
