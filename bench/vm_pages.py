@@ -72,7 +72,12 @@ def seed(vms: int, teams: int = 100, hosts: int = 200) -> None:
         )
         for arch in ("x86_64", "ppc64le"):
             CloudImage.objects.create(
-                cloud_id=f"img-{arch}", name=f"cirros-{arch}", architecture=arch, status="active", seen_at=now
+                cloud_id=f"img-{arch}",
+                name=f"cirros-{arch}",
+                architecture=arch,
+                status="active",
+                offered=True,
+                seen_at=now,
             )
         CloudFlavor.objects.create(cloud_id="f1", name="m1.tiny", vcpus=1, ram_mb=512, disk_gb=1, seen_at=now)
     teams_list = list(Team.objects.filter(slug__startswith="bench-").prefetch_related("memberships"))

@@ -11,6 +11,7 @@ _NAVIGATION = [
     (_("Home"), "home", None),
     (_("VMs"), "provisioning:vm-list", None),
     (_("Profiles"), "provisioning:profile-list", None),
+    (_("Catalog"), "catalog:images", Capability.IMAGES_MANAGE),
     (_("Teams"), "team-list", None),
     (_("Quotas"), "quotas:overview", None),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),

@@ -162,9 +162,18 @@ def _demo_profile() -> None:
     )
 
 
+# The local cloud's images as the demo catalog offers them to developers (friendly names).
+DEMO_IMAGE_NAMES = {
+    "cirros-0.6-x86_64": "CirrOS 0.6",
+    "cirros-0.6-ppc64le": "CirrOS 0.6",
+    "centos-stream-9-x86_64": "CentOS Stream 9",
+    "centos-stream-9-ppc64le": "CentOS Stream 9",
+}
+
+
 def demo_cloud_link() -> str | None:
-    """Link the demo teams to the local cloud's same-named projects and mirror the catalog.
-    Returns None, or what went wrong (the cloud may still be starting)."""
+    """Link the demo teams to the local cloud's same-named projects, mirror the catalog and offer
+    its images. Returns None, or what went wrong (the cloud may still be starting)."""
     from portal.cloud.gateway import CloudError
     from provisioning.services import catalog_refresh
 
@@ -174,4 +183,15 @@ def demo_cloud_link() -> str | None:
         catalog_refresh()
     except CloudError as error:
         return str(error)
+    _demo_catalog()
     return None
+
+
+def _demo_catalog() -> None:
+    """Offer the local cloud's images under friendly names, once: an image that already has a friendly
+    name was set up before (an admin may since have withdrawn it, and that is not undone)."""
+    from catalog.services import image_offer_set
+    from provisioning.models import CloudImage
+
+    for image in CloudImage.objects.filter(name__in=DEMO_IMAGE_NAMES, display_name=""):
+        image_offer_set(actor=None, image=image, offered=True, display_name=DEMO_IMAGE_NAMES[image.name])

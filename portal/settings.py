@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "portal",
     "provisioning",
     "inventory",
+    "catalog",
     "quotas",
 ]
 
@@ -301,6 +302,21 @@ KENNEL_FORECAST_WINDOW_DAYS = env_int("KENNEL_FORECAST_WINDOW_DAYS", 30, minimum
 # clouds.yaml found at OS_CLIENT_CONFIG_FILE. By default the local devcloud's admin cloud.
 OPENSTACK_CLOUD = env_str("OS_CLOUD", "kennel-admin")
 OPENSTACK_CONFIG_FILE = env_str("OS_CLIENT_CONFIG_FILE", str(VAR_DIR / "devcloud" / "clouds.yaml"))
+
+# Disk imports: admins may name a file only under KENNEL_IMPORT_DIR (copied there with scp or rsync);
+# uploads and conversions live in KENNEL_IMPORT_WORK_DIR. Both must be on the host (or volume) that the
+# web process and the Celery worker share.
+KENNEL_IMPORT_DIR = Path(env_str("KENNEL_IMPORT_DIR", str(VAR_DIR / "imports" / "incoming")))
+KENNEL_IMPORT_WORK_DIR = Path(env_str("KENNEL_IMPORT_WORK_DIR", str(VAR_DIR / "imports" / "work")))
+# Longest a single qemu-img convert may run, in seconds.
+KENNEL_IMPORT_CONVERT_TIMEOUT = env_int("KENNEL_IMPORT_CONVERT_TIMEOUT", 6 * 3600, minimum=60)
+# Uploaded files stream to disk in blocks and are never held in memory, whatever their size: only the
+# temporary-file handler, with a tiny in-memory threshold, in the import work directory (where the
+# import then moves the file without copying it).
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+FILE_UPLOAD_TEMP_DIR = str(KENNEL_IMPORT_WORK_DIR / "uploading")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 
 # cloud-init's JSON schema for user-data (scripts/cloudinit-schema.sh extracts it from Debian's package).
 KENNEL_CLOUDINIT_SCHEMA = Path(

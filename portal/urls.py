@@ -23,6 +23,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("inventory/", include("inventory.urls")),
     path("vms/", include("provisioning.urls")),
+    path("catalog/", include("catalog.urls")),
     path("quotas/", include("quotas.urls")),
     path("api/", include(api_patterns)),
 ]

@@ -29,6 +29,10 @@ class CloudImage(models.Model):
     visibility = models.CharField(max_length=16, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     seen_at = models.DateTimeField()
+    # The catalog, kept by admins (the mirror never touches these): developers see an image only when
+    # it is offered, under its friendly name. A new image in Glance is not offered until an admin says so.
+    offered = models.BooleanField(_("offered to developers"), default=False, db_index=True)
+    display_name = models.CharField(_("friendly name"), max_length=100, blank=True)
 
     class Meta:
         ordering = ["architecture", "name"]
@@ -37,6 +41,11 @@ class CloudImage(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        """What developers see: the friendly name, else Glance's name."""
+        return self.display_name or self.name
 
 
 class CloudFlavor(models.Model):
@@ -48,7 +57,11 @@ class CloudFlavor(models.Model):
     ram_mb = models.PositiveIntegerField(_("RAM (MB)"))
     disk_gb = models.PositiveIntegerField(_("disk (GB)"))
     is_public = models.BooleanField(default=True)
+    extra_specs = models.JSONField(default=dict, blank=True)
     seen_at = models.DateTimeField()
+    # Kept by admins. A flavor is a size that any fitting image can use, so a new public flavor is
+    # offered until an admin withdraws it (unlike an image, which may be half-built or private).
+    offered = models.BooleanField(_("offered to developers"), default=True, db_index=True)
 
     class Meta:
         ordering = ["vcpus", "ram_mb", "disk_gb", "name"]
@@ -60,6 +73,23 @@ class CloudFlavor(models.Model):
 
     def fits_image(self, image: CloudImage) -> bool:
         return self.disk_gb >= image.min_disk_gb and self.ram_mb >= image.min_ram_mb
+
+    def suits_architecture(self, architecture: str) -> bool:
+        """False when the flavor's extra specs keep it off ``architecture``'s hosts: a required or
+        forbidden ``trait:HW_ARCH_*`` (Placement) or ``capabilities:cpu_info:arch`` (Nova's
+        ComputeCapabilitiesFilter, e.g. ``s== ppc64le``)."""
+        wanted = architecture.lower()
+        for key, value in (self.extra_specs or {}).items():
+            value = str(value).strip()
+            if key.startswith("trait:HW_ARCH_"):
+                arch = key[len("trait:HW_ARCH_") :].lower()
+                if value == "required" and arch != wanted:
+                    return False
+                if value == "forbidden" and arch == wanted:
+                    return False
+            elif key == "capabilities:cpu_info:arch" and value and value.split()[-1].lower() != wanted:
+                return False
+        return True
 
 
 class CloudHost(models.Model):

@@ -33,12 +33,12 @@ class ArchitectureChoice:
 
 
 def architecture_list() -> list[ArchitectureChoice]:
-    """Architectures that the cloud can run: an active image of it and a host of it."""
+    """Architectures that the cloud can run: an offered, active image of it and a host of it."""
     hosts = dict(
         CloudHost.objects.exclude(architecture="").values_list("architecture").annotate(n=Count("id"))
     )
     images = (
-        CloudImage.objects.filter(status="active")
+        CloudImage.objects.filter(status="active", offered=True)
         .exclude(architecture="")
         .values_list("architecture")
         .annotate(n=Count("id"))
@@ -48,14 +48,19 @@ def architecture_list() -> list[ArchitectureChoice]:
 
 
 def image_list(*, user: User, architecture: str | None = None) -> QuerySet[CloudImage]:
-    images = restrict(user, CloudImage.objects.filter(status="active").exclude(architecture=""))
+    """The images developers may request: offered by an admin, active, with an architecture."""
+    images = restrict(user, CloudImage.objects.filter(status="active", offered=True).exclude(architecture=""))
     return images.filter(architecture=architecture) if architecture else images
 
 
 def flavor_list(*, user: User, image: CloudImage | None = None) -> QuerySet[CloudFlavor]:
-    flavors = restrict(user, CloudFlavor.objects.filter(is_public=True))
+    """Offered public flavors; with ``image``, only those big enough for it and not kept off its
+    architecture by their extra specs."""
+    flavors = restrict(user, CloudFlavor.objects.filter(is_public=True, offered=True))
     if image is not None:
         flavors = flavors.filter(disk_gb__gte=image.min_disk_gb, ram_mb__gte=image.min_ram_mb)
+        elsewhere = [f.pk for f in flavors if not f.suits_architecture(image.architecture)]
+        flavors = flavors.exclude(pk__in=elsewhere)
     return flavors
 
 

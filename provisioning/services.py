@@ -104,6 +104,7 @@ def catalog_refresh() -> None:
                     "ram_mb": flavor.ram_mb,
                     "disk_gb": flavor.disk_gb,
                     "is_public": flavor.is_public,
+                    "extra_specs": dict(flavor.extra_specs),
                     "seen_at": now,
                 },
             )
@@ -133,6 +134,21 @@ def catalog_refresh() -> None:
 
 
 # --- requesting ---------------------------------------------------------------------------------------
+
+
+def catalog_refusals(*, image: CloudImage, flavor: CloudFlavor) -> dict[str, str]:
+    """Why the catalog does not let developers pick this image and flavor (empty when it does)."""
+    refusals = {}
+    if not image.offered:
+        refusals["image"] = _("Image %(image)s is not offered to developers.") % {"image": image.label}
+    if not flavor.offered:
+        refusals["flavor"] = _("Flavor %(flavor)s is not offered to developers.") % {"flavor": flavor.name}
+    elif image.architecture and not flavor.suits_architecture(image.architecture):
+        refusals["flavor"] = _("Flavor %(flavor)s is not for %(arch)s VMs.") % {
+            "flavor": flavor.name,
+            "arch": image.architecture,
+        }
+    return refusals
 
 
 def vm_request_submit(
@@ -174,6 +190,7 @@ def vm_request_submit(
         errors["flavor"] = _(
             "No %(arch)s host has room for a %(flavor)s VM right now. Pick a smaller flavor or ask an admin."
         ) % {"arch": image.architecture, "flavor": flavor.name}
+    errors.update(catalog_refusals(image=image, flavor=flavor))
     if errors:
         raise ValidationError(errors)
     user_data = vm_user_data_render(

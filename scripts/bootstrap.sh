@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=(redis-server:redis-server msgfmt:gettext /usr/bin/ipmitool:ipmitool)
+# qemu-img converts and checks the old VMs' disks that admins import (Debian's qemu-utils).
+want=(redis-server:redis-server msgfmt:gettext /usr/bin/ipmitool:ipmitool qemu-img:qemu-utils)
 if [[ "${1:-}" == test ]]; then
   # The font lets Chromium's screenshots of the Chinese pages show glyphs rather than boxes.
   want+=(/usr/lib/postgresql/15/bin/initdb:postgresql /usr/bin/chromium:chromium

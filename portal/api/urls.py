@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("inventory.api.urls")),
     path("", include("provisioning.api.urls")),
     path("", include("quotas.api.urls")),
+    path("", include("catalog.api.urls")),
 ]

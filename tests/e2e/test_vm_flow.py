@@ -33,9 +33,10 @@ def test_dev1_requests_a_power_vm_watches_it_build_reboots_and_deletes_it(page: 
     page.goto(f"{live_server.url}/vms/new/")
     page.get_by_label("ppc64le").check()
     image = page.get_by_test_id("image")
-    expect(image.locator("option", has_text="cirros-0.6-ppc64le")).to_have_count(1)
-    expect(image.locator("option", has_text="x86_64")).to_have_count(0)  # only images of the architecture
-    image.select_option(label="cirros-0.6-ppc64le (cirros 0.6)")
+    # Only the offered images of the architecture, under their friendly names.
+    expect(image.locator("option", has_text="CirrOS 0.6 (cirros 0.6)")).to_have_count(1)
+    expect(image.locator("option", has_text="CentOS Stream 9")).to_have_count(1)
+    image.select_option(label="CirrOS 0.6 (cirros 0.6)")
     flavor = page.get_by_test_id("flavor")
     page.screenshot(path="var/e2e/request-form.png", full_page=True)
     expect(flavor.locator("option", has_text="m1.tiny")).to_have_count(1)

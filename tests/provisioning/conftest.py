@@ -24,7 +24,13 @@ def fake_cloud(team, other_team):
             t.openstack_project_id = project.id
             t.save()
         catalog_refresh()
+        offer_every_image()
         yield fake
+
+
+def offer_every_image() -> None:
+    """What an admin does in the catalog before developers can pick an image: offer them all."""
+    CloudImage.objects.filter(status="active").exclude(architecture="").update(offered=True)
 
 
 def image(arch: str = "x86_64", name: str = "cirros") -> CloudImage:

@@ -16,7 +16,7 @@ from portal.services import team_link_project
 from provisioning import services
 from provisioning.models import VmRequest
 from tests.live import ROOT, celery_worker, eventually
-from tests.provisioning.conftest import flavor, image
+from tests.provisioning.conftest import flavor, image, offer_every_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 Status = VmRequest.Status
@@ -28,6 +28,7 @@ def linked_team(team):
     """Team Alpha linked to the local cloud's ``alpha`` project, the catalog mirrored."""
     team_link_project(actor=None, team=team, project="alpha")
     services.catalog_refresh()
+    offer_every_image()
     return team
 
 

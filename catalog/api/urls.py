@@ -1,0 +1,12 @@
+from rest_framework.routers import SimpleRouter
+
+from catalog.api import views
+
+router = SimpleRouter()
+router.register("catalog/manage/images", views.CatalogImageViewSet, basename="catalog-image")
+router.register("catalog/manage/flavors", views.CatalogFlavorViewSet, basename="catalog-flavor")
+router.register(
+    "catalog/manage/property-changes", views.ImagePropertyChangeViewSet, basename="image-property-change"
+)
+router.register("image-imports", views.ImageImportViewSet, basename="image-import")
+urlpatterns = router.urls

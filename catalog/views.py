@@ -1,0 +1,158 @@
+"""The catalog's admin pages: images by architecture, flavors, disk imports. Admins only (403 for
+everyone else signed in); views call selectors and services and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from catalog import selectors, services
+from catalog.forms import FlavorOfferForm, ImageImportForm, ImageOfferForm, ImagePropertiesForm
+from portal.access import Action, Capability, can, restrict
+from portal.origin import origin
+from provisioning.models import CloudFlavor, CloudImage
+from provisioning.selectors import catalog_synced_at
+
+
+def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in (else the login page) and allowed to manage images (else 403)."""
+
+    @login_required
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not can(request.user, Capability.IMAGES_MANAGE):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def _refusal(request: HttpRequest, error: ValidationError) -> None:
+    messages.error(request, " ".join(error.messages))
+
+
+@admin_only
+def image_catalog(request: HttpRequest) -> HttpResponse:
+    groups = selectors.image_catalog(user=request.user)
+    busy = any(
+        image.latest_change is not None and not image.latest_change.finished
+        for group in groups
+        for image in group.images
+    )
+    synced_at, sync_error = catalog_synced_at()
+    context = {
+        "groups": groups,
+        "poll": busy,
+        "synced_at": synced_at,
+        "sync_error": sync_error,
+        "hypervisor_architectures": services.hypervisor_architectures(),
+    }
+    template = "catalog/_image_groups.html" if request.htmx else "catalog/image_catalog.html"
+    return render(request, template, context)
+
+
+def _image(request: HttpRequest, pk: int) -> CloudImage:
+    return get_object_or_404(restrict(request.user, CloudImage.objects.all(), Action.CHANGE), pk=pk)
+
+
+@require_POST
+@admin_only
+def image_offer(request: HttpRequest, pk: int) -> HttpResponse:
+    image = _image(request, pk)
+    form = ImageOfferForm(request.POST)
+    if form.is_valid():
+        try:
+            services.image_offer_set(
+                actor=request.user, image=image, source=origin(request), **form.cleaned_data
+            )
+            messages.success(request, _("Catalog updated."))
+        except ValidationError as error:
+            _refusal(request, error)
+    return redirect("catalog:images")
+
+
+@require_POST
+@admin_only
+def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
+    image = _image(request, pk)
+    form = ImagePropertiesForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("catalog:images")
+    try:
+        services.image_properties_request(
+            actor=request.user, image=image, source=origin(request), **form.cleaned_data
+        )
+        messages.success(request, _("The change is on its way to Glance; this page shows when it lands."))
+    except ValidationError as error:
+        _refusal(request, error)
+    return redirect("catalog:images")
+
+
+@admin_only
+def flavor_catalog(request: HttpRequest) -> HttpResponse:
+    architectures, rows = selectors.flavor_catalog(user=request.user)
+    return render(request, "catalog/flavor_catalog.html", {"architectures": architectures, "rows": rows})
+
+
+@require_POST
+@admin_only
+def flavor_offer(request: HttpRequest, pk: int) -> HttpResponse:
+    flavor = get_object_or_404(restrict(request.user, CloudFlavor.objects.all(), Action.CHANGE), pk=pk)
+    form = FlavorOfferForm(request.POST)
+    if form.is_valid():
+        services.flavor_offer_set(
+            actor=request.user, flavor=flavor, offered=form.cleaned_data["offered"], source=origin(request)
+        )
+        messages.success(request, _("Catalog updated."))
+    return redirect("catalog:flavors")
+
+
+@admin_only
+def image_import_list(request: HttpRequest) -> HttpResponse:
+    """GET lists imports with the form; POST starts one (the file arrives already on disk)."""
+    form = ImageImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        upload = data.pop("file")
+        try:
+            imp = services.image_import_create(
+                actor=request.user, upload=upload or None, source=origin(request), **data
+            )
+        except ValidationError as error:
+            form.add_error(None, error)  # a dict of field errors lands on its fields
+        else:
+            return redirect("catalog:import-detail", pk=imp.pk)
+    imports = selectors.image_import_list(user=request.user)[:100]
+    return render(
+        request,
+        "catalog/import_list.html",
+        {"form": form, "imports": imports, "import_dir": services.import_dir()},
+        status=400 if form.errors else 200,
+    )
+
+
+@admin_only
+def image_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
+    template = "catalog/_import_status.html" if request.htmx else "catalog/import_detail.html"
+    return render(request, template, {"imp": imp, "poll": not imp.finished})
+
+
+@require_POST
+@admin_only
+def image_import_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
+    try:
+        services.image_import_retry(actor=request.user, imp=imp, source=origin(request))
+    except ValidationError as error:
+        _refusal(request, error)
+    return redirect("catalog:import-detail", pk=imp.pk)
