@@ -176,11 +176,13 @@ def demo_cloud_link() -> str | None:
     its images. Returns None, or what went wrong (the cloud may still be starting)."""
     from portal.cloud.gateway import CloudError
     from provisioning.services import catalog_refresh
+    from quotas.services import quota_sync
 
     try:
         for slug, _name, _description in DEMO_TEAMS:
             services.team_link_project(actor=None, team=Team.objects.get(slug=slug), project=slug)
         catalog_refresh()
+        quota_sync()  # the teams' quota tables show at once, not after the first scheduled sync
     except CloudError as error:
         return str(error)
     _demo_catalog()
