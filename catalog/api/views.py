@@ -26,6 +26,7 @@ from catalog.api.serializers import (
 )
 from portal.access import Capability, can
 from portal.origin import origin
+from provisioning.models import CloudFlavor, CloudImage
 
 
 class ManagesImages(BasePermission):
@@ -44,6 +45,7 @@ class CatalogImageViewSet(viewsets.ReadOnlyModelViewSet):
 
     permission_classes = [IsAuthenticated, ManagesImages]
     serializer_class = CatalogImageSerializer
+    queryset = CloudImage.objects.none()  # for the schema; get_queryset() is what is served
     lookup_field = "cloud_id"
     lookup_url_kwarg = "id"
     pagination_class = None
@@ -105,6 +107,7 @@ class CatalogFlavorViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
 
     permission_classes = [IsAuthenticated, ManagesImages]
     serializer_class = CatalogFlavorSerializer
+    queryset = CloudFlavor.objects.none()  # for the schema
     lookup_field = "cloud_id"
     lookup_url_kwarg = "id"
     pagination_class = None

@@ -18,6 +18,8 @@ def import_dirs(settings, tmp_path):
     settings.KENNEL_IMPORT_DIR = tmp_path / "incoming"
     settings.KENNEL_IMPORT_WORK_DIR = tmp_path / "work"
     settings.KENNEL_IMPORT_DIR.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "work" / "uploading")
+    (tmp_path / "work" / "uploading").mkdir(parents=True)
     return settings.KENNEL_IMPORT_DIR
 
 
