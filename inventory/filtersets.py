@@ -3,7 +3,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Architecture, DataCenter, Server
+from inventory.models import Architecture, DataCenter, HealthChoice, PowerStateChoice, Server
 
 
 class ServerFilterSet(django_filters.FilterSet):
@@ -16,6 +16,28 @@ class ServerFilterSet(django_filters.FilterSet):
         label=_("Data center"),
     )
 
+    # The dashboard's counts link here, so each count and its list agree.
+    power = django_filters.ChoiceFilter(
+        field_name="hardware_state__power_state", choices=PowerStateChoice.choices, label=_("Power")
+    )
+    health = django_filters.ChoiceFilter(
+        field_name="hardware_state__health", choices=HealthChoice.choices, label=_("Health")
+    )
+    bmc = django_filters.ChoiceFilter(
+        method="filter_bmc",
+        choices=[
+            ("reachable", _("Reachable")),
+            ("unreachable", _("Unreachable")),
+            ("none", _("No BMC data")),
+        ],
+        label=_("BMC"),
+    )
+
     class Meta:
         model = Server
-        fields = ["q", "architecture", "datacenter"]
+        fields = ["q", "architecture", "datacenter", "power", "health", "bmc"]
+
+    def filter_bmc(self, queryset, name, value):
+        if value == "none":
+            return queryset.filter(hardware_state=None)
+        return queryset.filter(hardware_state__reachable=value == "reachable")

@@ -200,6 +200,12 @@ DEFAULT_RESOLUTION = {
     HistoryRange.MONTH: HistoryResolution.HOUR,
     HistoryRange.YEAR: HistoryResolution.DAY,
 }
+RESOLUTION_LABELS = {
+    HistoryResolution.FIVE_MINUTES: _("a sample every 5 minutes"),
+    HistoryResolution.HOUR: _("hourly averages"),
+    HistoryResolution.DAY: _("daily averages"),
+}
+RESOURCE_LABELS = {"VCPU": _("vCPUs"), "MEMORY_MB": _("RAM (MB)"), "DISK_GB": _("Disk (GB)")}
 STEP = {
     HistoryResolution.FIVE_MINUTES: FIVE_MINUTES,
     HistoryResolution.HOUR: HOUR,
@@ -343,7 +349,7 @@ FORECAST_STATUS_LABELS = {
     ForecastStatus.REACHED: _("already at or over the threshold"),
     ForecastStatus.NOT_WITHIN_A_YEAR: _("not within a year"),
     ForecastStatus.NOT_RISING: _("not rising"),
-    ForecastStatus.NOT_ENOUGH_HISTORY: _("not enough history"),
+    ForecastStatus.NOT_ENOUGH_HISTORY: _("not enough history yet (a day of hourly samples is needed)"),
     ForecastStatus.NO_CAPACITY: _("no capacity reported"),
 }
 # A line through less than a day of hourly samples says more about the time of day than the trend.
@@ -372,6 +378,10 @@ class Forecast:
         if not self.capacity or self.used is None:
             return None
         return round(self.used * 100 / self.capacity, 1)
+
+    @property
+    def resource_label(self) -> str:
+        return str(RESOURCE_LABELS[self.resource_class])
 
     @property
     def status_label(self) -> str:

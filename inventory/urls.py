@@ -1,6 +1,7 @@
 from django.urls import path
 
 from inventory import views
+from inventory.dashboard_views import DashboardView, UtilizationHistoryView
 
 app_name = "inventory"
 urlpatterns = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("servers/<int:pk>/undrain/", views.ServerUndrainView.as_view(), name="server-undrain"),
     path("power-requests/<int:pk>/confirm/", views.PowerRequestConfirmView.as_view(), name="power-confirm"),
     path("utilization/", views.UtilizationView.as_view(), name="utilization"),
+    path("utilization/history/", UtilizationHistoryView.as_view(), name="utilization-history"),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("datacenters/", views.DataCenterListView.as_view(), name="datacenter-list"),
     path("datacenters/new/", views.DataCenterCreateView.as_view(), name="datacenter-create"),
     path("datacenters/<int:pk>/edit/", views.DataCenterUpdateView.as_view(), name="datacenter-edit"),

@@ -14,6 +14,7 @@ _NAVIGATION = [
     (_("Catalog"), "catalog:images", Capability.IMAGES_MANAGE),
     (_("Teams"), "team-list", None),
     (_("Quotas"), "quotas:overview", None),
+    (_("Dashboard"), "inventory:dashboard", Capability.INVENTORY_VIEW),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
     (_("Utilization"), "inventory:utilization", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),

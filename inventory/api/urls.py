@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from inventory.api.history import alert_list, utilization_forecast_read, utilization_history_read
 from inventory.api.utilization import utilization
 from inventory.api.views import DataCenterViewSet, PowerRequestViewSet, ServerViewSet
 
@@ -8,4 +9,10 @@ router = SimpleRouter()
 router.register("servers", ServerViewSet, basename="server")
 router.register("power-requests", PowerRequestViewSet, basename="power-request")
 router.register("datacenters", DataCenterViewSet, basename="datacenter")
-urlpatterns = [path("utilization/", utilization, name="utilization"), *router.urls]
+urlpatterns = [
+    path("utilization/", utilization, name="utilization"),
+    path("utilization/history/", utilization_history_read, name="utilization-history"),
+    path("utilization/forecast/", utilization_forecast_read, name="utilization-forecast"),
+    path("alerts/", alert_list, name="alerts"),
+    *router.urls,
+]
