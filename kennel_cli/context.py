@@ -50,6 +50,17 @@ class Context:
                 Exit.REFUSED,
             )
 
+    def team(self) -> str:
+        """``--team``, or the user's only team; refuses to guess between several."""
+        if getattr(self.args, "team", None):
+            return self.args.team
+        teams = [t["slug"] for t in self.me.get("teams", [])]
+        if len(teams) == 1:
+            return teams[0]
+        if not teams:
+            raise CliError("You are in no team; ask a Kennel admin to add you to one.", Exit.REFUSED)
+        raise CliError(f"You are in several teams ({', '.join(teams)}); choose one with --team.", Exit.USAGE)
+
     @property
     def interactive(self) -> bool:
         return sys.stdin.isatty()

@@ -9,6 +9,8 @@ from kennel_cli.context import Context
 from kennel_cli.errors import CliError, Exit
 from kennel_cli.output import cell, print_fields, print_json, print_table, when
 
+STATUSES = ("pending", "info_requested", "approved", "applying", "applied", "failed", "rejected", "cancelled")
+
 
 def register(commands) -> None:
     quota = noun(commands, "quota", "your teams' quotas: limits, use, pending requests")
@@ -31,11 +33,13 @@ def register(commands) -> None:
     request.add_argument("--team", help="the team's short name (default: your only team)")
     request.add_argument("--reason", required=True, help="why the team needs it")
 
-    req = noun(commands, "request", "quota requests: list, show, approve, reject (admins), cancel")
-    listing = command(req, "list", cmd_request_list, "quota requests you may see")
-    listing.add_argument("--status", help="only requests in this state, e.g. pending")
+    req = noun(
+        commands, "request", "quota requests: list, show, approve, reject, ask (admins), answer, cancel"
+    )
+    listing = command(req, "list", cmd_request_list, "quota requests you may see, newest first")
+    listing.add_argument("--status", action="append", choices=STATUSES, help="only these (repeatable)")
     listing.add_argument("--team", help="only this team's")
-    show = command(req, "show", cmd_request_show, "one quota request")
+    show = command(req, "show", cmd_request_show, "one quota request and its history")
     show.add_argument("id", type=int, metavar="ID")
     approve = command(
         req, "approve", cmd_request_approve, "approve a request (admins), optionally with other values"
@@ -46,8 +50,18 @@ def register(commands) -> None:
     reject = command(req, "reject", cmd_request_reject, "reject a request (admins)")
     reject.add_argument("id", type=int, metavar="ID")
     reject.add_argument("--reason", required=True, help="why, for the team")
-    cancel = command(req, "cancel", cmd_request_cancel, "withdraw your team's pending request")
+    ask = command(req, "ask", cmd_request_ask, "ask the requester a question before deciding (admins)")
+    ask.add_argument("id", type=int, metavar="ID")
+    ask.add_argument("--question", required=True)
+    answer = command(req, "answer", cmd_request_answer, "answer an admin's question on your request")
+    answer.add_argument("id", type=int, metavar="ID")
+    answer.add_argument("--answer", required=True)
+    cancel = command(req, "cancel", cmd_request_cancel, "withdraw your team's open request")
     cancel.add_argument("id", type=int, metavar="ID")
+    retry = command(
+        req, "retry", cmd_request_retry, "apply an approved request again after a failure (admins)"
+    )
+    retry.add_argument("id", type=int, metavar="ID")
 
 
 def parse_values(pairs: list[str]) -> dict[str, int]:
@@ -73,6 +87,7 @@ def _print_quota(table: dict) -> None:
         [
             ("KEY", lambda d: d["key"]),
             ("DIMENSION", lambda d: d.get("label")),
+            ("UNIT", lambda d: d.get("unit")),
             ("QUOTA", lambda d: "unlimited" if d.get("quota") is None else d["quota"]),
             ("USED", lambda d: d.get("used")),
             ("PENDING", lambda d: d.get("pending")),
@@ -99,52 +114,47 @@ def cmd_quota_show(ctx: Context) -> int:
     return Exit.OK
 
 
-def _my_team(ctx: Context) -> str:
-    if ctx.args.team:
-        return ctx.args.team
-    teams = [t["slug"] for t in ctx.me.get("teams", [])]
-    if len(teams) == 1:
-        return teams[0]
-    if not teams:
-        raise CliError("You are in no team; ask a Kennel admin to add you to one.", Exit.REFUSED)
-    raise CliError(f"You are in several teams ({', '.join(teams)}); choose one with --team.", Exit.USAGE)
-
-
 def _values_text(values: dict | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (values or {}).items()) or "-"
 
 
 def _print_request(request: dict) -> None:
+    previous = request.get("previous") or {}
+    asked = ", ".join(
+        f"{key} {'unlimited' if previous.get(key) is None else previous[key]} -> {value}"
+        if key in previous
+        else f"{key}={value}"
+        for key, value in (request.get("values") or {}).items()
+    )
     pairs = [
         ("id", request.get("id")),
         ("team", request.get("team")),
-        ("status", request.get("status")),
-        ("values", _values_text(request.get("values"))),
+        ("status", request.get("status", "?") + (" (automatically)" if request.get("auto_approved") else "")),
+        ("asked", asked or "-"),
         ("reason", request.get("reason")),
+        ("requested by", request.get("requested_by")),
+        ("requested", when(request.get("created_at"))),
     ]
-    for key in (
-        "requested_by",
-        "created_at",
-        "decided_by",
-        "decided_at",
-        "approved_values",
-        "comment",
-        "error",
-    ):
-        if request.get(key) not in (None, "", {}):
-            value = request[key]
-            if key.endswith("_at"):
-                value = when(value)
-            elif isinstance(value, dict):
-                value = _values_text(value)
-            pairs.append((key.replace("_", " "), value))
+    if request.get("approved_values"):
+        pairs.append(("approved", _values_text(request["approved_values"])))
+    if request.get("decided_by"):
+        pairs.append(("decided by", f"{request['decided_by']} at {when(request.get('decided_at'))}"))
+    if request.get("decision_comment"):
+        pairs.append(("comment", request["decision_comment"]))
+    if request.get("error"):
+        pairs.append(("error", request["error"]))
     print_fields(pairs)
+    if request.get("events"):
+        print("\nhistory:")
+        for event in request["events"]:
+            who = event.get("actor") or "kennel"
+            print(f"  {when(event['at'])}  {event['status']:<15} {who}: {event['message']}")
 
 
 def cmd_quota_request(ctx: Context) -> int:
     values = parse_values(ctx.args.values)
     created = ctx.client.post(
-        "quota-requests/", {"team": _my_team(ctx), "values": values, "reason": ctx.args.reason}
+        "quota-requests/", {"team": ctx.team(), "values": values, "reason": ctx.args.reason}
     )
     if ctx.json:
         print_json(created)
@@ -157,7 +167,7 @@ def cmd_quota_request(ctx: Context) -> int:
 
 
 def cmd_request_list(ctx: Context) -> int:
-    rows = ctx.client.get_all("quota-requests/", status=ctx.args.status, team=ctx.args.team)
+    rows = ctx.client.get_all("quota-requests/", status=ctx.args.status or [], team=ctx.args.team)
     if ctx.json:
         print_json(rows)
         return Exit.OK
@@ -210,5 +220,19 @@ def cmd_request_reject(ctx: Context) -> int:
     return _decide(ctx, "reject", {"reason": ctx.args.reason})
 
 
+def cmd_request_ask(ctx: Context) -> int:
+    ctx.require_role("admin", doing="Asking about quota requests")
+    return _decide(ctx, "ask", {"question": ctx.args.question})
+
+
+def cmd_request_answer(ctx: Context) -> int:
+    return _decide(ctx, "answer", {"answer": ctx.args.answer})
+
+
 def cmd_request_cancel(ctx: Context) -> int:
     return _decide(ctx, "cancel", {})
+
+
+def cmd_request_retry(ctx: Context) -> int:
+    ctx.require_role("admin", doing="Retrying quota requests")
+    return _decide(ctx, "retry", {})

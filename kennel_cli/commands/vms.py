@@ -274,17 +274,6 @@ def _default_name(username: str, arch: str | None) -> str:
     return f"{base}-{short}-{secrets.token_hex(2)}"
 
 
-def _team(ctx: Context) -> str:
-    if ctx.args.team:
-        return ctx.args.team
-    teams = [t["slug"] for t in ctx.me.get("teams", [])]
-    if len(teams) == 1:
-        return teams[0]
-    if not teams:
-        raise CliError("You are in no team; ask a Kennel admin to add you to one.", Exit.REFUSED)
-    raise CliError(f"You are in several teams ({', '.join(teams)}); choose one with --team.", Exit.USAGE)
-
-
 def _requested(vm: dict) -> str:
     return f"Requested {vm['name']} (id {vm['id']}, {vm['architecture']}) for team {vm['team']}"
 
@@ -292,7 +281,7 @@ def _requested(vm: dict) -> str:
 def cmd_vm_request(ctx: Context) -> int:
     args = ctx.args
     body = {
-        "team": _team(ctx),
+        "team": ctx.team(),
         "name": args.name or _default_name(ctx.me["username"], args.arch),
         "image": args.image,
         "flavor": args.flavor,

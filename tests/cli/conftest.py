@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from celery import current_app
 
+from tests.factories import PASSWORD
 from tests.provisioning.conftest import fake_cloud  # noqa: F401  (a fixture these tests use too)
 
 KENNEL = Path(sys.executable).with_name("kennel")
@@ -75,3 +76,16 @@ def eager_tasks():
     current_app.conf.task_always_eager = True
     yield
     current_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def logged_in(kennel, live_server):
+    """Log someone in through the CLI (password on stdin); returns a function taking the user."""
+
+    def login(user) -> None:
+        done = kennel(
+            "login", live_server.url, "--username", user.username, "--password-stdin", input=PASSWORD + "\n"
+        )
+        assert done.code == 0, done.err
+
+    return login

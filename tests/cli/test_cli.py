@@ -16,19 +16,6 @@ from tests.factories import PASSWORD, ServerFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def logged_in(kennel, live_server):
-    """Log someone in through the CLI (password on stdin); returns a function taking the user."""
-
-    def login(user) -> None:
-        done = kennel(
-            "login", live_server.url, "--username", user.username, "--password-stdin", input=PASSWORD + "\n"
-        )
-        assert done.code == 0, done.err
-
-    return login
-
-
 def test_login_saves_url_and_a_fresh_token_in_a_file_only_the_user_can_read(
     kennel, live_server, member, config_file
 ):

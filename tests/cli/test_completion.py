@@ -39,7 +39,7 @@ def test_the_bash_script_parses_and_registers_itself():
     [
         ("kennel vm re", ["reboot", "request"]),
         ("kennel h", ["host"]),
-        ("kennel request ", ["approve", "cancel", "list", "reject", "show"]),
+        ("kennel request a", ["answer", "approve", "ask"]),
         ("kennel vm request --fl", ["--flavor"]),
         ("kennel vm request --image cirros --wa", ["--wait", "--wait-timeout"]),
         ("kennel host power x9 ", ["cycle", "hard_off", "on", "reset", "soft_off"]),
