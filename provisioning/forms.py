@@ -58,11 +58,13 @@ class VmRequestForm(forms.Form):
         )
         self.selected_image = image
 
-    def flavor_choices_with_room(self):
-        """(flavor, how many fit on the architecture's hosts) for the chosen image."""
+    def flavor_choices_with_room(self) -> list[selectors.FlavorRoom]:
+        """How many of each flavor fit for the chosen image: on its architecture's hosts and within the
+        chosen team's quota."""
         if self.selected_image is None:
             return []
-        return [
-            (flavor, selectors.host_fit_count(architecture=self.selected_image.architecture, flavor=flavor))
-            for flavor in self.fields["flavor"].queryset
-        ]
+        teams = self.fields["team"].queryset
+        team = teams.filter(pk=self.data.get("team") or 0).first() or teams.first()
+        return selectors.flavor_room(
+            flavors=self.fields["flavor"].queryset, architecture=self.selected_image.architecture, team=team
+        )

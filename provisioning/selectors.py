@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from django.db.models import Count, QuerySet
 from portal.access import restrict
 from portal.models import Team, User
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, UnmanagedServer, VmRequest
+from quotas.selectors import quota_vm_fit_count, team_quota_table
 
 RESOURCES = (("VCPU", "vcpus"), ("MEMORY_MB", "ram_mb"), ("DISK_GB", "disk_gb"))
 
@@ -23,6 +25,44 @@ def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
             continue
         count += min(host.free(rc) // max(getattr(flavor, field), 1) for rc, field in RESOURCES)
     return max(count, 0)
+
+
+@dataclass(frozen=True)
+class FlavorRoom:
+    """How many more VMs of a flavor fit: on the architecture's hosts, and within the team's quota."""
+
+    flavor: CloudFlavor
+    host_fits: int
+    quota_fits: int | None  # None: the team's quota sets no bound
+
+    @property
+    def fits(self) -> int:
+        return self.host_fits if self.quota_fits is None else min(self.host_fits, self.quota_fits)
+
+    @property
+    def bound_by_quota(self) -> bool:
+        return self.quota_fits is not None and self.quota_fits < self.host_fits
+
+
+def flavor_room(*, flavors: Iterable[CloudFlavor], architecture: str, team: Team | None) -> list[FlavorRoom]:
+    """``FlavorRoom`` for each flavor on ``architecture``, for ``team`` (None: hosts only)."""
+    table = team_quota_table(team) if team is not None else None
+    return [
+        FlavorRoom(
+            flavor=flavor,
+            host_fits=host_fit_count(architecture=architecture, flavor=flavor),
+            quota_fits=quota_vm_fit_count(
+                table=table,
+                vcpus=flavor.vcpus,
+                ram_mb=flavor.ram_mb,
+                disk_gb=flavor.disk_gb,
+                architecture=architecture,
+            )
+            if table is not None
+            else None,
+        )
+        for flavor in flavors
+    ]
 
 
 @dataclass(frozen=True)

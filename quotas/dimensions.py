@@ -52,6 +52,11 @@ PER_ARCHITECTURE = ("instances", "cores", "ram_mb", "disk_gb")
 VM_FIELDS = {"instances": None, "cores": "vcpus", "ram_mb": "ram_mb", "disk_gb": "disk_gb"}
 
 
+def vm_need(*, vcpus: int, ram_mb: int, disk_gb: int) -> dict[str, int]:
+    """What one VM of this size takes of each compute dimension."""
+    return {"instances": 1, "cores": vcpus, "ram_mb": ram_mb, "disk_gb": disk_gb}
+
+
 def dimension(key: str) -> Dimension:
     """The dimension named ``key``; ValueError for a name Kennel does not know."""
     if key in _BASES:

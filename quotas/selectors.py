@@ -14,7 +14,7 @@ from django.utils import timezone
 from portal.access import Capability, can, restrict
 from portal.models import Membership, Team, User
 from provisioning.models import CloudHost, UnmanagedServer, VmRequest
-from quotas.dimensions import PER_ARCHITECTURE, VM_FIELDS, Dimension, arch_key, dimension, sort_key
+from quotas.dimensions import PER_ARCHITECTURE, VM_FIELDS, Dimension, arch_key, dimension, sort_key, vm_need
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRule, TeamQuota, TeamUsageSample
 
 # A VM holds its share of the quota from the moment it is accepted until it is gone.
@@ -134,6 +134,23 @@ def quota_tables(teams: Iterable[Team]) -> list[TeamQuotaTable]:
             TeamQuotaTable(team=team, lines=tuple(lines), synced_at=min(synced) if synced else None)
         )
     return tables
+
+
+def quota_vm_fit_count(
+    *, table: TeamQuotaTable, vcpus: int, ram_mb: int, disk_gb: int, architecture: str
+) -> int | None:
+    """How many more VMs of this size the team's quota (``table``) allows on ``architecture``; None
+    when its quota sets no bound."""
+    need = vm_need(vcpus=vcpus, ram_mb=ram_mb, disk_gb=disk_gb)
+    fits = [
+        max(line.remaining, 0) // need[line.dimension.base]
+        for line in table.lines
+        if line.remaining is not None
+        and line.dimension.base in need
+        and line.dimension.architecture in (None, architecture)
+        and need[line.dimension.base] > 0
+    ]
+    return min(fits) if fits else None
 
 
 def team_quota_table(team: Team) -> TeamQuotaTable:

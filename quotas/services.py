@@ -31,7 +31,7 @@ from portal.cloud.gateway import CloudRequestError, QuotaService
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
-from quotas.dimensions import PER_ARCHITECTURE, VM_FIELDS, arch_key, cloud_dimensions, dimension
+from quotas.dimensions import PER_ARCHITECTURE, arch_key, cloud_dimensions, dimension, vm_need
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRequestEvent, QuotaRule, TeamQuota, TeamUsageSample
 from quotas.selectors import (
     hardware_capacity,
@@ -114,7 +114,7 @@ def quota_vm_refusal(*, team: Team, vcpus: int, ram_mb: int, disk_gb: int, archi
     """Why one more VM of this size would break the team's quota, or None. Call it inside the
     transaction that accepts the VM, after locking the team row: usage is counted from the rows, so
     concurrent requests for one team see each other and the quota holds exactly."""
-    need = {"instances": 1, "cores": vcpus, "ram_mb": ram_mb, "disk_gb": disk_gb}
+    need = vm_need(vcpus=vcpus, ram_mb=ram_mb, disk_gb=disk_gb)
     keys = [*need, *(arch_key(base, architecture) for base in PER_ARCHITECTURE)]
     limits = dict(
         TeamQuota.objects.filter(team=team, key__in=keys, limit__isnull=False).values_list("key", "limit")
@@ -139,21 +139,6 @@ def quota_vm_refusal(*, team: Team, vcpus: int, ram_mb: int, disk_gb: int, archi
                 "need": amount,
             }
     return None
-
-
-def quota_vm_fit_count(*, team: Team, vcpus: int, ram_mb: int, disk_gb: int, architecture: str) -> int | None:
-    """How many more VMs of this size the team's quota allows (None: its quota sets no bound)."""
-    need = {"instances": 1, "cores": vcpus, "ram_mb": ram_mb, "disk_gb": disk_gb}
-    table = quota_tables([team])[0]
-    fits = [
-        max(line.remaining, 0) // need[line.dimension.base]
-        for line in table.lines
-        if line.remaining is not None
-        and line.dimension.base in VM_FIELDS
-        and line.dimension.architecture in (None, architecture)
-        and need[line.dimension.base] > 0
-    ]
-    return min(fits) if fits else None
 
 
 # --- requesting --------------------------------------------------------------------------------------

@@ -116,12 +116,18 @@ class FlavorSerializer(serializers.ModelSerializer):
         read_only=True,
         required=False,
         allow_null=True,
-        help_text=_("How many more fit on the image's architecture now."),
+        help_text=_("How many more fit on the image's architecture now (and within the team's quota)."),
+    )
+    quota_fits = serializers.IntegerField(
+        read_only=True,
+        required=False,
+        allow_null=True,
+        help_text=_("How many more the team's quota allows; null: no team asked, or no bound."),
     )
 
     class Meta:
         model = CloudFlavor
-        fields = ["id", "name", "vcpus", "ram_mb", "disk_gb", "fits"]
+        fields = ["id", "name", "vcpus", "ram_mb", "disk_gb", "fits", "quota_fits"]
 
 
 class ProfileSerializer(serializers.ModelSerializer):

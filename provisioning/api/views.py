@@ -197,6 +197,7 @@ def images(request):
         OpenApiParameter(
             "architecture", str, description="Count how many fit on this architecture (default: the image's)."
         ),
+        OpenApiParameter("team", str, description="Also count how many the team's quota allows (team slug)."),
     ],
     responses=FlavorSerializer(many=True),
 )
@@ -212,11 +213,15 @@ def flavors(request):
     if architecture is not None and architecture not in Architecture.values:
         known = ", ".join(Architecture.values)
         raise ApiValidationError({"architecture": [f"No such architecture: {architecture!r}; use {known}."]})
+    team = None
+    if request.query_params.get("team"):
+        team = team_list(user=request.user).filter(slug=request.query_params["team"]).first()
+        if team is None:
+            raise ApiValidationError({"team": [f"No such team of yours: {request.query_params['team']!r}."]})
     found = list(selectors.flavor_list(user=request.user, image=image))
-    for flavor in found:
-        flavor.fits = (
-            selectors.host_fit_count(architecture=architecture, flavor=flavor) if architecture else None
-        )
+    if architecture:
+        for room in selectors.flavor_room(flavors=found, architecture=architecture, team=team):
+            room.flavor.fits, room.flavor.quota_fits = room.fits, room.quota_fits
     return Response(FlavorSerializer(found, many=True).data)
 
 

@@ -17,7 +17,7 @@ from provisioning import services as vms
 from provisioning.models import UnmanagedServer, VmRequest
 from quotas import services
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRule, TeamQuota, TeamUsageSample
-from quotas.selectors import hardware_capacity, team_quota_table, team_usage
+from quotas.selectors import hardware_capacity, quota_vm_fit_count, team_quota_table, team_usage
 from tests.provisioning.conftest import flavor, image
 
 pytestmark = pytest.mark.django_db
@@ -374,9 +374,9 @@ def test_fit_count_within_the_quota(synced, member, team):
     TeamQuota.objects.filter(team=team, key="cores").update(limit=7)
     TeamQuota.objects.create(team=team, key="cores:ppc64le", limit=2)
     submit_vm(member, team, name="a", size="m1.medium")
-    fit = services.quota_vm_fit_count
-    assert fit(team=team, vcpus=2, ram_mb=4096, disk_gb=40, architecture="x86_64") == 2
-    assert fit(team=team, vcpus=2, ram_mb=4096, disk_gb=40, architecture="ppc64le") == 1
+    table = team_quota_table(team)
+    assert quota_vm_fit_count(table=table, vcpus=2, ram_mb=4096, disk_gb=40, architecture="x86_64") == 2
+    assert quota_vm_fit_count(table=table, vcpus=2, ram_mb=4096, disk_gb=40, architecture="ppc64le") == 1
 
 
 def test_rules_and_policy_are_for_admins(synced, lead, admin):

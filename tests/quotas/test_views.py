@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -11,8 +12,9 @@ from django.urls import reverse
 
 from portal.models import Membership
 from quotas import services
-from quotas.models import QuotaRequest, QuotaRule
+from quotas.models import QuotaRequest, QuotaRule, TeamQuota
 from tests.matrix import check_matrix
+from tests.provisioning.conftest import image
 
 pytestmark = pytest.mark.django_db
 Status = QuotaRequest.Status
@@ -179,3 +181,28 @@ def test_the_team_page_shows_the_quota_and_the_way_to_ask(people, synced, team, 
     assert 'data-testid="quota-table"' in page and reverse("quotas:request-create", args=[team.slug]) in page
     page = client_for(people["manager"]).get(reverse("team-detail", args=[team.slug])).content.decode()
     assert 'data-testid="quota-table"' in page and "Ask for more quota" not in page
+
+
+def test_the_vm_form_counts_what_the_teams_quota_allows(synced, member, team):
+    TeamQuota.objects.filter(team=team, key="cores").update(limit=4)
+    page = client_for(member).get(
+        reverse("provisioning:vm-request"),
+        {"team": team.pk, "architecture": "x86_64", "image": image("x86_64").pk},
+        HTTP_HX_REQUEST="true",
+    )
+    options = re.findall(r'<option value="\d+" ?(disabled)? ?>(m1\.\w+) \([^)]*\) — ([^<]*)<', page.text)
+    found = {name: (text, bool(disabled)) for disabled, name, text in options}
+    assert found["m1.large"] == ("1 more within your team's quota", False)
+    assert found["m1.medium"] == ("2 more within your team's quota", False)
+    assert found["m1.xlarge"] == ("0 more within your team's quota", True)  # 8 vCPUs do not fit in 4
+
+
+def test_the_flavor_api_counts_what_the_teams_quota_allows(synced, member, team):
+    TeamQuota.objects.filter(team=team, key="cores").update(limit=4)
+    client = client_for(member)
+    body = client.get("/api/v1/catalog/flavors/", {"architecture": "x86_64", "team": "alpha"}).json()
+    large = next(f for f in body if f["name"] == "m1.large")
+    assert (large["quota_fits"], large["fits"]) == (1, 1)
+    assert (
+        client.get("/api/v1/catalog/flavors/", {"architecture": "x86_64", "team": "beta"}).status_code == 400
+    )
