@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
-from collections.abc import Callable
+import termios
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +94,55 @@ def logged_in(kennel, live_server):
         assert done.code == 0, done.err
 
     return login
+
+
+@pytest.fixture
+def kennel_on_terminal(home) -> Callable[..., Run]:
+    """``kennel_on_terminal(*args, dialogue=[(prompt, answer), ...])`` runs the script on a pseudo-terminal
+    (its controlling terminal, so getpass works), answering each prompt when it appears. ``out`` is
+    everything the terminal showed."""
+
+    def run(*args: str, dialogue: Sequence[tuple[str, str]] = (), timeout: float = 60) -> Run:
+        primary, secondary = pty.openpty()
+
+        def take_terminal() -> None:  # in the child, after setsid: make the pty its controlling terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KENNEL_", "XDG_", "LC_", "LANG"))}
+        process = subprocess.Popen(
+            [str(KENNEL), *args],
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+            env={**env, "HOME": str(home), "LANG": "C.UTF-8", "TERM": "xterm"},
+            start_new_session=True,
+            preexec_fn=take_terminal,  # only an ioctl between fork and exec
+        )
+        os.close(secondary)
+        seen, pending = b"", list(dialogue)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(primary, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if pending and pending[0][0].encode() in seen.split(b"\x00")[-1]:
+                _prompt, answer = pending.pop(0)
+                seen += b"\x00"  # a marker: the next prompt is looked for after this point only
+                os.write(primary, answer.encode() + b"\r")
+            elif not ready and process.poll() is not None:
+                break
+        else:
+            process.kill()
+            pytest.fail(f"kennel {' '.join(args)} did not finish on the terminal: {seen!r}")
+        os.close(primary)
+        code = process.wait(timeout=10)
+        assert not pending, f"never asked {pending[0][0]!r}; the terminal showed {seen!r}"
+        return Run(code, seen.replace(b"\x00", b"").decode(errors="replace"), "")
+
+    return run
