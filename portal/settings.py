@@ -351,6 +351,7 @@ SPECTACULAR_SETTINGS = {
         "VmStatusEnum": "provisioning.models.VmRequest.Status",
         "VmActionEnum": "provisioning.api.serializers.VM_ACTIONS",
         "PowerActionEnum": "inventory.models.PowerActionChoice",
+        "QuotaRequestStatusEnum": "quotas.models.QuotaRequest.Status",
     },
 }
 

@@ -80,8 +80,11 @@ class QuotaRequestInputSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Only the teams the user may see: another team's slug is "does not exist", like a 404.
-        self.fields["team"].queryset = restrict(self.context["request"].user, Team.objects.all())
+        # Only the teams the user may see: another team's slug is "does not exist", like a 404. (No
+        # request when the OpenAPI schema is generated.)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["team"].queryset = restrict(request.user, Team.objects.all())
 
 
 class QuotaApproveInputSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -34,9 +34,16 @@ class QuotaViewSet(viewsets.ViewSet):
     lookup_field = "slug"
     serializer_class = TeamQuotaSerializer
 
+    @extend_schema(responses=TeamQuotaSerializer(many=True))
     def list(self, request):
         return Response(TeamQuotaSerializer(selectors.quota_overview(user=request.user), many=True).data)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("slug", str, OpenApiParameter.PATH, description="the team's short name")
+        ],
+        responses=TeamQuotaSerializer,
+    )
     def retrieve(self, request, slug: str):
         team = get_object_or_404(team_list(user=request.user), slug=slug)
         return Response(TeamQuotaSerializer(selectors.team_quota_table(team)).data)
