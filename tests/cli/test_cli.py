@@ -48,6 +48,17 @@ def test_a_wrong_password_says_so_exits_3_and_saves_nothing(kennel, live_server,
     assert "Wrong username or password" in done.err
     assert not config_file.exists() and not ApiToken.objects.exists()
     assert AuditEvent.objects.filter(action="auth.login", outcome="failure").exists()
+    # The server's reasons come in the user's language.
+    chinese = kennel(
+        "login",
+        live_server.url,
+        "-u",
+        "member",
+        "--password-stdin",
+        input="wrong\n",
+        env={"LANG": "zh_CN.UTF-8"},
+    )
+    assert chinese.code == 3 and "用户名或密码错误" in chinese.err
 
 
 def test_logging_in_again_revokes_the_previous_token(kennel, logged_in, member):
