@@ -680,7 +680,14 @@ def _upload(imp: ImageImport, token: str) -> None:
 
     with path.open("rb") as stream:
         reader = _HashingReader(stream, size, progress)
-        gateway.upload_image_data(image.id, reader, size=size)  # type: ignore[arg-type]
+        try:
+            gateway.upload_image_data(image.id, reader, size=size)  # type: ignore[arg-type]
+        except CloudRequestError:
+            # Glance refused the data itself: the empty image is of no use, so no trace is left.
+            with contextlib.suppress(CloudNotFound):
+                gateway.delete_image(image.id)
+            _update(imp, token, glance_image_id="")
+            raise
     if reader.sent != size:
         raise ImportRefused(
             _("only %(sent)s of %(size)s bytes were sent") % {"sent": reader.sent, "size": size}

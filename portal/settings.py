@@ -271,6 +271,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 55},
     },
+    # Drains left waiting (an outage longer than the task's retries, a worker killed mid-step).
+    "drains-resume": {"task": "inventory.tasks.server_drains_resume", "schedule": timedelta(minutes=5)},
+    # Power actions whose worker was killed mid-action: finished from what the BMC shows now.
+    "power-requests-recover": {
+        "task": "inventory.tasks.power_requests_recover",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
 }
 # Longest wait, in seconds, between retries of a cloud call during an outage.
 KENNEL_CLOUD_BACKOFF_CAP = env_int("KENNEL_CLOUD_BACKOFF_CAP", 300, minimum=1)
@@ -293,6 +301,16 @@ KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
 KENNEL_POWER_COOLDOWN = env_int("KENNEL_POWER_COOLDOWN", 300, minimum=0)
 # A compute node may be powered off only if a check younger than this (seconds) found it drained and empty.
 KENNEL_DRAIN_MAX_AGE = env_int("KENNEL_DRAIN_MAX_AGE", 120, minimum=10)
+# A power action still running this long (seconds) after a worker claimed it lost its worker: it is
+# finished from what its BMC shows (one BMC call is bounded by KENNEL_BMC_TIMEOUT).
+KENNEL_POWER_STUCK_AFTER = env_int("KENNEL_POWER_STUCK_AFTER", 300, minimum=60)
+# Redfish over HTTPS: check the BMC's certificate? Off by default because most BMCs present
+# self-signed certificates; each server may override it. The CA bundle (a PEM file) is used when
+# checking; without it, the system's trusted CAs are.
+KENNEL_BMC_TLS_VERIFY = env_bool("KENNEL_BMC_TLS_VERIFY", False)
+KENNEL_BMC_CA_BUNDLE = env_str("KENNEL_BMC_CA_BUNDLE", "")
+if KENNEL_BMC_CA_BUNDLE and not Path(KENNEL_BMC_CA_BUNDLE).is_file():
+    raise ImproperlyConfigured(f"KENNEL_BMC_CA_BUNDLE={KENNEL_BMC_CA_BUNDLE} is not a readable file")
 # Alerts on the manager's dashboard: a BMC temperature sensor above this (°C); a host, or the forecast
 # of an architecture, at or above this share of a resource's capacity (%).
 KENNEL_TEMPERATURE_ALERT_C = env_int("KENNEL_TEMPERATURE_ALERT_C", 80, minimum=1)

@@ -521,8 +521,12 @@ class FakeCloud:
         if image.disk_format in ("qcow2", "vmdk", "vdi") and found != image.disk_format:
             # Glance's format inspector refuses data that is not what the image says it is.
             raise CloudRequestError(
-                f"Image disk_format {image.disk_format} does not match stream data {found or 'raw'}"
+                f"Glance refused the data (HTTP 415): Image disk_format {image.disk_format} "
+                f"does not match stream data {found or 'raw'}"
             )
+        if found is None and not _mbr_is_safe(head):
+            # oslo.utils' GPT/MBR safety check: a boot signature needs a sane partition table.
+            raise CloudRequestError("Glance refused the data (HTTP 415): Image failed safety checks")
         virtual = int.from_bytes(head[24:32], "big") if found == "qcow2" and len(head) >= 32 else read
         self._images[image_id] = replace(
             image,
@@ -1606,6 +1610,15 @@ def _sniff_disk_format(head: bytes) -> str | None:
     if len(head) >= 68 and head[64:68] == b"\x7f\x10\xda\xbe":
         return "vdi"
     return None
+
+
+def _mbr_is_safe(head: bytes) -> bool:
+    """What oslo.utils' MBR safety check asks of data with a boot signature (FAT boot sectors
+    aside): boot flags 0x00 or 0x80 and at least one partition."""
+    if len(head) < 512 or head[510:512] != b"\x55\xaa" or (head[0x10] == 2 and head[0x15] == 0xF8):
+        return True
+    entries = [head[446 + 16 * i : 462 + 16 * i] for i in range(4)]
+    return all(e[0] in (0x00, 0x80) for e in entries) and any(e[4] for e in entries)
 
 
 def _check_server_input(name: str, metadata: Mapping[str, str], user_data: str | None) -> None:

@@ -313,6 +313,12 @@ class OpenStackGateway:
         if not response.ok:
             # A refused upload leaves the rest of the body unsent on a connection Glance closes.
             self.conn.session.session.close()
+            if response.status_code in (400, 409, 413, 415):
+                # Glance's reason ("Image failed safety checks", "disk_format qcow2 does not match stream
+                # data raw") is the body's last line; the status text alone says nothing useful.
+                lines = [line.strip() for line in response.text.splitlines() if line.strip()]
+                reason = lines[-1] if lines else response.reason
+                raise CloudRequestError(f"Glance refused the data (HTTP {response.status_code}): {reason}")
         os_exceptions.raise_from_response(response)
 
     @translate_errors

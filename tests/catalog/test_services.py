@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -264,16 +265,34 @@ def test_a_truncated_qcow2_is_refused_as_damaged(fake, admin, import_dirs):
     assert imp.state == State.FAILED and "damaged" in imp.message and "truncated" in imp.message
 
 
-def test_a_raw_disk_with_a_partition_table_is_accepted(fake, admin, import_dirs):
-    disk = import_dirs / "disk.img"
-    subprocess.run(["truncate", "-s", "4M", str(disk)], check=True)
-    with disk.open("r+b") as f:  # an MBR's boot signature, as fdisk leaves it
+def raw_disk(path: Path, *, partitioned: bool) -> Path:
+    """A 4 MiB raw disk with an MBR: one Linux partition as fdisk writes it, or none at all."""
+    subprocess.run(["truncate", "-s", "4M", str(path)], check=True)
+    with path.open("r+b") as f:
         f.seek(510)
         f.write(b"\x55\xaa")
-    imp = start_import(admin, "disk.img")
+        if partitioned:
+            f.seek(446)
+            f.write(struct.pack("<B3BB3BII", 0, 0, 2, 0, 0x83, 0, 0, 0, 2048, 8192 - 2048))
+    return path
+
+
+def test_a_raw_disk_with_a_partition_table_is_accepted(fake, admin, import_dirs):
+    raw_disk(import_dirs / "disk.img", partitioned=True)
+    imp = start_import(admin, "disk.img", target_format="raw")
     services.image_import_advance(import_id=imp.pk)
     imp.refresh_from_db()
     assert (imp.state, imp.source_format) == (State.DONE, "raw"), imp.message
+
+
+def test_glances_refusal_of_the_data_lands_on_the_row_and_leaves_no_image(fake, admin, import_dirs):
+    raw_disk(import_dirs / "bare.img", partitioned=False)
+    imp = start_import(admin, "bare.img", target_format="raw")
+    services.image_import_advance(import_id=imp.pk)
+    imp.refresh_from_db()
+    assert imp.state == State.FAILED and imp.completed == "converted"
+    assert imp.message.startswith("Uploading to Glance failed") and "safety checks" in imp.message
+    assert imp.glance_image_id == "" and not glance_images_of(fake, imp)
 
 
 def test_an_architecture_that_lost_its_hosts_fails_the_import_with_the_reason(fake, admin, import_dirs):

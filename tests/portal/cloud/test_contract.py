@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import struct
 import subprocess
 import uuid
 
@@ -423,6 +424,31 @@ def test_data_that_is_not_of_the_images_disk_format_is_refused(gateway, tmp_path
     assert gateway.get_image(image.id).status != "active"
     with pytest.raises(CloudRequestError):
         gateway.create_image(name=unique("contract-fmt"), disk_format="floppy", visibility="private")
+
+
+def test_a_raw_disk_needs_a_sane_partition_table_when_it_has_a_boot_signature(
+    gateway, tmp_path, glance_images
+):
+    def raw_disk(partitioned: bool):
+        disk = bytearray(4 * 1024 * 1024)
+        disk[510:512] = b"\x55\xaa"
+        if partitioned:  # one Linux partition from sector 2048 to the end, as fdisk writes it
+            disk[446:462] = struct.pack("<B3BB3BII", 0, 0, 2, 0, 0x83, 0, 0, 0, 2048, len(disk) // 512 - 2048)
+        path = tmp_path / f"disk-{partitioned}.img"
+        path.write_bytes(bytes(disk))
+        return path
+
+    for partitioned in (False, True):
+        image = gateway.create_image(name=unique("contract-raw"), disk_format="raw", visibility="private")
+        glance_images.append(image.id)
+        path = raw_disk(partitioned)
+        with path.open("rb") as stream:
+            if partitioned:
+                gateway.upload_image_data(image.id, stream, size=path.stat().st_size)
+            else:
+                with pytest.raises(CloudRequestError, match="safety checks"):
+                    gateway.upload_image_data(image.id, stream, size=path.stat().st_size)
+        assert (gateway.get_image(image.id).status == "active") == partitioned
 
 
 def test_image_properties_are_set_replaced_and_removed(gateway, glance_images):
