@@ -14,6 +14,9 @@ What sushy-tools gives and what is filled in here, honestly:
 Each emulator keeps its state in a fresh directory (``--state-dir``) and a bcrypt htpasswd at cost 4:
 at sushy-tools' usual cost 12 every request would spend ~0.28 s hashing.
 
+With ``--tls-cert`` and ``--tls-key`` (PEM files) it speaks HTTPS with that certificate, as a real BMC
+does, for the tests of certificate verification.
+
 Run: ``python -m bmcsim.redfish --port 18081 --username admin --password-env BMC_PASSWORD ...``
 """
 
@@ -98,6 +101,8 @@ def main() -> None:
     parser.add_argument("--password-env", default="BMC_PASSWORD", help="environment variable holding it")
     parser.add_argument("--state-dir", type=Path, required=True, help="a fresh directory per run")
     parser.add_argument("--off", action="store_true", help="start powered off")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = build_app(
@@ -108,7 +113,8 @@ def main() -> None:
         powered_on=not args.off,
     )
     app.logger.setLevel(logging.WARNING)
-    app.run(host=args.address, port=args.port, threaded=True)
+    tls = (str(args.tls_cert), str(args.tls_key)) if args.tls_cert and args.tls_key else None
+    app.run(host=args.address, port=args.port, threaded=True, ssl_context=tls)
 
 
 if __name__ == "__main__":

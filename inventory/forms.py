@@ -3,7 +3,14 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import BmcProtocolChoice, DataCenter, PowerActionChoice, Server, ServerRole
+from inventory.models import (
+    BmcProtocolChoice,
+    BmcTlsVerifyChoice,
+    DataCenter,
+    PowerActionChoice,
+    Server,
+    ServerRole,
+)
 from inventory.services import SERVER_ASSET_FIELDS
 
 
@@ -80,6 +87,15 @@ class ServerBmcForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("Leave blank to keep the stored password."),
+    )
+    tls_verify = forms.ChoiceField(
+        label=_("Certificate check (Redfish over HTTPS)"),
+        choices=BmcTlsVerifyChoice.choices,
+        required=False,
+        help_text=_(
+            "Verify the BMC's HTTPS certificate against KENNEL_BMC_CA_BUNDLE (or the system's CAs), or "
+            "skip the check for a self-signed certificate."
+        ),
     )
 
     def clean(self):

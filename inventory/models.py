@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -25,6 +26,15 @@ class ServerRole(models.TextChoices):
 class BmcProtocolChoice(models.TextChoices):
     IPMI = "ipmi", "IPMI"
     REDFISH = "redfish", "Redfish"
+
+
+class BmcTlsVerifyChoice(models.TextChoices):
+    """Whether Kennel checks a Redfish BMC's HTTPS certificate. The default follows the setting
+    KENNEL_BMC_TLS_VERIFY (off unless set: most BMCs present self-signed certificates)."""
+
+    DEFAULT = "", _("As configured (KENNEL_BMC_TLS_VERIFY)")
+    VERIFY = "verify", _("Verify the certificate")
+    SKIP = "skip", _("Do not verify (self-signed)")
 
 
 class PowerStateChoice(models.TextChoices):
@@ -79,6 +89,9 @@ class Server(models.Model):
     bmc_port = models.PositiveIntegerField(_("BMC port"), null=True, blank=True)
     bmc_username = models.CharField(_("BMC username"), max_length=64, blank=True)
     bmc_password_encrypted = models.TextField(_("BMC password (encrypted)"), blank=True, editable=False)
+    bmc_tls_verify = models.CharField(
+        _("BMC certificate check"), max_length=8, choices=BmcTlsVerifyChoice.choices, blank=True, default=""
+    )
 
     class Meta:
         ordering = ["name"]
@@ -183,6 +196,9 @@ class PowerRequest(models.Model):
         verbose_name=_("confirmed by"),
     )
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    # When a worker claimed it; a row still running long after this lost its worker (see
+    # services.power_requests_recover).
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=200, blank=True)
 
@@ -227,6 +243,9 @@ class ServerDrain(models.Model):
     vm_names = models.JSONField(_("VMs on the host"), default=list, blank=True)
     checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=200, blank=True)
+    # Set with every status change (also by conditional UPDATEs), so a step left waiting or lost
+    # by its worker can be found and resumed.
+    status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("server drain")

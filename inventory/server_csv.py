@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
-from inventory.models import Architecture, BmcProtocolChoice, DataCenter, Server
+from inventory.models import Architecture, BmcProtocolChoice, BmcTlsVerifyChoice, DataCenter, Server
 from inventory.services import (
     SERVER_ASSET_FIELDS,
     bmc_password_matches,
@@ -38,7 +38,7 @@ from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record
 
-BMC_COLUMNS = ("bmc_protocol", "bmc_address", "bmc_port", "bmc_username")
+BMC_COLUMNS = ("bmc_protocol", "bmc_address", "bmc_port", "bmc_username", "bmc_tls_verify")
 EXPORT_COLUMNS = (*SERVER_ASSET_FIELDS, *BMC_COLUMNS)
 PASSWORD_COLUMN = "bmc_password"  # noqa: S105 (a column name, not a password)
 IMPORT_COLUMNS = (*EXPORT_COLUMNS, PASSWORD_COLUMN)
@@ -237,7 +237,10 @@ def _row_bmc(plan: RowPlan, cells: dict[str, str], server: Server) -> dict[str, 
         "port": port,
         "username": cells["bmc_username"].strip() if "bmc_username" in cells else server.bmc_username,
         "password": cells.get(PASSWORD_COLUMN) or None,
+        "tls_verify": cells["bmc_tls_verify"].strip() if "bmc_tls_verify" in cells else server.bmc_tls_verify,
     }
+    if wanted["tls_verify"] not in BmcTlsVerifyChoice.values:
+        plan.error("bmc_tls_verify", _("Use verify, skip, or leave it empty for the setting's default."))
     if protocol and not (wanted["address"] and wanted["port"] and wanted["username"]):
         plan.error("bmc_address", _("A BMC needs an address, a port and a username."))
     if wanted["password"] and not protocol:
@@ -299,16 +302,9 @@ def _plan_row(
     if bmc is not None:
         plan.changes.update(_bmc_changes(candidate, bmc, created))
         # The model checks the BMC's parts together with the rest of the row.
-        if bmc["protocol"]:
-            candidate.bmc_protocol, candidate.bmc_address = bmc["protocol"], bmc["address"]
-            candidate.bmc_port, candidate.bmc_username = bmc["port"], bmc["username"]
-        else:
-            candidate.bmc_protocol, candidate.bmc_address, candidate.bmc_port, candidate.bmc_username = (
-                "",
-                "",
-                None,
-                "",
-            )
+        for column in BMC_COLUMNS:
+            value = bmc[column.removeprefix("bmc_")] if bmc["protocol"] else None
+            setattr(candidate, column, "" if value is None and column != "bmc_port" else value)
     try:
         # Name uniqueness is settled by the lookup (and the in-file check); the data center came from
         # the table of codes: neither needs a query per row.

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 # Stored untranslated, translated when shown ({% trans hw.error %}): the worker has no reader's language.
@@ -30,6 +30,7 @@ from inventory.crypto import (
     secret_rotate,
 )
 from inventory.models import (
+    BmcTlsVerifyChoice,
     DataCenter,
     HardwareState,
     HealthChoice,
@@ -348,15 +349,25 @@ def server_bmc_set(
     port: int | None,
     username: str,
     password: str | None,
+    tls_verify: str | None = None,
     source: str = SYSTEM,
 ) -> Server:
-    """Set ``server``'s BMC. ``password`` None or empty keeps the stored one; an empty ``protocol``
-    removes the BMC and its password. Writes and audits only what changed; the audit entry names the
-    changed fields, never a password."""
+    """Set ``server``'s BMC. ``password`` None or empty keeps the stored one; ``tls_verify`` (a
+    BmcTlsVerifyChoice) None keeps the stored choice; an empty ``protocol`` removes the BMC, its
+    password and its choice. Writes and audits only what changed; the audit entry names the changed
+    fields, never a password."""
     server = Server.objects.select_for_update().get(pk=server.pk)
-    wanted = dict(zip(_BMC_FIELDS, (protocol, address, port, username), strict=True))
+    wanted: dict[str, Any] = dict(zip(_BMC_FIELDS, (protocol, address, port, username), strict=True))
+    if tls_verify is not None:
+        wanted["bmc_tls_verify"] = tls_verify
     if not protocol:
-        wanted = {"bmc_protocol": "", "bmc_address": "", "bmc_port": None, "bmc_username": ""}
+        wanted = {
+            "bmc_protocol": "",
+            "bmc_address": "",
+            "bmc_port": None,
+            "bmc_username": "",
+            "bmc_tls_verify": "",
+        }
     changed = [field for field, value in wanted.items() if getattr(server, field) != value]
     for field in changed:
         setattr(server, field, wanted[field])
@@ -435,7 +446,19 @@ def _bmc_target(server: Server) -> BmcTarget:
         port=int(server.bmc_port or 0),
         username=server.bmc_username,
         password=password,
+        verify=bmc_tls_verify(server),
     )
+
+
+def bmc_tls_verify(server: Server) -> bool | str:
+    """How ``server``'s Redfish BMC certificate is checked: False (not at all), True (against the
+    system's CAs) or the path of KENNEL_BMC_CA_BUNDLE. The server's own choice wins over the setting
+    KENNEL_BMC_TLS_VERIFY (off by default)."""
+    if server.bmc_tls_verify == BmcTlsVerifyChoice.SKIP:
+        return False
+    if server.bmc_tls_verify != BmcTlsVerifyChoice.VERIFY and not settings.KENNEL_BMC_TLS_VERIFY:
+        return False
+    return settings.KENNEL_BMC_CA_BUNDLE or True
 
 
 @dataclass(frozen=True)
@@ -662,7 +685,7 @@ def power_request_execute(*, request_id: int, timeout: float | None = None) -> P
     already claimed is left alone (returns None), so a duplicated task never acts twice. A power
     action is not retried: the BMC may have acted before it failed to answer."""
     claimed = PowerRequest.objects.filter(pk=request_id, status=PowerRequest.Status.QUEUED).update(
-        status=PowerRequest.Status.RUNNING
+        status=PowerRequest.Status.RUNNING, started_at=timezone.now()
     )
     if claimed != 1:
         return None
@@ -698,6 +721,83 @@ def power_request_execute(*, request_id: int, timeout: float | None = None) -> P
         },
     )
     return request
+
+
+# What the BMC shows once an action is done. A cycle or reset ends with the machine on (whether it
+# went through the off in between cannot be seen afterwards).
+_POWER_OUTCOME = {
+    PowerActionChoice.ON: bmc.PowerState.ON,
+    PowerActionChoice.SOFT_OFF: bmc.PowerState.OFF,
+    PowerActionChoice.HARD_OFF: bmc.PowerState.OFF,
+    PowerActionChoice.CYCLE: bmc.PowerState.ON,
+    PowerActionChoice.RESET: bmc.PowerState.ON,
+}
+POWER_RECOVERED_OTHER_STATE = _(
+    "The worker stopped during this action and the BMC shows another power state than asked for. "
+    "Check the server and ask again if the action is still needed."
+)
+POWER_RECOVERED_UNCONFIRMED = _(
+    "The worker stopped during this action and the BMC could not confirm its outcome. Check the "
+    "server's power on its BMC and ask again if the action is still needed."
+)
+
+
+def power_requests_recover(*, timeout: float | None = None) -> list[PowerRequest]:
+    """Worker side (periodic): finish the power requests still ``running`` KENNEL_POWER_STUCK_AFTER
+    seconds after a worker claimed them (the worker was killed mid-action; the action is never
+    repeated blindly). Each one's BMC is read again: if it shows the state the action leads to, the
+    request is done; otherwise, or when the BMC cannot be read, it is failed with a message saying
+    what to do. A request that finishes meanwhile is left as its worker wrote it. Audited. Returns the
+    requests it finished."""
+    stuck_since = timezone.now() - timedelta(seconds=settings.KENNEL_POWER_STUCK_AFTER)
+    stuck = PowerRequest.objects.filter(status=PowerRequest.Status.RUNNING).filter(
+        Q(started_at__lt=stuck_since) | Q(started_at=None, created_at__lt=stuck_since)
+    )
+    finished = []
+    for request in stuck.select_related("server", "requested_by"):
+        wanted = _POWER_OUTCOME[PowerActionChoice(request.action)]
+        observed = bmc.PowerState.UNKNOWN
+        try:
+            target = _bmc_target(request.server)
+            observed = (
+                gateway_for(target.protocol)
+                .read_state(target, timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT))
+                .power
+            )
+        except (BmcError, SecretUnreadable, ValueError):
+            pass  # ValueError: the server has no BMC any more; the outcome stays unconfirmed.
+        if observed == wanted:
+            status, error = PowerRequest.Status.DONE, ""
+        elif observed == bmc.PowerState.UNKNOWN:
+            status, error = PowerRequest.Status.FAILED, POWER_RECOVERED_UNCONFIRMED
+        else:
+            status, error = PowerRequest.Status.FAILED, POWER_RECOVERED_OTHER_STATE
+        now = timezone.now()
+        if (
+            PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.RUNNING).update(
+                status=status, error=error, finished_at=now
+            )
+            != 1
+        ):
+            continue
+        request.status, request.error, request.finished_at = status, error, now
+        audit_record(
+            actor=None,
+            action="server.power_recover",
+            target=request.server,
+            source=WORKER,
+            outcome=AuditEvent.Outcome.SUCCESS
+            if status == PowerRequest.Status.DONE
+            else AuditEvent.Outcome.FAILURE,
+            detail={
+                "action": request.action,
+                "requested_by": request.requested_by.get_username(),
+                "observed": observed.value,
+                "error": error,
+            },
+        )
+        finished.append(request)
+    return finished
 
 
 # Draining compute nodes ---------------------------------------------------------------------------
@@ -757,7 +857,7 @@ def server_drain_request(*, actor: User, server: Server, reason: str, source: st
         refusal = _drain_refusal(actor=actor, server=server, reason=reason)
         if refusal is None:
             drain = ServerDrain.objects.filter(server=server).first() or ServerDrain(server=server)
-            drain.status = ServerDrain.Status.REQUESTED
+            drain.status, drain.status_changed_at = ServerDrain.Status.REQUESTED, timezone.now()
             drain.reason, drain.requested_by, drain.requested_at = reason.strip(), actor, timezone.now()
             drain.error = ""
             drain.full_clean()
@@ -781,7 +881,8 @@ def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM)
             refusal = gettext("This server was never drained.")
         if refusal is None and drain is not None:
             drain.status, drain.error = ServerDrain.Status.UNDRAIN_REQUESTED, ""
-            drain.save(update_fields=["status", "error"])
+            drain.status_changed_at = timezone.now()
+            drain.save(update_fields=["status", "error", "status_changed_at"])
             audit_record(actor=actor, action="server.undrain", target=server, source=source)
             _drain_enqueue(server.pk)
             return drain
@@ -803,16 +904,30 @@ _DRAIN_STEPS = {
 }
 
 
+# Shown on a drain waiting out an outage; stored untranslated like every worker's message.
+DRAIN_WAITING_FOR_CLOUD = _(
+    "Waiting for the cloud, which cannot be reached right now; Kennel retries by itself."
+)
+
+
 def server_drain_advance(*, server_id: int) -> ServerDrain | None:
     """Worker side: carry out the requested drain or undrain of ``server_id``: set the Nova compute
     service's enabled flag (disabled with reason "kennel: <reason> (by <user>)"), then check the host.
-    Returns None when nothing was waiting (a duplicated task, or the row is gone). A cloud error lands
-    on the row as ``failed`` with its message; asking again retries."""
+    Returns None when nothing was waiting (a duplicated task, or the row is gone).
+
+    When the cloud cannot be reached the row goes back to its requested state, saying it waits for the
+    cloud, and ``CloudUnavailable`` is raised for the task to retry later (setting the flag again is
+    harmless, so a call whose answer was lost is simply repeated). Any other cloud error lands on the
+    row as ``failed`` with its message; asking again retries."""
     drain = ServerDrain.objects.filter(server_id=server_id).select_related("server", "requested_by").first()
     if drain is None or drain.status not in _DRAIN_STEPS:
         return None
-    working, done, enabled = _DRAIN_STEPS[ServerDrain.Status(drain.status)]
-    if ServerDrain.objects.filter(pk=drain.pk, status=drain.status).update(status=working) != 1:
+    requested = ServerDrain.Status(drain.status)
+    working, done, enabled = _DRAIN_STEPS[requested]
+    claimed = ServerDrain.objects.filter(pk=drain.pk, status=requested).update(
+        status=working, status_changed_at=timezone.now()
+    )
+    if claimed != 1:
         return None
     host = drain.server.hypervisor_hostname
     who = drain.requested_by.get_username()
@@ -821,14 +936,17 @@ def server_drain_advance(*, server_id: int) -> ServerDrain | None:
         cloud().set_compute_service_enabled(
             host, enabled=enabled, reason=None if enabled else f"kennel: {drain.reason} (by {who})"
         )
+    except CloudUnavailable:
+        ServerDrain.objects.filter(pk=drain.pk, status=working).update(
+            status=requested, error=DRAIN_WAITING_FOR_CLOUD, status_changed_at=timezone.now()
+        )
+        raise
     except CloudNotFound:
         error = _("The cloud has no compute service on this host.")
-    except CloudUnavailable:
-        error = _("The cloud did not answer; ask again.")
     except CloudError as exc:
         error = str(exc)[:200]
     ServerDrain.objects.filter(pk=drain.pk, status=working).update(
-        status=ServerDrain.Status.FAILED if error else done, error=error
+        status=ServerDrain.Status.FAILED if error else done, error=error, status_changed_at=timezone.now()
     )
     audit_record(
         actor=None,
@@ -842,6 +960,35 @@ def server_drain_advance(*, server_id: int) -> ServerDrain | None:
         server_drain_check(server_id=server_id)
     drain.refresh_from_db()
     return drain
+
+
+def server_drains_resume(*, older_than: timedelta = timedelta(minutes=5)) -> list[int]:
+    """Worker side (periodic): re-enqueue drains and undrains left waiting longer than ``older_than``:
+    those whose task gave up during a long outage, and those whose worker died mid-step (put back to
+    their requested state first: the step is safe to repeat). Returns their server ids. A duplicated
+    task finds nothing to claim, so nothing is done twice and nothing waiting is dropped."""
+    stale = timezone.now() - older_than
+    waiting = list(
+        ServerDrain.objects.filter(status__in=list(_DRAIN_STEPS), status_changed_at__lt=stale).values_list(
+            "server_id", flat=True
+        )
+    )
+    for requested, (working, _done, _enabled) in _DRAIN_STEPS.items():
+        lost = list(
+            ServerDrain.objects.filter(status=working, status_changed_at__lt=stale).values_list(
+                "server_id", flat=True
+            )
+        )
+        # Conditional: a slow worker that finishes meanwhile keeps its outcome.
+        ServerDrain.objects.filter(server_id__in=lost, status=working, status_changed_at__lt=stale).update(
+            status=requested, status_changed_at=timezone.now()
+        )
+        waiting += lost
+    from inventory.tasks import server_drain_run
+
+    for server_id in waiting:
+        server_drain_run.delay(server_id)
+    return waiting
 
 
 def server_drain_check(*, server_id: int) -> ServerDrain | None:

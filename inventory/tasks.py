@@ -4,6 +4,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from inventory import history, services
+from portal.backoff import OUTAGE_RETRIES, outage_backoff
+from portal.cloud.gateway import CloudUnavailable
 
 
 # A BMC's own failure is stored on its row by the service; only a database hiccup is worth a retry.
@@ -24,10 +26,26 @@ def power_request_run(request_id: int) -> None:
     services.power_request_execute(request_id=request_id)
 
 
-# A cloud error lands on the row (the admin asks again); a repeated task finds nothing to claim.
 @shared_task(ignore_result=True)
-def server_drain_run(server_id: int) -> None:
-    services.server_drain_advance(server_id=server_id)
+def power_requests_recover() -> None:
+    services.power_requests_recover()
+
+
+# An outage is waited out (the row says so) with backoff and a bound, then server_drains_resume takes
+# over; any other cloud error lands on the row (the admin asks again). A repeated task claims nothing.
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
+def server_drain_run(self, server_id: int) -> None:
+    try:
+        services.server_drain_advance(server_id=server_id)
+    except CloudUnavailable as error:
+        if self.request.retries >= OUTAGE_RETRIES:
+            return  # the row waits in its requested state; server_drains_resume re-enqueues it
+        raise self.retry(countdown=outage_backoff(self.request.retries)) from error
+
+
+@shared_task(ignore_result=True)
+def server_drains_resume() -> None:
+    services.server_drains_resume()
 
 
 @shared_task(ignore_result=True)

@@ -138,6 +138,7 @@ class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
             "address": s.bmc_address,
             "port": s.bmc_port,
             "username": s.bmc_username,
+            "tls_verify": s.bmc_tls_verify,
         }
 
     def get_context_data(self, **kwargs):
@@ -153,6 +154,7 @@ class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
             port=data["port"],
             username=data["username"],
             password=data["password"] or None,
+            tls_verify=data["tls_verify"],
             source=origin(self.request),
         )
         messages.success(self.request, _("BMC of %(server)s saved.") % {"server": self.server.name})

@@ -9,26 +9,21 @@ few seconds later, bounded by the service's build timeout.
 from __future__ import annotations
 
 import contextlib
-import random
 
 from celery import shared_task
-from django.conf import settings
 
+# Shared with every app whose workers wait out an outage (``_backoff`` is the name callers use here).
+from portal.backoff import OUTAGE_RETRIES
+from portal.backoff import outage_backoff as _backoff
 from portal.cloud.gateway import CloudError, CloudUnavailable, ServerAction
 from provisioning import services
 
-OUTAGE_RETRIES = 8  # backoff 2, 4 ... 256 s (capped): about 15 minutes, then the resume task takes over
 POLL_SECONDS = 2
 
 
 def _poll_delay(retries: int) -> float:
     """Look again soon while a build is young (most finish in seconds), then every POLL_SECONDS."""
     return 0.2 if retries < 100 else POLL_SECONDS
-
-
-def _backoff(retries: int) -> float:
-    """Exponential, capped, with jitter so that many waiting requests do not return at once."""
-    return min(2 ** (retries + 1), settings.KENNEL_CLOUD_BACKOFF_CAP) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from inventory.models import (
     Architecture,
     BmcProtocolChoice,
+    BmcTlsVerifyChoice,
     DataCenter,
     HardwareState,
     PowerActionChoice,
@@ -36,10 +37,14 @@ class BmcSerializer(serializers.ModelSerializer):
     protocol = serializers.CharField(source="bmc_protocol")
     address = serializers.CharField(source="bmc_address")
     port = serializers.IntegerField(source="bmc_port")
+    tls_verify = serializers.CharField(
+        source="bmc_tls_verify",
+        help_text='Redfish certificate check: "verify", "skip", or "" for the setting KENNEL_BMC_TLS_VERIFY',
+    )
 
     class Meta:
         model = Server
-        fields = ["protocol", "address", "port"]
+        fields = ["protocol", "address", "port", "tls_verify"]
 
 
 class ServerDrainSerializer(serializers.ModelSerializer):
@@ -144,6 +149,12 @@ class ServerBmcInputSerializer(serializers.Serializer):
     port = serializers.IntegerField(min_value=1, max_value=65535, allow_null=True, default=None)
     username = serializers.CharField(max_length=64, allow_blank=True, default="")
     password = serializers.CharField(write_only=True, allow_blank=True, required=False, trim_whitespace=False)
+    tls_verify = serializers.ChoiceField(
+        choices=BmcTlsVerifyChoice.choices,
+        allow_blank=True,
+        required=False,
+        help_text='"verify", "skip", or "" for KENNEL_BMC_TLS_VERIFY; omitted keeps the stored choice',
+    )
 
     def validate(self, data):
         if data["protocol"] and not (data["address"] and data["port"] and data["username"]):

@@ -204,6 +204,7 @@ class ServerViewSet(viewsets.ModelViewSet):
             port=values["port"],
             username=values["username"],
             password=values.get("password") or None,
+            tls_verify=values.get("tls_verify"),
             source=origin(request),
         )
         return Response(ServerSerializer(self.get_queryset().get(pk=server.pk)).data)

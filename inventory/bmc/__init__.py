@@ -59,13 +59,16 @@ class BmcAuthError(BmcError):
 
 @dataclass(frozen=True)
 class BmcTarget:
-    """Where a BMC is and how to sign in. The password never appears in ``repr`` (and so in logs)."""
+    """Where a BMC is and how to sign in. The password never appears in ``repr`` (and so in logs).
+    ``verify`` (Redfish over HTTPS): False skips the certificate check, True checks it against the
+    system's CAs, a path checks it against that CA bundle."""
 
     protocol: BmcProtocol
     address: str
     port: int
     username: str
     password: str = field(repr=False)
+    verify: bool | str = False
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A BMC's address is a host name or IP (spoken to over HTTPS) or a URL base such as
 ``http://127.0.0.1`` when the BMC speaks plain HTTP, as the emulators do. BMC certificates are
-self-signed almost everywhere, so they are not verified; the credentials travel inside TLS all the same.
+self-signed almost everywhere, so by default they are not verified (the credentials travel inside TLS
+all the same); ``BmcTarget.verify`` turns the check on, against the system's CAs or a CA bundle, and a
+certificate that fails it is a ``BmcError`` saying so, not "unreachable".
 
 Reads use the first system and the first chassis, which is where one-server BMCs put everything:
 power state and health from the system, temperatures and fans from the chassis' Thermal, power draw
@@ -81,7 +83,7 @@ def _connect(target: BmcTarget, timeout: float) -> sushy.Sushy:
     return sushy.Sushy(
         f"{base.rstrip('/')}:{target.port}/redfish/v1",
         auth=sushy_auth.BasicAuth(target.username, target.password),
-        verify=False,
+        verify=target.verify,
         # One attempt: the poller tries again next round. (sushy reads 0 as "the default, 3 with 2 s sleeps".)
         server_side_retries=1,
         read_timeout=timeout / 2,
@@ -125,7 +127,15 @@ def _errors_mapped() -> Iterator[None]:
         raise
     except sushy_exceptions.AccessError:
         raise BmcAuthError("the BMC refused the credentials") from None
-    except (sushy_exceptions.ConnectionError, requests.ConnectionError, requests.Timeout):
+    except (sushy_exceptions.ConnectionError, requests.ConnectionError, requests.Timeout) as error:
+        # sushy wraps requests' SSLError (raised inside its handler, so it is the context).
+        if isinstance(error, requests.exceptions.SSLError) or isinstance(
+            error.__context__, requests.exceptions.SSLError
+        ):
+            raise BmcError(
+                "the BMC's TLS certificate did not verify: give its CA in KENNEL_BMC_CA_BUNDLE "
+                "or stop verifying it for this server"
+            ) from None
         raise BmcUnreachable("no answer from the BMC") from None
     except (sushy_exceptions.SushyError, IndexError, KeyError, ValueError) as error:
         raise BmcError(f"unexpected answer from the BMC: {type(error).__name__}") from None

@@ -12,9 +12,11 @@ from django.utils import timezone
 from inventory import services
 from inventory.models import PowerRequest, ServerDrain, ServerRole
 from inventory.services import DrainRefused, PowerActionRefused
+from portal.backoff import OUTAGE_RETRIES, outage_backoff
 from portal.celery import app
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
+from portal.cloud.gateway import CloudRequestError, CloudUnavailable
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
 from tests.matrix import check_matrix
@@ -164,13 +166,96 @@ def test_undrain_enables_the_host_again_and_power_off_is_refused_again(admin, fa
         power_off(admin, x4)
 
 
-def test_a_cloud_error_lands_on_the_row(admin, x4):
+def test_a_cloud_error_other_than_an_outage_lands_on_the_row(admin, x4):
+    with override(FakeCloud()) as fake:
+        services.server_drain_request(actor=admin, server=x4, reason="r")
+        fake.fail_next("set_compute_service_enabled", CloudRequestError("Service x4 is in maintenance"))
+        row = services.server_drain_advance(server_id=x4.pk)
+    assert row is not None
+    assert (row.status, row.error) == (ServerDrain.Status.FAILED, "Service x4 is in maintenance")
+
+
+def test_during_an_outage_the_drain_waits_in_its_requested_state(admin, x4):
     with override(FakeCloud()) as fake:
         services.server_drain_request(actor=admin, server=x4, reason="r")
         fake.available = False
+        with pytest.raises(CloudUnavailable):
+            services.server_drain_advance(server_id=x4.pk)
+        row = ServerDrain.objects.get(server=x4)
+        assert (row.status, row.error) == (ServerDrain.Status.REQUESTED, services.DRAIN_WAITING_FOR_CLOUD)
+        assert not AuditEvent.objects.filter(action="server.drain_execute").exists()
+        page = Client()
+        page.force_login(admin)
+        assert "Kennel retries by itself" in page.get(f"/inventory/servers/{x4.pk}/").content.decode()
+
+        fake.available = True
         row = services.server_drain_advance(server_id=x4.pk)
     assert row is not None
-    assert (row.status, row.error) == (ServerDrain.Status.FAILED, "The cloud did not answer; ask again.")
+    assert (row.status, row.error, row.service_enabled) == (ServerDrain.Status.DRAINED, "", False)
+
+
+class BackoffSpy:
+    """Records the countdowns the task asks for, and returns them as the real backoff would."""
+
+    def __init__(self):
+        self.countdowns: list[float] = []
+
+    def __call__(self, retries: int) -> float:
+        self.countdowns.append(outage_backoff(retries))
+        return self.countdowns[-1]
+
+
+def test_the_task_retries_with_growing_backoff_and_completes_when_the_cloud_returns(
+    admin, x4, eager_tasks, monkeypatch, django_capture_on_commit_callbacks
+):
+    spy = BackoffSpy()
+    monkeypatch.setattr("inventory.tasks.outage_backoff", spy)
+    with override(FakeCloud()) as fake:
+        # Three timeouts, the last one after Nova had acted (its answer lost): setting the flag again
+        # is harmless.
+        fake.fail_next("set_compute_service_enabled")
+        fake.fail_next("set_compute_service_enabled")
+        fake.fail_next("set_compute_service_enabled", after=True)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.server_drain_request(actor=admin, server=x4, reason="r")
+        row = ServerDrain.objects.get(server=x4)
+        assert fake.compute_service("x4").enabled is False
+    assert (row.status, row.error) == (ServerDrain.Status.DRAINED, "")
+    assert len(spy.countdowns) == 3
+    for retries, countdown in enumerate(spy.countdowns):
+        assert 0.8 * 2 ** (retries + 1) <= countdown <= 1.2 * 2 ** (retries + 1)
+    assert AuditEvent.objects.filter(action="server.drain_execute", outcome="success").count() == 1
+
+
+def test_a_long_outage_ends_the_retries_and_the_resume_task_finishes_the_drain(
+    admin, x4, eager_tasks, monkeypatch, django_capture_on_commit_callbacks
+):
+    spy = BackoffSpy()
+    monkeypatch.setattr("inventory.tasks.outage_backoff", spy)
+    with override(FakeCloud()) as fake:
+        fake.available = False
+        with django_capture_on_commit_callbacks(execute=True):
+            services.server_drain_request(actor=admin, server=x4, reason="r")
+        assert len(spy.countdowns) == OUTAGE_RETRIES  # bounded: then the task gives up quietly
+        row = ServerDrain.objects.get(server=x4)
+        assert (row.status, row.error) == (ServerDrain.Status.REQUESTED, services.DRAIN_WAITING_FOR_CLOUD)
+
+        assert services.server_drains_resume() == []  # not waiting long enough yet
+        fake.available = True
+        ServerDrain.objects.filter(server=x4).update(status_changed_at=timezone.now() - timedelta(minutes=6))
+        assert services.server_drains_resume() == [x4.pk]
+    row.refresh_from_db()
+    assert (row.status, row.error, row.service_enabled) == (ServerDrain.Status.DRAINED, "", False)
+
+
+def test_a_step_whose_worker_died_is_resumed(admin, fake, x4, eager_tasks):
+    services.server_drain_request(actor=admin, server=x4, reason="r")
+    ServerDrain.objects.filter(server=x4).update(
+        status=ServerDrain.Status.DRAINING, status_changed_at=timezone.now() - timedelta(minutes=6)
+    )
+    assert services.server_drains_resume() == [x4.pk]
+    assert ServerDrain.objects.get(server=x4).status == ServerDrain.Status.DRAINED
+    assert services.server_drains_resume() == []
 
 
 def test_only_compute_nodes_with_a_reason_are_drained_by_admins(admin, manager, fake, x4):

@@ -361,3 +361,11 @@ def test_the_api_round_trip_changes_nothing(admin, estate):
     assert response.status_code == 200
     assert (response.json()["unchanged"], response.json()["rows"]) == (4, [])
     assert snapshot() == before
+
+
+def test_the_certificate_check_is_a_bmc_column_too(admin, estate):
+    assert servers_csv_import(actor=admin, text="name,bmc_tls_verify\r\nX1,verify\r\n").applied
+    assert Server.objects.get(name="X1").bmc_tls_verify == "verify"
+    assert rows_of(servers_csv_export(user=admin))[3]["bmc_tls_verify"] == "verify"
+    plan = servers_csv_plan(user=admin, text="name,bmc_tls_verify\r\nX1,always\r\n")
+    assert set(plan.rows[0].errors) == {"bmc_tls_verify"}

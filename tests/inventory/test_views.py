@@ -117,7 +117,7 @@ def test_no_page_or_api_response_contains_the_bmc_password_or_username(admin, se
 
 def test_the_api_gives_managers_the_bmc_location_and_hardware_state(manager, server):
     body = as_user(manager).get(f"/api/v1/servers/{server.pk}/").json()
-    assert body["bmc"] == {"protocol": "ipmi", "address": "10.1.2.3", "port": 623}
+    assert body["bmc"] == {"protocol": "ipmi", "address": "10.1.2.3", "port": 623, "tls_verify": ""}
     assert body["hardware"]["power_state"] == "on"
     assert body["hardware"]["power_watts"] == 236.0
     assert body["hardware"]["sensors"][0]["name"] == "CPU1 Temp"
@@ -137,6 +137,19 @@ def test_an_admin_changes_the_bmc_and_a_blank_password_keeps_the_old_one(admin, 
     event = AuditEvent.objects.filter(action="server.bmc_set", actor=admin).get()
     assert event.source.startswith("web ")
     assert "bmc_password" not in event.detail["fields"]
+
+
+def test_an_admin_turns_on_certificate_checking_for_a_redfish_bmc(admin, server):
+    response = as_user(admin).post(
+        f"/inventory/servers/{server.pk}/bmc/",
+        {"protocol": "redfish", "address": "bmc-x9", "port": 443, "username": "root", "tls_verify": "verify"},
+    )
+    assert response.status_code == 302
+    server.refresh_from_db()
+    assert server.bmc_tls_verify == "verify"
+    assert "Verify the certificate" in as_user(admin).get(f"/inventory/servers/{server.pk}/").text
+    event = AuditEvent.objects.filter(action="server.bmc_set", actor=admin).get()
+    assert "bmc_tls_verify" in event.detail["fields"]
 
 
 def test_a_bmc_without_address_is_refused_with_a_message(admin, server):
@@ -163,11 +176,17 @@ def test_the_bmc_api_takes_a_password_and_never_returns_it(admin, server):
             "port": 443,
             "username": "root",
             "password": "new-pw-1",
+            "tls_verify": "verify",
         },
         content_type="application/json",
     )
     assert response.status_code == 200
-    assert response.json()["bmc"] == {"protocol": "redfish", "address": "bmc.example", "port": 443}
+    assert response.json()["bmc"] == {
+        "protocol": "redfish",
+        "address": "bmc.example",
+        "port": 443,
+        "tls_verify": "verify",
+    }
     assert "new-pw-1" not in response.content.decode()
     server.refresh_from_db()
     from inventory.crypto import secret_decrypt
