@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 want=(redis-server:redis-server msgfmt:gettext /usr/bin/ipmitool:ipmitool qemu-img:qemu-utils)
 if [[ "${1:-}" == test ]]; then
   # The font lets Chromium's screenshots of the Chinese pages show glyphs rather than boxes.
+  # zsh: the CLI's zsh completion is tested in zsh itself.
   want+=(/usr/lib/postgresql/15/bin/initdb:postgresql /usr/bin/chromium:chromium
-         /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei)
+         /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei /usr/bin/zsh:zsh)
 fi
 missing=()
 for pair in "${want[@]}"; do

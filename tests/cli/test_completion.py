@@ -55,9 +55,27 @@ def test_hidden_options_are_not_offered():
     assert "--interval" not in complete("kennel vm request --")
 
 
-def test_the_zsh_script_loads_the_same_completion_through_bashcompinit():
+def complete_in_zsh(line: str) -> list[str]:
+    """What zsh's bashcompinit layer gets from the script for ``line`` (zsh's compadd then filters by
+    the typed prefix, as in a real completion)."""
+    words = line.split(" ")
+    quoted = " ".join(f"'{w}'" for w in words)
+    program = (
+        script("zsh")
+        + f"\nwords=({quoted}); CURRENT={len(words)}; COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}\n"
+        + f"compgen -F _kennel -- '{words[-1]}'\n"
+    )
+    done = subprocess.run(["zsh", "-f", "-c", program], capture_output=True, text=True, check=True)
+    return sorted(word for word in done.stdout.splitlines() if word.startswith(words[-1]))
+
+
+def test_the_zsh_script_completes_through_bashcompinit():
+    if not shutil.which("zsh"):
+        pytest.fail("zsh is missing: apt-get install zsh (make bootstrap does)")
     text = script("zsh")
-    assert text.startswith("#compdef kennel\n") and "bashcompinit" in text
-    assert script("bash") in text
-    if shutil.which("zsh"):
-        subprocess.run(["zsh", "-n"], input=text, text=True, check=True)
+    assert text.startswith("#compdef kennel\n") and script("bash") in text
+    subprocess.run(["zsh", "-n"], input=text, text=True, check=True)
+    # zsh arrays count from 1, bash's from 0: these find the right command path only if the layer works.
+    assert complete_in_zsh("kennel vm re") == ["reboot", "request"]
+    assert complete_in_zsh("kennel host power x9 ") == ["cycle", "hard_off", "on", "reset", "soft_off"]
+    assert complete_in_zsh("kennel vm request --fl") == ["--flavor"]
