@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +32,12 @@ class Context:
         if not self.url or not self.config.token:
             raise CliError(
                 "Not logged in. Run: kennel login URL (or set KENNEL_URL and KENNEL_TOKEN).", Exit.AUTH
+            )
+        saved = config_load(use_environment=False)
+        if not os.environ.get("KENNEL_TOKEN") and self.url != saved.url.rstrip("/"):
+            # The saved token belongs to the server it came from; never send it anywhere else.
+            raise CliError(
+                f"You are logged in to {saved.url}, not {self.url}. Run: kennel login {self.url}", Exit.AUTH
             )
         return Client(self.url, self.config.token, timeout=self.args.timeout)
 

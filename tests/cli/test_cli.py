@@ -92,6 +92,16 @@ def test_login_with_an_existing_token_checks_it_first(kennel, live_server, membe
     assert json.loads(config_file.read_text())["token"] == key
 
 
+def test_the_saved_token_is_never_sent_to_another_server(kennel, logged_in, member, live_server):
+    logged_in(member)
+    done = kennel("--url", "http://127.0.0.1:9", "arch", "list")
+    assert done.code == 3
+    assert f"You are logged in to {live_server.url}, not http://127.0.0.1:9" in done.err
+    assert "Cannot reach" not in done.err  # refused before any connection
+    env = kennel("arch", "list", env={"KENNEL_URL": "http://127.0.0.1:9"})
+    assert env.code == 3 and "not http://127.0.0.1:9" in env.err
+
+
 def test_a_token_revoked_elsewhere_gets_exit_3_and_the_way_out(kennel, logged_in, member, live_server):
     logged_in(member)
     ApiToken.objects.filter(user=member).delete()
