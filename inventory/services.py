@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -92,34 +92,40 @@ def _require_change_rights(actor: User) -> None:
 # Data centers -------------------------------------------------------------------------------------
 
 
-def _datacenter_save(
-    *, actor: User | None, datacenter: DataCenter, values: dict[str, str], created: bool, source: str
-) -> DataCenter:
-    changed = sorted(key for key, value in values.items() if created or getattr(datacenter, key) != value)
+AssetT = TypeVar("AssetT", Server, DataCenter)
+
+
+def _asset_save(
+    *, actor: User | None, asset: AssetT, fields: dict[str, Any], created: bool, source: str
+) -> AssetT:
+    """Write ``fields`` onto ``asset`` (a server's record or a data center), validated, and audit the
+    names of the fields that changed (``server.create``, ``datacenter.update`` ...). Unchanged values
+    are not written; nothing changed, nothing saved."""
+    changed = sorted(key for key, value in fields.items() if created or getattr(asset, key) != value)
     if not changed:
-        return datacenter
+        return asset
     for key in changed:
-        setattr(datacenter, key, values[key])
-    datacenter.full_clean()
-    datacenter.save()
+        setattr(asset, key, fields[key])
+    asset.full_clean()
+    asset.save()
     audit_record(
         actor=actor,
-        action="datacenter.create" if created else "datacenter.update",
-        target=datacenter,
+        action=f"{asset._meta.model_name}.{'create' if created else 'update'}",
+        target=asset,
         source=source,
         detail={"fields": changed},
     )
-    return datacenter
+    return asset
 
 
 @transaction.atomic
 def datacenter_upsert(*, actor: User | None, code: str, name: str, source: str = SYSTEM) -> DataCenter:
     """Create the data center ``code`` or bring its name up to date. Unchanged rows are not written."""
     datacenter = DataCenter.objects.filter(code=code).first()
-    return _datacenter_save(
+    return _asset_save(
         actor=actor,
-        datacenter=datacenter or DataCenter(code=code),
-        values={"name": name},
+        asset=datacenter or DataCenter(code=code),
+        fields={"name": name},
         created=datacenter is None,
         source=source,
     )
@@ -129,8 +135,8 @@ def datacenter_upsert(*, actor: User | None, code: str, name: str, source: str =
 def datacenter_create(*, actor: User, code: str, name: str, source: str = SYSTEM) -> DataCenter:
     """An admin adds a data center. Raises PermissionDenied, or ValidationError (code taken, bad slug)."""
     _require_change_rights(actor)
-    return _datacenter_save(
-        actor=actor, datacenter=DataCenter(), values={"code": code, "name": name}, created=True, source=source
+    return _asset_save(
+        actor=actor, asset=DataCenter(), fields={"code": code, "name": name}, created=True, source=source
     )
 
 
@@ -141,8 +147,8 @@ def datacenter_update(
     """An admin renames a data center or changes its code (its servers follow: they point at the row)."""
     _require(actor, DataCenter.objects.filter(pk=datacenter.pk), Action.CHANGE)
     datacenter = DataCenter.objects.select_for_update().get(pk=datacenter.pk)
-    return _datacenter_save(
-        actor=actor, datacenter=datacenter, values={"code": code, "name": name}, created=False, source=source
+    return _asset_save(
+        actor=actor, asset=datacenter, fields={"code": code, "name": name}, created=False, source=source
     )
 
 
@@ -212,25 +218,9 @@ def roles_normalized(roles: Any) -> Any:
 def _server_save(
     *, actor: User | None, server: Server, fields: dict[str, Any], created: bool, source: str
 ) -> Server:
-    """Write ``fields`` onto ``server`` (validated), auditing the names of the fields that changed.
-    Unchanged values are not written; nothing changed, nothing saved."""
     if "roles" in fields:
         fields = {**fields, "roles": roles_normalized(fields["roles"])}
-    changed = {key: value for key, value in fields.items() if created or getattr(server, key) != value}
-    if not changed:
-        return server
-    for key, value in changed.items():
-        setattr(server, key, value)
-    server.full_clean()
-    server.save()
-    audit_record(
-        actor=actor,
-        action="server.create" if created else "server.update",
-        target=server,
-        source=source,
-        detail={"fields": sorted(changed)},
-    )
-    return server
+    return _asset_save(actor=actor, asset=server, fields=fields, created=created, source=source)
 
 
 @transaction.atomic
