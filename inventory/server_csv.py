@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
@@ -364,28 +364,37 @@ def servers_csv_import(*, actor: User, text: str, dry_run: bool = False, source:
     each server by name in one transaction, all or nothing. Each server's change is audited as a normal
     edit, and one ``server.csv_import`` entry records the counts. Returns the plan, ``applied`` set
     when it was written. Raises PermissionDenied for anyone who may not change the inventory."""
-    with transaction.atomic():
-        plan = servers_csv_plan(user=actor, text=text, lock=not dry_run)
-        if dry_run or not plan.valid:
-            return plan
-        for row in plan.rows:
-            if row.action == "unchanged":
-                continue
-            server = server_upsert(actor=actor, name=row.name, fields=row.fields, source=source)
-            if row.bmc is not None:
-                server_bmc_set(actor=actor, server=server, source=source, **row.bmc)
-        audit_record(
-            actor=actor,
-            action="server.csv_import",
-            source=source,
-            detail={
-                "rows": len(plan.rows),
-                "created": plan.created,
-                "updated": plan.updated,
-                "unchanged": plan.unchanged,
-            },
+    plan = ImportPlan()
+    try:
+        with transaction.atomic():
+            plan = servers_csv_plan(user=actor, text=text, lock=not dry_run)
+            if dry_run or not plan.valid:
+                return plan
+            for row in plan.rows:
+                if row.action == "unchanged":
+                    continue
+                server = server_upsert(actor=actor, name=row.name, fields=row.fields, source=source)
+                if row.bmc is not None:
+                    server_bmc_set(actor=actor, server=server, source=source, **row.bmc)
+            audit_record(
+                actor=actor,
+                action="server.csv_import",
+                source=source,
+                detail={
+                    "rows": len(plan.rows),
+                    "created": plan.created,
+                    "updated": plan.updated,
+                    "unchanged": plan.unchanged,
+                },
+            )
+    except (IntegrityError, ValidationError):
+        # Another admin created one of these names between the check and the write (rows are locked
+        # only once they exist): the whole import was rolled back.
+        plan.errors.append(
+            _("Someone changed the same servers meanwhile; nothing was written. Upload the file again.")
         )
-        plan.applied = True
+        return plan
+    plan.applied = True
     return plan
 
 
