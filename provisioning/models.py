@@ -128,6 +128,22 @@ class CloudHost(models.Model):
         return self.state == "up" and self.status == "enabled"
 
 
+class CloudNetwork(models.Model):
+    """A Neutron network as last seen: where a team's VMs are plugged in (``<team slug>-net``)."""
+
+    cloud_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    project_id = models.CharField(max_length=64, db_index=True)
+    external = models.BooleanField(default=False)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class CloudSync(models.Model):
     """When a part of the mirror was last refreshed, and why the last try failed."""
 
@@ -200,6 +216,9 @@ class VmRequest(models.Model):
     addresses = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     building_since = models.DateTimeField(null=True, blank=True)
+    # Set once, just before the first create call: until then no server of this request can exist, so
+    # the first build skips looking for one (a later try, after a crash or a lost answer, looks).
+    create_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(_("requested"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)

@@ -26,6 +26,7 @@ from portal.cloud.gateway import (
     CloudError,
     CloudNotFound,
     CloudRequestError,
+    Network,
     QuotaExceeded,
     Server,
     ServerAction,
@@ -38,6 +39,7 @@ from provisioning.models import (
     CloudFlavor,
     CloudHost,
     CloudImage,
+    CloudNetwork,
     CloudSync,
     Profile,
     SshKey,
@@ -74,6 +76,7 @@ def catalog_refresh() -> None:
         flavors = gateway.list_flavors()
         providers = gateway.list_resource_providers()
         hypervisors = {h.hostname: h for h in gateway.list_hypervisors()}
+        networks = gateway.list_networks()
     except CloudError as error:
         CloudSync.objects.filter(part="catalog").update(error=str(error)[:2000])
         raise
@@ -130,7 +133,14 @@ def catalog_refresh() -> None:
                 },
             )
         CloudHost.objects.exclude(name__in=[p.name for p in providers]).delete()
+        _mirror_networks(networks)
         CloudSync.objects.filter(part="catalog").update(succeeded_at=now, error="")
+
+
+def _mirror_networks(networks: Sequence[Network]) -> None:
+    for network in networks:
+        _mirror_network(network)
+    CloudNetwork.objects.exclude(cloud_id__in=[n.id for n in networks]).delete()
 
 
 # --- requesting ---------------------------------------------------------------------------------------
@@ -360,13 +370,24 @@ def vm_request_build_advance(*, request_id: int) -> bool:
         )
         return True
     if not vm.server_id:
+        # Only the first try to create can be sure no server exists yet: it skips the lookup.
+        first_try = (
+            VmRequest.objects.filter(pk=request_id, create_requested_at__isnull=True).update(
+                create_requested_at=timezone.now()
+            )
+            == 1
+        )
         try:
             with transaction.atomic():
                 # The row lock makes "look up, else create, then save the id" happen once.
                 vm = VmRequest.objects.select_for_update().select_related("team").get(pk=request_id)
                 if not vm.server_id:
-                    found = gateway.find_servers_by_metadata(
-                        project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
+                    found = (
+                        []
+                        if first_try
+                        else gateway.find_servers_by_metadata(
+                            project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
+                        )
                     )
                     server = (
                         found[0]
@@ -416,10 +437,30 @@ def vm_request_build_advance(*, request_id: int) -> bool:
 
 
 def _team_network_id(team: Team) -> str | None:
-    """The team's private network: the one named ``<slug>-net`` in its project, if any."""
+    """The team's private network: the one named ``<slug>-net`` in its project, if any. Read from the
+    mirror; a team the mirror does not know yet (just onboarded) is looked up in the cloud."""
+    name = f"{team.slug}-net"
+    mirrored = CloudNetwork.objects.filter(project_id=team.openstack_project_id, name=name, external=False)
+    network_id = mirrored.values_list("cloud_id", flat=True).first()
+    if network_id:
+        return network_id
     networks = cloud().list_networks(project_id=team.openstack_project_id)
-    preferred = [n for n in networks if n.name == f"{team.slug}-net" and not n.external]
+    preferred = [n for n in networks if n.name == name and not n.external]
+    if preferred:
+        _mirror_network(preferred[0])
     return preferred[0].id if preferred else None
+
+
+def _mirror_network(network: Network) -> None:
+    CloudNetwork.objects.update_or_create(
+        cloud_id=network.id,
+        defaults={
+            "name": network.name,
+            "project_id": network.project_id,
+            "external": network.external,
+            "seen_at": timezone.now(),
+        },
+    )
 
 
 def vm_request_wait_for_cloud(*, request_id: int, error: str) -> None:

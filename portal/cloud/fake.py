@@ -77,6 +77,7 @@ from portal.cloud.gateway import (
     Router,
     Server,
     ServerAction,
+    ServerCreated,
     Subnet,
     User,
 )
@@ -318,6 +319,7 @@ def _gateway_call(
         @functools.wraps(method)
         def call(self: FakeCloud, /, *args: P.args, **kwargs: P.kwargs) -> R:
             with self._lock:
+                self.calls[name] += 1
                 if not self.available:
                     raise CloudUnavailable(
                         f"the cloud cannot be reached: Unable to establish connection to "
@@ -362,6 +364,9 @@ class FakeCloud:
         self.auto_advance = auto_advance
         self._lock = threading.RLock()
         self._failures: dict[str, collections.deque[_Failure]] = {}
+        # How often each gateway method was called (refused calls included): what a test counts to
+        # show that a path spares the cloud a request.
+        self.calls: collections.Counter[str] = collections.Counter()
         self._seq = itertools.count()
         self._block_storage = block_storage
         self._portal_user = portal_user
@@ -617,7 +622,7 @@ class FakeCloud:
         user_data: str | None = None,
         key_name: str | None = None,
         metadata: Mapping[str, str] | None = None,
-    ) -> Server:
+    ) -> ServerCreated:
         self._require_portal_role(project_id)
         metadata = dict(metadata or {})
         _check_server_input(name, metadata, user_data)
@@ -655,7 +660,7 @@ class FakeCloud:
             created_at=datetime.now(UTC).replace(microsecond=0),
         )
         self._servers[server.id] = server
-        return self._server_record(server)
+        return ServerCreated(id=server.id, name=server.name, project_id=server.project_id)
 
     @_gateway_call("compute")
     def get_server(self, server_id: str) -> Server:

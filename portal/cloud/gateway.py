@@ -95,6 +95,15 @@ class Flavor:
 
 
 @dataclass(frozen=True)
+class ServerCreated:
+    """Nova's answer to a create: the new server's id, nothing about its state yet."""
+
+    id: str
+    name: str
+    project_id: str
+
+
+@dataclass(frozen=True)
 class Server:
     id: str
     name: str
@@ -302,9 +311,10 @@ class CloudGateway(Protocol):
         user_data: str | None = None,
         key_name: str | None = None,
         metadata: Mapping[str, str] | None = None,
-    ) -> Server:
-        """Ask Nova for a server in ``project_id``; returns at once (status BUILD). Raises
-        QuotaExceeded when the project's quota refuses it, CloudRequestError for bad input."""
+    ) -> ServerCreated:
+        """Ask Nova for a server in ``project_id``; returns at once with its id (its state comes from
+        ``get_server``: Nova answers a create with little more than the id). Raises QuotaExceeded when
+        the project's quota refuses it, CloudRequestError for bad input."""
         ...
 
     def get_server(self, server_id: str) -> Server:

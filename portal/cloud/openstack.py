@@ -42,6 +42,7 @@ from portal.cloud.gateway import (
     Router,
     Server,
     ServerAction,
+    ServerCreated,
     Subnet,
     User,
 )
@@ -401,7 +402,7 @@ class OpenStackGateway:
         user_data: str | None = None,
         key_name: str | None = None,
         metadata: Mapping[str, str] | None = None,
-    ) -> Server:
+    ) -> ServerCreated:
         attrs: dict[str, Any] = {
             "name": name,
             "image_id": image_id,
@@ -416,7 +417,8 @@ class OpenStackGateway:
         if key_name:
             attrs["key_name"] = key_name
         created = self._in_project(project_id).compute.create_server(**attrs)
-        return self.get_server(created.id)
+        # No GET here: whoever needs the state asks for it (a build polls anyway).
+        return ServerCreated(id=created.id, name=name, project_id=project_id)
 
     @translate_errors
     def get_server(self, server_id: str) -> Server:

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from portal.cloud.gateway import QuotaService, ServerAction
+from portal.cloud.gateway import CloudUnavailable, QuotaService, ServerAction
 from portal.models import AuditEvent
 from provisioning import services
 from provisioning.models import CloudFlavor, CloudHost, CloudSync, VmRequest
@@ -83,6 +83,30 @@ def test_a_lost_answer_after_create_still_yields_one_server(fake_cloud, member, 
     assert vm.status == Status.ACTIVE
     servers = fake_cloud.list_servers(project_id=team.openstack_project_id)
     assert [s.id for s in servers] == [vm.server_id]
+
+
+def test_the_first_build_spares_the_cloud_the_lookup_and_the_network_listing(fake_cloud, member, team):
+    vm = submit(member, team)
+    fake_cloud.calls.clear()
+    build(vm)
+    assert vm.status == Status.ACTIVE
+    assert fake_cloud.calls["create_server"] == 1
+    # Nothing can exist before the first create; the team's network comes from the mirror.
+    assert fake_cloud.calls["find_servers_by_metadata"] == 0 and fake_cloud.calls["list_networks"] == 0
+    assert next(iter(vm.addresses)) == "alpha-net"
+
+
+def test_a_build_retried_after_a_create_was_tried_looks_before_creating(fake_cloud, member, team):
+    vm = submit(member, team)
+    fake_cloud.fail_next("create_server", after=True)  # created, but the answer was lost
+    with pytest.raises(CloudUnavailable):
+        services.vm_request_build_advance(request_id=vm.pk)
+    fake_cloud.calls.clear()
+    build(vm)
+    assert fake_cloud.calls["find_servers_by_metadata"] == 1 and fake_cloud.calls["create_server"] == 0
+    assert (
+        vm.status == Status.ACTIVE and len(fake_cloud.list_servers(project_id=team.openstack_project_id)) == 1
+    )
 
 
 def test_an_outage_delays_the_request_and_loses_nothing(fake_cloud, member, team):

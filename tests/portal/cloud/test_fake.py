@@ -20,8 +20,8 @@ from portal.cloud.gateway import (
     CloudUnavailable,
     QuotaExceeded,
     QuotaService,
-    Server,
     ServerAction,
+    ServerCreated,
 )
 
 DEVCLOUD = Path(__file__).resolve().parents[3] / "devcloud"
@@ -45,7 +45,7 @@ def team(fake: FakeCloud, name: str = "alpha") -> str:
 
 def boot(
     fake: FakeCloud, project_id: str, *, image: str = "cirros-0.6-x86_64", flavor: str = "m1.tiny", **kwargs
-) -> Server:
+) -> ServerCreated:
     image_id = next(i.id for i in fake.list_images() if i.name == image)
     flavor_id = next(f.id for f in fake.list_flavors() if f.name == flavor)
     return fake.create_server(
@@ -184,13 +184,7 @@ def test_concurrent_creates_never_overrun_the_quota(fake):
 
 
 def test_a_server_is_active_after_two_reads_and_on_a_host_after_one(fake):
-    server = boot(fake, team(fake))
-    assert (server.status, server.task_state, server.host, server.addresses) == (
-        "BUILD",
-        "scheduling",
-        None,
-        {},
-    )
+    server = boot(fake, team(fake))  # Nova's answer is the id; nothing is scheduled yet
     assert sum(vcpus_used(fake).values()) == 0
 
     spawning = fake.get_server(server.id)
