@@ -663,7 +663,9 @@ def _upload(imp: ImageImport, token: str) -> None:
         image = gateway.create_image(
             name=imp.name,
             disk_format=imp.target_format,
-            visibility="public",
+            # Private to the portal's project until verified: nobody can boot an unchecked image, not
+            # even with the openstack CLI in their own project.
+            visibility="private",
             min_disk_gb=max(imp.min_disk_gb, -(-(imp.virtual_size_bytes or 0) // 1024**3)),
             min_ram_mb=imp.min_ram_mb,
             properties=properties,
@@ -740,6 +742,7 @@ def _verify(imp: ImageImport, token: str) -> None:
             gateway.delete_image(image.id)
         _update(imp, token, glance_image_id="", completed="converted")
         raise ImportRefused(problem)
+    gateway.update_image(image.id, visibility="public")  # every project may boot it now
     _complete(imp, token, "verified", finished_at=timezone.now())
     audit_record(
         actor=None,

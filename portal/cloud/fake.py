@@ -458,9 +458,12 @@ class FakeCloud:
         remove: Iterable[str] = (),
         min_disk_gb: int | None = None,
         min_ram_mb: int | None = None,
+        visibility: str | None = None,
     ) -> Image:
         image = self._glance(image_id)
         _check_image_properties(properties or {})
+        if visibility is not None and visibility not in ("public", "private", "shared", "community"):
+            raise CloudRequestError(f"Invalid visibility value: {visibility}")
         merged = {**image.properties, **{k: str(v) for k, v in (properties or {}).items()}}
         for key in remove:
             merged.pop(key, None)
@@ -473,6 +476,7 @@ class FakeCloud:
             architecture=merged.get("hw_architecture"),
             min_disk_gb=image.min_disk_gb if min_disk_gb is None else min_disk_gb,
             min_ram_mb=image.min_ram_mb if min_ram_mb is None else min_ram_mb,
+            visibility=image.visibility if visibility is None else visibility,
         )
         self._images[image_id] = updated
         return replace(updated, properties=dict(merged))

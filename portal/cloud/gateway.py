@@ -250,9 +250,11 @@ class CloudGateway(Protocol):
         remove: Iterable[str] = (),
         min_disk_gb: int | None = None,
         min_ram_mb: int | None = None,
+        visibility: str | None = None,
     ) -> Image:
         """Set (add or replace) ``properties``, drop the ``remove`` ones that exist, and change
-        min_disk/min_ram when given. Returns the image as Glance now reports it."""
+        min_disk/min_ram and visibility (public, private, shared, community) when given. Returns the
+        image as Glance now reports it."""
         ...
 
     def create_image(

@@ -253,6 +253,7 @@ class OpenStackGateway:
         remove: Iterable[str] = (),
         min_disk_gb: int | None = None,
         min_ram_mb: int | None = None,
+        visibility: str | None = None,
     ) -> Image:
         current = self.get_image(image_id)
         # Glance's JSON patch: "add" sets a property whether or not it exists; "remove" of a property
@@ -267,6 +268,8 @@ class OpenStackGateway:
             ops.append({"op": "replace", "path": "/min_disk", "value": int(min_disk_gb)})
         if min_ram_mb is not None and min_ram_mb != current.min_ram_mb:
             ops.append({"op": "replace", "path": "/min_ram", "value": int(min_ram_mb)})
+        if visibility is not None and visibility != current.visibility:
+            ops.append({"op": "replace", "path": "/visibility", "value": visibility})
         if not ops:
             return current
         response = self.conn.image.patch(

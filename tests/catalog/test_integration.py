@@ -66,6 +66,7 @@ def test_an_imported_qcow2_lands_in_glance_with_its_properties_and_checksum(
         "qcow2",
         256 * 1024**2,
     )
+    assert glance.visibility == "public"  # private until verified
     assert glance.properties["hw_architecture"] == "ppc64le"
     assert glance.properties["hw_machine_type"] == "pseries"
     assert (glance.properties["os_distro"], glance.properties["os_version"]) == ("debian", "12")

@@ -223,7 +223,7 @@ def test_an_import_runs_every_step_and_ends_verified_offered_and_cleaned_up(fake
     assert (imp.state, imp.completed) == (State.DONE, "verified"), imp.message
     assert (imp.source_format, imp.virtual_size_bytes) == ("qcow2", 64 * 1024**2)
     glance = fake.get_image(imp.glance_image_id)
-    assert glance.status == "active" and glance.disk_format == "qcow2"
+    assert (glance.status, glance.disk_format, glance.visibility) == ("active", "qcow2", "public")
     assert {k: glance.properties.get(k) for k in ("hw_architecture", "os_distro", "hw_machine_type")} == {
         "hw_architecture": "ppc64le",
         "os_distro": "debian",
@@ -367,7 +367,7 @@ def test_a_half_image_is_never_offered(fake, admin, import_dirs):
 
     catalog_refresh()
     half = CloudImage.objects.get(cloud_id=ImageImport.objects.get(pk=imp.pk).glance_image_id)
-    assert half.status == "active" and not half.offered
+    assert (half.status, half.visibility, half.offered) == ("active", "private", False)  # not even public
     with pytest.raises(ValidationError, match="not verified yet"):
         services.image_offer_set(actor=admin, image=half, offered=True, display_name="")
 

@@ -468,6 +468,10 @@ def test_image_properties_are_set_replaced_and_removed(gateway, glance_images):
     )
     assert updated.architecture == "ppc64le"
     assert (updated.min_disk_gb, updated.min_ram_mb) == (10, 1024)
+    assert gateway.update_image(image.id, visibility="public").visibility == "public"
+    assert gateway.update_image(image.id, visibility="private").visibility == "private"
+    with pytest.raises(CloudRequestError):
+        gateway.update_image(image.id, visibility="everyone")
     assert updated.properties["os_distro"] == "centos" and updated.properties["os_version"] == "9"
     assert "hw_machine_type" not in updated.properties
     assert gateway.get_image(image.id).properties["hw_architecture"] == "ppc64le"
