@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -344,90 +345,141 @@ def _approve(request: QuotaRequest, *, actor: User | None, values: dict[str, int
     _enqueue_apply(request.pk)
 
 
+@dataclass(frozen=True)
+class _Move:
+    """A step of the request page other than approving: who may take it (``Action.CHANGE``: admins;
+    ``OPERATE``: the requester and the team's leads), from which states, to which state, what the
+    history says (its text under ``param``), and whom it tells."""
+
+    action: Action
+    allowed: tuple[str, ...]
+    refusal: str
+    to: str
+    event: str
+    audit: str
+    param: str = ""
+    notify: str | None = None
+
+
+_MOVES = {
+    "reject": _Move(
+        Action.CHANGE,
+        QuotaRequest.UNDECIDED,
+        _("Only an undecided request can be rejected."),
+        Status.REJECTED,
+        _("Rejected: %(reason)s"),
+        "quota.reject",
+        "reason",
+        "rejected",
+    ),
+    "ask": _Move(
+        Action.CHANGE,
+        (Status.PENDING,),
+        _("Only a pending request can be asked about."),
+        Status.INFO_REQUESTED,
+        _("Question: %(question)s"),
+        "quota.ask",
+        "question",
+        "info_requested",
+    ),
+    "answer": _Move(
+        Action.OPERATE,
+        (Status.INFO_REQUESTED,),
+        _("Nobody asked a question about this request."),
+        Status.PENDING,
+        _("Answer: %(answer)s"),
+        "quota.answer",
+        "answer",
+        "answered",
+    ),
+    "cancel": _Move(
+        Action.OPERATE,
+        QuotaRequest.UNDECIDED,
+        _("Only an undecided request can be cancelled."),
+        Status.CANCELLED,
+        _("Cancelled."),
+        "quota.cancel",
+    ),
+    "retry": _Move(
+        Action.CHANGE,
+        (Status.FAILED,),
+        _("Only a failed request can be retried."),
+        Status.APPROVED,
+        _("Retrying."),
+        "quota.retry",
+    ),
+}
+
+
+def _move(
+    name: str, *, actor: User, request: QuotaRequest, text: str = "", source: str, **changes: Any
+) -> QuotaRequest:
+    """Take step ``name`` (``_MOVES``) on the request, locked; ValidationError from another state."""
+    move = _MOVES[name]
+    with transaction.atomic():
+        request = _decidable(actor, request, move.action)
+        if request.status not in move.allowed:
+            raise ValidationError(gettext(move.refusal))
+        request.status = move.to
+        for field, value in changes.items():
+            setattr(request, field, value)
+        request.save()
+        _event(request, actor, move.event, **({move.param: text} if move.param else {}))
+        audit_record(actor=actor, action=move.audit, target=request, team=request.team, source=source)
+        if move.notify:
+            _notify(request.pk, move.notify)
+    return request
+
+
+def _required(text: str, field: str, message: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValidationError({field: gettext(message)})
+    return text
+
+
 def quota_request_reject(
     *, actor: User, request: QuotaRequest, reason: str, source: str = SYSTEM
 ) -> QuotaRequest:
-    reason = reason.strip()
-    if not reason:
-        raise ValidationError({"reason": gettext("Tell the team why.")})
-    with transaction.atomic():
-        request = _decidable(actor, request)
-        if request.status not in QuotaRequest.UNDECIDED:
-            raise ValidationError(
-                gettext("This request is already %(status)s.") % {"status": request.get_status_display()}
-            )
-        request.status = Status.REJECTED
-        request.decided_by = actor
-        request.decided_at = timezone.now()
-        request.decision_comment = reason
-        request.save()
-        _event(request, actor, _("Rejected: %(reason)s"), reason=reason)
-        audit_record(actor=actor, action="quota.reject", target=request, team=request.team, source=source)
-        _notify(request.pk, "rejected")
-    return request
+    """An admin says no, and why; the requester is told."""
+    reason = _required(reason, "reason", _("Tell the team why."))
+    return _move(
+        "reject",
+        actor=actor,
+        request=request,
+        text=reason,
+        source=source,
+        decided_by=actor,
+        decided_at=timezone.now(),
+        decision_comment=reason,
+    )
 
 
 def quota_request_ask(
     *, actor: User, request: QuotaRequest, question: str, source: str = SYSTEM
 ) -> QuotaRequest:
     """An admin asks the requester for more information; the request waits for the answer."""
-    question = question.strip()
-    if not question:
-        raise ValidationError({"question": gettext("Write the question.")})
-    with transaction.atomic():
-        request = _decidable(actor, request)
-        if request.status != Status.PENDING:
-            raise ValidationError(gettext("Only a pending request can be asked about."))
-        request.status = Status.INFO_REQUESTED
-        request.save(update_fields=["status", "updated_at"])
-        _event(request, actor, _("Question: %(question)s"), question=question)
-        audit_record(actor=actor, action="quota.ask", target=request, team=request.team, source=source)
-        _notify(request.pk, "info_requested")
-    return request
+    question = _required(question, "question", _("Write the question."))
+    return _move("ask", actor=actor, request=request, text=question, source=source)
 
 
 def quota_request_answer(
     *, actor: User, request: QuotaRequest, answer: str, source: str = SYSTEM
 ) -> QuotaRequest:
     """The requester (or a lead) answers an admin's question; the request is pending again."""
-    answer = answer.strip()
-    if not answer:
-        raise ValidationError({"answer": gettext("Write the answer.")})
-    with transaction.atomic():
-        request = _decidable(actor, request, Action.OPERATE)
-        if request.status != Status.INFO_REQUESTED:
-            raise ValidationError(gettext("Nobody asked a question about this request."))
-        request.status = Status.PENDING
-        request.save(update_fields=["status", "updated_at"])
-        _event(request, actor, _("Answer: %(answer)s"), answer=answer)
-        audit_record(actor=actor, action="quota.answer", target=request, team=request.team, source=source)
-        _notify(request.pk, "answered")
-    return request
+    answer = _required(answer, "answer", _("Write the answer."))
+    return _move("answer", actor=actor, request=request, text=answer, source=source)
 
 
 def quota_request_cancel(*, actor: User, request: QuotaRequest, source: str = SYSTEM) -> QuotaRequest:
-    with transaction.atomic():
-        request = _decidable(actor, request, Action.OPERATE)
-        if request.status not in QuotaRequest.UNDECIDED:
-            raise ValidationError(gettext("Only an undecided request can be cancelled."))
-        request.status = Status.CANCELLED
-        request.save(update_fields=["status", "updated_at"])
-        _event(request, actor, _("Cancelled."))
-        audit_record(actor=actor, action="quota.cancel", target=request, team=request.team, source=source)
-    return request
+    """The requester (or a lead) withdraws an undecided request."""
+    return _move("cancel", actor=actor, request=request, source=source)
 
 
 def quota_request_retry(*, actor: User, request: QuotaRequest, source: str = SYSTEM) -> QuotaRequest:
     """Apply a failed request again; services already applied are skipped."""
     with transaction.atomic():
-        request = _decidable(actor, request)
-        if request.status != Status.FAILED:
-            raise ValidationError(gettext("Only a failed request can be retried."))
-        request.status = Status.APPROVED
-        request.error = ""
-        request.save(update_fields=["status", "error", "updated_at"])
-        _event(request, actor, _("Retrying."))
-        audit_record(actor=actor, action="quota.retry", target=request, team=request.team, source=source)
+        request = _move("retry", actor=actor, request=request, source=source, error="")
         _enqueue_apply(request.pk)
     return request
 

@@ -7,21 +7,14 @@ a quota change and never drops it. A request waiting behind another of its team 
 
 from __future__ import annotations
 
-import random
-
 from celery import shared_task
-from django.conf import settings
 
+from portal.backoff import OUTAGE_RETRIES, outage_backoff
 from portal.cloud.gateway import CloudUnavailable
 from quotas import services
 
-OUTAGE_RETRIES = 8
 BUSY_SECONDS = 3
 BUSY_RETRIES = 200  # ten minutes behind other requests of the team, then the resume task takes over
-
-
-def _backoff(retries: int) -> float:
-    return min(2 ** (retries + 1), settings.KENNEL_CLOUD_BACKOFF_CAP) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
@@ -31,7 +24,7 @@ def quota_request_apply(self, request_id: int) -> None:
     except CloudUnavailable as error:
         if self.request.retries >= OUTAGE_RETRIES:
             return  # quota_requests_resume re-enqueues it
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+        raise self.retry(countdown=outage_backoff(self.request.retries)) from error
     if outcome == services.ApplyOutcome.BUSY and self.request.retries < BUSY_RETRIES:
         raise self.retry(countdown=BUSY_SECONDS)
 
@@ -41,7 +34,7 @@ def quota_request_notify(self, request_id: int, kind: str) -> None:
     try:
         services.quota_request_email(request_id=request_id, kind=kind)
     except OSError as error:  # the mail server is away: try again later
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+        raise self.retry(countdown=outage_backoff(self.request.retries)) from error
 
 
 @shared_task(bind=True, max_retries=3, acks_late=True)
@@ -49,7 +42,7 @@ def quota_sync(self) -> None:
     try:
         services.quota_sync()
     except CloudUnavailable as error:
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+        raise self.retry(countdown=outage_backoff(self.request.retries)) from error
     services.team_usage_sample_record()
 
 

@@ -256,7 +256,7 @@ def test_a_failure_in_one_service_leaves_a_resumable_request(synced, lead, admin
     request.refresh_from_db()
     assert request.status == Status.APPLIED
     assert request.results["network"]["at"] == network_applied_at  # skipped, not written twice
-    assert compute_refusal.calls == [QuotaService.NETWORK, QuotaService.COMPUTE]
+    assert compute_refusal.services_asked == [QuotaService.NETWORK, QuotaService.COMPUTE]
     assert limits(synced, team)["cores"] == 80
 
 
@@ -265,10 +265,10 @@ class FailingCompute(FakeCloud):
 
     def __init__(self, fake):
         self.__dict__.update(fake.__dict__)
-        self.calls = []
+        self.services_asked = []
 
     def set_quotas(self, project_id, service, values):
-        self.calls.append(service)
+        self.services_asked.append(service)
         if service == QuotaService.COMPUTE:
             raise CloudRequestError("Quota limit 80 for cores must be greater than or equal to already used")
         return super().set_quotas(project_id, service, values)
