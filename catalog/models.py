@@ -56,7 +56,8 @@ class ImagePropertyChange(models.Model):
 class ImageImport(models.Model):
     """An old VM's disk on its way into Glance. ``state`` is an explicit state machine:
 
-    uploaded → inspecting → converting → uploading → verifying → done, or failed from any step.
+    uploaded → inspecting → converting → uploading → verifying → done, or failed from any step;
+    failed → discarded when an admin gives up on it (a worker removes what it left behind).
     ``completed`` is the last step that finished; a retry resumes after it. The Glance image id is
     saved before any data is sent, so a retry reuses (or deletes) that image instead of making a
     second one. An import is offered to developers only once its checksum is verified.
@@ -70,6 +71,7 @@ class ImageImport(models.Model):
         VERIFYING = "verifying", _("Verifying")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        DISCARDED = "discarded", _("Discarded")
 
     class Source(models.TextChoices):
         UPLOAD = "upload", _("Uploaded through the portal")
@@ -143,7 +145,7 @@ class ImageImport(models.Model):
 
     @property
     def finished(self) -> bool:
-        return self.state in (self.State.DONE, self.State.FAILED)
+        return self.state in (self.State.DONE, self.State.FAILED, self.State.DISCARDED)
 
     @property
     def progress_percent(self) -> int | None:

@@ -446,6 +446,54 @@ def image_import_retry(*, actor: User, imp: ImageImport, source: str) -> ImageIm
     return imp
 
 
+def image_import_discard(*, actor: User, imp: ImageImport, source: str) -> ImageImport:
+    """Give up on a failed import: it becomes ``discarded`` at once and a worker deletes what it left
+    (its Glance image, the converted file, an uploaded source). ValidationError unless it failed."""
+    with transaction.atomic():
+        moved = ImageImport.objects.filter(pk=imp.pk, state=State.FAILED).update(
+            state=State.DISCARDED,
+            message=_("Discarded by %(user)s; removing what it left behind.")
+            % {"user": actor.get_username()},
+            updated_at=timezone.now(),
+        )
+        if not moved:
+            raise ValidationError(_("Only a failed import can be discarded."))
+        imp.refresh_from_db()
+        audit_record(actor=actor, action="image.import_discard", target=imp, source=source)
+        import_id = imp.pk
+        transaction.on_commit(lambda: _enqueue_clean(import_id))
+    return imp
+
+
+def _enqueue_clean(import_id: int) -> None:
+    from catalog.tasks import image_import_clean
+
+    image_import_clean.delay(import_id)
+
+
+def image_import_clean(*, import_id: int) -> None:
+    """Delete everything a discarded import left: any Glance image of it (by the saved id and by its
+    ``kennel_import_id`` property) and its work files. Idempotent; lets CloudUnavailable through."""
+    imp = ImageImport.objects.filter(pk=import_id, state=State.DISCARDED).first()
+    if imp is None:
+        return
+    gateway = cloud()
+    doomed = {imp.glance_image_id} - {""}
+    doomed |= {i.id for i in gateway.list_images() if i.properties.get(IMPORT_PROPERTY) == str(imp.pk)}
+    for image_id in doomed:
+        with contextlib.suppress(CloudNotFound):
+            gateway.delete_image(image_id)
+    files = [imp.converted_path] + ([imp.source_path] if imp.source == ImageImport.Source.UPLOAD else [])
+    for name in filter(None, files):
+        with contextlib.suppress(OSError):
+            Path(name).unlink(missing_ok=True)
+    ImageImport.objects.filter(pk=imp.pk).update(
+        glance_image_id="",
+        message=_("Discarded; nothing of it is left in Glance or in the work directory."),
+        updated_at=timezone.now(),
+    )
+
+
 # --- disk imports: the worker -------------------------------------------------------------------------
 
 

@@ -37,6 +37,14 @@ def image_import_run(self, import_id: int) -> None:
         raise self.retry(countdown=_backoff(self.request.retries)) from error
 
 
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True)
+def image_import_clean(self, import_id: int) -> None:
+    try:
+        services.image_import_clean(import_id=import_id)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+
+
 @shared_task(ignore_result=True)
 def image_imports_resume() -> None:
     services.image_imports_resume()

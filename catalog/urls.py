@@ -12,4 +12,5 @@ urlpatterns = [
     path("imports/", views.image_import_list, name="imports"),
     path("imports/<int:pk>/", views.image_import_detail, name="import-detail"),
     path("imports/<int:pk>/retry/", views.image_import_retry, name="import-retry"),
+    path("imports/<int:pk>/discard/", views.image_import_discard, name="import-discard"),
 ]

@@ -156,3 +156,14 @@ def image_import_retry(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         _refusal(request, error)
     return redirect("catalog:import-detail", pk=imp.pk)
+
+
+@require_POST
+@admin_only
+def image_import_discard(request: HttpRequest, pk: int) -> HttpResponse:
+    imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
+    try:
+        services.image_import_discard(actor=request.user, imp=imp, source=origin(request))
+    except ValidationError as error:
+        _refusal(request, error)
+    return redirect("catalog:import-detail", pk=imp.pk)

@@ -142,7 +142,8 @@ class CatalogFlavorViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
 
 class ImageImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Disk imports (admins). POST imports a file already in the import directory; GET …/{id}/
-    follows it (state, progress, message); POST …/{id}/retry/ resumes a failed one."""
+    follows it (state, progress, message); POST …/{id}/retry/ resumes a failed one and
+    POST …/{id}/discard/ gives up on it."""
 
     permission_classes = [IsAuthenticated, ManagesImages]
     serializer_class = ImageImportSerializer
@@ -160,6 +161,17 @@ class ImageImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             )
         except ValidationError as error:
             raise _as_api_error(error) from error
+        return Response(ImageImportSerializer(imp).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: ImageImportSerializer})
+    @action(detail=True, methods=["post"])
+    def discard(self, request, pk=None):
+        """Give up on a failed import; a worker deletes its Glance image and work files."""
+        imp = get_object_or_404(self.get_queryset(), pk=pk)
+        try:
+            imp = services.image_import_discard(actor=request.user, imp=imp, source=origin(request))
+        except ValidationError as error:
+            return Response({"detail": " ".join(error.messages)}, status=status.HTTP_409_CONFLICT)
         return Response(ImageImportSerializer(imp).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: ImageImportSerializer})

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from catalog import services
 from catalog.models import ImageImport, ImagePropertyChange
-from portal.cloud.gateway import CloudUnavailable
+from portal.cloud.gateway import CloudRequestError, CloudUnavailable
 from provisioning import selectors
 from provisioning.models import CloudFlavor, CloudHost, CloudImage
 from tests.catalog.conftest import make_qcow2
@@ -418,3 +418,24 @@ def test_the_state_machine_resumes_after_the_last_completed_step():
     for completed, state in expected:
         imp.completed = completed
         assert imp.next_state() == state
+
+
+def test_a_discarded_import_leaves_nothing_in_glance_or_on_disk(fake, admin, import_dirs):
+    make_qcow2(import_dirs / "d.qcow2", data_mib=1)
+    imp = start_import(admin, "d.qcow2")
+    fake.fail_next("get_image", CloudRequestError("Glance says no"))  # fails at verifying
+    services.image_import_advance(import_id=imp.pk)
+    imp.refresh_from_db()
+    assert imp.state == State.FAILED and imp.glance_image_id and Path(imp.converted_path).exists()
+    leftover = imp.glance_image_id
+    with pytest.raises(ValidationError, match="Only a failed import"):
+        services.image_import_discard(actor=admin, imp=ImageImport(pk=0), source="test")
+    services.image_import_discard(actor=admin, imp=imp, source="test")
+    assert ImageImport.objects.get(pk=imp.pk).state == State.DISCARDED
+    services.image_import_clean(import_id=imp.pk)
+    imp.refresh_from_db()
+    assert leftover not in {i.id for i in fake.list_images()} and not glance_images_of(fake, imp)
+    assert not Path(imp.converted_path).exists() and (import_dirs / "d.qcow2").exists()
+    assert "nothing of it is left" in imp.message and imp.finished
+    with pytest.raises(ValidationError):
+        services.image_import_retry(actor=admin, imp=imp, source="test")

@@ -63,6 +63,7 @@ def test_actions_permission_matrix(people, fake, an_import):
     )
     assert not CloudFlavor.objects.get(pk=flavor.pk).offered
     check_matrix(people, reverse("catalog:import-retry", args=[an_import.pk]), ADMINS_POST, method="post")
+    check_matrix(people, reverse("catalog:import-discard", args=[an_import.pk]), ADMINS_POST, method="post")
 
 
 def test_api_permission_matrix(people, fake, an_import):
@@ -102,13 +103,14 @@ def test_api_permission_matrix(people, fake, an_import):
         data={"offered": False},
         api=True,
     )
-    check_matrix(
-        people,
-        f"/api/v1/image-imports/{an_import.pk}/retry/",
-        {**API_ADMINS, "admin": 409},  # it has not failed
-        method="post",
-        api=True,
-    )
+    for verb in ("retry", "discard"):
+        check_matrix(
+            people,
+            f"/api/v1/image-imports/{an_import.pk}/{verb}/",
+            {**API_ADMINS, "admin": 409},  # it has not failed
+            method="post",
+            api=True,
+        )
 
 
 def test_the_api_imports_from_a_path_and_refuses_traversal_and_unknown_architectures(
