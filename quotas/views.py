@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import ListView
 
@@ -209,48 +210,45 @@ def quota_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def quota_request_act(request: HttpRequest, pk: int, act: str) -> HttpResponse:
     """The request page's buttons: approve (with edits), reject, ask, answer, cancel, retry."""
     quota_request = get_object_or_404(selectors.quota_request_list(user=request.user), pk=pk)
-    source = origin(request)
-    data = request.POST
+    if act != "approve" and act not in _STEPS:
+        return HttpResponse(_("Unknown action."), status=400)
     try:
         if act == "approve":
-            form = ApproveForm(data, keys=list(quota_request.values))
-            values = form.values() if form.is_valid() else None
-            if values is None:
+            form = ApproveForm(request.POST, keys=list(quota_request.values))
+            if not form.is_valid():
                 raise ValidationError(_("Give whole numbers."))
-            services.quota_request_approve(
-                actor=request.user,
-                request=quota_request,
-                values=values,
-                comment=data.get("comment", ""),
-                source=source,
-            )
-            messages.success(request, _("Approved; it is being applied."))
-        elif act == "reject":
-            services.quota_request_reject(
-                actor=request.user, request=quota_request, reason=data.get("reason", ""), source=source
-            )
-            messages.success(request, _("Rejected; the requester has been told."))
-        elif act == "ask":
-            services.quota_request_ask(
-                actor=request.user, request=quota_request, question=data.get("question", ""), source=source
-            )
-            messages.success(request, _("Question sent."))
-        elif act == "answer":
-            services.quota_request_answer(
-                actor=request.user, request=quota_request, answer=data.get("answer", ""), source=source
-            )
-            messages.success(request, _("Answer sent; the request is pending again."))
-        elif act == "cancel":
-            services.quota_request_cancel(actor=request.user, request=quota_request, source=source)
-            messages.success(request, _("Cancelled."))
-        elif act == "retry":
-            services.quota_request_retry(actor=request.user, request=quota_request, source=source)
-            messages.success(request, _("Retrying; services already applied are skipped."))
+            arguments = {"values": form.values(), "comment": request.POST.get("comment", "")}
+            service, done = services.quota_request_approve, _("Approved; it is being applied.")
         else:
-            return HttpResponse(_("Unknown action."), status=400)
+            service, field, done = _STEPS[act]
+            arguments = {field: request.POST.get(field, "")} if field else {}
+        service(actor=request.user, request=quota_request, source=origin(request), **arguments)
+        messages.success(request, done)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("quotas:request-detail", pk=quota_request.pk)
+
+
+# The other buttons: the service, the form field it takes (if any), what the page says when done.
+_STEPS = {
+    "reject": (
+        services.quota_request_reject,
+        "reason",
+        gettext_lazy("Rejected; the requester has been told."),
+    ),
+    "ask": (services.quota_request_ask, "question", gettext_lazy("Question sent.")),
+    "answer": (
+        services.quota_request_answer,
+        "answer",
+        gettext_lazy("Answer sent; the request is pending again."),
+    ),
+    "cancel": (services.quota_request_cancel, None, gettext_lazy("Cancelled.")),
+    "retry": (
+        services.quota_request_retry,
+        None,
+        gettext_lazy("Retrying; services already applied are skipped."),
+    ),
+}
 
 
 @login_required

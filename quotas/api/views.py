@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
@@ -81,10 +81,17 @@ class QuotaRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def _fresh(self, pk: int) -> dict:
         return QuotaRequestSerializer(self.get_queryset().get(pk=pk)).data
 
-    def _act(self, request, pk, act) -> Response:
+    def _act(self, request, service, inputs: type[serializers.Serializer] | None = None) -> Response:
+        """Run ``service`` on the request named in the URL, with the validated ``inputs`` (whose field
+        names are the service's keyword arguments)."""
         quota_request = self.get_object()
+        arguments = {}
+        if inputs is not None:
+            data = inputs(data=request.data)
+            data.is_valid(raise_exception=True)
+            arguments = dict(data.validated_data)
         try:
-            act(quota_request, origin(request))
+            service(actor=request.user, request=quota_request, source=origin(request), **arguments)
         except ValidationError as error:
             raise _values_error(error) from error
         except PermissionDenied:
@@ -96,76 +103,32 @@ class QuotaRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @extend_schema(request=QuotaApproveInputSerializer, responses=QuotaRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        data = QuotaApproveInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(
-            request,
-            pk,
-            lambda r, source: services.quota_request_approve(
-                actor=request.user,
-                request=r,
-                values=data.validated_data.get("values"),
-                comment=data.validated_data["comment"],
-                source=source,
-            ),
-        )
+        return self._act(request, services.quota_request_approve, QuotaApproveInputSerializer)
 
     @extend_schema(request=ReasonInputSerializer, responses=QuotaRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        data = ReasonInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(
-            request,
-            pk,
-            lambda r, source: services.quota_request_reject(
-                actor=request.user, request=r, reason=data.validated_data["reason"], source=source
-            ),
-        )
+        return self._act(request, services.quota_request_reject, ReasonInputSerializer)
 
     @extend_schema(request=QuestionInputSerializer, responses=QuotaRequestSerializer)
     @action(detail=True, methods=["post"])
     def ask(self, request, pk=None):
-        data = QuestionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(
-            request,
-            pk,
-            lambda r, source: services.quota_request_ask(
-                actor=request.user, request=r, question=data.validated_data["question"], source=source
-            ),
-        )
+        return self._act(request, services.quota_request_ask, QuestionInputSerializer)
 
     @extend_schema(request=AnswerInputSerializer, responses=QuotaRequestSerializer)
     @action(detail=True, methods=["post"])
     def answer(self, request, pk=None):
-        data = AnswerInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(
-            request,
-            pk,
-            lambda r, source: services.quota_request_answer(
-                actor=request.user, request=r, answer=data.validated_data["answer"], source=source
-            ),
-        )
+        return self._act(request, services.quota_request_answer, AnswerInputSerializer)
 
     @extend_schema(request=None, responses=QuotaRequestSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        return self._act(
-            request,
-            pk,
-            lambda r, source: services.quota_request_cancel(actor=request.user, request=r, source=source),
-        )
+        return self._act(request, services.quota_request_cancel)
 
     @extend_schema(request=None, responses=QuotaRequestSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
-        return self._act(
-            request,
-            pk,
-            lambda r, source: services.quota_request_retry(actor=request.user, request=r, source=source),
-        )
+        return self._act(request, services.quota_request_retry)
 
 
 def _values_error(error: ValidationError) -> ApiValidationError:
