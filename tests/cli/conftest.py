@@ -146,3 +146,6 @@ def kennel_on_terminal(home) -> Callable[..., Run]:
         return Run(code, seen.replace(b"\x00", b"").decode(errors="replace"), "")
 
     return run
+
+
+from tests.quotas.conftest import lead_member, synced  # noqa: E402, F401  (the quota tests' fixtures)

@@ -11,18 +11,6 @@ from quotas.models import QuotaRequest
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def synced(fake_cloud):
-    services.quota_sync()
-    return fake_cloud
-
-
-@pytest.fixture
-def lead_member(member, team):
-    Membership.objects.filter(user=member, team=team).update(level=Membership.Level.LEAD)
-    return member
-
-
 def test_a_lead_sees_the_quota_and_asks_for_more(kennel, logged_in, lead_member, team, synced):
     logged_in(lead_member)
     shown = kennel("quota", "show")

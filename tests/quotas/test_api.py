@@ -5,30 +5,11 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from portal.models import Membership
-from quotas import services
 from quotas.models import QuotaRequest
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
 Status = QuotaRequest.Status
-
-
-@pytest.fixture
-def synced(fake_cloud):
-    services.quota_sync()
-    return fake_cloud
-
-
-@pytest.fixture
-def lead_member(member, team):
-    Membership.objects.filter(user=member, team=team).update(level=Membership.Level.LEAD)
-    return member
-
-
-@pytest.fixture
-def pending(synced, lead_member, team):
-    return services.quota_request_submit(actor=lead_member, team=team, values={"cores": 80}, reason="CI")
 
 
 def api(user) -> APIClient:

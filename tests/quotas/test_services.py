@@ -24,12 +24,6 @@ pytestmark = pytest.mark.django_db
 Status = QuotaRequest.Status
 
 
-@pytest.fixture
-def synced(fake_cloud, team, other_team):
-    services.quota_sync()
-    return fake_cloud
-
-
 def submit_vm(user, team, *, name="vm1", arch="x86_64", size="m1.tiny"):
     return vms.vm_request_submit(
         actor=user, team=team, name=name, image=image(arch), flavor=flavor(size), source="test"

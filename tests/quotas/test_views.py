@@ -10,7 +10,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from portal.models import Membership
 from quotas import services
 from quotas.models import QuotaRequest, QuotaRule, TeamQuota
 from tests.matrix import check_matrix
@@ -18,23 +17,6 @@ from tests.provisioning.conftest import image
 
 pytestmark = pytest.mark.django_db
 Status = QuotaRequest.Status
-
-
-@pytest.fixture
-def synced(fake_cloud):
-    services.quota_sync()
-    return fake_cloud
-
-
-@pytest.fixture
-def member_as_lead(member, team):
-    Membership.objects.filter(user=member, team=team).update(level=Membership.Level.LEAD)
-    return member
-
-
-@pytest.fixture
-def pending(synced, member_as_lead, team):
-    return services.quota_request_submit(actor=member_as_lead, team=team, values={"cores": 80}, reason="CI")
 
 
 def client_for(user):
@@ -60,27 +42,27 @@ def test_developers_see_their_teams_managers_see_all_sorted_and_exported(people,
     assert cores["used"] == "0"
 
 
-def test_the_request_form_matrix(people, synced, team, member_as_lead):
+def test_the_request_form_matrix(people, synced, team, lead_member):
     url = reverse("quotas:request-create", args=[team.slug])
     check_matrix(
         people, url, {"anonymous": 302, "member": 200, "outsider": 404, "manager": 403, "admin": 200}
     )
 
 
-def test_the_request_form_shows_the_services_reasons_on_the_fields(synced, team, member_as_lead):
+def test_the_request_form_shows_the_services_reasons_on_the_fields(synced, team, lead_member):
     url = reverse("quotas:request-create", args=[team.slug])
-    response = client_for(member_as_lead).post(url, {"dim_cores": "-4", "dim_ram_mb": "abc", "reason": "x"})
+    response = client_for(lead_member).post(url, {"dim_cores": "-4", "dim_ram_mb": "abc", "reason": "x"})
     assert response.status_code == 200
     page = response.content.decode()
     assert "Enter a whole number" in page  # the form's own check first
-    response = client_for(member_as_lead).post(url, {"dim_cores": "-4", "reason": "x"})
+    response = client_for(lead_member).post(url, {"dim_cores": "-4", "reason": "x"})
     assert "cannot be negative" in response.content.decode()
     assert not QuotaRequest.objects.exists()
 
 
-def test_requesting_through_the_page(synced, team, member_as_lead):
+def test_requesting_through_the_page(synced, team, lead_member):
     url = reverse("quotas:request-create", args=[team.slug])
-    response = client_for(member_as_lead).post(url, {"dim_cores": "80", "reason": "CI runners"})
+    response = client_for(lead_member).post(url, {"dim_cores": "80", "reason": "CI runners"})
     request = QuotaRequest.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse(
         "quotas:request-detail", args=[request.pk]
@@ -135,9 +117,9 @@ def test_an_admin_approves_with_edits_from_the_page(people, pending):
     )
 
 
-def test_the_requester_answers_a_question_and_may_cancel(people, pending, member_as_lead):
+def test_the_requester_answers_a_question_and_may_cancel(people, pending, lead_member):
     services.quota_request_ask(actor=people["admin"], request=pending, question="Which CI?")
-    client = client_for(member_as_lead)
+    client = client_for(lead_member)
     page = client.get(reverse("quotas:request-detail", args=[pending.pk])).content.decode()
     assert 'data-testid="answer-form"' in page and "Which CI?" in page
     client.post(reverse("quotas:request-act", args=[pending.pk, "answer"]), {"answer": "GitLab"})
@@ -176,8 +158,8 @@ def test_the_rules_page_is_for_admins(people, synced):
     assert not QuotaRule.objects.exists()
 
 
-def test_the_team_page_shows_the_quota_and_the_way_to_ask(people, synced, team, member_as_lead):
-    page = client_for(member_as_lead).get(reverse("team-detail", args=[team.slug])).content.decode()
+def test_the_team_page_shows_the_quota_and_the_way_to_ask(people, synced, team, lead_member):
+    page = client_for(lead_member).get(reverse("team-detail", args=[team.slug])).content.decode()
     assert 'data-testid="quota-table"' in page and reverse("quotas:request-create", args=[team.slug]) in page
     page = client_for(people["manager"]).get(reverse("team-detail", args=[team.slug])).content.decode()
     assert 'data-testid="quota-table"' in page and "Ask for more quota" not in page
