@@ -135,8 +135,17 @@ def line_chart_svg(
     y_ticks = nice_ticks(top_value)
     y_max = y_ticks[-1]
 
+    x_scale = plot_w / span
+    x_text: dict[datetime, str] = {}  # the lines of a chart share their sample times: place each once
+
     def x_of(at: datetime) -> float:
-        return LEFT + (at - start).total_seconds() / span * plot_w
+        return LEFT + (at - start).total_seconds() * x_scale
+
+    def x_str(at: datetime) -> str:
+        text = x_text.get(at)
+        if text is None:
+            text = x_text[at] = f"{x_of(at):.1f}"
+        return text
 
     def y_of(value: float) -> float:
         return TOP + plot_h - value / y_max * plot_h
@@ -172,13 +181,13 @@ def line_chart_svg(
     for line in lines:
         style = escape(line.style)
         for segment in _segments(line.points, gap):
-            coords = " ".join(f"{x_of(at):.1f},{y_of(v):.1f}" for at, v in segment)
             if len(segment) == 1:  # a lone sample is still shown, as a dot
                 at, v = segment[0]
                 parts.append(
-                    f'<circle class="chart-dot chart-{style}" cx="{x_of(at):.1f}" cy="{y_of(v):.1f}" r="2"/>'
+                    f'<circle class="chart-dot chart-{style}" cx="{x_str(at)}" cy="{y_of(v):.1f}" r="2"/>'
                 )
             else:
+                coords = " ".join(f"{x_str(at)},{y_of(v):.1f}" for at, v in segment)
                 parts.append(f'<polyline class="chart-line chart-{style}" points="{coords}"/>')
     legend_y = HEIGHT - 14
     x = LEFT
@@ -204,7 +213,18 @@ class SeriesCharts:
 
     key: str
     charts: tuple[tuple[str, SafeString], ...]  # (resource class, svg)
-    points: tuple[HistoryPoint, ...]
+    table_rows: SafeString  # <tr> per sample: time, hosts, VMs, used / capacity per resource
+
+
+def history_table_rows(points: tuple[HistoryPoint, ...]) -> SafeString:
+    """The samples as table rows, built here rather than in a template loop: a year holds hundreds."""
+    rows = []
+    zone = timezone.get_current_timezone()
+    for point in points:
+        cells = "".join(f"<td>{r.used} / {r.capacity}</td>" for r in point.resources)
+        at = point.at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        rows.append(f"<tr><td>{at}</td><td>{point.host_count}</td><td>{point.vm_count}</td>{cells}</tr>")
+    return mark_safe("".join(rows))  # noqa: S308 -- numbers and a formatted date only
 
 
 def utilization_history_charts(history: UtilizationHistory, *, threshold_percent: int) -> list[SeriesCharts]:
@@ -251,5 +271,5 @@ def utilization_history_charts(history: UtilizationHistory, *, threshold_percent
                     ),
                 )
             )
-        result.append(SeriesCharts(series.key, tuple(charts), series.points))
+        result.append(SeriesCharts(series.key, tuple(charts), history_table_rows(series.points)))
     return result

@@ -233,4 +233,5 @@ def dashboard_summary(*, user: User) -> dict[str, Any]:
         "sync_error": sync_error,
         "temperature_threshold": settings.KENNEL_TEMPERATURE_ALERT_C,
         "capacity_threshold": settings.KENNEL_CAPACITY_ALERT_PERCENT,
+        "window_days": settings.KENNEL_FORECAST_WINDOW_DAYS,
     }

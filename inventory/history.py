@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Avg, QuerySet
+from django.db.models import Avg, Max, QuerySet
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -43,7 +43,8 @@ Scope = UtilizationSample.Scope
 FIVE_MINUTES = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-# How long each resolution is kept. A 5-minute sample lives until its hour is a week old.
+# How long each resolution is kept. A 5-minute sample lives until its hour is a week old; hourly and
+# daily averages live a year.
 KEEP_FIVE_MINUTES = timedelta(days=7)
 KEEP_HOURLY = timedelta(days=365)
 # A snapshot of a mirror older than this would record stale figures as current: it is skipped instead,
@@ -120,49 +121,94 @@ def utilization_snapshot_record(*, now: datetime | None = None) -> int:
 @dataclass(frozen=True)
 class CompactionResult:
     hourly_written: int
+    daily_written: int
     five_minute_deleted: int
     hourly_deleted: int
+    daily_deleted: int
 
 
-def utilization_history_compact(*, now: datetime | None = None) -> CompactionResult:
-    """Downsample the history: every complete hour that still has 5-minute samples gets (again) their
-    average as its hourly sample; 5-minute samples of hours more than a week old and hourly samples
-    more than a year old are deleted.
-
-    Idempotent: the hourly average is recomputed from the same 5-minute rows and upserted, and the
-    deletion cut-off is aligned to an hour, so no hour is ever averaged from a partly deleted set.
-    """
-    now = now or timezone.now()
-    this_hour = _floor(now, HOUR)
+def _averages(
+    *,
+    source: str,
+    target: str,
+    trunc: type[TruncHour] | type[TruncDay],
+    since: datetime | None,
+    before: datetime,
+) -> list[UtilizationSample]:
+    """The ``source`` samples in [since, before) averaged per group and ``trunc`` bucket, as ``target``
+    samples (not saved)."""
+    samples = UtilizationSample.objects.filter(resolution=source, at__lt=before)
+    if since is not None:
+        samples = samples.filter(at__gte=since)
     # (Rows keyed by computed names, which the stubs' typed rows do not follow.)
-    averages = cast(
+    rows = cast(
         Iterable[dict[str, Any]],
-        UtilizationSample.objects.filter(resolution=Resolution.FIVE_MINUTES, at__lt=this_hour)
-        .annotate(hour=TruncHour("at", tzinfo=UTC))
-        .values("scope", "key", "hour")
+        samples.annotate(bucket=trunc("at", tzinfo=UTC))
+        .values("scope", "key", "bucket")
         .annotate(**{f"avg_{field}": Avg(field) for field in _VALUE_FIELDS})
         .order_by(),
     )
-    hourly = [
+    return [
         UtilizationSample(
-            resolution=Resolution.HOUR,
+            resolution=target,
             scope=row["scope"],
             key=row["key"],
-            at=row["hour"],
+            at=row["bucket"],
             **{field: round(row[f"avg_{field}"]) for field in _VALUE_FIELDS},
         )
-        for row in averages
+        for row in rows
     ]
+
+
+def utilization_history_compact(*, now: datetime | None = None) -> CompactionResult:
+    """Downsample the history. Every complete hour with 5-minute samples, from the latest hour already
+    averaged on, gets (again) their average as its hourly sample; every complete day (UTC) holding one
+    of those hours gets (again) the average of its hourly samples as its daily sample. Then 5-minute
+    samples of hours more than a week old, and hourly and daily samples more than a year old, are
+    deleted.
+
+    Idempotent: averages are recomputed from the same rows and upserted, and the cut-offs are aligned
+    to an hour, so no hour is ever averaged from a partly deleted set. Snapshots only ever land in the
+    current bucket, so hours before the latest averaged one never change; after an outage of the
+    rollup (up to a week) every hour and day missed is caught up from the 5-minute samples kept.
+    """
+    now = now or timezone.now()
+    this_hour, today = _floor(now, HOUR), _floor(now, DAY)
+    latest = UtilizationSample.objects.filter(resolution=Resolution.HOUR, at__lt=this_hour).aggregate(
+        latest=Max("at")
+    )["latest"]
+    hourly = _averages(
+        source=Resolution.FIVE_MINUTES,
+        target=Resolution.HOUR,
+        trunc=TruncHour,
+        since=latest,
+        before=this_hour,
+    )
     with transaction.atomic():
+        daily: list[UtilizationSample] = []
         if hourly:
             _upsert(hourly)
-        five_deleted, _ = UtilizationSample.objects.filter(
-            resolution=Resolution.FIVE_MINUTES, at__lt=this_hour - KEEP_FIVE_MINUTES
-        ).delete()
-        hourly_deleted, _ = UtilizationSample.objects.filter(
-            resolution=Resolution.HOUR, at__lt=this_hour - KEEP_HOURLY
-        ).delete()
-    return CompactionResult(len(hourly), five_deleted, hourly_deleted)
+            first_day = _floor(min(sample.at for sample in hourly), DAY)
+            daily = _averages(
+                source=Resolution.HOUR, target=Resolution.DAY, trunc=TruncDay, since=first_day, before=today
+            )
+            if daily:
+                _upsert(daily)
+        deleted = {
+            resolution: UtilizationSample.objects.filter(resolution=resolution, at__lt=cutoff).delete()[0]
+            for resolution, cutoff in (
+                (Resolution.FIVE_MINUTES, this_hour - KEEP_FIVE_MINUTES),
+                (Resolution.HOUR, this_hour - KEEP_HOURLY),
+                (Resolution.DAY, today - KEEP_HOURLY),
+            )
+        }
+    return CompactionResult(
+        hourly_written=len(hourly),
+        daily_written=len(daily),
+        five_minute_deleted=deleted[Resolution.FIVE_MINUTES],
+        hourly_deleted=deleted[Resolution.HOUR],
+        daily_deleted=deleted[Resolution.DAY],
+    )
 
 
 # --- Selectors: history over a range -------------------------------------------------------------------
@@ -178,7 +224,7 @@ class HistoryRange(StrEnum):
 class HistoryResolution(StrEnum):
     FIVE_MINUTES = "5m"
     HOUR = "1h"
-    DAY = "1d"  # daily averages of the hourly samples, computed when read
+    DAY = "1d"
 
 
 RANGE_LENGTH = {
@@ -280,14 +326,14 @@ def utilization_sample_list(*, user: User) -> QuerySet[UtilizationSample]:
     return restrict(user, UtilizationSample.objects.all())
 
 
-def _point(row: dict) -> HistoryPoint:
+def _point(at: datetime, values: list[int]) -> HistoryPoint:
+    host_count, vm_count, *resources = values
     return HistoryPoint(
-        at=row["at"],
-        host_count=round(row["host_count"]),
-        vm_count=round(row["vm_count"]),
+        at=at,
+        host_count=host_count,
+        vm_count=vm_count,
         resources=tuple(
-            ResourceUsage(rc, round(row[capacity]), round(row[used]))
-            for rc, (used, capacity) in COLUMNS.items()
+            ResourceUsage(rc, resources[2 * i + 1], resources[2 * i]) for i, rc in enumerate(COLUMNS)
         ),
     )
 
@@ -304,24 +350,15 @@ def utilization_history(
     center), for managers and admins (others get no series). One query whatever the range."""
     end = now or timezone.now()
     start = end - RANGE_LENGTH[span]
-    samples = utilization_sample_list(user=user).filter(scope=scope, at__gte=start, at__lte=end)
-    if resolution == HistoryResolution.DAY:
-        rows = (
-            samples.filter(resolution=Resolution.HOUR)
-            .annotate(day=TruncDay("at", tzinfo=UTC))
-            .values("key", "day")
-            .annotate(**{field: Avg(field) for field in _VALUE_FIELDS})
-            .values("key", "day", *_VALUE_FIELDS)
-            .order_by("key", "day")
-        )
-        rows = [{**row, "at": row["day"]} for row in rows]
-    else:
-        rows = list(
-            samples.filter(resolution=resolution).order_by("key", "at").values("key", "at", *_VALUE_FIELDS)
-        )
+    rows = (
+        utilization_sample_list(user=user)
+        .filter(resolution=resolution, scope=scope, at__gte=start, at__lte=end)
+        .order_by("key", "at")
+        .values_list("key", "at", *_VALUE_FIELDS)
+    )
     by_key: dict[str, list[HistoryPoint]] = {}
-    for row in rows:
-        by_key.setdefault(row["key"], []).append(_point(row))
+    for key, at, *values in rows:
+        by_key.setdefault(key, []).append(_point(at, values))
     return UtilizationHistory(
         span=span,
         resolution=resolution,
@@ -349,11 +386,11 @@ FORECAST_STATUS_LABELS = {
     ForecastStatus.REACHED: _("already at or over the threshold"),
     ForecastStatus.NOT_WITHIN_A_YEAR: _("not within a year"),
     ForecastStatus.NOT_RISING: _("not rising"),
-    ForecastStatus.NOT_ENOUGH_HISTORY: _("not enough history yet (a day of hourly samples is needed)"),
+    ForecastStatus.NOT_ENOUGH_HISTORY: _("not enough history yet (a week of daily averages is needed)"),
     ForecastStatus.NO_CAPACITY: _("no capacity reported"),
 }
-# A line through less than a day of hourly samples says more about the time of day than the trend.
-FORECAST_MIN_POINTS = 24
+# The trend is fitted to daily averages (a day's swing is not a trend), at least a week of them.
+FORECAST_MIN_POINTS = 7
 FORECAST_HORIZON = 365 * DAY
 
 
@@ -451,7 +488,7 @@ def utilization_forecast(
     scope: str = Scope.ARCHITECTURE,
     keys: Iterable[str] = (),
 ) -> list[Forecast]:
-    """For each architecture (or data center) and resource, when the trend of the hourly samples of the
+    """For each architecture (or data center) and resource, when the trend of the daily averages of the
     last ``window_days`` (KENNEL_FORECAST_WINDOW_DAYS) reaches ``threshold_percent``
     (KENNEL_CAPACITY_ALERT_PERCENT) of capacity. ``keys`` (e.g. the architectures the cloud has now)
     are answered even without any sample ("not enough history"). Managers and admins; others get
@@ -461,7 +498,7 @@ def utilization_forecast(
     threshold = threshold_percent or settings.KENNEL_CAPACITY_ALERT_PERCENT
     readable = utilization_sample_list(user=user)
     rows = (
-        readable.filter(resolution=Resolution.HOUR, scope=scope, at__gte=now - window, at__lte=now)
+        readable.filter(resolution=Resolution.DAY, scope=scope, at__gte=now - window, at__lte=now)
         .order_by("key", "at")
         .values_list("key", "at", *(c for pair in COLUMNS.values() for c in pair))
     )
@@ -474,7 +511,8 @@ def utilization_forecast(
     forecasts = []
     for key, key_rows in sorted(by_key.items()):
         for i, resource_class in enumerate(COLUMNS):
-            series = [(row[1], row[2 + 2 * i], row[3 + 2 * i]) for row in key_rows]
+            # A daily average stands for the middle of its day.
+            series = [(row[1] + DAY / 2, row[2 + 2 * i], row[3 + 2 * i]) for row in key_rows]
             forecasts.append(
                 forecast_of(
                     key=key,

@@ -262,11 +262,12 @@ class ServerDrain(models.Model):
 class UtilizationSample(models.Model):
     """Used against capacity of one architecture or data center at one moment, summed over its compute
     hosts by the utilization selectors. Snapshots are taken every 5 minutes; inventory.history rolls
-    them up into hourly averages (kept a year) and drops 5-minute ones after a week."""
+    them up into hourly and daily averages (kept a year) and drops 5-minute ones after a week."""
 
     class Resolution(models.TextChoices):
         FIVE_MINUTES = "5m", _("5 minutes")
         HOUR = "1h", _("1 hour")
+        DAY = "1d", _("1 day")
 
     class Scope(models.TextChoices):
         ARCHITECTURE = "architecture", _("architecture")
@@ -295,7 +296,8 @@ class UtilizationSample(models.Model):
                 fields=["resolution", "scope", "key", "at"], name="utilization_sample_one_per_bucket"
             )
         ]
-        # The unique constraint's index serves every read: a range of one resolution and scope.
+        # Reads take a time range of one resolution and scope, all keys at once.
+        indexes = [models.Index(fields=["resolution", "scope", "at"], name="utilization_sample_range")]
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key or '-'} {self.resolution} {self.at:%Y-%m-%d %H:%M}"

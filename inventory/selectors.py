@@ -123,7 +123,7 @@ def host_utilization_for_history() -> list[HostUtilization]:
         hosts=CloudHost.objects.all(),
         vms=VmRequest.objects.all(),
         unmanaged=UnmanagedServer.objects.all(),
-        servers=Server.objects.select_related("datacenter"),
+        servers=Server.objects.all(),
     )
 
 
@@ -134,27 +134,36 @@ def _host_utilization(
     unmanaged: QuerySet[UnmanagedServer],
     servers: QuerySet[Server],
 ) -> list[HostUtilization]:
-    host_rows = list(hosts.order_by("name"))
+    # Only the columns the rows need: the page and the dashboard read every host on each request.
+    host_rows = list(
+        hosts.order_by("name").values_list("name", "architecture", "state", "status", "inventories")
+    )
     if not host_rows:
         return []
     vm_counts = _counts_by_host(vms.filter(status=VmRequest.Status.ACTIVE))
     for host_name, n in _counts_by_host(unmanaged).items():
         vm_counts[host_name] = vm_counts.get(host_name, 0) + n
-    by_hostname = {s.hypervisor_hostname: s for s in servers.exclude(hypervisor_hostname="").order_by("-pk")}
+    # The oldest server record wins when two name the same hypervisor (later keys overwrite earlier).
+    by_hostname = {
+        hostname: (pk, name, datacenter)
+        for hostname, pk, name, datacenter in servers.exclude(hypervisor_hostname="")
+        .order_by("-pk")
+        .values_list("hypervisor_hostname", "pk", "name", "datacenter__name")
+    }
     rows = []
-    for host in host_rows:
-        server = by_hostname.get(host.name)
+    for name, architecture, state, status, inventories in host_rows:
+        server_id, server_name, datacenter = by_hostname.get(name, (None, "", ""))
         rows.append(
             HostUtilization(
-                name=host.name,
-                architecture=host.architecture,
-                state=host.state,
-                status=host.status,
-                resources=tuple(_resource_usage(host.inventories, rc) for rc in UTILIZATION_RESOURCES),
-                vm_count=vm_counts.get(host.name, 0),
-                server_id=server.pk if server else None,
-                server_name=server.name if server else "",
-                datacenter=server.datacenter.name if server else "",
+                name=name,
+                architecture=architecture,
+                state=state,
+                status=status,
+                resources=tuple(_resource_usage(inventories, rc) for rc in UTILIZATION_RESOURCES),
+                vm_count=vm_counts.get(name, 0),
+                server_id=server_id,
+                server_name=server_name,
+                datacenter=datacenter,
             )
         )
     return rows

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
+from rest_framework import serializers
 
 from inventory.dashboard import AlertKind, estate_alerts, server_state_counts, team_usage_list
 from inventory.models import HardwareState, ServerRole, UtilizationSample
@@ -200,13 +201,14 @@ def test_manager_and_admin_homes_link_the_dashboard_and_developers_do_not(estate
         assert (DASHBOARD in client.get("/").content.decode()) is linked
 
 
-def _history_rows(now: datetime, hours: int) -> None:
+def _history_rows(now: datetime, hours: int, resolution: str = "1h") -> None:
+    step = HOUR if resolution == "1h" else 24 * HOUR
     UtilizationSample.objects.bulk_create(
         [
             UtilizationSample(
-                resolution="1h", scope=scope, key=key, at=now - (hours - i) * HOUR, host_count=3, vm_count=i,
-                vcpu_used=100 + i, vcpu_capacity=1536, memory_mb_used=1000 + i, memory_mb_capacity=900000,
-                disk_gb_used=80, disk_gb_capacity=5400,
+                resolution=resolution, scope=scope, key=key, at=now - (hours - i) * step, host_count=3,
+                vm_count=i, vcpu_used=100 + i, vcpu_capacity=1536, memory_mb_used=1000 + i,
+                memory_mb_capacity=900000, disk_gb_used=80, disk_gb_capacity=5400,
             )
             for i in range(hours)
             for scope, key in (("architecture", "x86_64"), ("architecture", "ppc64le"), ("datacenter", "dc<"))
@@ -284,14 +286,21 @@ def test_api_permission_matrix(estate, people, url):
 
 def test_api_history_returns_series_at_the_asked_range_and_resolution(estate, manager):
     _history_rows(timezone.now(), 48)
+    _history_rows(timezone.now(), 40, resolution="1d")
     client = Client()
     client.force_login(manager)
     data = client.get(API_HISTORY, {"range": "month", "resolution": "1d"}).json()
     assert (data["range"], data["resolution"], data["scope"]) == ("month", "1d", "architecture")
     series = {s["key"]: s for s in data["series"]}
     assert set(series) == {"x86_64", "ppc64le"}
-    assert 2 <= len(series["x86_64"]["points"]) <= 3  # 48 hours over two or three calendar days
+    assert len(series["x86_64"]["points"]) == 29  # 1 to 29 days old: the 30-day-old one is just out
     point = series["x86_64"]["points"][-1]
+    stored = UtilizationSample.objects.filter(resolution="1d", key="x86_64").latest("at")
+    assert point["at"] == serializers.DateTimeField().to_representation(stored.at)  # DRF's own format
+    assert point["resources"][0] == {
+        "resource_class": "VCPU", "capacity": 1536, "used": stored.vcpu_used, "free": 1536 - stored.vcpu_used,
+        "percent": round(stored.vcpu_used * 100 / 1536, 1),
+    }  # fmt: skip
     assert {r["resource_class"] for r in point["resources"]} == {"VCPU", "MEMORY_MB", "DISK_GB"}
     assert set(point["resources"][0]) == {"resource_class", "capacity", "used", "free", "percent"}
     hourly = client.get(API_HISTORY, {"range": "week", "scope": "datacenter"}).json()
@@ -315,16 +324,16 @@ def test_api_history_refuses_bad_queries_with_a_reason(estate, manager, query, m
 
 
 def test_api_forecast_gives_the_date_and_validates_its_window(manager):
-    now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    # +2 vCPUs an hour for 48 hours, up to 600 of 1000: 900 is 150 hours after the latest sample.
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    # +20 vCPUs a day for 10 days, up to 600 of 1000 yesterday: 900 is 15 days after yesterday's noon.
     UtilizationSample.objects.bulk_create(
         [
             UtilizationSample(
-                resolution="1h", scope="architecture", key="x86_64", at=now - (47 - i) * HOUR, host_count=1,
-                vm_count=1, vcpu_used=506 + 2 * i, vcpu_capacity=1000, memory_mb_used=10,
+                resolution="1d", scope="architecture", key="x86_64", at=today - (10 - i) * 24 * HOUR,
+                host_count=1, vm_count=1, vcpu_used=420 + 20 * i, vcpu_capacity=1000, memory_mb_used=10,
                 memory_mb_capacity=10, disk_gb_used=0, disk_gb_capacity=0,
             )
-            for i in range(48)
+            for i in range(10)
         ]
     )  # fmt: skip
     client = Client()
@@ -333,8 +342,8 @@ def test_api_forecast_gives_the_date_and_validates_its_window(manager):
     vcpu = forecasts["VCPU"]
     assert vcpu["status"] == "reaches" and vcpu["threshold_percent"] == 90
     reaches_at = datetime.fromisoformat(vcpu["reaches_at"]).astimezone(UTC)
-    assert abs(reaches_at - (now + 150 * HOUR)) < timedelta(seconds=1)
-    assert vcpu["growth_per_day"] == pytest.approx(48)
+    assert abs(reaches_at - (today - 12 * HOUR + 15 * 24 * HOUR)) < timedelta(seconds=1)
+    assert vcpu["growth_per_day"] == pytest.approx(20) and vcpu["points"] == 10
     assert forecasts["MEMORY_MB"]["status"] == "reached" and forecasts["DISK_GB"]["status"] == "no_capacity"
     assert client.get(API_FORECAST, {"window_days": "1"}).status_code == 400
     assert client.get(API_FORECAST, {"window_days": "x"}).status_code == 400

@@ -146,7 +146,7 @@ def _table() -> set[tuple]:
     )  # fmt: skip
 
 
-def test_rollup_keeps_five_minutes_for_a_week_and_hourly_averages_over_simulated_days():
+def test_rollup_keeps_five_minutes_for_a_week_and_hourly_and_daily_averages_over_simulated_days():
     """Nine simulated days: every 5 minutes a sample (used = minutes since T0), every hour a rollup."""
     hour = T0
     for _ in range(9 * 24):
@@ -172,27 +172,41 @@ def test_rollup_keeps_five_minutes_for_a_week_and_hourly_averages_over_simulated
         assert sample.vcpu_used == round(minutes + 27.5)
         assert (sample.vcpu_capacity, sample.host_count) == (1000, 3)
     assert {s.vcpu_used for s in UtilizationSample.objects.filter(resolution="1h", scope="datacenter")} == {7}
+    daily = {s.at: s for s in UtilizationSample.objects.filter(resolution="1d", scope="architecture")}
+    assert sorted(daily) == [T0 + d * DAY for d in range(9)]  # each day, once complete
+    for day, sample in daily.items():
+        assert sample.vcpu_used == round(sum(hourly[day + h * HOUR].vcpu_used for h in range(24)) / 24)
+    assert {s.vcpu_used for s in UtilizationSample.objects.filter(resolution="1d", scope="datacenter")} == {7}
     before = _table()
     result = utilization_history_compact(now=now)  # safe to run twice
     assert _table() == before
-    assert (result.five_minute_deleted, result.hourly_deleted) == (0, 0)
+    assert (result.five_minute_deleted, result.hourly_deleted, result.daily_deleted) == (0, 0, 0)
+
+
+def test_rollup_catches_up_every_hour_and_day_missed_while_it_did_not_run():
+    UtilizationSample.objects.bulk_create([_sample(T0 + i * FIVE, used=10) for i in range(3 * 288)])
+    UtilizationSample.objects.bulk_create([_sample(T0 - HOUR, resolution="1h", used=10)])
+    result = utilization_history_compact(now=T0 + 3 * DAY + timedelta(minutes=1))
+    assert (result.hourly_written, result.daily_written) == (3 * 24, 3)
+    assert UtilizationSample.objects.filter(resolution="1d").count() == 3
 
 
 def test_rollup_averages_a_complete_hour_only():
     UtilizationSample.objects.bulk_create([_sample(T0 + i * FIVE, used=100 + i) for i in range(12)])
     UtilizationSample.objects.bulk_create([_sample(T0 + HOUR + i * FIVE, used=500) for i in range(3)])
     result = utilization_history_compact(now=T0 + HOUR + 20 * timedelta(minutes=1))
-    assert result.hourly_written == 1  # 01:00 is still running
+    assert (result.hourly_written, result.daily_written) == (1, 0)  # 01:00 and the day are still running
     hourly = UtilizationSample.objects.get(resolution="1h")
     assert (hourly.at, hourly.vcpu_used, hourly.memory_mb_used) == (T0, 106, 211)  # 105.5 to even
 
 
-def test_hourly_samples_older_than_a_year_are_dropped():
+def test_hourly_and_daily_samples_older_than_a_year_are_dropped():
     UtilizationSample.objects.bulk_create(
-        [_sample(T0 - 366 * DAY, resolution="1h"), _sample(T0 - 364 * DAY, resolution="1h")]
+        [_sample(T0 - days * DAY, resolution=r) for days in (366, 364) for r in ("1h", "1d")]
     )
-    assert utilization_history_compact(now=T0).hourly_deleted == 1
-    assert list(UtilizationSample.objects.values_list("at", flat=True)) == [T0 - 364 * DAY]
+    result = utilization_history_compact(now=T0)
+    assert (result.hourly_deleted, result.daily_deleted) == (1, 1)
+    assert set(UtilizationSample.objects.values_list("at", flat=True)) == {T0 - 364 * DAY}
 
 
 # --- Reads over a range --------------------------------------------------------------------------------
@@ -201,8 +215,9 @@ def test_hourly_samples_older_than_a_year_are_dropped():
 def test_history_returns_each_key_at_the_asked_resolution(manager):
     UtilizationSample.objects.bulk_create(
         [_sample(T0 - i * FIVE, used=i) for i in range(1, 400)]
-        + [_sample(T0 - i * HOUR, resolution="1h", used=i) for i in range(1, 24 * 400)]
-        + [_sample(T0 - i * HOUR, key="ppc64le", resolution="1h", used=1) for i in range(1, 48)]
+        + [_sample(T0 - i * HOUR, resolution="1h", used=i) for i in range(1, 24 * 40)]
+        + [_sample(T0 - i * DAY, resolution="1d", used=i) for i in range(1, 400)]
+        + [_sample(T0 - i * DAY, key="ppc64le", resolution="1d", used=1) for i in range(1, 3)]
     )
     day = utilization_history(
         user=manager, span=HistoryRange.DAY, resolution=HistoryResolution.FIVE_MINUTES, now=T0
@@ -215,10 +230,13 @@ def test_history_returns_each_key_at_the_asked_resolution(manager):
     }  # fmt: skip
     year = utilization_history(user=manager, span=HistoryRange.YEAR, resolution=HistoryResolution.DAY, now=T0)
     x86 = {s.key: s for s in year.series}["x86_64"].points
-    assert len(x86) == 365  # the range starts at midnight: 365 whole days
-    last_day = x86[-1]  # 2025-12-31: hours 1..24 before T0, used = 1..24
-    assert last_day.at == T0 - DAY and last_day.resources[0].used == round(sum(range(1, 25)) / 24)
+    assert len(x86) == 365 and (x86[0].at, x86[-1].at) == (T0 - 365 * DAY, T0 - DAY)
+    assert x86[-1].resources[0].used == 1
     assert len({s.key: s for s in year.series}["ppc64le"].points) == 2
+    month = utilization_history(
+        user=manager, span=HistoryRange.MONTH, resolution=HistoryResolution.HOUR, now=T0
+    )
+    assert [len(s.points) for s in month.series] == [30 * 24]  # hourly: only x86_64 has any
 
 
 def test_history_by_datacenter_and_for_developers(manager, member):
@@ -315,22 +333,26 @@ def test_growth_is_fitted_on_demand_so_bought_capacity_is_room_not_decline():
     assert abs(forecast.reaches_at - (T0 + 340 * HOUR)) < timedelta(seconds=1)
 
 
-def test_forecast_reads_the_hourly_history_of_the_window(manager, member, settings):
+def test_forecast_reads_the_daily_averages_of_the_window(manager, member, settings):
     settings.KENNEL_FORECAST_WINDOW_DAYS = 30
-    now = T0 + 40 * DAY
-    # Linear over the 30-day window (+1 an hour from 100); older samples, outside it, would bend the line.
+    now = T0 + 40 * DAY + 6 * HOUR
+    # Linear over the 30 days of the window (+24 a day, 820 on the latest day); older days, outside the
+    # window, would bend the line. Hourly samples are not what the forecast reads.
     UtilizationSample.objects.bulk_create(
-        [_sample(now - i * HOUR, resolution="1h", used=100 + 720 - i) for i in range(0, 30 * 24)]
-        + [_sample(now - i * HOUR, resolution="1h", used=5000) for i in range(30 * 24 + 1, 40 * 24)]
+        [_sample(T0 + k * DAY, resolution="1d", used=820 - 24 * (40 - k)) for k in range(11, 41)]
+        + [_sample(T0 + k * DAY, resolution="1d", used=5000) for k in range(0, 11)]
+        + [_sample(now - i * HOUR, resolution="1h", used=999) for i in range(1, 48)]
     )
     forecasts = {
         (f.key, f.resource_class): f for f in utilization_forecast(user=manager, now=now, keys=["ppc64le"])
     }
     vcpu = forecasts[("x86_64", "VCPU")]
-    # used 820 now, +24 a day; 900 is 80 hours away. RAM: 1640 of 2000, +48 a day: 1800 in 80 hours too.
-    assert vcpu.status == ForecastStatus.REACHES
-    assert abs(vcpu.reaches_at - (now + 80 * HOUR)) < timedelta(seconds=1)
-    assert abs(forecasts[("x86_64", "MEMORY_MB")].reaches_at - (now + 80 * HOUR)) < timedelta(seconds=1)
+    # A day's average stands for its middle: 820 at noon of day 40, +24 a day, so 900 (90% of 1000) is
+    # 80 hours later. RAM: 1640 of 2000, +48 a day: 1800 in 80 hours too.
+    expected = T0 + 40 * DAY + 12 * HOUR + 80 * HOUR
+    assert vcpu.status == ForecastStatus.REACHES and vcpu.points == 30 and vcpu.used == 820
+    assert abs(vcpu.reaches_at - expected) < timedelta(seconds=1)
+    assert abs(forecasts[("x86_64", "MEMORY_MB")].reaches_at - expected) < timedelta(seconds=1)
     assert forecasts[("x86_64", "DISK_GB")].status == ForecastStatus.NOT_RISING
     assert forecasts[("ppc64le", "VCPU")].status == ForecastStatus.NOT_ENOUGH_HISTORY
     assert utilization_forecast(user=member, now=now, keys=["ppc64le"]) == []
