@@ -36,13 +36,44 @@ _X_STEPS = (
 _MAX_X_TICKS = 8
 
 
+PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """The sample times the lines of a chart share (and the charts of one series): each one's x
+    coordinate, and the runs of samples no further apart than the gap, computed once."""
+
+    start: datetime
+    end: datetime
+    x: tuple[str, ...]  # the x coordinate of each sample, as written in the SVG
+    segments: tuple[range, ...]  # indexes of samples drawn as one joined line
+
+    def x_of(self, at: datetime) -> float:
+        span = (self.end - self.start).total_seconds() or 1.0
+        return LEFT + (at - self.start).total_seconds() / span * PLOT_W
+
+
+def time_axis(times: Sequence[datetime], *, start: datetime, end: datetime, gap: timedelta) -> TimeAxis:
+    """The axis for samples at ``times`` (oldest first) over [start, end]; samples further apart than
+    ``gap`` are not joined, so missing samples show as a gap, not as a straight line."""
+    axis = TimeAxis(start, end, (), ())
+    segments: list[range] = []
+    first = 0
+    for i in range(1, len(times) + 1):
+        if i == len(times) or times[i] - times[i - 1] > gap:
+            segments.append(range(first, i))
+            first = i
+    return TimeAxis(start, end, tuple(f"{axis.x_of(at):.1f}" for at in times), tuple(segments))
+
+
 @dataclass(frozen=True)
 class ChartLine:
-    """One line: a label for the legend, (time, value) points oldest first, and its style
-    ("used", "capacity" or "threshold", see kennel.css)."""
+    """One line: a label for the legend, a value per sample of the axis, and its style ("used",
+    "capacity" or "threshold", see kennel.css)."""
 
     label: str
-    points: Sequence[tuple[datetime, float]]
+    values: Sequence[float]
     style: str
 
 
@@ -103,18 +134,6 @@ def _text_width(text: str) -> int:
     return sum(12 if ord(c) >= 0x2E80 else 7 for c in text)
 
 
-def _segments(points: Sequence[tuple[datetime, float]], gap: timedelta) -> list[list[tuple[datetime, float]]]:
-    """Split a line where samples are missing, so a gap is drawn as a gap, not as a straight line."""
-    segments: list[list[tuple[datetime, float]]] = []
-    previous: datetime | None = None
-    for at, value in points:
-        if previous is None or at - previous > gap:
-            segments.append([])
-        segments[-1].append((at, value))
-        previous = at
-    return segments
-
-
 def line_chart_svg(
     *,
     chart_id: str,
@@ -122,33 +141,18 @@ def line_chart_svg(
     description: str,
     x_label: str,
     y_label: str,
-    start: datetime,
-    end: datetime,
+    axis: TimeAxis,
     lines: Sequence[ChartLine],
-    gap: timedelta,
 ) -> SafeString:
-    """An accessible SVG line chart of ``lines`` over [start, end]; samples further apart than ``gap``
-    are not joined. All text is escaped here."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    span = (end - start).total_seconds() or 1.0
-    top_value = max((v for line in lines for _at, v in line.points), default=0.0)
+    """An accessible SVG line chart of ``lines`` over the axis's range. All text is escaped here."""
+    plot_w, plot_h = PLOT_W, PLOT_H
+    top_value = max((v for line in lines for v in line.values), default=0.0)
     y_ticks = nice_ticks(top_value)
-    y_max = y_ticks[-1]
-
-    x_scale = plot_w / span
-    x_text: dict[datetime, str] = {}  # the lines of a chart share their sample times: place each once
-
-    def x_of(at: datetime) -> float:
-        return LEFT + (at - start).total_seconds() * x_scale
-
-    def x_str(at: datetime) -> str:
-        text = x_text.get(at)
-        if text is None:
-            text = x_text[at] = f"{x_of(at):.1f}"
-        return text
+    y_scale = plot_h / y_ticks[-1]
+    y_base = TOP + plot_h
 
     def y_of(value: float) -> float:
-        return TOP + plot_h - value / y_max * plot_h
+        return y_base - value * y_scale
 
     cid = escape(chart_id)
     parts = [
@@ -163,9 +167,9 @@ def line_chart_svg(
             f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{compact_number(value)}</text>'
         )
-    ticks, label_of = time_ticks(start, end)
+    ticks, label_of = time_ticks(axis.start, axis.end)
     for tick in ticks:
-        x = x_of(tick)
+        x = axis.x_of(tick)
         parts.append(
             f'<line x1="{x:.1f}" y1="{TOP + plot_h}" x2="{x:.1f}" y2="{TOP + plot_h + 4}"/>'
             f'<text x="{x:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle">{escape(label_of(tick))}</text>'
@@ -178,16 +182,18 @@ def line_chart_svg(
         f'<text transform="translate(14 {TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
         f"{escape(y_label)}</text></g>"
     )
+    xs = axis.x
     for line in lines:
         style = escape(line.style)
-        for segment in _segments(line.points, gap):
-            if len(segment) == 1:  # a lone sample is still shown, as a dot
-                at, v = segment[0]
+        values = line.values
+        for run in axis.segments:
+            if len(run) == 1:  # a lone sample is still shown, as a dot
+                i = run[0]
                 parts.append(
-                    f'<circle class="chart-dot chart-{style}" cx="{x_str(at)}" cy="{y_of(v):.1f}" r="2"/>'
+                    f'<circle class="chart-dot chart-{style}" cx="{xs[i]}" cy="{y_of(values[i]):.1f}" r="2"/>'
                 )
             else:
-                coords = " ".join(f"{x_str(at)},{y_of(v):.1f}" for at, v in segment)
+                coords = " ".join(f"{xs[i]},{y_base - values[i] * y_scale:.1f}" for i in run)
                 parts.append(f'<polyline class="chart-line chart-{style}" points="{coords}"/>')
     legend_y = HEIGHT - 14
     x = LEFT
@@ -233,11 +239,12 @@ def utilization_history_charts(history: UtilizationHistory, *, threshold_percent
     zone = timezone.get_current_timezone_name()
     result = []
     for series in history.series:
+        axis = time_axis([p.at for p in series.points], start=history.start, end=history.end, gap=gap)
         charts = []
         for i, resource_class in enumerate(RESOURCE_LABELS):
-            used = [(p.at, float(p.resources[i].used)) for p in series.points]
-            capacity = [(p.at, float(p.resources[i].capacity)) for p in series.points]
-            threshold = [(at, value * threshold_percent / 100) for at, value in capacity]
+            used = [float(p.resources[i].used) for p in series.points]
+            capacity = [float(p.resources[i].capacity) for p in series.points]
+            threshold = [value * threshold_percent / 100 for value in capacity]
             resource = str(RESOURCE_LABELS[resource_class])
             latest = series.points[-1].resources[i] if series.points else None
             description = (
@@ -256,8 +263,7 @@ def utilization_history_charts(history: UtilizationHistory, *, threshold_percent
                         description=str(description),
                         x_label=_("Time (%(zone)s)") % {"zone": zone},
                         y_label=resource,
-                        start=history.start,
-                        end=history.end,
+                        axis=axis,
                         lines=(
                             ChartLine(str(_("Used")), used, "used"),
                             ChartLine(str(_("Capacity")), capacity, "capacity"),
@@ -267,7 +273,6 @@ def utilization_history_charts(history: UtilizationHistory, *, threshold_percent
                                 "threshold",
                             ),
                         ),
-                        gap=gap,
                     ),
                 )
             )

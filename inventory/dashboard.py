@@ -117,6 +117,12 @@ class AlertKind(StrEnum):
     HOST_UTILIZATION = "host_utilization"
 
 
+# How a resource is named in a sentence ("uses 93% of its disk").
+RESOURCE_NAMES = {
+    "VCPU": gettext_lazy("vCPUs"),
+    "MEMORY_MB": gettext_lazy("memory"),
+    "DISK_GB": gettext_lazy("disk"),
+}
 ALERT_LABELS = {
     AlertKind.BMC_UNREACHABLE: gettext_lazy("BMC unreachable"),
     AlertKind.TEMPERATURE: gettext_lazy("Temperature"),
@@ -157,7 +163,7 @@ class Alert:
         return _("Host %(host)s uses %(value).1f%% of its %(resource)s (alert at %(threshold).0f%%).") % {
             "host": self.host,
             "value": self.value,
-            "resource": self.resource_class,
+            "resource": RESOURCE_NAMES.get(self.resource_class, self.resource_class),
             "threshold": self.threshold,
         }
 
@@ -216,6 +222,22 @@ def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> 
     return sorted(alerts, key=lambda a: order.index(a.kind))  # stable: by name within a kind
 
 
+@dataclass(frozen=True)
+class AlertCount:
+    kind: AlertKind
+    label: str
+    count: int
+
+
+def alert_counts(alerts: list[Alert]) -> list[AlertCount]:
+    """How many alerts of each kind there are (kinds without any left out)."""
+    return [
+        AlertCount(kind, str(ALERT_LABELS[kind]), n)
+        for kind in AlertKind
+        if (n := sum(1 for a in alerts if a.kind == kind))
+    ]
+
+
 def dashboard_summary(*, user: User) -> dict[str, Any]:
     """Everything the dashboard shows, read once: the host list feeds the utilization, the alerts and
     the architectures the forecast must answer for."""
@@ -223,12 +245,14 @@ def dashboard_summary(*, user: User) -> dict[str, Any]:
     by_architecture = utilization_by_architecture(user=user, hosts=hosts)
     forecasts: list[Forecast] = utilization_forecast(user=user, keys=[g.key for g in by_architecture])
     synced_at, sync_error = catalog_synced_at()
+    alerts = estate_alerts(user=user, hosts=hosts)
     return {
         "states": server_state_counts(user=user),
         "by_architecture": by_architecture,
         "forecasts": forecasts,
         "teams": team_usage_list(user=user, limit=15),
-        "alerts": estate_alerts(user=user, hosts=hosts),
+        "alerts": alerts,
+        "alert_counts": alert_counts(alerts),
         "synced_at": synced_at,
         "sync_error": sync_error,
         "temperature_threshold": settings.KENNEL_TEMPERATURE_ALERT_C,

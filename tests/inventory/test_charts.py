@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from inventory.charts import ChartLine, compact_number, line_chart_svg, nice_ticks, time_ticks
+from inventory.charts import ChartLine, compact_number, line_chart_svg, nice_ticks, time_axis, time_ticks
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -43,7 +43,14 @@ def test_time_ticks_are_hours_within_a_day_days_within_a_month_and_months_beyond
     assert [label(t) for t in months] == ["2026-05", "2026-07", "2026-09", "2026-11", "2027-01", "2027-03"]
 
 
-def _chart(lines, **kwargs):
+def _chart(hours, lines, **kwargs):
+    """A chart of samples at ``hours`` after T0 over ten hours, joined up to 2.5 hours apart."""
+    axis = time_axis(
+        [T0 + timedelta(hours=h) for h in hours],
+        start=T0,
+        end=T0 + timedelta(hours=10),
+        gap=timedelta(hours=2.5),
+    )
     return str(
         line_chart_svg(
             chart_id=kwargs.get("chart_id", "c1"),
@@ -51,16 +58,14 @@ def _chart(lines, **kwargs):
             description="Latest sample: 10 used of 100.",
             x_label="Time (UTC)",
             y_label="vCPUs",
-            start=T0,
-            end=T0 + timedelta(hours=10),
+            axis=axis,
             lines=lines,
-            gap=timedelta(hours=2.5),
         )
     )
 
 
 def test_the_chart_names_itself_labels_its_axes_and_carries_a_legend():
-    svg = _chart([ChartLine("Used", [(T0, 10), (T0 + timedelta(hours=1), 20)], "used")])
+    svg = _chart([0, 1], [ChartLine("Used", [10, 20], "used")])
     assert svg.startswith('<svg class="chart"') and 'role="img" aria-labelledby="c1-t c1-d"' in svg
     assert '<title id="c1-t">x86_64: vCPUs</title>' in svg
     assert '<desc id="c1-d">Latest sample: 10 used of 100.</desc>' in svg
@@ -71,21 +76,23 @@ def test_the_chart_names_itself_labels_its_axes_and_carries_a_legend():
 
 
 def test_points_are_placed_by_time_and_value():
-    svg = _chart([ChartLine("Used", [(T0 + timedelta(hours=h), 10 * h) for h in range(11)], "used")])
+    svg = _chart(range(11), [ChartLine("Used", [10 * h for h in range(11)], "used")])
     # The plot runs from x=64 to x=704 and from y=208 (0) up to y=12 (100, the top tick).
     assert re.search(r'points="64\.0,208\.0 128\.0,188\.4 [^"]* 704\.0,12\.0"', svg)
 
 
 def test_missing_samples_break_the_line_and_a_lone_sample_is_a_dot():
-    points = [(T0 + timedelta(hours=h), 5) for h in (0, 1, 2, 5, 8, 9)]
-    svg = _chart([ChartLine("Used", points, "used")])  # joined up to 2.5 hours apart
-    assert svg.count("<polyline") == 2  # 0-2 and 8-9; 5 stands alone
-    assert svg.count('<circle class="chart-dot chart-used"') == 1
+    hours = (0, 1, 2, 5, 8, 9)
+    svg = _chart(hours, [ChartLine("Used", [5] * 6, "used"), ChartLine("Capacity", [9] * 6, "capacity")])
+    assert svg.count('<polyline class="chart-line chart-used"') == 2  # 0-2 and 8-9; 5 stands alone
+    assert svg.count('<circle class="chart-dot chart-used" cx="384.0"') == 1
+    assert svg.count('<polyline class="chart-line chart-capacity"') == 2
 
 
 def test_every_text_is_escaped():
     svg = _chart(
-        [ChartLine("<b>Used</b>", [(T0, 1), (T0 + timedelta(hours=1), 2)], "used")],
+        [0, 1],
+        [ChartLine("<b>Used</b>", [1, 2], "used")],
         title='dc "1" <script>',
         chart_id='x"y',
     )

@@ -117,6 +117,7 @@ def test_alerts_name_the_unreachable_bmc_the_hot_server_and_the_full_host(estate
     assert (hot.value, hot.threshold) == (85.0, 80.0)
     assert "85 °C" in hot.message
     assert (full.host, full.resource_class, full.value) == ("x2", "VCPU", 94.9)
+    assert full.message == "Host x2 uses 94.9% of its vCPUs (alert at 90%)."
 
 
 def test_alert_thresholds_come_from_settings(estate, manager, settings):
@@ -176,7 +177,9 @@ def test_dashboard_shows_alerts_states_utilization_forecast_and_teams(estate, ma
     client = Client()
     client.force_login(manager)
     body = client.get(DASHBOARD).content.decode()
-    assert body.count('data-alert="') == 3
+    assert body.count('data-alert="') == 3 and "<details open>" in body  # a short list is shown open
+    for kind in ("bmc_unreachable", "temperature", "host_utilization"):
+        assert f'data-alert-count="{kind}"' in body
     assert "The BMC of srv-d does not answer." in body and "an hour ago" in body
     assert 'href="/inventory/servers/?power=off" data-state="power-off"' in body
     assert 'data-forecast="x86_64-VCPU"' in body and "Not enough history" in body
