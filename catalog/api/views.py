@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
@@ -25,6 +24,7 @@ from catalog.api.serializers import (
     ImagePropertyChangeSerializer,
 )
 from portal.access import Capability, can
+from portal.api.errors import api_validation_error
 from portal.origin import origin
 from provisioning.models import CloudFlavor, CloudImage
 
@@ -32,12 +32,6 @@ from provisioning.models import CloudFlavor, CloudImage
 class ManagesImages(BasePermission):
     def has_permission(self, request, view) -> bool:
         return can(request.user, Capability.IMAGES_MANAGE)
-
-
-def _as_api_error(error: ValidationError) -> ApiValidationError:
-    return ApiValidationError(
-        error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
-    )
 
 
 class CatalogImageViewSet(viewsets.ReadOnlyModelViewSet):
@@ -71,7 +65,7 @@ class CatalogImageViewSet(viewsets.ReadOnlyModelViewSet):
                 actor=request.user, image=image, source=origin(request), **payload.validated_data
             )
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         return Response(CatalogImageSerializer(self.get_object()).data)
 
     @extend_schema(request=ImagePropertiesInputSerializer, responses={202: ImagePropertyChangeSerializer})
@@ -87,7 +81,7 @@ class CatalogImageViewSet(viewsets.ReadOnlyModelViewSet):
                 actor=request.user, image=image, source=origin(request), **payload.validated_data
             )
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         return Response(ImagePropertyChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -160,7 +154,7 @@ class ImageImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 actor=request.user, source=origin(request), **payload.validated_data
             )
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         return Response(ImageImportSerializer(imp).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: ImageImportSerializer})

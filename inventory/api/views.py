@@ -3,7 +3,7 @@ from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
@@ -45,6 +45,7 @@ from inventory.services import (
     server_update,
 )
 from portal.access import Capability, can, restrict
+from portal.api.errors import api_validation_error
 from portal.origin import origin
 
 
@@ -56,15 +57,6 @@ def _require_power(request) -> None:
 def _require_change(request) -> None:
     if not can(request.user, Capability.INVENTORY_CHANGE):
         raise PermissionDenied
-
-
-def _model_errors(error: ValidationError) -> serializers.ValidationError:
-    """A model's ValidationError (from a service) as the API's 400, field by field."""
-    if hasattr(error, "error_dict"):
-        return serializers.ValidationError(
-            {"non_field_errors" if k == "__all__" else k: v for k, v in error.message_dict.items()}
-        )
-    return serializers.ValidationError({"non_field_errors": error.messages})
 
 
 def _refused(refusal: Exception) -> Response:
@@ -117,7 +109,7 @@ class ServerViewSet(viewsets.ModelViewSet):
         try:
             server = server_create(actor=request.user, fields=data.validated_data, source=origin(request))
         except ValidationError as error:
-            raise _model_errors(error) from None
+            raise api_validation_error(error) from None
         return self._written(server, status.HTTP_201_CREATED)
 
     @extend_schema(request=ServerWriteSerializer, responses={200: ServerSerializer})
@@ -132,7 +124,7 @@ class ServerViewSet(viewsets.ModelViewSet):
                 actor=request.user, server=server, fields=data.validated_data, source=origin(request)
             )
         except ValidationError as error:
-            raise _model_errors(error) from None
+            raise api_validation_error(error) from None
         return self._written(server)
 
     @extend_schema(responses={204: None, 409: OpenApiResponse(description="in use; the detail says why")})
@@ -303,7 +295,7 @@ class DataCenterViewSet(viewsets.ModelViewSet):
         try:
             datacenter = datacenter_create(actor=request.user, source=origin(request), **data.validated_data)
         except ValidationError as error:
-            raise _model_errors(error) from None
+            raise api_validation_error(error) from None
         return self._written(datacenter, status.HTTP_201_CREATED)
 
     @extend_schema(request=DataCenterWriteSerializer, responses={200: DataCenterSerializer})
@@ -318,7 +310,7 @@ class DataCenterViewSet(viewsets.ModelViewSet):
                 actor=request.user, datacenter=datacenter, source=origin(request), **values
             )
         except ValidationError as error:
-            raise _model_errors(error) from None
+            raise api_validation_error(error) from None
         return self._written(datacenter)
 
     @extend_schema(responses={204: None, 409: OpenApiResponse(description="servers stand in it")})

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from inventory.models import Architecture
 from portal.access import restrict
+from portal.api.errors import api_validation_error
 from portal.cloud.gateway import ServerAction
 from portal.origin import origin
 from portal.selectors import team_list
@@ -37,12 +38,6 @@ from provisioning.models import Profile, SshKey
 
 def _profiles(user):
     return restrict(user, Profile.objects.filter(is_active=True))
-
-
-def _as_api_error(error: ValidationError) -> ApiValidationError:
-    return ApiValidationError(
-        error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
-    )
 
 
 class VmViewSet(
@@ -109,7 +104,7 @@ class VmViewSet(
                 source=origin(request),
             )
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         except PermissionDenied:
             raise ApiValidationError({"team": [f"You may not request VMs for {team.slug}."]}) from None
         return Response(VmDetailSerializer(vm).data, status=status.HTTP_201_CREATED)
@@ -134,7 +129,7 @@ class VmViewSet(
                 source=origin(request),
             )
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=VmFloatingIpInputSerializer, responses={202: VmSerializer})
@@ -148,7 +143,7 @@ class VmViewSet(
                 actor=request.user, vm=vm, attach=payload.validated_data["attach"], source=origin(request)
             )
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: VmSerializer})
@@ -159,7 +154,7 @@ class VmViewSet(
         try:
             vm = services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=VmExtendInputSerializer, responses={200: VmSerializer})
@@ -173,7 +168,7 @@ class VmViewSet(
                 actor=request.user, vm=vm, days=payload.validated_data["days"], source=origin(request)
             )
         except ValidationError as error:
-            raise _as_api_error(error) from error
+            raise api_validation_error(error) from error
         return Response(VmSerializer(vm).data)
 
 
@@ -247,5 +242,5 @@ def profile_detail(request, ref: str):
             for arch in selectors.architecture_list()
         }
     except ValidationError as error:
-        raise _as_api_error(error) from error
+        raise api_validation_error(error) from error
     return Response(ProfileDetailSerializer(profile).data)
