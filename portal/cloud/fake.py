@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Concatenate, ParamSpec, TypeVar
 
 from portal.cloud.gateway import (
     QUOTA_DIMENSIONS,
+    CloudAccess,
     CloudGateway,
     CloudNotFound,
     CloudRequestError,
@@ -69,12 +70,15 @@ from portal.cloud.gateway import (
     Image,
     Inventory,
     Network,
+    Port,
     Project,
     QuotaExceeded,
     QuotaService,
     ResourceProvider,
     RoleAssignment,
     Router,
+    SecurityGroup,
+    SecurityGroupRule,
     Server,
     ServerAction,
     ServerCreated,
@@ -261,6 +265,15 @@ class _Port:
     project_id: str  # "" for the ports Neutron owns itself (router gateway, floating IP)
     device_id: str
     device_owner: str  # compute:<zone>, network:router_interface, network:router_gateway, network:floatingip
+    security_group_ids: list[str] = field(default_factory=list)  # a server's ports: its project's default
+
+
+@dataclass
+class _SecurityGroup:
+    id: str
+    name: str
+    project_id: str
+    rules: dict[str, SecurityGroupRule] = field(default_factory=dict)
 
 
 @dataclass
@@ -393,6 +406,8 @@ class FakeCloud:
         self._ports: dict[str, _Port] = {}
         self._routers: dict[str, _Router] = {}
         self._floating_ips: dict[str, _FloatingIp] = {}
+        self._security_groups: dict[str, _SecurityGroup] = {}
+        self._passwords: dict[str, str] = {}  # user id -> the password last set (see password_of)
 
         self._seed_estate()
 
@@ -419,6 +434,11 @@ class FakeCloud:
                 return
             for server in self._servers_in_order():
                 self._step(server)
+
+    def password_of(self, user_id: str) -> str | None:
+        """The password last set for the user through the gateway (what Keystone would check)."""
+        with self._lock:
+            return self._passwords.get(user_id)
 
     def settle(self) -> None:
         """Move time on until no server is in the middle of anything."""
@@ -779,8 +799,21 @@ class FakeCloud:
 
     # --- identity ------------------------------------------------------------------------------------
     @_gateway_call("identity")
+    def access_info(self) -> CloudAccess:
+        return CloudAccess(
+            auth_url=_ENDPOINTS["identity"],
+            region_name="RegionOne",
+            interface="public",
+            identity_api_version="3",
+        )
+
+    @_gateway_call("identity")
     def create_project(self, *, name: str, description: str = "") -> Project:
         return self._add_project(name, description)
+
+    @_gateway_call("identity")
+    def list_projects(self) -> list[Project]:
+        return list(self._projects.values())
 
     @_gateway_call("identity")
     def find_project(self, name_or_id: str) -> Project | None:
@@ -803,12 +836,30 @@ class FakeCloud:
         email: str | None = None,
         password: str | None = None,
         default_project_id: str | None = None,
+        description: str = "",
     ) -> User:
-        return self._add_user(name, email=email, default_project_id=default_project_id)
+        user = self._add_user(
+            name, email=email, default_project_id=default_project_id, description=description
+        )
+        if password:
+            self._passwords[user.id] = password
+        return user
 
     @_gateway_call("identity")
     def find_user(self, name_or_id: str) -> User | None:
         return self._find_by_name_or_id(self._users, name_or_id)
+
+    @_gateway_call("identity")
+    def list_users(self) -> list[User]:
+        return list(self._users.values())
+
+    @_gateway_call("identity")
+    def set_user_password(self, user_id: str, password: str) -> None:
+        if user_id not in self._users:
+            raise CloudNotFound(f"Could not find user: {user_id}.")
+        if not password:
+            raise CloudRequestError("Invalid input for field 'password': '' is too short")
+        self._passwords[user_id] = password
 
     @_gateway_call("identity")
     def whoami(self) -> User:
@@ -821,6 +872,7 @@ class FakeCloud:
     def delete_user(self, user_id: str) -> None:
         if self._users.pop(user_id, None) is None:
             raise CloudNotFound(f"Could not find user: {user_id}.")
+        self._passwords.pop(user_id, None)
         for key in [k for k in self._assignments if k[0] == user_id]:
             del self._assignments[key]
 
@@ -883,6 +935,56 @@ class FakeCloud:
         network = self._network(network_id)
         subnet = self._add_subnet(network, name, cidr, tuple(dns_nameservers))
         return self._subnet_record(subnet)
+
+    @_gateway_call("network")
+    def list_subnets(self, *, project_id: str | None = None, network_id: str | None = None) -> list[Subnet]:
+        return [
+            self._subnet_record(s)
+            for s in self._subnets.values()
+            if (project_id is None or s.project_id == project_id)
+            and (network_id is None or s.network_id == network_id)
+        ]
+
+    @_gateway_call("network")
+    def delete_subnet(self, subnet_id: str) -> None:
+        subnet = self._subnet(subnet_id)
+        if any(p.subnet_id == subnet.id for p in self._ports.values()):
+            raise CloudRequestError(
+                f"Unable to complete operation on subnet {subnet.id}: "
+                "One or more ports have an IP allocation from this subnet."
+            )
+        self._networks[subnet.network_id].subnet_ids.remove(subnet.id)
+        del self._subnets[subnet.id]
+
+    @_gateway_call("network")
+    def list_routers(self, *, project_id: str | None = None) -> list[Router]:
+        return [
+            self._router_record(r)
+            for r in self._routers.values()
+            if project_id is None or r.project_id == project_id
+        ]
+
+    @_gateway_call("network")
+    def list_router_interfaces(self, router_id: str) -> list[str]:
+        return [
+            p.subnet_id
+            for p in self._router_ports(router_id, "network:router_interface")
+            if p.subnet_id is not None
+        ]
+
+    @_gateway_call("network")
+    def list_ports(self, *, project_id: str | None = None) -> list[Port]:
+        return [
+            Port(
+                id=p.id,
+                network_id=p.network_id,
+                project_id=p.project_id,
+                device_owner=p.device_owner,
+                device_id=p.device_id,
+            )
+            for p in self._ports.values()
+            if project_id is None or p.project_id == project_id
+        ]
 
     @_gateway_call("network")
     def create_router(self, *, project_id: str, name: str, external_network_id: str | None) -> Router:
@@ -1005,6 +1107,75 @@ class FakeCloud:
         fip = self._floating_ip(floating_ip_id)
         del self._ports[fip.own_port_id]
         del self._floating_ips[fip.id]
+
+    # --- security groups -----------------------------------------------------------------------------
+    @_gateway_call("network")
+    def list_security_groups(self, *, project_id: str | None = None) -> list[SecurityGroup]:
+        if project_id is not None:
+            self._default_security_group(project_id)
+        return [
+            SecurityGroup(id=g.id, name=g.name, project_id=g.project_id, rules=tuple(g.rules.values()))
+            for g in self._security_groups.values()
+            if project_id is None or g.project_id == project_id
+        ]
+
+    @_gateway_call("network")
+    def create_security_group_rule(
+        self,
+        *,
+        security_group_id: str,
+        direction: str,
+        protocol: str | None,
+        port_range_min: int | None = None,
+        port_range_max: int | None = None,
+        remote_ip_prefix: str | None = None,
+        ethertype: str = "IPv4",
+    ) -> SecurityGroupRule:
+        group = self._security_group(security_group_id)
+        if direction not in ("ingress", "egress"):
+            raise CloudRequestError(
+                f"Invalid input for direction. Reason: '{direction}' is not in ['ingress', 'egress']."
+            )
+        if port_range_min is not None and port_range_max is not None and port_range_min > port_range_max:
+            raise CloudRequestError("For TCP/UDP protocols, port_range_min must be <= port_range_max")
+        if remote_ip_prefix is not None:
+            try:
+                remote_ip_prefix = str(ipaddress.ip_network(remote_ip_prefix, strict=False))
+            except ValueError as error:
+                raise CloudRequestError(
+                    f"Invalid input for remote_ip_prefix. Reason: '{remote_ip_prefix}' is not a valid IP "
+                    "prefix."
+                ) from error
+        rule = SecurityGroupRule(
+            id=_uuid(),
+            security_group_id=group.id,
+            direction=direction,
+            ethertype=ethertype,
+            protocol=protocol,
+            port_range_min=port_range_min,
+            port_range_max=port_range_max,
+            remote_ip_prefix=remote_ip_prefix,
+            remote_group_id=None,
+        )
+        same = next((r for r in group.rules.values() if replace(r, id=rule.id) == rule), None)
+        if same is not None:
+            raise CloudRequestError(f"Security group rule already exists. Rule id is {same.id}.")
+        group.rules[rule.id] = rule
+        return rule
+
+    @_gateway_call("network")
+    def delete_security_group_rule(self, rule_id: str) -> None:
+        group = next((g for g in self._security_groups.values() if rule_id in g.rules), None)
+        if group is None:
+            raise CloudNotFound(f"Security group rule {rule_id} could not be found.")
+        del group.rules[rule_id]
+
+    @_gateway_call("network")
+    def delete_security_group(self, security_group_id: str) -> None:
+        group = self._security_group(security_group_id)
+        if any(group.id in p.security_group_ids for p in self._ports.values()):
+            raise CloudRequestError(f"Security Group {group.id} in use.")
+        del self._security_groups[group.id]
 
     # --- seeding -------------------------------------------------------------------------------------
     def _seed_estate(self) -> None:
@@ -1289,12 +1460,22 @@ class FakeCloud:
         return project
 
     def _add_user(
-        self, name: str, *, email: str | None = None, default_project_id: str | None = None
+        self,
+        name: str,
+        *,
+        email: str | None = None,
+        default_project_id: str | None = None,
+        description: str = "",
     ) -> User:
         _check_keystone_name(name, max_length=255)
         self._check_unique_name(self._users.values(), name, "user")
         user = User(
-            id=_keystone_id(), name=name, email=email, default_project_id=default_project_id, enabled=True
+            id=_keystone_id(),
+            name=name,
+            email=email,
+            default_project_id=default_project_id,
+            enabled=True,
+            description=description,
         )
         self._users[user.id] = user
         return user
@@ -1327,7 +1508,41 @@ class FakeCloud:
     def _add_network(self, project_id: str, name: str, *, external: bool = False) -> _Network:
         network = _Network(id=_uuid(), name=name, project_id=project_id, external=external)
         self._networks[network.id] = network
+        self._default_security_group(project_id)  # Neutron makes it with the project's first network
         return network
+
+    def _default_security_group(self, project_id: str) -> _SecurityGroup:
+        """The project's ``default`` group, made as Neutron makes it: egress anywhere, ingress only from
+        members of the group, for IPv4 and IPv6."""
+        found = next(
+            (g for g in self._security_groups.values() if g.project_id == project_id and g.name == "default"),
+            None,
+        )
+        if found is not None:
+            return found
+        group = _SecurityGroup(id=_uuid(), name="default", project_id=project_id)
+        for direction in ("egress", "ingress"):
+            for ethertype in ("IPv4", "IPv6"):
+                rule = SecurityGroupRule(
+                    id=_uuid(),
+                    security_group_id=group.id,
+                    direction=direction,
+                    ethertype=ethertype,
+                    protocol=None,
+                    port_range_min=None,
+                    port_range_max=None,
+                    remote_ip_prefix=None,
+                    remote_group_id=group.id if direction == "ingress" else None,
+                )
+                group.rules[rule.id] = rule
+        self._security_groups[group.id] = group
+        return group
+
+    def _security_group(self, security_group_id: str) -> _SecurityGroup:
+        group = self._security_groups.get(security_group_id)
+        if group is None:
+            raise CloudNotFound(f"Security group {security_group_id} could not be found.")
+        return group
 
     def _add_subnet(
         self,
@@ -1428,6 +1643,8 @@ class FakeCloud:
             device_id=device_id,
             device_owner=device_owner,
         )
+        if device_owner.startswith("compute:"):
+            port.security_group_ids.append(self._default_security_group(project_id).id)
         self._ports[port.id] = port
         return port
 
@@ -1534,6 +1751,7 @@ class FakeCloud:
             network_id=subnet.network_id,
             cidr=str(subnet.cidr),
             gateway_ip=subnet.gateway_ip,
+            project_id=subnet.project_id,
         )
 
     @staticmethod

@@ -185,6 +185,7 @@ class User:
     email: str | None
     default_project_id: str | None
     enabled: bool
+    description: str = ""  # Kennel marks the users it creates here
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class Subnet:
     network_id: str
     cidr: str
     gateway_ip: str | None
+    project_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,46 @@ class FloatingIp:
     network_id: str
     port_id: str | None
     server_id: str | None  # the server whose port holds it
+
+
+@dataclass(frozen=True)
+class Port:
+    id: str
+    network_id: str
+    project_id: str  # "" for the ports Neutron keeps for itself (router gateways, floating IPs)
+    device_owner: str  # compute:<zone>, network:router_interface, network:router_gateway ...
+    device_id: str
+
+
+@dataclass(frozen=True)
+class SecurityGroupRule:
+    id: str
+    security_group_id: str
+    direction: str  # ingress / egress
+    ethertype: str  # IPv4 / IPv6
+    protocol: str | None  # tcp, udp, icmp ...; None: any
+    port_range_min: int | None
+    port_range_max: int | None
+    remote_ip_prefix: str | None
+    remote_group_id: str | None
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    id: str
+    name: str
+    project_id: str
+    rules: tuple[SecurityGroupRule, ...]
+
+
+@dataclass(frozen=True)
+class CloudAccess:
+    """Where a person's own ``openstack`` client finds this cloud (no credentials)."""
+
+    auth_url: str
+    region_name: str | None
+    interface: str | None
+    identity_api_version: str
 
 
 class CloudGateway(Protocol):
@@ -359,9 +401,19 @@ class CloudGateway(Protocol):
         ...
 
     # --- identity ------------------------------------------------------------------------------------
+    def access_info(self) -> CloudAccess:
+        """The identity endpoint, region and interface the portal uses, from its configuration (no
+        call to the cloud): what a member's clouds.yaml needs besides their own name and password."""
+        ...
+
     def create_project(self, *, name: str, description: str = "") -> Project: ...
     def find_project(self, name_or_id: str) -> Project | None: ...
-    def delete_project(self, project_id: str) -> None: ...
+    def list_projects(self) -> list[Project]: ...
+    def delete_project(self, project_id: str) -> None:
+        """Keystone forgets the project and its role assignments; other services' resources of the
+        project stay (delete them first, or they are orphans)."""
+        ...
+
     def create_user(
         self,
         *,
@@ -369,8 +421,18 @@ class CloudGateway(Protocol):
         email: str | None = None,
         password: str | None = None,
         default_project_id: str | None = None,
-    ) -> User: ...
+        description: str = "",
+    ) -> User:
+        """A user in the default domain; CloudRequestError when the name is taken (case-insensitive).
+        Without a password nobody can sign in as it until one is set."""
+        ...
+
     def find_user(self, name_or_id: str) -> User | None: ...
+    def list_users(self) -> list[User]: ...
+    def set_user_password(self, user_id: str, password: str) -> None:
+        """Replace the user's password (CloudNotFound when the user is gone)."""
+        ...
+
     def whoami(self) -> User:
         """The cloud user the portal acts as (it needs a role on each team's project)."""
         ...
@@ -389,6 +451,20 @@ class CloudGateway(Protocol):
     def create_subnet(
         self, *, network_id: str, name: str, cidr: str, dns_nameservers: tuple[str, ...] = ()
     ) -> Subnet: ...
+    def list_subnets(self, *, project_id: str | None = None, network_id: str | None = None) -> list[Subnet]:
+        """Subnets of every project (or one project, or one network), in one listing."""
+        ...
+
+    def delete_subnet(self, subnet_id: str) -> None:
+        """CloudRequestError while a port (a router interface, a server) holds an address in it."""
+        ...
+
+    def list_routers(self, *, project_id: str | None = None) -> list[Router]: ...
+    def list_router_interfaces(self, router_id: str) -> list[str]:
+        """The ids of the subnets the router has an interface on."""
+        ...
+
+    def list_ports(self, *, project_id: str | None = None) -> list[Port]: ...
     def create_router(self, *, project_id: str, name: str, external_network_id: str | None) -> Router: ...
     def add_router_interface(self, *, router_id: str, subnet_id: str) -> None: ...
     def remove_router_interface(self, *, router_id: str, subnet_id: str) -> None: ...
@@ -401,3 +477,28 @@ class CloudGateway(Protocol):
     def attach_floating_ip(self, *, floating_ip_id: str, server_id: str) -> FloatingIp: ...
     def detach_floating_ip(self, *, floating_ip_id: str) -> FloatingIp: ...
     def delete_floating_ip(self, floating_ip_id: str) -> None: ...
+
+    # --- security groups -----------------------------------------------------------------------------
+    def list_security_groups(self, *, project_id: str | None = None) -> list[SecurityGroup]:
+        """Security groups with their rules. Asked for one project, Neutron first makes that project's
+        ``default`` group if it has none yet (as it does when the project's first network is made)."""
+        ...
+
+    def create_security_group_rule(
+        self,
+        *,
+        security_group_id: str,
+        direction: str,
+        protocol: str | None,
+        port_range_min: int | None = None,
+        port_range_max: int | None = None,
+        remote_ip_prefix: str | None = None,
+        ethertype: str = "IPv4",
+    ) -> SecurityGroupRule:
+        """CloudRequestError when the group already has this rule (Neutron's 409) or it is invalid."""
+        ...
+
+    def delete_security_group_rule(self, rule_id: str) -> None: ...
+    def delete_security_group(self, security_group_id: str) -> None:
+        """CloudRequestError while a port uses it."""
+        ...

@@ -23,6 +23,7 @@ from openstack.image.v2.image import Image as GlanceImage
 
 from portal.cloud.gateway import (
     QUOTA_DIMENSIONS,
+    CloudAccess,
     CloudError,
     CloudNotFound,
     CloudRequestError,
@@ -34,12 +35,15 @@ from portal.cloud.gateway import (
     Image,
     Inventory,
     Network,
+    Port,
     Project,
     QuotaExceeded,
     QuotaService,
     ResourceProvider,
     RoleAssignment,
     Router,
+    SecurityGroup,
+    SecurityGroupRule,
     Server,
     ServerAction,
     ServerCreated,
@@ -512,10 +516,28 @@ class OpenStackGateway:
         return {name: int(quota.usage.get(name, 0)) for name in names}
 
     # --- identity ------------------------------------------------------------------------------------
+    def access_info(self) -> CloudAccess:
+        region = self.conn.config  # the parsed clouds.yaml entry; building it calls nothing
+        return CloudAccess(
+            auth_url=str(region.config["auth"]["auth_url"]),
+            region_name=region.get_region_name() or None,
+            interface=str(region.get_interface() or "") or None,
+            identity_api_version=str(region.get_api_version("identity") or "3"),
+        )
+
+    @staticmethod
+    def _project(p: Any) -> Project:
+        return Project(id=p.id, name=p.name, description=p.description or "", enabled=bool(p.is_enabled))
+
     @translate_errors
     def create_project(self, *, name: str, description: str = "") -> Project:
-        p = self._identity.create_project(name=name, description=description, domain_id="default")
-        return Project(id=p.id, name=p.name, description=p.description or "", enabled=bool(p.is_enabled))
+        return self._project(
+            self._identity.create_project(name=name, description=description, domain_id="default")
+        )
+
+    @translate_errors
+    def list_projects(self) -> list[Project]:
+        return [self._project(p) for p in self._identity.projects()]
 
     @translate_errors
     def find_project(self, name_or_id: str) -> Project | None:
@@ -538,8 +560,11 @@ class OpenStackGateway:
         email: str | None = None,
         password: str | None = None,
         default_project_id: str | None = None,
+        description: str = "",
     ) -> User:
         attrs: dict[str, Any] = {"name": name, "domain_id": "default"}
+        if description:
+            attrs["description"] = description
         if email:
             attrs["email"] = email
         if password:
@@ -552,6 +577,14 @@ class OpenStackGateway:
     def find_user(self, name_or_id: str) -> User | None:
         u = self._identity.find_user(name_or_id, ignore_missing=True, domain_id="default")
         return None if u is None else self._user(u)
+
+    @translate_errors
+    def list_users(self) -> list[User]:
+        return [self._user(u) for u in self._identity.users(domain_id="default")]
+
+    @translate_errors
+    def set_user_password(self, user_id: str, password: str) -> None:
+        self._identity.update_user(user_id, password=password)
 
     @translate_errors
     def whoami(self) -> User:
@@ -568,6 +601,7 @@ class OpenStackGateway:
             email=u.email,
             default_project_id=u.default_project_id,
             enabled=bool(u.is_enabled),
+            description=u.description or "",
         )
 
     @translate_errors
@@ -638,7 +672,55 @@ class OpenStackGateway:
             ip_version=4,
             dns_nameservers=list(dns_nameservers),
         )
-        return Subnet(id=s.id, name=s.name, network_id=s.network_id, cidr=s.cidr, gateway_ip=s.gateway_ip)
+        return self._subnet(s)
+
+    @staticmethod
+    def _subnet(s: Any) -> Subnet:
+        return Subnet(
+            id=s.id,
+            name=s.name,
+            network_id=s.network_id,
+            cidr=s.cidr,
+            gateway_ip=s.gateway_ip,
+            project_id=s.project_id or "",
+        )
+
+    @translate_errors
+    def list_subnets(self, *, project_id: str | None = None, network_id: str | None = None) -> list[Subnet]:
+        query: dict[str, Any] = {}
+        if project_id:
+            query["project_id"] = project_id
+        if network_id:
+            query["network_id"] = network_id
+        return [self._subnet(s) for s in self.conn.network.subnets(**query)]
+
+    @translate_errors
+    def delete_subnet(self, subnet_id: str) -> None:
+        self.conn.network.delete_subnet(subnet_id, ignore_missing=False)
+
+    @translate_errors
+    def list_routers(self, *, project_id: str | None = None) -> list[Router]:
+        query = {"project_id": project_id} if project_id else {}
+        return [self._router(r) for r in self.conn.network.routers(**query)]
+
+    @translate_errors
+    def list_router_interfaces(self, router_id: str) -> list[str]:
+        ports = self.conn.network.ports(device_id=router_id, device_owner="network:router_interface")
+        return [ip["subnet_id"] for port in ports for ip in (port.fixed_ips or [])]
+
+    @translate_errors
+    def list_ports(self, *, project_id: str | None = None) -> list[Port]:
+        query = {"project_id": project_id} if project_id else {}
+        return [
+            Port(
+                id=p.id,
+                network_id=p.network_id,
+                project_id=p.project_id or "",
+                device_owner=p.device_owner or "",
+                device_id=p.device_id or "",
+            )
+            for p in self.conn.network.ports(**query)
+        ]
 
     @staticmethod
     def _router(r: Any) -> Router:
@@ -710,3 +792,67 @@ class OpenStackGateway:
     @translate_errors
     def delete_floating_ip(self, floating_ip_id: str) -> None:
         self.conn.network.delete_ip(floating_ip_id, ignore_missing=False)
+
+    # --- security groups -----------------------------------------------------------------------------
+    @staticmethod
+    def _rule(r: Any) -> SecurityGroupRule:
+        # A group lists its rules as Neutron's dicts; a created rule is openstacksdk's resource (a dict
+        # too), which calls ``ethertype`` ``ether_type``.
+        get = r.get
+        return SecurityGroupRule(
+            id=get("id"),
+            security_group_id=get("security_group_id"),
+            direction=get("direction"),
+            ethertype=get("ethertype") or get("ether_type"),
+            protocol=get("protocol"),
+            port_range_min=get("port_range_min"),
+            port_range_max=get("port_range_max"),
+            remote_ip_prefix=get("remote_ip_prefix"),
+            remote_group_id=get("remote_group_id"),
+        )
+
+    @translate_errors
+    def list_security_groups(self, *, project_id: str | None = None) -> list[SecurityGroup]:
+        query = {"project_id": project_id} if project_id else {}
+        return [
+            SecurityGroup(
+                id=g.id,
+                name=g.name,
+                project_id=g.project_id or "",
+                rules=tuple(self._rule(r) for r in g.security_group_rules or ()),
+            )
+            for g in self.conn.network.security_groups(**query)
+        ]
+
+    @translate_errors
+    def create_security_group_rule(
+        self,
+        *,
+        security_group_id: str,
+        direction: str,
+        protocol: str | None,
+        port_range_min: int | None = None,
+        port_range_max: int | None = None,
+        remote_ip_prefix: str | None = None,
+        ethertype: str = "IPv4",
+    ) -> SecurityGroupRule:
+        group = self.conn.network.get_security_group(security_group_id)
+        rule = self.conn.network.create_security_group_rule(
+            security_group_id=security_group_id,
+            project_id=group.project_id,  # the group's project, not the portal's own
+            direction=direction,
+            protocol=protocol,
+            port_range_min=port_range_min,
+            port_range_max=port_range_max,
+            remote_ip_prefix=remote_ip_prefix,
+            ether_type=ethertype,
+        )
+        return self._rule(rule)
+
+    @translate_errors
+    def delete_security_group_rule(self, rule_id: str) -> None:
+        self.conn.network.delete_security_group_rule(rule_id, ignore_missing=False)
+
+    @translate_errors
+    def delete_security_group(self, security_group_id: str) -> None:
+        self.conn.network.delete_security_group(security_group_id, ignore_missing=False)

@@ -51,6 +51,12 @@ def project(gateway):
             gateway.delete_server(server.id)
     for server in gateway.list_servers(project_id=created.id):
         wait_gone(gateway, server.id)
+    # Neutron made the project's default security group with its first network; Keystone's delete
+    # would leave it behind as an orphan.
+    for group in gateway.list_security_groups():
+        if group.project_id == created.id:
+            with contextlib.suppress(CloudNotFound):
+                gateway.delete_security_group(group.id)
     gateway.delete_project(created.id)
 
 

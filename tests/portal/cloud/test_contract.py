@@ -480,3 +480,117 @@ def test_image_properties_are_set_replaced_and_removed(gateway, glance_images):
         gateway.update_image(image.id, properties={"status": "active"})
     with pytest.raises(CloudNotFound):
         gateway.update_image(str(uuid.uuid4()), properties={"os_version": "1"})
+
+
+# --- what team onboarding and offboarding need -------------------------------------------------------
+
+
+def test_access_info_names_the_identity_endpoint_without_credentials(gateway):
+    access = gateway.access_info()
+    assert access.auth_url.startswith("http") and access.auth_url.rstrip("/").endswith("/v3")
+    assert access.identity_api_version == "3"
+    assert access.region_name == "RegionOne" and access.interface == "public"
+
+
+def test_projects_and_users_are_listed_and_users_carry_a_description(gateway):
+    team = gateway.create_project(name=unique("listed"), description="listed")
+    person = gateway.create_user(name=unique("described"), description="kennel: onboarding test")
+    try:
+        assert team in gateway.list_projects()
+        assert person.description == "kennel: onboarding test"
+        assert person in gateway.list_users() and gateway.find_user(person.id) == person
+        gateway.set_user_password(person.id, "a-new-secret-1")
+    finally:
+        gateway.delete_user(person.id)
+        gateway.delete_project(team.id)
+    assert person.id not in {u.id for u in gateway.list_users()}
+    with pytest.raises(CloudNotFound):
+        gateway.set_user_password(person.id, "another-secret-2")
+
+
+def test_subnets_routers_interfaces_and_ports_are_listed_and_removed_in_order(gateway, project):
+    public = next(n for n in gateway.list_networks(external=True) if n.name == "public")
+    net = gateway.create_network(project_id=project.id, name=unique("lnet"))
+    subnet = gateway.create_subnet(network_id=net.id, name=unique("lsub"), cidr="10.78.1.0/24")
+    router = gateway.create_router(
+        project_id=project.id, name=unique("lrouter"), external_network_id=public.id
+    )
+    try:
+        assert subnet.project_id == project.id
+        assert gateway.list_subnets(network_id=net.id) == [subnet]
+        assert subnet in gateway.list_subnets(project_id=project.id) and subnet in gateway.list_subnets()
+        assert router in gateway.list_routers(project_id=project.id)
+        assert gateway.list_router_interfaces(router.id) == []
+        gateway.add_router_interface(router_id=router.id, subnet_id=subnet.id)
+        assert gateway.list_router_interfaces(router.id) == [subnet.id]
+        with pytest.raises(CloudRequestError, match="already has a port"):
+            gateway.add_router_interface(router_id=router.id, subnet_id=subnet.id)
+        owners = [p.device_owner for p in gateway.list_ports(project_id=project.id) if p.network_id == net.id]
+        assert owners == ["network:router_interface"]
+        with pytest.raises(CloudRequestError):
+            gateway.delete_subnet(subnet.id)  # the router's interface holds an address in it
+        gateway.remove_router_interface(router_id=router.id, subnet_id=subnet.id)
+        gateway.delete_subnet(subnet.id)
+        assert gateway.list_subnets(network_id=net.id) == []
+        with pytest.raises(CloudNotFound):
+            gateway.delete_subnet(subnet.id)
+    finally:
+        gateway.delete_router(router.id)
+        gateway.delete_network(net.id)
+    assert router.id not in {r.id for r in gateway.list_routers()}
+
+
+def test_a_projects_default_security_group_takes_rules_and_can_be_removed(gateway):
+    team = gateway.create_project(name=unique("sg"))
+    try:
+        groups = gateway.list_security_groups(project_id=team.id)  # Neutron makes "default" when asked
+        assert [g.name for g in groups] == ["default"]
+        default = groups[0]
+        assert default.project_id == team.id
+        assert sorted((r.direction, r.ethertype, r.remote_group_id is not None) for r in default.rules) == [
+            ("egress", "IPv4", False),
+            ("egress", "IPv6", False),
+            ("ingress", "IPv4", True),
+            ("ingress", "IPv6", True),
+        ]
+        ssh = gateway.create_security_group_rule(
+            security_group_id=default.id,
+            direction="ingress",
+            protocol="tcp",
+            port_range_min=22,
+            port_range_max=22,
+            remote_ip_prefix="0.0.0.0/0",
+        )
+        assert (ssh.protocol, ssh.port_range_min, ssh.port_range_max, ssh.remote_ip_prefix) == (
+            "tcp",
+            22,
+            22,
+            "0.0.0.0/0",
+        )
+        with pytest.raises(CloudRequestError, match="already exists"):
+            gateway.create_security_group_rule(
+                security_group_id=default.id,
+                direction="ingress",
+                protocol="tcp",
+                port_range_min=22,
+                port_range_max=22,
+                remote_ip_prefix="0.0.0.0/0",
+            )
+        icmp = gateway.create_security_group_rule(
+            security_group_id=default.id, direction="ingress", protocol="icmp", remote_ip_prefix="0.0.0.0/0"
+        )
+        (listed,) = gateway.list_security_groups(project_id=team.id)
+        assert {ssh, icmp} <= set(listed.rules) and len(listed.rules) == 6
+        gateway.delete_security_group_rule(icmp.id)
+        with pytest.raises(CloudNotFound):
+            gateway.delete_security_group_rule(icmp.id)
+        assert icmp.id not in {r.id for r in gateway.list_security_groups(project_id=team.id)[0].rules}
+        gateway.delete_security_group(default.id)
+        assert default.id not in {g.id for g in gateway.list_security_groups()}
+        with pytest.raises(CloudNotFound):
+            gateway.delete_security_group(default.id)
+    finally:
+        for group in gateway.list_security_groups():
+            if group.project_id == team.id:
+                gateway.delete_security_group(group.id)
+        gateway.delete_project(team.id)
