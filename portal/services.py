@@ -77,6 +77,8 @@ def user_set_role(*, actor: User | None, user: User, role: str, source: str = SY
     audit_record(
         actor=actor, action="user.set_role", target=user, source=source, detail={"from": before, "to": role}
     )
+    if before != role:  # a portal admin gets Keystone's admin role in their teams' projects
+        _cloud_roles_changed(list(user.memberships.values_list("team_id", flat=True)))
     return user
 
 
@@ -113,6 +115,8 @@ def membership_set(
         source=source,
         detail={"user": user.username, "from": before, "to": level},
     )
+    if created:
+        _cloud_roles_changed([team.pk])
     return membership
 
 
@@ -127,6 +131,15 @@ def membership_remove(*, actor: User, team: Team, user: User, source: str) -> No
             source=source,
             detail={"user": user.username},
         )
+        _cloud_roles_changed([team.pk])
+
+
+def _cloud_roles_changed(team_ids: list[int]) -> None:
+    """Membership (or a member's portal role) changed: a worker updates the role assignments in the
+    projects of those teams that Kennel onboarded, after commit."""
+    from onboarding.services import team_roles_sync_enqueue
+
+    team_roles_sync_enqueue(team_ids=team_ids)
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@ hosts and HTTPS settings; see README.md for the variables.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -117,6 +118,7 @@ INSTALLED_APPS = [
     "inventory",
     "catalog",
     "quotas",
+    "onboarding",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +251,10 @@ CELERY_BEAT_SCHEDULE = {
     # Team limits and the cloud's own usage counts; an hourly usage sample for the approval page.
     "quota-sync": {"task": "quotas.tasks.quota_sync", "schedule": timedelta(minutes=5)},
     "quota-requests-resume": {"task": "quotas.tasks.quota_requests_resume", "schedule": timedelta(minutes=5)},
+    # Onboarding and offboarding chains a dead worker left (no heartbeat for 10 minutes) go on.
+    "onboardings-resume": {"task": "onboarding.tasks.onboardings_resume", "schedule": timedelta(minutes=5)},
+    # Orphans: resources of deleted projects, Kennel-made projects and users without a team.
+    "cloud-orphans-check": {"task": "onboarding.tasks.cloud_orphans_check", "schedule": timedelta(hours=6)},
     # A poll left waiting longer than its period is dropped: the next one is fresher.
     "bmc-poll": {
         "task": "inventory.tasks.bmc_poll",
@@ -290,6 +296,30 @@ KENNEL_VM_LEASE_MAX_DAYS = env_int("KENNEL_VM_LEASE_MAX_DAYS", 90, minimum=1)
 KENNEL_VM_LEASE_REMINDER_DAYS = env_int("KENNEL_VM_LEASE_REMINDER_DAYS", 3, minimum=0)
 KENNEL_VM_EXPIRY_ACTION = env_choice("KENNEL_VM_EXPIRY_ACTION", ("stop", "delete"), "stop")
 KENNEL_EXTERNAL_NETWORK = env_str("KENNEL_EXTERNAL_NETWORK", "public")  # where floating IPs come from
+# Team onboarding: each team's private subnet is a /KENNEL_TENANT_SUBNET_PREFIX carved from this pool,
+# never overlapping another team's or any subnet the cloud already has; DNS servers handed to its VMs;
+# the address (not the portal's own, if that differs) members' openstack clients reach Keystone at.
+KENNEL_TENANT_CIDR_POOL = env_str("KENNEL_TENANT_CIDR_POOL", "10.64.0.0/12")
+KENNEL_TENANT_SUBNET_PREFIX = env_int("KENNEL_TENANT_SUBNET_PREFIX", 24, minimum=16)
+KENNEL_TENANT_DNS = env_list("KENNEL_TENANT_DNS", [])
+KENNEL_CLOUD_PUBLIC_AUTH_URL = env_str("KENNEL_CLOUD_PUBLIC_AUTH_URL", "")
+try:
+    _pool = ipaddress.IPv4Network(KENNEL_TENANT_CIDR_POOL)
+except ValueError as _error:
+    raise ImproperlyConfigured(
+        f"KENNEL_TENANT_CIDR_POOL={KENNEL_TENANT_CIDR_POOL!r} is not an IPv4 network ({_error}), "
+        "e.g. 10.64.0.0/12"
+    ) from None
+if not _pool.prefixlen <= KENNEL_TENANT_SUBNET_PREFIX <= 29:
+    raise ImproperlyConfigured(
+        f"KENNEL_TENANT_SUBNET_PREFIX={KENNEL_TENANT_SUBNET_PREFIX} must be between the pool's own prefix "
+        f"(/{_pool.prefixlen}) and 29"
+    )
+for _dns in KENNEL_TENANT_DNS:
+    try:
+        ipaddress.ip_address(_dns)
+    except ValueError:
+        raise ImproperlyConfigured(f"KENNEL_TENANT_DNS: {_dns!r} is not an IP address") from None
 KENNEL_BASE_URL = env_str("KENNEL_BASE_URL", "http://127.0.0.1:8000")
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)

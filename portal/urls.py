@@ -25,5 +25,6 @@ urlpatterns = [
     path("vms/", include("provisioning.urls")),
     path("catalog/", include("catalog.urls")),
     path("quotas/", include("quotas.urls")),
+    path("onboarding/", include("onboarding.urls")),
     path("api/", include(api_patterns)),
 ]

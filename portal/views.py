@@ -13,6 +13,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
 
+from onboarding.models import Onboarding
+from onboarding.selectors import onboarding_progress
 from portal import selectors, services
 from portal.access import Action, Capability, can, restrict, role_of
 from portal.filtersets import AuditEventFilterSet
@@ -108,6 +110,9 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
         context["quota_requests"] = quota_selectors.quota_request_list(user=self.request.user).filter(
             team=self.object
         )[:5]
+        onboarding = Onboarding.objects.filter(team=self.object).select_related("team").first()
+        if onboarding is not None:  # made by Kennel: its chain's progress, live
+            context.update(onboarding_progress(user=self.request.user, onboarding=onboarding))
         return context
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PORTAL_PACKAGES = ("portal", "provisioning", "inventory", "catalog", "quotas")
+PORTAL_PACKAGES = ("portal", "provisioning", "inventory", "catalog", "quotas", "onboarding")
 IMPORTS_OPENSTACK = re.compile(r"^\s*(import|from) (openstack|keystoneauth1)\b", re.M)
 
 
@@ -35,6 +35,6 @@ def test_the_portal_never_imports_the_devcloud():
 
 def test_each_app_has_the_house_shape():
     shape = {"models.py", "services.py", "selectors.py", "tasks.py", "forms.py", "views.py", "urls.py", "api"}
-    for app in ("provisioning", "inventory", "catalog", "quotas"):
+    for app in ("provisioning", "inventory", "catalog", "quotas", "onboarding"):
         assert shape <= {p.name for p in (ROOT / app).iterdir()}, app
         assert {"serializers.py", "views.py", "urls.py"} <= {p.name for p in (ROOT / app / "api").iterdir()}

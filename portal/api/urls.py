@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("provisioning.api.urls")),
     path("", include("quotas.api.urls")),
     path("", include("catalog.api.urls")),
+    path("", include("onboarding.api.urls")),
 ]

@@ -1,0 +1,44 @@
+"""Who sees and acts on onboarding: a team's people follow its chain; only admins start, retry and
+offboard; a cloud account is its owner's alone (admins read them all)."""
+
+from django.db.models import Q
+
+from onboarding.models import (
+    CloudAccount,
+    Onboarding,
+    OnboardingStep,
+    OrphanCheck,
+    QuotaTemplate,
+    SubnetAllocation,
+)
+from portal.access import Action, Capability, can, scope_rule
+from portal.models import User
+
+
+@scope_rule(Onboarding)
+def _onboarding_rule(user: User, action: Action) -> Q | bool:
+    if action == Action.VIEW:
+        return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
+    return can(user, Capability.TEAMS_ONBOARD)
+
+
+@scope_rule(OnboardingStep)
+def _step_rule(user: User, action: Action) -> Q | bool:
+    if action == Action.VIEW:
+        return can(user, Capability.TEAMS_VIEW_ALL) or Q(onboarding__team__memberships__user=user)
+    return can(user, Capability.TEAMS_ONBOARD)
+
+
+@scope_rule(CloudAccount)
+def _cloud_account_rule(user: User, action: Action) -> Q | bool:
+    # Downloading credentials and resetting the password are the owner's alone, admins included.
+    if action == Action.VIEW and can(user, Capability.TEAMS_ONBOARD):
+        return True
+    return Q(user=user)
+
+
+@scope_rule(QuotaTemplate)
+@scope_rule(SubnetAllocation)
+@scope_rule(OrphanCheck)
+def _admin_rule(user: User, action: Action) -> Q | bool:
+    return can(user, Capability.TEAMS_ONBOARD)

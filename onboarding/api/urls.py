@@ -1,0 +1,15 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from onboarding.api import views
+
+router = SimpleRouter()
+router.register("onboardings", views.OnboardingViewSet, basename="onboarding")
+router.register("quota-templates", views.QuotaTemplateViewSet, basename="quota-template")
+urlpatterns = [
+    path(
+        "onboardings/<slug:slug>/credentials/", views.CredentialsView.as_view(), name="onboarding-credentials"
+    ),
+    path("orphans/", views.OrphanCheckView.as_view(), name="orphans"),
+    *router.urls,
+]

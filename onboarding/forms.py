@@ -1,0 +1,107 @@
+"""Forms of the onboarding pages. What needs the database or the cloud is checked by the services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from inventory.models import Architecture
+from onboarding.models import QuotaTemplate
+from portal.models import Membership, User
+from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions
+from quotas.forms import DimensionValuesForm
+
+
+def _people():
+    return User.objects.filter(is_active=True).order_by("username")
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        full = obj.get_full_name()
+        return f"{obj.username} ({full})" if full else obj.username
+
+
+class PeopleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        full = obj.get_full_name()
+        return f"{obj.username} ({full})" if full else obj.username
+
+
+class TeamOnboardForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    slug = forms.SlugField(
+        label=_("Short name"),
+        max_length=48,
+        help_text=_("Lower case; names the team's cloud project, network (…-net), subnet and router."),
+    )
+    description = forms.CharField(
+        label=_("Description"), widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
+    members = PeopleChoiceField(label=_("Members"), queryset=User.objects.none(), required=False)
+    leads = PeopleChoiceField(
+        label=_("Leads"),
+        queryset=User.objects.none(),
+        required=False,
+        help_text=_("Leads may ask for quota and manage the team's VMs; they are members too."),
+    )
+    quota_template = forms.ModelChoiceField(
+        label=_("Quota template"),
+        queryset=QuotaTemplate.objects.all(),
+        required=False,
+        empty_label=_("None: keep the cloud's default quotas"),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["members"].queryset = _people()
+        self.fields["leads"].queryset = _people()
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug != slug.lower():
+            raise forms.ValidationError(_("Use lower case: Keystone compares project names without case."))
+        return slug
+
+
+def template_keys() -> list[str]:
+    """Every dimension a template may set: the bases, then each per-architecture limit."""
+    keys = [d.key for d in base_dimensions()]
+    keys += [arch_key(base, arch) for base in PER_ARCHITECTURE for arch in Architecture.values]
+    return keys
+
+
+class QuotaTemplateForm(DimensionValuesForm):
+    """A template's name and its limits (blank: the template leaves that dimension alone)."""
+
+    def __init__(self, *args, template: QuotaTemplate | None = None, **kwargs):
+        super().__init__(
+            *args, keys=template_keys(), initial_values=template.values if template else {}, **kwargs
+        )
+        self.fields = {
+            "name": forms.CharField(
+                label=_("Name"), max_length=64, initial=template.name if template else ""
+            ),
+            "description": forms.CharField(
+                label=_("Description"),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                initial=template.description if template else "",
+            ),
+            **self.fields,
+        }
+
+
+class OffboardForm(forms.Form):
+    confirm = forms.CharField(label=_("Type the team's short name to confirm"), max_length=64)
+
+
+class MemberForm(forms.Form):
+    user = PersonChoiceField(label=_("Person"), queryset=User.objects.none())
+    level = forms.ChoiceField(
+        label=_("Level"), choices=Membership.Level.choices, initial=Membership.Level.MEMBER
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = _people()
