@@ -18,6 +18,7 @@ from portal.cloud.gateway import CloudRequestError
 from portal.models import Role
 from provisioning.models import VmRequest
 from tests.factories import UserFactory
+from tests.live import celery_worker, eventually
 from tests.portal.cloud.conftest import wait_active
 from tests.portal.cloud.test_contract import flavor, image_for
 
@@ -257,3 +258,45 @@ def test_a_failure_at_the_router_resumes_to_the_same_end_and_offboarding_leaves_
     assert orphans == []
     with contextlib.suppress(Exception):
         gateway.delete_floating_ip(fip.id)  # gone already; only a failed run would leave it
+
+
+def test_the_chains_and_a_membership_change_run_in_a_real_worker(slug, crew, template, capsys):
+    """What `make run` does: the web enqueues, a Celery worker works through the real cloud."""
+    conn = admin_connection()
+    with celery_worker():
+        started = time.monotonic()
+        onboarding = start(slug, crew, template)
+        state = eventually(
+            lambda: Onboarding.objects.get(pk=onboarding.pk).state,
+            lambda s: s in (State.DONE, State.FAILED),
+            timeout=120,
+            what="onboarding in the worker",
+        )
+        elapsed = time.monotonic() - started
+        onboarding.refresh_from_db()
+        assert state == State.DONE, onboarding.message
+        with capsys.disabled():
+            print(f"\n[onboarding] through a Celery worker, request to done: {elapsed:.1f} s")
+
+        project_id = onboarding.team.openstack_project_id
+        lead_id = conn.identity.find_user(crew["lead"].username, domain_id="default").id
+        services.team_member_remove(actor=crew["admin"], team=onboarding.team, user=crew["lead"])
+        eventually(
+            lambda: conn.identity.find_user(crew["lead"].username, domain_id="default"),
+            lambda found: found is None,
+            timeout=60,
+            what="the removed lead's Kennel-made account",
+        )
+        roles = {a.user["id"] for a in conn.identity.role_assignments(scope_project_id=project_id)}
+        assert lead_id not in roles
+
+        services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm=slug)
+        state = eventually(
+            lambda: Onboarding.objects.get(pk=onboarding.pk).state,
+            lambda s: s in (State.OFFBOARDED, State.OFFBOARD_FAILED),
+            timeout=120,
+            what="offboarding in the worker",
+        )
+        onboarding.refresh_from_db()
+        assert state == State.OFFBOARDED, onboarding.message
+    assert conn.identity.find_project(project_id) is None
