@@ -187,3 +187,57 @@ def test_a_quota_template_with_a_bad_value_is_refused(admin, db):
     assert response.status_code == 400 and "gpus" in str(response.json())
     ok = client.post("/onboarding/templates/new/", {"name": "small", "dim_cores": "8"})
     assert ok.status_code == 302 and QuotaTemplate.objects.get(name="small").values == {"cores": 8}
+
+
+def test_every_other_action_is_guarded(people, onboarded, member):
+    template = QuotaTemplate.objects.create(name="t", values={"cores": 4})
+    admin_post = {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 302}
+    check_matrix(people, f"/onboarding/templates/{template.pk}/delete/", admin_post, method="post")
+    check_matrix(people, "/onboarding/orphans/", admin_post, method="post")
+    check_matrix(people, "/onboarding/teams/alpha/again/", TEAM_ACTION, method="post")
+    own_post = {"anonymous": 302, "member": 302, "outsider": 404, "manager": 404, "admin": 404}
+    check_matrix(people, "/onboarding/teams/alpha/cloud/password/show/", own_post, method="post")
+    check_matrix(people, "/onboarding/teams/alpha/cloud/password/", own_post, method="post")
+    assert CloudAccount.objects.get(user=member).password_state == CloudAccount.Password.SETTING
+    # Last: the admin's removal takes the member out of the team.
+    check_matrix(people, f"/onboarding/teams/alpha/members/{member.pk}/remove/", TEAM_ACTION, method="post")
+    assert not onboarded.team.memberships.filter(user=member).exists()
+
+
+def test_every_other_endpoint_is_guarded(people, onboarded, member):
+    api_admin = {"anonymous": 401, "member": 403, "outsider": 403, "manager": 403, "admin": 202}
+    check_matrix(people, "/api/v1/orphans/", api_admin, method="post", api=True)
+    check_matrix(people, "/api/v1/orphans/", {**api_admin, "admin": 200}, api=True)
+    check_matrix(
+        people,
+        "/api/v1/onboardings/",
+        {"anonymous": 401, "member": 200, "outsider": 200, "manager": 200, "admin": 200},
+        api=True,
+    )
+    body = {"username": member.username, "level": "lead"}
+    check_matrix(
+        people, "/api/v1/onboardings/alpha/members/", TEAM_ACTION_API, method="post", api=True, data=body
+    )
+    check_matrix(
+        people,
+        "/api/v1/onboardings/alpha/offboard/",
+        {**TEAM_ACTION_API, "admin": 400},
+        method="post",
+        api=True,
+        data={"confirm": "nope"},
+    )
+    check_matrix(
+        people,
+        "/api/v1/onboardings/alpha/members/remove/",
+        TEAM_ACTION_API,
+        method="post",
+        api=True,
+        data={"username": member.username},
+    )
+
+
+def test_the_api_list_shows_each_person_their_teams_chains(member, outsider, onboarded):
+    for who, expected in ((member, ["alpha"]), (outsider, [])):
+        client = Client()
+        client.force_login(who)
+        assert [o["team"] for o in client.get("/api/v1/onboardings/").json()["results"]] == expected
