@@ -99,7 +99,7 @@ class CloudCredentials:
         if self.interface:
             entry["interface"] = self.interface
         header = (
-            f"# {self.cloud_name}: your account on team {self.team.name}'s project, written by Kennel.\n"
+            f"# {self.cloud_name}: your account on {self.team.name}'s project, written by Kennel.\n"
             "# No password in here: openstack asks for it, or reads it from OS_PASSWORD or your own\n"
             "# secure.yaml. Use: openstack --os-cloud " + self.cloud_name + " server list\n"
         )
@@ -121,7 +121,7 @@ class CloudCredentials:
             settings["OS_INTERFACE"] = self.interface
         lines = [
             "# Source me: . ./" + self.cloud_name + "-openrc.sh",
-            f"# Your account on team {self.team.name}'s project, written by Kennel. The password is asked",
+            f"# Your account on {self.team.name}'s project, written by Kennel. The password is asked",
             "# for here, when you source the file, and is never written down.",
             "unset OS_CLOUD OS_TOKEN OS_PROJECT_DOMAIN_ID OS_USER_DOMAIN_ID OS_TENANT_ID OS_TENANT_NAME",
             *(f"export {key}={shlex.quote(value)}" for key, value in settings.items()),

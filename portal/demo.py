@@ -189,6 +189,40 @@ def demo_cloud_link() -> str | None:
     return None
 
 
+# A third demo team that Kennel onboards itself (alpha and beta are linked to projects the devcloud
+# made): its chain runs in the worker `make run` starts, and its page shows the steps.
+DEMO_ONBOARDED_TEAM = ("gamma", "Team Gamma", "Onboarded by Kennel: its own project, network and router.")
+DEMO_QUOTA_TEMPLATE = ("demo-small", {"instances": 8, "cores": 16, "ram_mb": 32768, "floating_ips": 2})
+
+
+def demo_onboard() -> bool:
+    """Onboard Team Gamma once (dev1 lead, dev2 member) with the demo quota template; the worker does
+    the cloud's part. ``manage.py demo_load`` calls it (tests that link the demo do not, so they leave
+    no project behind). Returns whether it started the chain."""
+    from onboarding.models import QuotaTemplate
+    from onboarding.services import quota_template_save, team_onboard
+
+    slug, name, description = DEMO_ONBOARDED_TEAM
+    if Team.objects.filter(slug=slug).exists():
+        return False
+    admin = User.objects.get(username="admin")
+    template_name, values = DEMO_QUOTA_TEMPLATE
+    template = QuotaTemplate.objects.filter(name=template_name).first() or quota_template_save(
+        actor=admin, name=template_name, values=values, description="Demo: a small team", source="demo"
+    )
+    team_onboard(
+        actor=admin,
+        name=name,
+        slug=slug,
+        description=description,
+        leads=[User.objects.get(username="dev1")],
+        members=[User.objects.get(username="dev2")],
+        quota_template=template,
+        source="demo",
+    )
+    return True
+
+
 def _demo_catalog() -> None:
     """Offer the local cloud's images under friendly names, once: an image that already has a friendly
     name was set up before (an admin may since have withdrawn it, and that is not undone)."""

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from portal.demo import demo_cloud_link, demo_load
+from portal.demo import demo_cloud_link, demo_load, demo_onboard
 
 
 class Command(BaseCommand):
@@ -25,3 +25,5 @@ class Command(BaseCommand):
                 )
             else:
                 self.stdout.write("Demo teams linked to the cloud's projects; catalog mirrored.")
+                if demo_onboard():
+                    self.stdout.write("Team Gamma is being onboarded by the worker (see /teams/gamma/).")
