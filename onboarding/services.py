@@ -105,6 +105,7 @@ DEFAULT_RULES: tuple[tuple[str, int | None, int | None], ...] = (("tcp", 22, 22)
 MEMBER_ROLE, ADMIN_ROLE = "member", "admin"
 # A new cloud password waits (encrypted) this long for its owner to look at it once.
 PASSWORD_SHOW_WINDOW = timedelta(minutes=30)
+ORPHAN_CHECKS_KEPT = 20
 # States in which a team's members need their cloud accounts.
 _ACCOUNT_STATES = (State.QUEUED, State.RUNNING, State.DONE, State.FAILED)
 
@@ -259,15 +260,18 @@ def _transition(onboarding: Onboarding, to: str, **fields: Any) -> None:
 
 
 def onboarding_retry(*, actor: User, onboarding: Onboarding, source: str = SYSTEM) -> Onboarding:
-    """Resume a failed chain (onboarding or offboarding) at its failed step; steps done are skipped."""
+    """Resume a failed onboarding at its failed step (steps done are skipped). A failed offboarding
+    runs all its steps again: each removes whatever the project holds now, so what appeared after its
+    step had run (a VM asked for meanwhile) is removed too."""
     with transaction.atomic():
         onboarding = _locked(actor, onboarding)
         target = State.OFFBOARD_QUEUED if onboarding.state == State.OFFBOARD_FAILED else State.QUEUED
         if onboarding.state not in (State.FAILED, State.OFFBOARD_FAILED):
             raise ValidationError(_("Only a failed chain can be retried."))
-        onboarding.steps.filter(phase=onboarding.phase, status=StepStatus.FAILED).update(
-            status=StepStatus.PENDING
-        )
+        steps = onboarding.steps.filter(phase=onboarding.phase)
+        if target == State.QUEUED:
+            steps = steps.filter(status=StepStatus.FAILED)
+        steps.update(status=StepStatus.PENDING)
         _transition(onboarding, target, message=_("Retry asked by %(user)s.") % {"user": actor.username})
         audit_record(actor=actor, action="team.onboard_retry", target=onboarding.team, source=source)
         _enqueue(onboarding.pk)
@@ -907,8 +911,9 @@ def _step_project_delete(onboarding: Onboarding, step: OnboardingStep) -> None:
     if left:
         raise StepRefused(
             _(
-                "The project still holds what Kennel did not remove: %(left)s. Delete those in the cloud "
-                "(they may belong to something Kennel does not manage), then Retry."
+                "The project still holds what Kennel did not remove: %(left)s. Retry removes what was made "
+                "since; delete in the cloud what Kennel cannot (it may belong to something Kennel does "
+                "not manage), then Retry."
             )
             % {"left": "; ".join(left)}
         )
@@ -1347,6 +1352,11 @@ def orphan_check_run_now(*, check_id: int) -> None:
     OrphanCheck.objects.filter(pk=check_id).update(
         state=OrphanCheck.State.DONE, findings=findings, finished_at=timezone.now(), message=""
     )
+    # The page shows the latest; a few earlier ones are kept to compare, the rest go.
+    keep = OrphanCheck.objects.order_by("-created_at", "-id").values_list("pk", flat=True)[
+        :ORPHAN_CHECKS_KEPT
+    ]
+    OrphanCheck.objects.exclude(pk__in=list(keep)).delete()
 
 
 def orphan_check_give_up(*, check_id: int, error: str) -> None:

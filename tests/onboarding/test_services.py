@@ -396,3 +396,85 @@ def test_orphans_are_found_with_their_reason(fake, onboard, crew):
         ("security_group", "default"),
         ("role_assignment", "member"),
     }
+
+
+def test_a_member_made_portal_admin_gets_the_admin_role_and_back(
+    fake, onboard, crew, django_capture_on_commit_callbacks, monkeypatch
+):
+    from onboarding import tasks
+    from portal.services import user_set_role
+
+    onboarding = run(onboard("gamma"))
+    project_id = onboarding.team.openstack_project_id
+    synced = []
+    monkeypatch.setattr(tasks.team_roles_sync, "delay", lambda team_id: synced.append(team_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        user_set_role(actor=crew["admin"], user=crew["member"], role="admin")
+    assert synced == [onboarding.team.pk]  # the hook asked a worker
+    services.team_roles_sync_run(team_id=onboarding.team.pk)
+    mem = CloudAccount.objects.get(user=crew["member"]).keystone_user_id
+    roles = {(a.user_id, a.role) for a in fake.list_role_assignments(project_id=project_id)}
+    assert (mem, "admin") in roles and (mem, "member") not in roles
+    crew["member"].refresh_from_db()
+    user_set_role(actor=crew["admin"], user=crew["member"], role="developer")
+    services.team_roles_sync_run(team_id=onboarding.team.pk)
+    roles = {(a.user_id, a.role) for a in fake.list_role_assignments(project_id=project_id)}
+    assert (mem, "member") in roles and (mem, "admin") not in roles
+
+
+def test_a_half_onboarded_team_is_offboarded_without_a_project(fake, onboard, crew):
+    fake.fail_next("create_project", CloudRequestError("Keystone is read-only"))
+    onboarding = run(onboard("gamma"))
+    assert onboarding.state == State.FAILED
+    services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm="gamma")
+    onboarding = run(onboarding)
+    assert onboarding.state == State.OFFBOARDED, onboarding.message
+    assert fake.find_project("gamma") is None and not onboarding.team.memberships.exists()
+
+
+def test_a_failed_offboarding_retry_removes_what_appeared_meanwhile(fake, onboard, crew):
+    onboarding = run(onboard("gamma"))
+    project_id = onboarding.team.openstack_project_id
+    fake.fail_next("delete_project", CloudRequestError("Keystone said no"))
+    services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm="gamma")
+    onboarding = run(onboarding)
+    assert onboarding.state == State.OFFBOARD_FAILED and "Keystone said no" in onboarding.message
+    # A VM made after the servers step had run (a request accepted meanwhile).
+    image = next(i for i in fake.list_images() if i.name == "cirros-0.6-x86_64")
+    fake.create_server(
+        project_id=project_id, name="late", image_id=image.id, flavor_id=fake.list_flavors()[0].id
+    )
+    services.onboarding_retry(actor=crew["admin"], onboarding=onboarding)
+    onboarding = run(onboarding, rounds=50)
+    assert onboarding.state == State.OFFBOARDED, onboarding.message
+    assert fake.find_project(project_id) is None and fake.list_servers(project_id=project_id) == []
+
+
+@pytest.mark.parametrize("state", [State.QUEUED, State.RUNNING, State.OFFBOARDED])
+def test_only_a_finished_or_failed_onboarding_can_be_offboarded(onboard, crew, state):
+    onboarding = onboard("gamma")
+    Onboarding.objects.filter(pk=onboarding.pk).update(state=state)
+    with pytest.raises(ValidationError, match="only an onboarded team"):
+        services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm="gamma")
+    with pytest.raises(ValidationError):
+        services.onboarding_retry(actor=crew["admin"], onboarding=onboarding)
+
+
+def test_only_admins_start_chains(onboard, crew):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.team_onboard(actor=crew["lead"], name="Delta", slug="delta")
+    onboarding = onboard("gamma")
+    with pytest.raises(PermissionDenied):
+        services.team_offboard(actor=crew["lead"], onboarding=onboarding, confirm="gamma")
+
+
+def test_a_finished_orphan_check_keeps_the_last_twenty(fake):
+    for _ in range(25):
+        check = services.orphan_check_request(actor=None)
+        services.orphan_check_run_now(check_id=check.pk)
+    from onboarding.models import OrphanCheck
+
+    assert OrphanCheck.objects.count() == 20
+    assert OrphanCheck.objects.first().state == OrphanCheck.State.DONE

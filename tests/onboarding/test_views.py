@@ -241,3 +241,29 @@ def test_the_api_list_shows_each_person_their_teams_chains(member, outsider, onb
         client = Client()
         client.force_login(who)
         assert [o["team"] for o in client.get("/api/v1/onboardings/").json()["results"]] == expected
+
+
+def test_the_orphans_page_lists_what_the_worker_found(admin, fake):
+    fake.create_user(name="lost", description="Kennel: portal user lost")
+    check = services.orphan_check_request(actor=admin)
+    services.orphan_check_run_now(check_id=check.pk)
+    client = Client()
+    client.force_login(admin)
+    page = client.get("/onboarding/orphans/").content.decode()
+    assert "lost" in page and "no onboarded team" in page and "hx-trigger" not in page
+    assert client.get("/api/v1/orphans/").json()["findings"][0]["name"] == "lost"
+
+
+def test_a_member_sees_the_new_password_once_on_the_page(member, onboarded, fake):
+    client = Client()
+    client.force_login(member)
+    client.post("/onboarding/teams/alpha/cloud/password/")
+    polling = client.get("/onboarding/teams/alpha/cloud/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="setting"' in polling and "every 2s" in polling
+    account = CloudAccount.objects.get(user=member)
+    services.cloud_password_apply_run(account_id=account.pk)
+    shown = client.post("/onboarding/teams/alpha/cloud/password/show/")
+    assert shown["Cache-Control"] == "no-store"
+    assert fake.password_of(account.keystone_user_id) in shown.content.decode()
+    again = client.post("/onboarding/teams/alpha/cloud/password/show/", follow=True).content.decode()
+    assert "no new password" in again and fake.password_of(account.keystone_user_id) not in again
