@@ -10,7 +10,7 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from onboarding import selectors, services
+from onboarding import selectors, services, steps
 from onboarding.models import CloudAccount, Onboarding, OnboardingStep, SubnetAllocation
 from portal.cloud.gateway import CloudRequestError, CloudUnavailable, QuotaService
 from portal.models import Membership, Team
@@ -195,7 +195,7 @@ def test_concurrent_allocations_never_overlap(fake, crew):
     def allocate(onboarding):
         try:
             barrier.wait()
-            services.subnet_allocate(onboarding=onboarding)
+            steps.subnet_allocate(onboarding=onboarding)
         except BaseException as error:  # reported below
             errors.append(error)
         finally:
