@@ -63,11 +63,11 @@ class Onboarding(models.Model):
 
     class State(models.TextChoices):
         QUEUED = "queued", _("Waiting for a worker")
-        RUNNING = "running", _("Onboarding")
+        RUNNING = "running", _("Onboarding in progress")
         DONE = "done", _("Onboarded")
         FAILED = "failed", _("Onboarding failed")
         OFFBOARD_QUEUED = "offboard_queued", _("Offboarding: waiting for a worker")
-        OFFBOARDING = "offboarding", _("Offboarding")
+        OFFBOARDING = "offboarding", _("Offboarding in progress")
         OFFBOARD_FAILED = "offboard_failed", _("Offboarding failed")
         OFFBOARDED = "offboarded", _("Offboarded")
 
