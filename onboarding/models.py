@@ -203,6 +203,23 @@ class OnboardingStep(models.Model):
     def __str__(self) -> str:
         return f"{self.onboarding_id} {self.phase}/{self.name}: {self.status}"
 
+    @property
+    def resource_lines(self) -> list[tuple[str, str]]:
+        """What the step recorded, for people: (key, value) with lists and maps flattened, empty and
+        bookkeeping entries left out."""
+        lines = []
+        for key, value in self.resources.items():
+            if key == "creating" or value in (None, "", [], {}, False):
+                continue
+            if isinstance(value, dict):
+                text = ", ".join(f"{k}={v}" for k, v in value.items())
+            elif isinstance(value, list):
+                text = ", ".join(" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
+            else:
+                text = str(value)
+            lines.append((key.replace("_", " "), text))
+        return lines
+
 
 class CloudAccount(models.Model):
     """A portal user's Keystone user: one Kennel created (named after the portal user), or one that

@@ -87,7 +87,7 @@ def team_onboard(request: HttpRequest) -> HttpResponse:
             else:
                 form.add_error(None, error.messages)
         else:
-            messages.success(request, _("Team %(team)s is being onboarded.") % {"team": onboarding.team.name})
+            messages.success(request, _("%(team)s is being onboarded.") % {"team": onboarding.team.name})
             return redirect("onboarding:team", onboarding.team.slug)
     return render(request, "onboarding/onboard.html", {"form": form})
 
@@ -145,9 +145,7 @@ def team_offboard(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 form.add_error(None, error.messages)
         else:
-            messages.success(
-                request, _("Team %(team)s is being offboarded.") % {"team": onboarding.team.name}
-            )
+            messages.success(request, _("%(team)s is being offboarded.") % {"team": onboarding.team.name})
             return redirect("onboarding:team", slug)
     context = {
         "onboarding": onboarding,
