@@ -263,7 +263,13 @@ def _credentials(request: HttpRequest, slug: str) -> selectors.CloudCredentials:
 
 @login_required
 def cloud_credentials(request: HttpRequest, slug: str) -> HttpResponse:
-    credentials = _credentials(request, slug)
+    try:
+        credentials = selectors.cloud_credentials(user=request.user, slug=slug)
+    except Team.DoesNotExist:
+        raise Http404 from None
+    except CloudAccount.DoesNotExist:
+        # A member added moments ago: the worker is making the account.
+        return render(request, "onboarding/credentials_pending.html", {"slug": slug})
     template = "onboarding/_password.html" if request.htmx else "onboarding/credentials.html"
     return render(request, template, {"credentials": credentials, "account": credentials.account})
 

@@ -267,3 +267,12 @@ def test_a_member_sees_the_new_password_once_on_the_page(member, onboarded, fake
     assert fake.password_of(account.keystone_user_id) in shown.content.decode()
     again = client.post("/onboarding/teams/alpha/cloud/password/show/", follow=True).content.decode()
     assert "no new password" in again and fake.password_of(account.keystone_user_id) not in again
+
+
+def test_a_member_whose_account_is_not_made_yet_is_told_to_wait(member, onboarded):
+    CloudAccount.objects.filter(user=member).delete()
+    client = Client()
+    client.force_login(member)
+    page = client.get("/onboarding/teams/alpha/cloud/")
+    assert page.status_code == 200 and 'data-testid="credentials-pending"' in page.content.decode()
+    assert client.get("/onboarding/teams/alpha/cloud/clouds.yaml").status_code == 404
