@@ -112,6 +112,11 @@ def what_the_cloud_has(conn, project_id: str) -> dict:
             (a.user["name"], a.role["name"])
             for a in conn.identity.role_assignments(scope_project_id=project_id, include_names=True)
         ),
+        # The users themselves, by id: a second run must not make them again.
+        "users": sorted(
+            (a.user["name"], a.user["id"])
+            for a in conn.identity.role_assignments(scope_project_id=project_id, include_names=True)
+        ),
         "networks": sorted((n.id, n.name) for n in conn.network.networks(project_id=project_id)),
         "subnets": sorted((s.id, s.name, s.cidr) for s in conn.network.subnets(project_id=project_id)),
         "routers": sorted(
