@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from onboarding.models import Onboarding, OnboardingStep, OrphanCheck, QuotaTemplate
+from onboarding.models import CloudAccount, Onboarding, OnboardingStep, OrphanCheck, QuotaTemplate
 from portal.models import Membership
 
 
@@ -98,3 +98,17 @@ class OrphanCheckSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrphanCheck
         fields = ["id", "state", "findings", "message", "created_at", "finished_at"]
+
+
+class CloudPasswordStateSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="keystone_name")
+    state = serializers.ChoiceField(source="password_state", choices=CloudAccount.Password.choices)
+    message = serializers.CharField(source="password_message")
+
+    class Meta:
+        model = CloudAccount
+        fields = ["username", "state", "message", "created_by_kennel"]
+
+
+class CloudPasswordSerializer(serializers.Serializer):
+    password = serializers.CharField()

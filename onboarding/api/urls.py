@@ -10,6 +10,16 @@ urlpatterns = [
     path(
         "onboardings/<slug:slug>/credentials/", views.CredentialsView.as_view(), name="onboarding-credentials"
     ),
+    path(
+        "onboardings/<slug:slug>/credentials/password/",
+        views.CloudPasswordView.as_view(),
+        name="onboarding-password",
+    ),
+    path(
+        "onboardings/<slug:slug>/credentials/password/show/",
+        views.CloudPasswordShowView.as_view(),
+        name="onboarding-password-show",
+    ),
     path("orphans/", views.OrphanCheckView.as_view(), name="orphans"),
     *router.urls,
 ]

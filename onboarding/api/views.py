@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 
 from onboarding import selectors, services
 from onboarding.api.serializers import (
+    CloudPasswordSerializer,
+    CloudPasswordStateSerializer,
     CredentialsSerializer,
     MemberInputSerializer,
     MemberRemoveInputSerializer,
@@ -169,11 +171,47 @@ class CredentialsView(APIView):
 
     @extend_schema(responses=CredentialsSerializer)
     def get(self, request, slug: str):
+        return Response(CredentialsSerializer(_own_credentials(request, slug)).data)
+
+
+class CloudPasswordView(APIView):
+    """Ask for a new random password for your own Kennel-made cloud account (a worker sets it); then
+    ``POST …/password/show/`` returns it, once."""
+
+    @extend_schema(request=None, responses={202: CloudPasswordStateSerializer})
+    def post(self, request, slug: str):
+        _own_credentials(request, slug)
         try:
-            credentials = selectors.cloud_credentials(user=request.user, slug=slug)
-        except (Team.DoesNotExist, CloudAccount.DoesNotExist):
-            raise Http404 from None
-        return Response(CredentialsSerializer(credentials).data)
+            account = services.cloud_password_reset(actor=request.user, source=origin(request))
+        except ValidationError as error:
+            raise api_validation_error(error) from error
+        return Response(CloudPasswordStateSerializer(account).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=CloudPasswordStateSerializer)
+    def get(self, request, slug: str):
+        return Response(CloudPasswordStateSerializer(_own_credentials(request, slug).account).data)
+
+
+class CloudPasswordShowView(APIView):
+    """The new password, once: Kennel erases its copy as it answers (400 when there is none)."""
+
+    @extend_schema(request=None, responses=CloudPasswordSerializer)
+    def post(self, request, slug: str):
+        _own_credentials(request, slug)
+        try:
+            password = services.cloud_password_reveal(actor=request.user, source=origin(request))
+        except ValidationError as error:
+            raise api_validation_error(error) from error
+        response = Response(CloudPasswordSerializer({"password": password}).data)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _own_credentials(request, slug: str):
+    try:
+        return selectors.cloud_credentials(user=request.user, slug=slug)
+    except (Team.DoesNotExist, CloudAccount.DoesNotExist):
+        raise Http404 from None
 
 
 class QuotaTemplateViewSet(viewsets.ModelViewSet):

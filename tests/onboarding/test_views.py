@@ -276,3 +276,16 @@ def test_a_member_whose_account_is_not_made_yet_is_told_to_wait(member, onboarde
     page = client.get("/onboarding/teams/alpha/cloud/")
     assert page.status_code == 200 and 'data-testid="credentials-pending"' in page.content.decode()
     assert client.get("/onboarding/teams/alpha/cloud/clouds.yaml").status_code == 404
+
+
+def test_the_password_api_is_the_owners_alone_and_shows_it_once(people, member, onboarded, fake):
+    own = {"anonymous": 401, "member": 202, "outsider": 404, "manager": 404, "admin": 404}
+    check_matrix(people, "/api/v1/onboardings/alpha/credentials/password/", own, method="post", api=True)
+    services.cloud_password_apply_run(account_id=CloudAccount.objects.get(user=member).pk)
+    client = Client()
+    client.force_login(member)
+    assert client.get("/api/v1/onboardings/alpha/credentials/password/").json()["state"] == "ready"
+    shown = client.post("/api/v1/onboardings/alpha/credentials/password/show/")
+    keystone_id = CloudAccount.objects.get(user=member).keystone_user_id
+    assert shown.json() == {"password": fake.password_of(keystone_id)}
+    assert client.post("/api/v1/onboardings/alpha/credentials/password/show/").status_code == 400
