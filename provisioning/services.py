@@ -381,7 +381,9 @@ def vm_request_build_advance(*, request_id: int) -> bool:
             with transaction.atomic():
                 # The row lock makes "look up, else create, then save the id" happen once.
                 vm = VmRequest.objects.select_for_update().select_related("team").get(pk=request_id)
-                if not vm.server_id:
+                if not vm.server_id and (vm.image is None or vm.flavor is None):
+                    raise CloudNotFound("the image or flavor was removed from the cloud; request the VM again")
+                if not vm.server_id and vm.image is not None and vm.flavor is not None:
                     found = (
                         []
                         if first_try
@@ -753,9 +755,10 @@ def vm_leases_enforce() -> dict[str, int]:
     for vm in VmRequest.objects.filter(
         status=Status.ACTIVE, expires_at__gt=now, expires_at__lte=soon, lease_reminded_at__isnull=True
     ).select_related("owner"):
+        expires = vm.expires_at
+        assert expires is not None  # the query asked for a date
         send_mail(
-            _("Your VM %(name)s expires on %(date)s")
-            % {"name": vm.name, "date": vm.expires_at.date().isoformat()},
+            _("Your VM %(name)s expires on %(date)s") % {"name": vm.name, "date": expires.date().isoformat()},
             _(
                 "Your VM %(name)s (team %(team)s) expires on %(date)s, when it will be %(action)s. "
                 "Extend it at %(url)s if you still need it."
@@ -763,7 +766,7 @@ def vm_leases_enforce() -> dict[str, int]:
             % {
                 "name": vm.name,
                 "team": vm.team.slug,
-                "date": vm.expires_at.date().isoformat(),
+                "date": expires.date().isoformat(),
                 "action": _("stopped") if settings.KENNEL_VM_EXPIRY_ACTION == "stop" else _("deleted"),
                 "url": f"{settings.KENNEL_BASE_URL}/vms/{vm.pk}/",
             },
