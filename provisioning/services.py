@@ -382,7 +382,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                 # The row lock makes "look up, else create, then save the id" happen once.
                 vm = VmRequest.objects.select_for_update().select_related("team").get(pk=request_id)
                 if not vm.server_id and (vm.image is None or vm.flavor is None):
-                    raise CloudNotFound("the image or flavor was removed from the cloud; request the VM again")
+                    raise CloudNotFound("the image or flavor is gone from the cloud; request the VM again")
                 if not vm.server_id and vm.image is not None and vm.flavor is not None:
                     found = (
                         []
