@@ -33,6 +33,7 @@ from django.utils import timezone  # noqa: E402
 
 from portal.models import Membership, Role, Team, User  # noqa: E402
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, VmRequest  # noqa: E402
+from quotas.models import TeamQuota  # noqa: E402
 
 ROUNDS = 40
 
@@ -80,6 +81,12 @@ def seed(vms: int, teams: int = 100, hosts: int = 200) -> None:
                 seen_at=now,
             )
         CloudFlavor.objects.create(cloud_id="f1", name="m1.tiny", vcpus=1, ram_mb=512, disk_gb=1, seen_at=now)
+        # Every team has limits, so the request form counts what fits within the quota too.
+        TeamQuota.objects.bulk_create(
+            TeamQuota(team=team, key=key, limit=limit)
+            for team in Team.objects.filter(slug__startswith="bench-")
+            for key, limit in (("instances", 1000), ("cores", 4000), ("ram_mb", 4_000_000))
+        )
     teams_list = list(Team.objects.filter(slug__startswith="bench-").prefetch_related("memberships"))
     start = VmRequest.objects.count()
     VmRequest.objects.bulk_create(
@@ -124,16 +131,18 @@ def report(label: str) -> None:
     admin.force_login(User.objects.get(username="bench-admin"))
     developer.force_login(User.objects.get(username="bench0"))
     vms, teams, hosts = VmRequest.objects.count(), Team.objects.count(), CloudHost.objects.count()
+    image = CloudImage.objects.get(cloud_id="img-x86_64")
     print(f"\n{label}: {vms} VMs, {teams} teams, {hosts} hosts")
     for who, client, url in (
         ("admin", admin, "/vms/"),
         ("admin", admin, "/vms/?page=100&ordering=-created"),
         ("developer", developer, "/vms/"),
         ("developer", developer, "/vms/new/?architecture=x86_64"),
+        ("developer", developer, f"/vms/new/?architecture=x86_64&image={image.pk}"),
         ("admin", admin, "/api/v1/vms/"),
     ):
         p50, p95, queries = measure(client, url)
-        print(f"  {who:<9} {url:<40} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {queries:3d} queries")
+        print(f"  {who:<9} {url:<48} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {queries:3d} queries")
 
 
 def main() -> None:
