@@ -21,7 +21,7 @@ format: ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 messages: ## refresh the translation catalogues after changing strings
-	.venv/bin/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=devcloud
+	.venv/bin/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=devcloud --ignore=bmcsim
 	.venv/bin/python manage.py compilemessages --ignore=.venv --ignore=var
 
 devcloud: ## start the local OpenStack (installs on first use)
