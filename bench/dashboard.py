@@ -14,6 +14,7 @@ estate. Target (issue 6): p95 <= 50 ms, queries constant in the number of hosts.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import statistics
@@ -210,6 +211,7 @@ def measure(client: Client, url: str) -> tuple[float, float, float, int]:
 def report(label: str) -> None:
     manager = Client()
     manager.force_login(User.objects.get(username="bench-manager"))
+    gc.freeze()  # as a web worker does once it is loaded (portal/wsgi.py)
     hosts, samples = CloudHost.objects.count(), UtilizationSample.objects.count()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\n{label}: {hosts} hosts, {Server.objects.count()} servers, {VmRequest.objects.count()} VMs, "
