@@ -265,7 +265,8 @@ def quota_request_submit(
                 source=WORKER,
                 detail={"values": cleaned, "automatic": True},
             )
-        else:
+        elif not can(actor, Capability.QUOTA_APPROVE):
+            # An admin asking (onboarding's quota template, say) decides it too: no mail to admins.
             _notify(request.pk, "submitted")
     return request
 

@@ -200,6 +200,20 @@ def test_approve_with_edits_applies_to_each_service_and_confirms(
     assert any("approved" in s for s in subjects) and any("in force" in s for s in subjects)
 
 
+def test_admins_are_mailed_about_a_teams_request_but_not_about_their_own(
+    synced, lead, admin, team, eager_tasks, django_capture_on_commit_callbacks
+):
+    admin.email = "admin@example.org"
+    admin.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        own = ask(admin, team, cores=70)
+    assert mail.outbox == []
+    services.quota_request_cancel(actor=admin, request=own)
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(lead, team, cores=80)
+    assert [m.to for m in mail.outbox] == [["admin@example.org"]]
+
+
 def test_a_developer_cannot_approve(synced, lead, member, team):
     request = ask(lead, team, cores=80)
     with pytest.raises(PermissionDenied):
