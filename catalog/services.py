@@ -483,8 +483,7 @@ def image_import_clean(*, import_id: int) -> None:
     for image_id in doomed:
         with contextlib.suppress(CloudNotFound):
             gateway.delete_image(image_id)
-    files = [imp.converted_path] + ([imp.source_path] if imp.source == ImageImport.Source.UPLOAD else [])
-    for name in filter(None, files):
+    for name in _work_files(imp):
         with contextlib.suppress(OSError):
             Path(name).unlink(missing_ok=True)
     ImageImport.objects.filter(pk=imp.pk).update(
@@ -860,7 +859,7 @@ def _finish(imp: ImageImport) -> None:
 
 def image_imports_resume() -> int:
     """Enqueue imports a dead worker left behind (held, but no heartbeat for STALE_CLAIM; or never
-    claimed for a while). Returns how many."""
+    claimed for a while), and the cleaning of discards that still leave something. Returns how many."""
     now = timezone.now()
     stale = ImageImport.objects.filter(state__in=ImageImport.WORKING).filter(
         Q(heartbeat_at__lt=now - STALE_CLAIM)
@@ -869,4 +868,26 @@ def image_imports_resume() -> int:
     ids = list(stale.values_list("pk", flat=True))
     for import_id in ids:
         _enqueue_import(import_id)
-    return len(ids)
+    # A discard whose cleaning gave up (the cloud was away longer than its retries) is cleaned again,
+    # until nothing of it is left: an outage delays the cleaning, never drops it.
+    unclean = [
+        imp.pk
+        for imp in ImageImport.objects.filter(state=State.DISCARDED, updated_at__lt=now - STALE_CLAIM)
+        if _leftovers(imp)
+    ]
+    for import_id in unclean:
+        _enqueue_clean(import_id)
+    return len(ids) + len(unclean)
+
+
+def _leftovers(imp: ImageImport) -> bool:
+    """Whether a discarded import may still have something to delete (cleaning clears the image id and
+    removes the files; an image whose id was never saved is found by its property when cleaning)."""
+    return bool(imp.glance_image_id) or any(Path(name).exists() for name in _work_files(imp))
+
+
+def _work_files(imp: ImageImport) -> list[str]:
+    """The files an import made: its converted disk, and the source when it was uploaded (a source
+    named on the portal host is the admin's and stays)."""
+    files = [imp.converted_path] + ([imp.source_path] if imp.source == ImageImport.Source.UPLOAD else [])
+    return [name for name in files if name]

@@ -406,6 +406,29 @@ def test_an_import_held_by_a_live_worker_is_left_alone_and_a_stale_hold_is_taken
     assert ImageImport.objects.get(pk=imp.pk).state == State.DONE
 
 
+def test_a_discard_whose_cleaning_gave_up_is_cleaned_again_later(fake, admin, import_dirs, monkeypatch):
+    from catalog import tasks
+
+    cleaned: list[int] = []
+    monkeypatch.setattr(tasks.image_import_clean, "delay", cleaned.append)  # no broker in this test
+    make_qcow2(import_dirs / "g.qcow2", data_mib=1)
+    imp = start_import(admin, "g.qcow2")
+    fake.fail_next("get_image", CloudRequestError("Glance says no"))  # fails at verifying
+    services.image_import_advance(import_id=imp.pk)
+    services.image_import_discard(actor=admin, imp=ImageImport.objects.get(pk=imp.pk), source="test")
+    fake.available = False  # the cleaning's retries all meet an outage, and it gives up
+    with pytest.raises(CloudUnavailable):
+        services.image_import_clean(import_id=imp.pk)
+    fake.available = True
+    ImageImport.objects.filter(pk=imp.pk).update(updated_at=timezone.now() - timedelta(minutes=30))
+    cleaned.clear()
+    assert services.image_imports_resume() == 1 and cleaned == [imp.pk]
+    services.image_import_clean(import_id=imp.pk)
+    assert not glance_images_of(fake, ImageImport.objects.get(pk=imp.pk))
+    ImageImport.objects.filter(pk=imp.pk).update(updated_at=timezone.now() - timedelta(minutes=30))
+    assert services.image_imports_resume() == 0  # nothing left: not cleaned again
+
+
 def test_the_state_machine_resumes_after_the_last_completed_step():
     imp = ImageImport()
     expected = [
