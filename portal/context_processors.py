@@ -19,6 +19,9 @@ _NAVIGATION = [
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
     (_("Utilization"), "inventory:utilization", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),
+]
+# The person's own things, in the menu under their name.
+_ACCOUNT = [
     (_("SSH keys"), "provisioning:ssh-keys", None),
     (_("API tokens"), "token-list", None),
     (_("API docs"), "api-docs", None),
@@ -29,11 +32,19 @@ def navigation(request):
     user = getattr(request, "user", None)
     role = role_of(user)
     if role is None:
-        return {"nav_items": [], "portal_role": None}
+        return {"nav_items": [], "account_items": [], "portal_role": None}
     current = request.resolver_match.view_name if request.resolver_match else ""
-    items = [
-        {"label": label, "url": reverse(name), "active": name == current}
-        for label, name, capability in _NAVIGATION
-        if capability is None or can(user, capability)
-    ]
-    return {"nav_items": items, "portal_role": role, "portal_role_label": Role(role).label}
+
+    def items(entries):
+        return [
+            {"label": label, "url": reverse(name), "active": name == current}
+            for label, name, capability in entries
+            if capability is None or can(user, capability)
+        ]
+
+    return {
+        "nav_items": items(_NAVIGATION),
+        "account_items": items(_ACCOUNT),
+        "portal_role": role,
+        "portal_role_label": Role(role).label,
+    }

@@ -62,12 +62,14 @@ def test_a_lead_asks_an_admin_edits_and_approves_and_nova_has_it(
     form.get_by_label("vCPUs").fill("96")
     form.get_by_role("button", name="Request").click()
     expect(page.get_by_test_id("status")).to_have_text("Pending")
+    page.screenshot(path="var/e2e/quota-request-pending.png", full_page=True)
     request_url = page.url
 
     admin = browser.new_context().new_page()
     sign_in(admin, live_server.url, "admin", users["admin"])
     admin.goto(f"{live_server.url}/quotas/")
     admin.get_by_test_id("pending").get_by_role("link").first.click()
+    admin.screenshot(path="var/e2e/quota-request-admin.png", full_page=True)
     approve = admin.get_by_test_id("approve-form")
     approve.get_by_label("vCPUs").fill("80")
     approve.get_by_label("Comment (optional)").fill("80 for now")
@@ -75,6 +77,8 @@ def test_a_lead_asks_an_admin_edits_and_approves_and_nova_has_it(
         approve.get_by_role("button", name="Approve").click()
         expect(admin.get_by_test_id("status")).to_have_text("Applied", timeout=60_000)  # htmx polling
     expect(admin.get_by_test_id("results")).to_contain_text("compute")
+    admin.goto(f"{live_server.url}/teams/alpha/")
+    admin.screenshot(path="var/e2e/quota-team-page.png", full_page=True)
 
     page.goto(request_url)
     expect(page.get_by_test_id("status")).to_have_text("Applied")
