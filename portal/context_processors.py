@@ -13,6 +13,7 @@ _NAVIGATION = [
     (_("Profiles"), "provisioning:profile-list", None),
     (_("Catalog"), "catalog:images", Capability.IMAGES_MANAGE),
     (_("Teams"), "team-list", None),
+    (_("People"), "people", Capability.TEAMS_VIEW_ALL),
     (_("Onboarding"), "onboarding:list", Capability.TEAMS_ONBOARD),
     (_("Quotas"), "quotas:overview", None),
     (_("Dashboard"), "inventory:dashboard", Capability.INVENTORY_VIEW),

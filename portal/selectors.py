@@ -26,6 +26,15 @@ def team_get(*, user: User, slug: str, action: Action = Action.VIEW) -> Team:
     return restrict(user, Team.objects.all(), action).get(slug=slug)
 
 
+def people_list(*, user: User) -> QuerySet[User]:
+    """The people the user may see, with their teams, active ones first."""
+    return (
+        restrict(user, User.objects.all())
+        .prefetch_related("memberships__team")
+        .order_by("-is_active", "username")
+    )
+
+
 def audit_event_list(*, user: User) -> QuerySet[AuditEvent]:
     return restrict(user, AuditEvent.objects.all()).select_related("actor")
 

@@ -6,9 +6,12 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
+from portal.access import Capability, can
 from portal.models import ApiToken, AuditEvent, Membership, Role, Team, User
 from portal.origin import SYSTEM
 
@@ -69,7 +72,13 @@ def user_create(
 
 @transaction.atomic
 def user_set_role(*, actor: User | None, user: User, role: str, source: str = SYSTEM) -> User:
-    """Change a person's portal role (developer, manager, admin)."""
+    """Change a person's portal role (developer, manager, admin). ``actor=None`` is the system (the
+    demo); a person must be an admin, and may not change their own role (ask another admin)."""
+    if actor is not None:
+        if not can(actor, Capability.TEAMS_ONBOARD):
+            raise PermissionDenied
+        if user.pk == actor.pk and role != user.role:
+            raise ValidationError(gettext("You cannot change your own role; ask another admin."))
     before = user.role
     user.role = role
     user.full_clean()
@@ -79,6 +88,27 @@ def user_set_role(*, actor: User | None, user: User, role: str, source: str = SY
     )
     if before != role:  # a portal admin gets Keystone's admin role in their teams' projects
         _cloud_roles_changed(list(user.memberships.values_list("team_id", flat=True)))
+    return user
+
+
+@transaction.atomic
+def user_set_active(*, actor: User, user: User, active: bool, source: str = SYSTEM) -> User:
+    """Let a person in, or keep them out (admins only; never oneself). An inactive person cannot sign
+    in, their session and API tokens stop working, and a worker removes their roles in the projects of
+    their teams that Kennel onboarded. Their VMs stay with their team. Raises PermissionDenied or
+    ValidationError."""
+    if not can(actor, Capability.TEAMS_ONBOARD):
+        raise PermissionDenied
+    if user.pk == actor.pk and not active:
+        raise ValidationError(gettext("You cannot deactivate yourself; ask another admin."))
+    if user.is_active == active:
+        return user
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    audit_record(
+        actor=actor, action="user.activate" if active else "user.deactivate", target=user, source=source
+    )
+    _cloud_roles_changed(list(user.memberships.values_list("team_id", flat=True)))
     return user
 
 
@@ -207,8 +237,6 @@ def team_link_project(*, actor: User | None, team: Team, project: str, source: s
     admin role there, which it needs to create the team's VMs. Idempotent. Calls the cloud: use it
     from a worker or a command, never in a web request. Raises ValidationError if there is no such
     project, and the gateway's CloudError if the cloud refuses."""
-    from django.core.exceptions import ValidationError
-
     from portal.cloud import cloud
 
     gateway = cloud()

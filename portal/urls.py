@@ -16,6 +16,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
     path("teams/<slug:slug>/", views.TeamDetailView.as_view(), name="team-detail"),
+    path("people/", views.people, name="people"),
     path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
     path("account/tokens/", views.api_token_list, name="token-list"),
     path("account/tokens/<int:pk>/revoke/", views.api_token_revoke, name="token-revoke"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -19,7 +19,7 @@ from portal import selectors, services
 from portal.access import Action, Capability, can, restrict, role_of
 from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
-from portal.models import ApiToken, Role
+from portal.models import ApiToken, Role, User
 from portal.origin import origin
 from quotas import selectors as quota_selectors
 
@@ -114,6 +114,44 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
         if onboarding is not None:  # made by Kennel: its chain's progress, live
             context.update(onboarding_progress(user=self.request.user, onboarding=onboarding))
         return context
+
+
+@login_required
+def people(request: HttpRequest) -> HttpResponse:
+    """Everyone with their role, teams and whether they may sign in (managers read; admins change)."""
+    if not can(request.user, Capability.TEAMS_VIEW_ALL):
+        raise PermissionDenied
+    if request.method == "POST":
+        person = get_object_or_404(
+            restrict(request.user, User.objects.all(), Action.CHANGE), pk=request.POST.get("user")
+        )
+        try:
+            if "role" in request.POST:
+                if request.POST["role"] not in Role.values:
+                    raise ValidationError(_("Unknown role."))
+                services.user_set_role(
+                    actor=request.user, user=person, role=request.POST["role"], source=origin(request)
+                )
+            else:
+                services.user_set_active(
+                    actor=request.user,
+                    user=person,
+                    active=request.POST.get("active") == "1",
+                    source=origin(request),
+                )
+            messages.success(request, _("Saved: %(user)s.") % {"user": person.get_username()})
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("people")
+    return render(
+        request,
+        "portal/people.html",
+        {
+            "people": selectors.people_list(user=request.user),
+            "roles": Role.choices,
+            "may_change": can(request.user, Capability.TEAMS_ONBOARD),
+        },
+    )
 
 
 class AuditEventListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):

@@ -478,3 +478,26 @@ def test_a_finished_orphan_check_keeps_the_last_twenty(fake):
 
     assert OrphanCheck.objects.count() == 20
     assert OrphanCheck.objects.first().state == OrphanCheck.State.DONE
+
+
+def test_a_deactivated_member_loses_the_projects_role_and_gets_it_back_when_let_in(
+    fake, onboard, crew, django_capture_on_commit_callbacks, monkeypatch
+):
+    from onboarding import tasks
+    from portal.services import user_set_active
+
+    onboarding = run(onboard("gamma"))
+    project_id = onboarding.team.openstack_project_id
+    synced = []
+    monkeypatch.setattr(tasks.team_roles_sync, "delay", lambda team_id: synced.append(team_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        user_set_active(actor=crew["admin"], user=crew["member"], active=False)
+    assert synced == [onboarding.team.pk]  # the hook asked a worker
+    services.team_roles_sync_run(team_id=onboarding.team.pk)
+    assert fake.find_user("mem") is None or "mem" not in {
+        fake.find_user(a.user_id).name for a in fake.list_role_assignments(project_id=project_id)
+    }
+    user_set_active(actor=crew["admin"], user=crew["member"], active=True)
+    services.team_roles_sync_run(team_id=onboarding.team.pk)
+    mem = CloudAccount.objects.get(user=crew["member"]).keystone_user_id
+    assert (mem, "member") in {(a.user_id, a.role) for a in fake.list_role_assignments(project_id=project_id)}
