@@ -1,7 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from portal.models import ApiToken, AuditEvent, Membership, Team, User
+from portal.models import ApiToken, AuditEvent, Membership, Role, Team, User
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -86,3 +86,24 @@ class LoginTokenSerializer(ApiTokenCreatedSerializer):
 
     class Meta(ApiTokenCreatedSerializer.Meta):
         fields = [*ApiTokenCreatedSerializer.Meta.fields, "username"]
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    teams = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "first_name", "last_name", "role", "is_active", "last_login", "teams"]
+
+    def get_teams(self, user) -> list[dict[str, str]]:
+        return [{"team": m.team.slug, "level": m.level} for m in user.memberships.all()]
+
+
+class PersonChangeSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+    def validate(self, data):
+        if not data:
+            raise serializers.ValidationError("Give a role, is_active, or both.")
+        return data

@@ -5,6 +5,7 @@ from portal.api import views
 
 router = SimpleRouter()
 router.register("teams", views.TeamViewSet, basename="team")
+router.register("people", views.PersonViewSet, basename="person")
 router.register("audit", views.AuditEventViewSet, basename="audit")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 

@@ -1,4 +1,7 @@
 from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -8,6 +11,7 @@ from rest_framework.response import Response
 
 from portal import selectors, services
 from portal.access import restrict
+from portal.api.errors import api_validation_error
 from portal.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
@@ -16,6 +20,8 @@ from portal.api.serializers import (
     LoginInputSerializer,
     LoginTokenSerializer,
     MeSerializer,
+    PersonChangeSerializer,
+    PersonSerializer,
     TeamSerializer,
 )
 from portal.api.throttles import LoginRateThrottle
@@ -39,6 +45,44 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.team_list(user=self.request.user).prefetch_related("memberships__user")
+
+
+class PersonViewSet(viewsets.ReadOnlyModelViewSet):
+    """People with their portal role, teams and whether they may sign in (managers and admins; others see
+    themselves and their teammates). PATCH, for admins, sets the role and/or ``is_active``, like the
+    People page."""
+
+    serializer_class = PersonSerializer
+
+    def get_queryset(self):
+        return selectors.people_list(user=self.request.user)
+
+    @extend_schema(request=PersonChangeSerializer, responses=PersonSerializer)
+    def partial_update(self, request, pk=None):
+        person = self.get_object()
+        data = PersonChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            with transaction.atomic():
+                if "role" in data.validated_data:
+                    services.user_set_role(
+                        actor=request.user,
+                        user=person,
+                        role=data.validated_data["role"],
+                        source=origin(request),
+                    )
+                if "is_active" in data.validated_data:
+                    services.user_set_active(
+                        actor=request.user,
+                        user=person,
+                        active=data.validated_data["is_active"],
+                        source=origin(request),
+                    )
+        except DjangoPermissionDenied:
+            return Response({"detail": _("Only admins change people.")}, status=status.HTTP_403_FORBIDDEN)
+        except ValidationError as error:
+            raise api_validation_error(error) from error
+        return Response(PersonSerializer(self.get_queryset().get(pk=person.pk)).data)
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):

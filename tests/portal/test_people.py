@@ -70,3 +70,39 @@ def test_an_admin_changes_a_role_but_not_their_own_and_cannot_lock_themselves_ou
     assert people["admin"].is_active and people["admin"].role == Role.ADMIN
     page = admin.post(reverse("people"), {"user": people["member"].pk, "role": "root"}, follow=True)
     assert "Unknown role" in page.content.decode()
+
+
+def api_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_the_people_api_is_scoped_like_the_teams(people):
+    check_matrix(
+        people,
+        f"/api/v1/people/{people['outsider'].pk}/",
+        {"anonymous": 401, "member": 404, "outsider": 200, "manager": 200, "admin": 200},
+        api=True,
+    )
+    names = {p["username"] for p in api_for(people["manager"]).get("/api/v1/people/").json()["results"]}
+    assert {"member", "outsider", "manager", "admin"} <= names
+    assert {p["username"] for p in api_for(people["member"]).get("/api/v1/people/").json()["results"]} == {
+        "member"
+    }
+
+
+def test_only_admins_change_people_through_the_api(people):
+    url = f"/api/v1/people/{people['member'].pk}/"
+    refused = api_for(people["manager"]).patch(url, {"is_active": False}, format="json")
+    assert refused.status_code == 403
+    changed = api_for(people["admin"]).patch(url, {"role": "manager", "is_active": False}, format="json")
+    assert changed.status_code == 200 and (changed.json()["role"], changed.json()["is_active"]) == (
+        "manager",
+        False,
+    )
+    own = api_for(people["admin"]).patch(
+        f"/api/v1/people/{people['admin'].pk}/", {"is_active": False}, format="json"
+    )
+    assert own.status_code == 400 and "yourself" in own.json()["non_field_errors"][0]
+    assert api_for(people["admin"]).patch(url, {}, format="json").status_code == 400
