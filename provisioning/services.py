@@ -364,11 +364,6 @@ def vm_request_build_advance(*, request_id: int) -> bool:
     if vm.status != Status.BUILDING:
         return True  # active, failed, cancelled or being deleted: nothing to build
     gateway = cloud()
-    if not vm.server_id and (vm.image is None or vm.flavor is None):
-        _transition(
-            vm, Status.FAILED, _("The image or flavor was removed from the cloud; request the VM again.")
-        )
-        return True
     if not vm.server_id:
         # Only the first try to create can be sure no server exists yet: it skips the lookup.
         first_try = (
@@ -382,8 +377,14 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                 # The row lock makes "look up, else create, then save the id" happen once.
                 vm = VmRequest.objects.select_for_update().select_related("team").get(pk=request_id)
                 if not vm.server_id and (vm.image is None or vm.flavor is None):
-                    raise CloudNotFound("the image or flavor is gone from the cloud; request the VM again")
-                if not vm.server_id and vm.image is not None and vm.flavor is not None:
+                    _transition(
+                        vm,
+                        Status.FAILED,
+                        _("The image or flavor was removed from the cloud; request the VM again."),
+                    )
+                    return True
+                if not vm.server_id:
+                    assert vm.image is not None and vm.flavor is not None  # checked just above
                     found = (
                         []
                         if first_try

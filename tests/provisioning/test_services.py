@@ -96,6 +96,15 @@ def test_the_first_build_spares_the_cloud_the_lookup_and_the_network_listing(fak
     assert next(iter(vm.addresses)) == "alpha-net"
 
 
+def test_an_image_removed_before_the_build_fails_the_request_without_asking_nova(fake_cloud, member, team):
+    vm = submit(member, team)
+    vm.image.delete()  # the mirror lost it (removed from Glance): the request keeps no image
+    fake_cloud.calls.clear()
+    build(vm)
+    assert vm.status == Status.FAILED and "removed from the cloud; request the VM again" in vm.status_message
+    assert fake_cloud.calls["create_server"] == 0
+
+
 def test_a_build_retried_after_a_create_was_tried_looks_before_creating(fake_cloud, member, team):
     vm = submit(member, team)
     fake_cloud.fail_next("create_server", after=True)  # created, but the answer was lost
