@@ -19,11 +19,17 @@ RESOURCES = (("VCPU", "vcpus"), ("MEMORY_MB", "ram_mb"), ("DISK_GB", "disk_gb"))
 def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
     """How many more VMs of ``flavor`` fit on the schedulable hosts of ``architecture`` right now,
     by Placement's rule: (total - reserved) * allocation_ratio - used, per resource."""
-    count = 0
-    for host in CloudHost.objects.filter(architecture=architecture):
-        if not host.schedulable:
-            continue
-        count += min(host.free(rc) // max(getattr(flavor, field), 1) for rc, field in RESOURCES)
+    return _fit_count(_schedulable_hosts(architecture), flavor)
+
+
+def _schedulable_hosts(architecture: str) -> list[CloudHost]:
+    return [host for host in CloudHost.objects.filter(architecture=architecture) if host.schedulable]
+
+
+def _fit_count(hosts: Iterable[CloudHost], flavor: CloudFlavor) -> int:
+    count = sum(
+        min(host.free(rc) // max(getattr(flavor, field), 1) for rc, field in RESOURCES) for host in hosts
+    )
     return max(count, 0)
 
 
@@ -45,12 +51,14 @@ class FlavorRoom:
 
 
 def flavor_room(*, flavors: Iterable[CloudFlavor], architecture: str, team: Team | None) -> list[FlavorRoom]:
-    """``FlavorRoom`` for each flavor on ``architecture``, for ``team`` (None: hosts only)."""
+    """``FlavorRoom`` for each flavor on ``architecture``, for ``team`` (None: hosts only). The hosts and
+    the team's quota are read once for all the flavors."""
+    hosts = _schedulable_hosts(architecture)
     table = team_quota_table(team) if team is not None else None
     return [
         FlavorRoom(
             flavor=flavor,
-            host_fits=host_fit_count(architecture=architecture, flavor=flavor),
+            host_fits=_fit_count(hosts, flavor),
             quota_fits=quota_vm_fit_count(
                 table=table,
                 vcpus=flavor.vcpus,

@@ -331,3 +331,19 @@ def test_a_console_url_arrives_on_the_row(fake_cloud, member, team):
     services.vm_console_advance(request_id=vm.pk)
     vm.refresh_from_db()
     assert vm.console_url.startswith("http://127.0.0.1:6080/") and vm.console_url_at is not None
+
+
+def test_flavor_room_reads_the_hosts_and_the_quota_once_whatever_the_number_of_flavors(fake_cloud, team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from provisioning.selectors import flavor_room
+
+    flavors = list(CloudFlavor.objects.order_by("vcpus"))
+    counts = []
+    for some in (flavors[:1], flavors):
+        with CaptureQueriesContext(connection) as captured:
+            rooms = flavor_room(flavors=some, architecture="x86_64", team=team)
+        counts.append(len(captured))
+    assert len(flavors) > 1 and len(rooms) == len(flavors) and counts[0] == counts[1]
+    assert [r.host_fits for r in rooms] == [host_fit_count(architecture="x86_64", flavor=f) for f in flavors]
