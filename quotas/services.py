@@ -125,9 +125,9 @@ def quota_vm_refusal(*, team: Team, vcpus: int, ram_mb: int, disk_gb: int, archi
     used = team_usage(team)
     for key in keys:
         limit = limits.get(key)
-        amount = need[dimension(key).base]
+        d = dimension(key)
+        amount = need[d.base]
         if limit is not None and used.get(key, 0) + amount > limit:
-            d = dimension(key)
             return gettext(
                 "Team %(team)s's quota allows %(limit)s %(unit)s of %(dimension)s; %(used)s are in use and "
                 "this VM needs %(need)s more. Ask for more quota on the team's page, or delete a VM."
@@ -152,6 +152,7 @@ def _clean_values(
     replace). ValidationError names each bad dimension and says why."""
     table = quota_tables([team])[0]
     current = {line.dimension.key: line for line in table.lines}
+    counted = team_usage(team)  # for the dimensions the team has no limit on yet
     rules = quota_rules() if enforce_ceiling else {}
     capacity = hardware_capacity()
     errors: dict[str, str] = {}
@@ -174,7 +175,7 @@ def _clean_values(
             errors[key] = gettext("Give a whole number.")
             continue
         line = current.get(key)
-        used = line.used if line else team_usage(team).get(key, 0)
+        used = line.used if line else counted.get(key, 0)
         limit = line.limit if line else None
         ceiling = rules[key].ceiling if key in rules else None
         hardware = hardware_limit(key, capacity)
