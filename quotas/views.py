@@ -32,6 +32,7 @@ from quotas.forms import (
     QuotaRequestForm,
     QuotaRuleForm,
     RejectForm,
+    key_of,
 )
 from quotas.models import QuotaRequest, QuotaRule
 from quotas.selectors import TeamQuotaTable
@@ -132,10 +133,7 @@ def quota_request_create(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.success(request, _("Requested. Admins have been told; you will get an e-mail."))
             return redirect("quotas:request-detail", pk=created.pk)
     lines = {line.dimension.key: line for line in table.lines}
-    rows = [
-        (field, lines.get(field.name.removeprefix("dim_").replace("__", ":")))
-        for field in form.dimension_fields()
-    ]
+    rows = [(field, lines.get(key_of(field.name))) for field in form.dimension_fields()]
     return render(
         request, "quotas/request_form.html", {"team": team, "form": form, "rows": rows, "table": table}
     )
