@@ -28,6 +28,7 @@ from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
 from inventory.models import Architecture, BmcProtocolChoice, BmcTlsVerifyChoice, DataCenter, Server
 from inventory.services import (
     SERVER_ASSET_FIELDS,
+    bmc_address_refusal,
     bmc_password_matches,
     roles_normalized,
     server_bmc_set,
@@ -231,9 +232,10 @@ def _row_bmc(plan: RowPlan, cells: dict[str, str], server: Server) -> dict[str, 
     port = server.bmc_port
     if "bmc_port" in cells:
         port = _parse_int(plan, "bmc_port", cells["bmc_port"].strip(), low=1, high=65535)
+    address = cells["bmc_address"].strip() if "bmc_address" in cells else server.bmc_address
     wanted = {
         "protocol": protocol,
-        "address": cells["bmc_address"].strip() if "bmc_address" in cells else server.bmc_address,
+        "address": address,
         "port": port,
         "username": cells["bmc_username"].strip() if "bmc_username" in cells else server.bmc_username,
         "password": cells.get(PASSWORD_COLUMN) or None,
@@ -243,6 +245,18 @@ def _row_bmc(plan: RowPlan, cells: dict[str, str], server: Server) -> dict[str, 
         plan.error("bmc_tls_verify", _("Use verify, skip, or leave it empty for the setting's default."))
     if protocol and not (wanted["address"] and wanted["port"] and wanted["username"]):
         plan.error("bmc_address", _("A BMC needs an address, a port and a username."))
+    elif protocol in BmcProtocolChoice.values and (protocol, address, port) != (
+        server.bmc_protocol,
+        server.bmc_address,
+        server.bmc_port,
+    ):
+        # The same rule as the form and the API (KENNEL_BMC_ALLOWED_NETWORKS and _PORTS), for a new
+        # or moved BMC only: exporting and importing an unchanged file still changes nothing.
+        refusal = bmc_address_refusal(protocol=protocol, address=address, port=port)
+        if refusal is not None:
+            for column, problems in refusal.message_dict.items():
+                for problem in problems:
+                    plan.error(column, problem)
     if wanted["password"] and not protocol:
         plan.error(PASSWORD_COLUMN, _("A BMC password needs a BMC: give bmc_protocol and the rest."))
     return wanted

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -21,7 +21,16 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
-from inventory.bmc import BmcAuthError, BmcError, BmcProtocol, BmcTarget, BmcUnreachable, gateway_for
+from inventory.bmc import (
+    BmcAuthError,
+    BmcError,
+    BmcProtocol,
+    BmcRefused,
+    BmcTarget,
+    BmcUnreachable,
+    gateway_for,
+)
+from inventory.bmc.allowlist import bmc_endpoint
 from inventory.crypto import (
     SecretUnreadable,
     secret_decrypt,
@@ -329,6 +338,19 @@ def server_delete(*, actor: User, server: Server, source: str = SYSTEM) -> None:
 _BMC_FIELDS = ("bmc_protocol", "bmc_address", "bmc_port", "bmc_username")
 
 
+def bmc_address_refusal(*, protocol: str, address: str, port: int | None) -> ValidationError | None:
+    """Why Kennel would not connect to this BMC (inventory.bmc.allowlist: KENNEL_BMC_ALLOWED_NETWORKS
+    and KENNEL_BMC_ALLOWED_PORTS, a name must resolve inside them), as a ValidationError naming the
+    field (``bmc_address`` or ``bmc_port``); None when it is allowed or there is no BMC."""
+    if not protocol:
+        return None
+    try:
+        bmc_endpoint(protocol=protocol, address=address, port=port)
+    except BmcRefused as refusal:
+        return ValidationError({f"bmc_{refusal.field}": str(refusal)})
+    return None
+
+
 @transaction.atomic
 def server_bmc_set(
     *,
@@ -359,6 +381,12 @@ def server_bmc_set(
             "bmc_tls_verify": "",
         }
     changed = [field for field, value in wanted.items() if getattr(server, field) != value]
+    # A new or moved BMC must be one Kennel may connect to; an unchanged one is left alone (the
+    # gateways refuse it anyway, and an admin may still change its username or remove it).
+    if {"bmc_protocol", "bmc_address", "bmc_port"} & set(changed):
+        refusal = bmc_address_refusal(protocol=protocol, address=address, port=port)
+        if refusal is not None:
+            raise refusal
     for field in changed:
         setattr(server, field, wanted[field])
     if not protocol and server.bmc_password_encrypted:
@@ -475,6 +503,14 @@ def _bmc_read(server_id: int, target: BmcTarget, timeout: float) -> BmcPollResul
         return BmcPollResult(server_id, error=(_("The BMC refused the credentials.")))
     except BmcUnreachable:
         return BmcPollResult(server_id, error=(_("The BMC did not answer.")))
+    except BmcRefused:
+        return BmcPollResult(
+            server_id,
+            error=_(
+                "Not polled: the BMC's address is outside KENNEL_BMC_ALLOWED_NETWORKS or "
+                "KENNEL_BMC_ALLOWED_PORTS (or does not resolve)."
+            ),
+        )
     except BmcError as exc:
         return BmcPollResult(server_id, error=str(exc)[:200])
     except Exception:

@@ -146,17 +146,24 @@ class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
 
     def form_valid(self, form):
         data = form.cleaned_data
-        server_bmc_set(
-            actor=self.request.user,
-            server=self.server,
-            protocol=data["protocol"],
-            address=data["address"],
-            port=data["port"],
-            username=data["username"],
-            password=data["password"] or None,
-            tls_verify=data["tls_verify"],
-            source=origin(self.request),
-        )
+        try:
+            server_bmc_set(
+                actor=self.request.user,
+                server=self.server,
+                protocol=data["protocol"],
+                address=data["address"],
+                port=data["port"],
+                username=data["username"],
+                password=data["password"] or None,
+                tls_verify=data["tls_verify"],
+                source=origin(self.request),
+            )
+        except ValidationError as refusal:  # e.g. an address outside the allowed BMC networks
+            for field, problems in refusal.message_dict.items():
+                name = field.removeprefix("bmc_")
+                for problem in problems:
+                    form.add_error(name if name in form.fields else None, problem)
+            return self.form_invalid(form)
         messages.success(self.request, _("BMC of %(server)s saved.") % {"server": self.server.name})
         return redirect("inventory:server-detail", pk=self.server.pk)
 

@@ -7,6 +7,7 @@ as ``NAME_FILE`` (a path to a file holding the value), which is how Docker and s
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -82,3 +83,31 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}")
     return value
+
+
+def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated IP networks in CIDR notation (a bare address is its own /32 or /128)."""
+    networks = []
+    for item in env_list(name, default.split(",")):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP network; use CIDR, e.g. 10.20.0.0/16,fd00:bmc::/64"
+            ) from None
+    return networks
+
+
+def env_port_ranges(name: str, default: str) -> list[tuple[int, int]]:
+    """Comma-separated TCP/UDP ports or inclusive ranges, e.g. ``443,623,8000-8099``."""
+    ranges = []
+    for item in env_list(name, default.split(",")):
+        low, _, high = item.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a port or a range like 8000-8099") from None
+        if not 1 <= first <= last <= 65535:
+            raise ImproperlyConfigured(f"{name}: {item!r} must be ports from 1 to 65535, low-high")
+        ranges.append((first, last))
+    return ranges

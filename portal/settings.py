@@ -18,7 +18,16 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from portal.env import env_bool, env_choice, env_int, env_list, env_optional, env_str
+from portal.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_networks,
+    env_optional,
+    env_port_ranges,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("KENNEL_VAR_DIR", str(BASE_DIR / "var")))
@@ -348,6 +357,12 @@ KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
 # BMC polling: each BMC gets this many seconds per poll; this many are polled at once.
 KENNEL_BMC_TIMEOUT = env_int("KENNEL_BMC_TIMEOUT", 10, minimum=1)
 KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
+# The only networks and ports a BMC address may point into (inventory.bmc.allowlist): an address
+# outside them is refused when saved and never connected to, so the BMC fields cannot be used to make
+# Kennel's workers reach other hosts or services. The default is loopback with the usual BMC ports
+# (HTTP, HTTPS, IPMI) and the demo emulators' ports (make run); list your BMC management networks.
+KENNEL_BMC_ALLOWED_NETWORKS = env_networks("KENNEL_BMC_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+KENNEL_BMC_ALLOWED_PORTS = env_port_ranges("KENNEL_BMC_ALLOWED_PORTS", "80,443,623,16200-16299,18000-18099")
 # After a power action on a server, further ones wait this long (one mistaken reboot, not three).
 KENNEL_POWER_COOLDOWN = env_int("KENNEL_POWER_COOLDOWN", 300, minimum=0)
 # A compute node may be powered off only if a check younger than this (seconds) found it drained and empty.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from ipaddress import ip_network
 
 import pytest
 from django.core.cache import cache
@@ -21,6 +22,14 @@ def _test_settings(settings):
     settings.LANGUAGE_CODE = "en"
     # Real hashing costs ~0.3 s per user; the hasher is not what these tests test.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # BMCs: loopback (the emulators, on random ports) and the documentation-style 10.x addresses the
+    # tests store. tests/inventory/test_bmc_allowlist.py checks the refusals with its own lists.
+    settings.KENNEL_BMC_ALLOWED_NETWORKS = [
+        ip_network("127.0.0.0/8"),
+        ip_network("::1/128"),
+        ip_network("10.0.0.0/8"),
+    ]
+    settings.KENNEL_BMC_ALLOWED_PORTS = [(1, 65535)]
 
 
 @pytest.fixture

@@ -30,7 +30,13 @@ def test_database_url() -> str:
 @contextmanager
 def celery_worker(concurrency: int = 4, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """A real Celery worker on the test database and the test Redis, stopped afterwards."""
-    env = {**os.environ, "DATABASE_URL": test_database_url(), **(env or {})}
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        # The tests' emulated BMCs listen on random loopback ports (tests/conftest.py allows them too).
+        "KENNEL_BMC_ALLOWED_PORTS": "1-65535",
+        **(env or {}),
+    }
     log = open(ROOT / "var" / "test-worker.log", "ab")  # noqa: SIM115  (closed below)
     worker = subprocess.Popen(
         [

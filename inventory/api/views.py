@@ -188,17 +188,22 @@ class ServerViewSet(viewsets.ModelViewSet):
         data = ServerBmcInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        server_bmc_set(
-            actor=request.user,
-            server=server,
-            protocol=values["protocol"],
-            address=values["address"],
-            port=values["port"],
-            username=values["username"],
-            password=values.get("password") or None,
-            tls_verify=values.get("tls_verify"),
-            source=origin(request),
-        )
+        try:
+            server_bmc_set(
+                actor=request.user,
+                server=server,
+                protocol=values["protocol"],
+                address=values["address"],
+                port=values["port"],
+                username=values["username"],
+                password=values.get("password") or None,
+                tls_verify=values.get("tls_verify"),
+                source=origin(request),
+            )
+        except ValidationError as refusal:  # e.g. an address outside the allowed BMC networks
+            raise api_validation_error(
+                ValidationError({k.removeprefix("bmc_"): v for k, v in refusal.message_dict.items()})
+            ) from None
         return Response(ServerSerializer(self.get_queryset().get(pk=server.pk)).data)
 
     @extend_schema(request=PowerRequestInputSerializer, responses={201: PowerRequestSerializer})

@@ -3,7 +3,9 @@
 Everything else in Kennel talks to a BMC through ``gateway_for(protocol)``: read its hardware state,
 or ask for a power action. Each call is bounded by ``timeout`` seconds in total and raises one of
 three errors: ``BmcUnreachable`` (no answer in time, connection refused), ``BmcAuthError`` (the BMC
-refused the credentials) or ``BmcError`` (anything else the BMC said no to).
+refused the credentials) or ``BmcError`` (anything else the BMC said no to). Before any packet is sent,
+each gateway checks the address against the allow-list (``allowlist.bmc_endpoint``) and raises
+``BmcRefused``, a ``BmcError``, for one outside it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ class BmcUnreachable(BmcError):
 
 class BmcAuthError(BmcError):
     """The BMC refused the username or password."""
+
+
+class BmcRefused(BmcError):
+    """Kennel refused to connect: the address is outside the allowed BMC networks or ports
+    (KENNEL_BMC_ALLOWED_NETWORKS, KENNEL_BMC_ALLOWED_PORTS), malformed, or does not resolve.
+    ``field`` names what is wrong: "address" or "port"."""
+
+    def __init__(self, message: str, *, field: str = "address") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from inventory.bmc import (
     SensorKind,
     worst,
 )
+from inventory.bmc.allowlist import bmc_endpoint
 
 IPMITOOL = "ipmitool"
 _POWER_VERBS = {
@@ -87,7 +88,10 @@ def _ipmitool(target: BmcTarget, command: list[str], *, deadline: float) -> str:
         raise BmcUnreachable("no time left for the BMC")
     # ipmitool waits -N seconds per attempt and retries -R times: two attempts fit in the budget.
     per_attempt = str(max(1, int(remaining // 3)))
-    argv = [IPMITOOL, "-I", "lanplus", "-C", "3", "-H", target.address, "-p", str(target.port)]
+    # Refused before any packet when outside KENNEL_BMC_ALLOWED_NETWORKS/_PORTS; ipmitool is given the
+    # address just checked, not the name (which a second lookup could answer differently).
+    endpoint = bmc_endpoint(protocol="ipmi", address=target.address, port=target.port)
+    argv = [IPMITOOL, "-I", "lanplus", "-C", "3", "-H", endpoint.address, "-p", str(endpoint.port)]
     argv += ["-U", target.username, "-E", "-N", per_attempt, "-R", "1", *command]
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "IPMI_PASSWORD": target.password}
     started = time.monotonic()

@@ -21,11 +21,13 @@ from contextlib import contextmanager
 import requests
 import sushy
 from sushy import auth as sushy_auth
+from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exceptions
 
 from inventory.bmc import (
     BmcAuthError,
     BmcError,
+    BmcRefused,
     BmcTarget,
     BmcUnreachable,
     HardwareState,
@@ -36,6 +38,7 @@ from inventory.bmc import (
     SensorKind,
     worst,
 )
+from inventory.bmc.allowlist import bmc_endpoint
 
 _RESET_TYPES = {
     PowerAction.ON: sushy.RESET_TYPE_ON,
@@ -78,17 +81,38 @@ class RedfishGateway:
             system.reset_system(_RESET_TYPES[action])
 
 
+class _PinnedConnector(sushy_connector.Connector):
+    """sushy's connector that stays on the one checked BMC: a path the BMC hands back as an absolute
+    URL elsewhere (``@odata.id``) is refused, and redirects are not followed, so a hostile BMC cannot
+    send Kennel, with the BMC's credentials, to another host."""
+
+    def __init__(self, url: str, **kwargs) -> None:
+        super().__init__(url, **kwargs)
+        self._session.max_redirects = 0
+        self._origin = url.split("/redfish/", 1)[0]
+
+    def _op(self, method, path="", *args, **kwargs):
+        if "://" in str(path) and not str(path).startswith(self._origin + "/"):
+            raise BmcRefused("the BMC pointed to another host; Kennel only talks to the BMC itself")
+        return super()._op(method, path, *args, **kwargs)
+
+
 def _connect(target: BmcTarget, timeout: float) -> sushy.Sushy:
-    base = target.address if "://" in target.address else f"https://{target.address}"
-    return sushy.Sushy(
-        f"{base.rstrip('/')}:{target.port}/redfish/v1",
-        auth=sushy_auth.BasicAuth(target.username, target.password),
+    # Refused before any packet when the address is outside KENNEL_BMC_ALLOWED_NETWORKS/_PORTS. Without
+    # a certificate check the connection goes to the address just checked (no second DNS lookup); with
+    # one, to the name, which the certificate must match.
+    endpoint = bmc_endpoint(protocol="redfish", address=target.address, port=target.port)
+    host = endpoint.url_host(pinned=not target.verify)
+    url = f"{endpoint.scheme}://{host}:{endpoint.port}/redfish/v1"
+    connector = _PinnedConnector(
+        url,
         verify=target.verify,
         # One attempt: the poller tries again next round. (sushy reads 0 as "the default, 3 with 2 s sleeps".)
         server_side_retries=1,
-        read_timeout=timeout / 2,
+        default_request_timeout=timeout / 2,
         connect_timeout=min(2.0, timeout / 2),
     )
+    return sushy.Sushy(url, auth=sushy_auth.BasicAuth(target.username, target.password), connector=connector)
 
 
 def _thermal_sensors(chassis) -> list[Sensor]:
@@ -127,6 +151,8 @@ def _errors_mapped() -> Iterator[None]:
         raise
     except sushy_exceptions.AccessError:
         raise BmcAuthError("the BMC refused the credentials") from None
+    except requests.TooManyRedirects:
+        raise BmcRefused("the BMC answered with a redirect, which Kennel does not follow") from None
     except (sushy_exceptions.ConnectionError, requests.ConnectionError, requests.Timeout) as error:
         # sushy wraps requests' SSLError (raised inside its handler, so it is the context).
         if isinstance(error, requests.exceptions.SSLError) or isinstance(

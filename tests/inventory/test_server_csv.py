@@ -51,7 +51,7 @@ def estate(db):
         actor=None,
         server=x1,
         protocol="redfish",
-        address="https://bmc-x1",
+        address="https://10.0.0.11",
         port=443,
         username="root",
         password=PASSWORD,
@@ -88,7 +88,7 @@ def test_the_export_has_every_server_and_no_secret(admin, estate):
     assert (x1["datacenter"], x1["roles"], x1["rack_unit"]) == ("dc1", "network;compute", "12")
     assert (x1["bmc_protocol"], x1["bmc_address"], x1["bmc_port"], x1["bmc_username"]) == (
         "redfish",
-        "https://bmc-x1",
+        "https://10.0.0.11",
         "443",
         "root",
     )
@@ -105,7 +105,7 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_quoted(admin, estate):
 
 def test_a_managers_export_leaves_out_the_bmc_username(manager, estate):
     rows = rows_of(servers_csv_export(user=manager))
-    assert "bmc_username" not in rows[0] and rows[3]["bmc_address"] == "https://bmc-x1"
+    assert "bmc_username" not in rows[0] and rows[3]["bmc_address"] == "https://10.0.0.11"
 
 
 def test_export_page_and_api_matrix(people, estate):

@@ -126,11 +126,11 @@ def test_the_api_gives_managers_the_bmc_location_and_hardware_state(manager, ser
 def test_an_admin_changes_the_bmc_and_a_blank_password_keeps_the_old_one(admin, server):
     response = as_user(admin).post(
         f"/inventory/servers/{server.pk}/bmc/",
-        {"protocol": "redfish", "address": "bmc-x9.example", "port": 443, "username": "root", "password": ""},
+        {"protocol": "redfish", "address": "10.0.0.19", "port": 443, "username": "root", "password": ""},
     )
     assert response.status_code == 302
     server.refresh_from_db()
-    assert (server.bmc_protocol, server.bmc_address, server.bmc_port) == ("redfish", "bmc-x9.example", 443)
+    assert (server.bmc_protocol, server.bmc_address, server.bmc_port) == ("redfish", "10.0.0.19", 443)
     from inventory.crypto import secret_decrypt
 
     assert secret_decrypt(server.bmc_password_encrypted) == PASSWORD
@@ -142,7 +142,13 @@ def test_an_admin_changes_the_bmc_and_a_blank_password_keeps_the_old_one(admin, 
 def test_an_admin_turns_on_certificate_checking_for_a_redfish_bmc(admin, server):
     response = as_user(admin).post(
         f"/inventory/servers/{server.pk}/bmc/",
-        {"protocol": "redfish", "address": "bmc-x9", "port": 443, "username": "root", "tls_verify": "verify"},
+        {
+            "protocol": "redfish",
+            "address": "10.0.0.19",
+            "port": 443,
+            "username": "root",
+            "tls_verify": "verify",
+        },
     )
     assert response.status_code == 302
     server.refresh_from_db()
@@ -172,7 +178,7 @@ def test_the_bmc_api_takes_a_password_and_never_returns_it(admin, server):
         f"/api/v1/servers/{server.pk}/bmc/",
         {
             "protocol": "redfish",
-            "address": "bmc.example",
+            "address": "10.0.0.20",
             "port": 443,
             "username": "root",
             "password": "new-pw-1",
@@ -183,7 +189,7 @@ def test_the_bmc_api_takes_a_password_and_never_returns_it(admin, server):
     assert response.status_code == 200
     assert response.json()["bmc"] == {
         "protocol": "redfish",
-        "address": "bmc.example",
+        "address": "10.0.0.20",
         "port": 443,
         "tls_verify": "verify",
     }
