@@ -7,24 +7,32 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.models import ImageImport
 from inventory.models import Architecture
+from portal.validators import validate_single_line
 
 
 class ImageOfferForm(forms.Form):
     offered = forms.BooleanField(label=_("Offered to developers"), required=False)
-    display_name = forms.CharField(label=_("Friendly name"), max_length=100, required=False)
+    display_name = forms.CharField(
+        label=_("Friendly name"), max_length=100, required=False, validators=[validate_single_line]
+    )
 
 
 class ImagePropertiesForm(forms.Form):
     architecture = forms.ChoiceField(
         label="hw_architecture", choices=[("", "—"), *Architecture.choices], required=False
     )
-    os_distro = forms.CharField(label="os_distro", max_length=64, required=False)
-    os_version = forms.CharField(label="os_version", max_length=64, required=False)
+    os_distro = forms.CharField(
+        label="os_distro", max_length=64, required=False, validators=[validate_single_line]
+    )
+    os_version = forms.CharField(
+        label="os_version", max_length=64, required=False, validators=[validate_single_line]
+    )
     machine_type = forms.CharField(
         label="hw_machine_type",
         max_length=32,
         required=False,
         help_text=_("ppc64le needs pseries; x86_64: pc or q35. Blank leaves it to the hypervisor."),
+        validators=[validate_single_line],
     )
     min_disk_gb = forms.IntegerField(label=_("min_disk (GB)"), min_value=0)
     min_ram_mb = forms.IntegerField(label=_("min_ram (MB)"), min_value=0)
@@ -45,17 +53,25 @@ class ImageImportForm(forms.Form):
         required=False,
         max_length=1024,
         help_text=_("Relative to the import directory, where it was copied with scp or rsync."),
+        validators=[validate_single_line],
     )
-    name = forms.CharField(label=_("Image name in Glance"), max_length=255)
-    display_name = forms.CharField(label=_("Friendly name"), max_length=100, required=False)
+    name = forms.CharField(label=_("Image name in Glance"), max_length=255, validators=[validate_single_line])
+    display_name = forms.CharField(
+        label=_("Friendly name"), max_length=100, required=False, validators=[validate_single_line]
+    )
     architecture = forms.ChoiceField(label=_("Architecture"), choices=Architecture.choices)
-    os_distro = forms.CharField(label="os_distro", max_length=64, required=False)
-    os_version = forms.CharField(label="os_version", max_length=64, required=False)
+    os_distro = forms.CharField(
+        label="os_distro", max_length=64, required=False, validators=[validate_single_line]
+    )
+    os_version = forms.CharField(
+        label="os_version", max_length=64, required=False, validators=[validate_single_line]
+    )
     machine_type = forms.CharField(
         label="hw_machine_type",
         max_length=32,
         required=False,
         help_text=_("Blank: pseries for ppc64le, the hypervisor's default for x86_64."),
+        validators=[validate_single_line],
     )
     min_disk_gb = forms.IntegerField(label=_("min_disk (GB)"), min_value=0, initial=0)
     min_ram_mb = forms.IntegerField(label=_("min_ram (MB)"), min_value=0, initial=0)

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Architecture
+from portal.validators import validate_single_line
 
 
 class ImagePropertyChange(models.Model):
@@ -90,14 +91,20 @@ class ImageImport(models.Model):
     )
     WORKING = (State.UPLOADED, State.INSPECTING, State.CONVERTING, State.UPLOADING, State.VERIFYING)
 
-    name = models.CharField(_("image name in Glance"), max_length=255)
-    display_name = models.CharField(_("friendly name"), max_length=100, blank=True)
+    name = models.CharField(_("image name in Glance"), max_length=255, validators=[validate_single_line])
+    display_name = models.CharField(
+        _("friendly name"), max_length=100, blank=True, validators=[validate_single_line]
+    )
     architecture = models.CharField(_("architecture"), max_length=16, choices=Architecture.choices)
-    os_distro = models.CharField(_("OS"), max_length=64, blank=True)
-    os_version = models.CharField(_("OS version"), max_length=64, blank=True)
+    os_distro = models.CharField(_("OS"), max_length=64, blank=True, validators=[validate_single_line])
+    os_version = models.CharField(
+        _("OS version"), max_length=64, blank=True, validators=[validate_single_line]
+    )
     min_disk_gb = models.PositiveIntegerField(_("minimum disk (GB)"), default=0)
     min_ram_mb = models.PositiveIntegerField(_("minimum RAM (MB)"), default=0)
-    machine_type = models.CharField(_("machine type"), max_length=32, blank=True)
+    machine_type = models.CharField(
+        _("machine type"), max_length=32, blank=True, validators=[validate_single_line]
+    )
     target_format = models.CharField(
         _("store as"), max_length=8, choices=TargetFormat.choices, default=TargetFormat.QCOW2
     )

@@ -12,6 +12,7 @@ from inventory.models import (
     ServerRole,
 )
 from inventory.services import SERVER_ASSET_FIELDS
+from portal.validators import validate_single_line
 
 
 class ServerForm(forms.ModelForm):
@@ -56,6 +57,7 @@ class ConfirmNameForm(forms.Form):
         label=_("Type the name to confirm"),
         max_length=100,
         widget=forms.TextInput(attrs={"autocomplete": "off", "data-testid": "confirm-name"}),
+        validators=[validate_single_line],
     )
 
     def __init__(self, *args, expected: str, **kwargs):
@@ -78,9 +80,12 @@ class ServerBmcForm(forms.Form):
         max_length=255,
         required=False,
         help_text=_("A host name or IP (HTTPS for Redfish), or a URL base such as http://10.0.0.5."),
+        validators=[validate_single_line],
     )
     port = forms.IntegerField(label=_("Port"), min_value=1, max_value=65535, required=False)
-    username = forms.CharField(label=_("Username"), max_length=64, required=False)
+    username = forms.CharField(
+        label=_("Username"), max_length=64, required=False, validators=[validate_single_line]
+    )
     password = forms.CharField(
         label=_("Password"),
         required=False,
@@ -107,16 +112,17 @@ class ServerBmcForm(forms.Form):
 
 class PowerRequestForm(forms.Form):
     action = forms.ChoiceField(label=_("Action"), choices=PowerActionChoice.choices)
-    reason = forms.CharField(label=_("Reason"), max_length=500)
+    reason = forms.CharField(label=_("Reason"), max_length=500, validators=[validate_single_line])
     confirm_name = forms.CharField(
         label=_("Type the server's name to confirm"),
         max_length=64,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        validators=[validate_single_line],
     )
 
 
 class ServerDrainForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), max_length=500)
+    reason = forms.CharField(label=_("Reason"), max_length=500, validators=[validate_single_line])
 
 
 class ServerImportForm(forms.Form):

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.validators import validate_single_line, validate_text
+
 
 class Architecture(models.TextChoices):
     X86_64 = "x86_64", "x86_64"
@@ -54,7 +56,7 @@ class DataCenter(models.Model):
     """A site holding racks of servers."""
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=100, validators=[validate_single_line])
 
     class Meta:
         ordering = ["code"]
@@ -68,26 +70,34 @@ class DataCenter(models.Model):
 class Server(models.Model):
     """One physical machine. ``hypervisor_hostname`` links it to Nova's compute host of that name."""
 
-    name = models.CharField(_("name"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=64, unique=True, validators=[validate_single_line])
     architecture = models.CharField(_("architecture"), max_length=16, choices=Architecture.choices)
     datacenter = models.ForeignKey(
         DataCenter, on_delete=models.PROTECT, related_name="servers", verbose_name=_("data center")
     )
-    vendor = models.CharField(_("vendor"), max_length=64, blank=True)
-    model = models.CharField(_("model"), max_length=64, blank=True)
-    serial = models.CharField(_("serial number"), max_length=64, blank=True)
-    rack = models.CharField(_("rack"), max_length=32, blank=True)
+    vendor = models.CharField(_("vendor"), max_length=64, blank=True, validators=[validate_single_line])
+    model = models.CharField(_("model"), max_length=64, blank=True, validators=[validate_single_line])
+    serial = models.CharField(
+        _("serial number"), max_length=64, blank=True, validators=[validate_single_line]
+    )
+    rack = models.CharField(_("rack"), max_length=32, blank=True, validators=[validate_single_line])
     rack_unit = models.PositiveSmallIntegerField(_("rack unit"), null=True, blank=True)
     roles = models.JSONField(_("roles"), default=list, blank=True)
-    hypervisor_hostname = models.CharField(_("hypervisor host name"), max_length=255, blank=True)
-    notes = models.TextField(_("notes"), blank=True)
+    hypervisor_hostname = models.CharField(
+        _("hypervisor host name"), max_length=255, blank=True, validators=[validate_single_line]
+    )
+    notes = models.TextField(_("notes"), blank=True, validators=[validate_text])
     # The BMC. The password is stored only encrypted (inventory.crypto) and never leaves services.
     bmc_protocol = models.CharField(
         _("BMC protocol"), max_length=16, choices=BmcProtocolChoice.choices, blank=True
     )
-    bmc_address = models.CharField(_("BMC address"), max_length=255, blank=True)
+    bmc_address = models.CharField(
+        _("BMC address"), max_length=255, blank=True, validators=[validate_single_line]
+    )
     bmc_port = models.PositiveIntegerField(_("BMC port"), null=True, blank=True)
-    bmc_username = models.CharField(_("BMC username"), max_length=64, blank=True)
+    bmc_username = models.CharField(
+        _("BMC username"), max_length=64, blank=True, validators=[validate_single_line]
+    )
     bmc_password_encrypted = models.TextField(_("BMC password (encrypted)"), blank=True, editable=False)
     bmc_tls_verify = models.CharField(
         _("BMC certificate check"), max_length=8, choices=BmcTlsVerifyChoice.choices, blank=True, default=""
@@ -182,7 +192,7 @@ class PowerRequest(models.Model):
         Server, on_delete=models.CASCADE, related_name="power_requests", verbose_name=_("server")
     )
     action = models.CharField(_("action"), max_length=16, choices=PowerActionChoice.choices)
-    reason = models.CharField(_("reason"), max_length=500)
+    reason = models.CharField(_("reason"), max_length=500, validators=[validate_single_line])
     status = models.CharField(_("status"), max_length=32, choices=Status.choices, default=Status.QUEUED)
     requested_by = models.ForeignKey(
         "portal.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
@@ -233,7 +243,7 @@ class ServerDrain(models.Model):
         Server, on_delete=models.CASCADE, related_name="drain", verbose_name=_("server")
     )
     status = models.CharField(_("status"), max_length=32, choices=Status.choices)
-    reason = models.CharField(_("reason"), max_length=500)
+    reason = models.CharField(_("reason"), max_length=500, validators=[validate_single_line])
     requested_by = models.ForeignKey(
         "portal.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
     )

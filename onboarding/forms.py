@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from inventory.models import Architecture
 from onboarding.models import QuotaTemplate
 from portal.models import Membership, User
+from portal.validators import validate_single_line, validate_text
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions
 from quotas.forms import DimensionValuesForm
 
@@ -29,14 +30,17 @@ class PeopleChoiceField(forms.ModelMultipleChoiceField):
 
 
 class TeamOnboardForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=_("Name"), max_length=100, validators=[validate_single_line])
     slug = forms.SlugField(
         label=_("Short name"),
         max_length=48,
         help_text=_("Lower case; names the team's cloud project, network (…-net), subnet and router."),
     )
     description = forms.CharField(
-        label=_("Description"), widget=forms.Textarea(attrs={"rows": 2}), required=False
+        label=_("Description"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        validators=[validate_text],
     )
     members = PeopleChoiceField(label=_("Members"), queryset=User.objects.none(), required=False)
     leads = PeopleChoiceField(
@@ -80,20 +84,26 @@ class QuotaTemplateForm(DimensionValuesForm):
         )
         self.fields = {
             "name": forms.CharField(
-                label=_("Name"), max_length=64, initial=template.name if template else ""
+                label=_("Name"),
+                max_length=64,
+                initial=template.name if template else "",
+                validators=[validate_single_line],
             ),
             "description": forms.CharField(
                 label=_("Description"),
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 2}),
                 initial=template.description if template else "",
+                validators=[validate_text],
             ),
             **self.fields,
         }
 
 
 class OffboardForm(forms.Form):
-    confirm = forms.CharField(label=_("Type the team's short name to confirm"), max_length=64)
+    confirm = forms.CharField(
+        label=_("Type the team's short name to confirm"), max_length=64, validators=[validate_single_line]
+    )
 
 
 class MemberForm(forms.Form):

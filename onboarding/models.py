@@ -14,6 +14,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Team
+from portal.validators import validate_single_line, validate_text
 from quotas.dimensions import dimension
 
 
@@ -21,8 +22,8 @@ class QuotaTemplate(models.Model):
     """Named quota limits an admin picks when onboarding a team, in Kennel's dimension names
     (``instances``, ``cores``, ``ram_mb``, ``floating_ips``, ``cores:ppc64le`` ...)."""
 
-    name = models.CharField(_("name"), max_length=64, unique=True)
-    description = models.TextField(_("description"), blank=True)
+    name = models.CharField(_("name"), max_length=64, unique=True, validators=[validate_single_line])
+    description = models.TextField(_("description"), blank=True, validators=[validate_text])
     values = models.JSONField(_("limits"), default=dict)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from onboarding.models import CloudAccount, Onboarding, OnboardingStep, OrphanCheck, QuotaTemplate
 from portal.access import Action, Capability, can, restrict
 from portal.models import Team, User
+from portal.validators import one_line
 
 
 def onboarding_list(*, user: User) -> QuerySet[Onboarding]:
@@ -98,12 +99,16 @@ class CloudCredentials:
             entry["region_name"] = self.region_name
         if self.interface:
             entry["interface"] = self.interface
+        # Every value goes through the YAML emitter (quoted and escaped as needed); the team's name in
+        # the comment is made one line whatever is stored, so it cannot start a line of its own.
         header = (
-            f"# {self.cloud_name}: your account on {self.team.name}'s project, written by Kennel.\n"
+            f"# {one_line(self.cloud_name)}: your account on {one_line(self.team.name)}'s project, "
+            "written by Kennel.\n"
             "# No password in here: openstack asks for it, or reads it from OS_PASSWORD or your own\n"
-            "# secure.yaml. Use: openstack --os-cloud " + self.cloud_name + " server list\n"
+            f"# secure.yaml. Use: openstack --os-cloud {one_line(self.cloud_name)} server list\n"
         )
-        return header + yaml.safe_dump({"clouds": {self.cloud_name: entry}}, sort_keys=False)
+        body = yaml.safe_dump({"clouds": {self.cloud_name: entry}}, sort_keys=False, allow_unicode=False)
+        return header + body
 
     def openrc(self) -> str:
         settings = {
@@ -119,10 +124,12 @@ class CloudCredentials:
             settings["OS_REGION_NAME"] = self.region_name
         if self.interface:
             settings["OS_INTERFACE"] = self.interface
+        # Values are shell-quoted (shlex.quote: single quotes, nothing inside is expanded); names in
+        # comments are made one line whatever is stored, so none can start a command line.
         lines = [
-            "# Source me: . ./" + self.cloud_name + "-openrc.sh",
-            f"# Your account on {self.team.name}'s project, written by Kennel. The password is asked",
-            "# for here, when you source the file, and is never written down.",
+            f"# Source me: . ./{one_line(self.cloud_name)}-openrc.sh",
+            f"# Your account on {one_line(self.team.name)}'s project, written by Kennel.",
+            "# The password is asked for here, when you source the file, and is never written down.",
             "unset OS_CLOUD OS_TOKEN OS_PROJECT_DOMAIN_ID OS_USER_DOMAIN_ID OS_TENANT_ID OS_TENANT_NAME",
             *(f"export {key}={shlex.quote(value)}" for key, value in settings.items()),
             'if [ -z "${OS_PASSWORD:-}" ]; then',

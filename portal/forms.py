@@ -1,8 +1,13 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.validators import validate_single_line
+
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(
-        label=_("Name"), max_length=100, help_text=_("Where the token is used, e.g. “laptop CLI”.")
+        label=_("Name"),
+        max_length=100,
+        help_text=_("Where the token is used, e.g. “laptop CLI”."),
+        validators=[validate_single_line],
     )

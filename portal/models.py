@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from portal.validators import validate_single_line, validate_text
+
 
 class Role(models.TextChoices):
     """A portal-wide role. Team membership (member, lead) is separate and per team."""
@@ -21,6 +23,13 @@ class User(AbstractUser):
     """A person. ``role`` decides what they may see across teams; superusers are always admins."""
 
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.DEVELOPER)
+    # Django's own, with the names rule of every other name (portal.validators).
+    first_name = models.CharField(
+        _("first name"), max_length=150, blank=True, validators=[validate_single_line]
+    )
+    last_name = models.CharField(
+        _("last name"), max_length=150, blank=True, validators=[validate_single_line]
+    )
 
     @property
     def portal_role(self) -> str:
@@ -39,9 +48,9 @@ class User(AbstractUser):
 class Team(models.Model):
     """A development team: one OpenStack project, its members and its quota."""
 
-    name = models.CharField(_("name"), max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True, validators=[validate_single_line])
     slug = models.SlugField(_("short name"), max_length=64, unique=True)
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(_("description"), blank=True, validators=[validate_text])
     openstack_project_id = models.CharField(_("OpenStack project id"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
@@ -135,7 +144,7 @@ class ApiToken(models.Model):
     """A personal API token (for the ``kennel`` CLI and scripts). Only its SHA-256 is stored."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=100, validators=[validate_single_line])
     prefix = models.CharField(_("starts with"), max_length=12, db_index=True)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.access import restrict
 from portal.models import User
+from portal.validators import validate_single_line
 from provisioning import cloudinit, selectors
 from provisioning.models import Profile, SshKey
 
@@ -22,7 +23,12 @@ class VmRequestForm(forms.Form):
         required=False,
         empty_label=_("none"),
     )
-    name = forms.CharField(label=_("Name"), max_length=63, help_text=_("Becomes the VM's host name."))
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=63,
+        help_text=_("Becomes the VM's host name."),
+        validators=[validate_single_line],
+    )
     ssh_keys = cloudinit.LineListField(
         label=_("Your SSH public keys"),
         required=False,

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Architecture
 from portal.models import Team
+from portal.validators import validate_single_line, validate_text
 
 
 class CloudImage(models.Model):
@@ -32,7 +33,9 @@ class CloudImage(models.Model):
     # The catalog, kept by admins (the mirror never touches these): developers see an image only when
     # it is offered, under its friendly name. A new image in Glance is not offered until an admin says so.
     offered = models.BooleanField(_("offered to developers"), default=False, db_index=True)
-    display_name = models.CharField(_("friendly name"), max_length=100, blank=True)
+    display_name = models.CharField(
+        _("friendly name"), max_length=100, blank=True, validators=[validate_single_line]
+    )
 
     class Meta:
         ordering = ["architecture", "name"]
@@ -159,8 +162,8 @@ class CloudSync(models.Model):
 class Profile(models.Model):
     """An admin-managed cloud-init profile: parts (proxy, DNS, yum, users ...) stored as data."""
 
-    name = models.CharField(_("name"), max_length=100, unique=True)
-    description = models.TextField(_("description"), blank=True)
+    name = models.CharField(_("name"), max_length=100, unique=True, validators=[validate_single_line])
+    description = models.TextField(_("description"), blank=True, validators=[validate_text])
     parts = models.JSONField(_("parts"), default=list, blank=True)
     is_active = models.BooleanField(_("offered"), default=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -194,7 +197,7 @@ class VmRequest(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="vm_requests")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vm_requests")
-    name = models.CharField(_("name"), max_length=63)
+    name = models.CharField(_("name"), max_length=63, validators=[validate_single_line])
     architecture = models.CharField(_("architecture"), max_length=16, choices=Architecture.choices)
     image = models.ForeignKey(CloudImage, null=True, on_delete=models.SET_NULL, related_name="+")
     image_name = models.CharField(_("image"), max_length=255)
@@ -286,7 +289,7 @@ class SshKey(models.Model):
     """A developer's SSH public key, offered in every VM request (cloud-init puts it on the default user)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ssh_keys")
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=100, validators=[validate_single_line])
     public_key = models.TextField(_("public key"))
     fingerprint = models.CharField(_("fingerprint"), max_length=64)
     created_at = models.DateTimeField(_("added"), auto_now_add=True)

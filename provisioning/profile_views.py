@@ -14,14 +14,18 @@ from django.views.decorators.http import require_POST
 
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
+from portal.validators import validate_single_line, validate_text
 from provisioning import cloudinit, services
 from provisioning.models import Profile
 
 
 class ProfileForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100, validators=[validate_single_line])
     description = forms.CharField(
-        label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=gettext_lazy("Description"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_text],
     )
     is_active = forms.BooleanField(label=gettext_lazy("Offered to developers"), required=False, initial=True)
 

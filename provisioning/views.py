@@ -20,6 +20,7 @@ from django.views.generic import ListView
 from portal.access import Action, restrict
 from portal.cloud.gateway import ServerAction
 from portal.origin import origin
+from portal.validators import validate_single_line
 from portal.views import HtmxListMixin
 from provisioning import selectors, services
 from provisioning.filtersets import VmFilterSet
@@ -214,8 +215,11 @@ def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 class SshKeyForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100, required=False)
+    name = forms.CharField(
+        label=gettext_lazy("Name"), max_length=100, required=False, validators=[validate_single_line]
+    )
     public_key = forms.CharField(
+        validators=[validate_single_line],
         label=gettext_lazy("Public key"),
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=gettext_lazy("One line, as in ~/.ssh/id_ed25519.pub."),

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.validators import validate_single_line, validate_text
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions, dimension
 from quotas.models import QuotaRule
 
@@ -51,23 +52,33 @@ class DimensionValuesForm(forms.Form):
 
 
 class QuotaRequestForm(DimensionValuesForm):
-    reason = forms.CharField(label=_("Why the team needs it"), widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        label=_("Why the team needs it"), widget=forms.Textarea(attrs={"rows": 3}), validators=[validate_text]
+    )
 
 
 class ApproveForm(DimensionValuesForm):
-    comment = forms.CharField(label=_("Comment (optional)"), required=False)
+    comment = forms.CharField(
+        label=_("Comment (optional)"), required=False, validators=[validate_single_line]
+    )
 
 
 class RejectForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}), validators=[validate_text]
+    )
 
 
 class AskForm(forms.Form):
-    question = forms.CharField(label=_("Question"), widget=forms.Textarea(attrs={"rows": 2}))
+    question = forms.CharField(
+        label=_("Question"), widget=forms.Textarea(attrs={"rows": 2}), validators=[validate_text]
+    )
 
 
 class AnswerForm(forms.Form):
-    answer = forms.CharField(label=_("Answer"), widget=forms.Textarea(attrs={"rows": 2}))
+    answer = forms.CharField(
+        label=_("Answer"), widget=forms.Textarea(attrs={"rows": 2}), validators=[validate_text]
+    )
 
 
 def rule_key_choices(architectures: Iterable[str]) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Team
+from portal.validators import validate_text
 from quotas.dimensions import dimension
 
 
@@ -101,7 +102,7 @@ class QuotaRequest(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="quota_requests"
     )
-    reason = models.TextField(_("reason"))
+    reason = models.TextField(_("reason"), validators=[validate_text])
     values = models.JSONField(_("requested values"))
     previous = models.JSONField(_("limits when requested"), default=dict)
     approved_values = models.JSONField(_("approved values"), default=dict, blank=True)
@@ -111,7 +112,7 @@ class QuotaRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_comment = models.TextField(_("comment"), blank=True)
+    decision_comment = models.TextField(_("comment"), blank=True, validators=[validate_text])
     results = models.JSONField(_("results per service"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from catalog.models import ImageImport, ImagePropertyChange
 from inventory.models import Architecture
+from portal.validators import validate_single_line
 from provisioning.models import CloudFlavor, CloudImage
 
 
@@ -55,7 +56,9 @@ class CatalogImageSerializer(serializers.ModelSerializer):
 
 class ImageOfferInputSerializer(serializers.Serializer):
     offered = serializers.BooleanField()
-    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    display_name = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", validators=[validate_single_line]
+    )
 
 
 class ImagePropertiesInputSerializer(serializers.Serializer):
@@ -64,12 +67,13 @@ class ImagePropertiesInputSerializer(serializers.Serializer):
     architecture = serializers.ChoiceField(
         choices=[("", ""), *Architecture.choices], allow_blank=True, help_text=_("hw_architecture")
     )
-    os_distro = serializers.CharField(max_length=64, allow_blank=True)
-    os_version = serializers.CharField(max_length=64, allow_blank=True)
+    os_distro = serializers.CharField(max_length=64, allow_blank=True, validators=[validate_single_line])
+    os_version = serializers.CharField(max_length=64, allow_blank=True, validators=[validate_single_line])
     machine_type = serializers.CharField(
         max_length=32,
         allow_blank=True,
         help_text=_("hw_machine_type: pseries for ppc64le; pc or q35 for x86_64."),
+        validators=[validate_single_line],
     )
     min_disk_gb = serializers.IntegerField(min_value=0)
     min_ram_mb = serializers.IntegerField(min_value=0)
@@ -157,13 +161,23 @@ class ImageImportSerializer(serializers.ModelSerializer):
 class ImageImportInputSerializer(serializers.Serializer):
     """An import from a file already on the portal host (upload large files with scp or rsync)."""
 
-    path = serializers.CharField(max_length=1024, help_text=_("Relative to KENNEL_IMPORT_DIR."))
-    name = serializers.CharField(max_length=255)
+    path = serializers.CharField(
+        max_length=1024, help_text=_("Relative to KENNEL_IMPORT_DIR."), validators=[validate_single_line]
+    )
+    name = serializers.CharField(max_length=255, validators=[validate_single_line])
     architecture = serializers.ChoiceField(choices=Architecture.choices)
-    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    os_distro = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    os_version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    machine_type = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    display_name = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", validators=[validate_single_line]
+    )
+    os_distro = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", validators=[validate_single_line]
+    )
+    os_version = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", validators=[validate_single_line]
+    )
+    machine_type = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default="", validators=[validate_single_line]
+    )
     min_disk_gb = serializers.IntegerField(min_value=0, required=False, default=0)
     min_ram_mb = serializers.IntegerField(min_value=0, required=False, default=0)
     target_format = serializers.ChoiceField(

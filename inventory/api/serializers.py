@@ -13,6 +13,7 @@ from inventory.models import (
     ServerDrain,
     ServerRole,
 )
+from portal.validators import validate_single_line, validate_text
 
 
 class HardwareStateSerializer(serializers.ModelSerializer):
@@ -69,7 +70,7 @@ class ServerDrainSerializer(serializers.ModelSerializer):
 
 
 class ServerDrainInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = serializers.CharField(max_length=500, validators=[validate_single_line])
 
 
 class ServerSerializer(serializers.ModelSerializer):
@@ -137,17 +138,23 @@ class PowerRequestSerializer(serializers.ModelSerializer):
 
 class PowerRequestInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=PowerActionChoice.choices)
-    reason = serializers.CharField(max_length=500)
-    confirm_name = serializers.CharField(max_length=64, help_text="the server's name, typed as confirmation")
+    reason = serializers.CharField(max_length=500, validators=[validate_single_line])
+    confirm_name = serializers.CharField(
+        max_length=64, help_text="the server's name, typed as confirmation", validators=[validate_single_line]
+    )
 
 
 class ServerBmcInputSerializer(serializers.Serializer):
     """An admin sets a server's BMC. The password is write-only; omitted or blank keeps the stored one."""
 
     protocol = serializers.ChoiceField(choices=[("", "none"), *BmcProtocolChoice.choices], allow_blank=True)
-    address = serializers.CharField(max_length=255, allow_blank=True, default="")
+    address = serializers.CharField(
+        max_length=255, allow_blank=True, default="", validators=[validate_single_line]
+    )
     port = serializers.IntegerField(min_value=1, max_value=65535, allow_null=True, default=None)
-    username = serializers.CharField(max_length=64, allow_blank=True, default="")
+    username = serializers.CharField(
+        max_length=64, allow_blank=True, default="", validators=[validate_single_line]
+    )
     password = serializers.CharField(write_only=True, allow_blank=True, required=False, trim_whitespace=False)
     tls_verify = serializers.ChoiceField(
         choices=BmcTlsVerifyChoice.choices,
@@ -165,19 +172,31 @@ class ServerBmcInputSerializer(serializers.Serializer):
 class ServerWriteSerializer(serializers.Serializer):
     """An admin creates or edits a server's record. The BMC is set through ``PUT .../bmc/``."""
 
-    name = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=64, validators=[validate_single_line])
     architecture = serializers.ChoiceField(choices=Architecture.choices)
     datacenter = serializers.SlugRelatedField(
         slug_field="code", queryset=DataCenter.objects.all(), help_text="the data center's code"
     )
-    vendor = serializers.CharField(max_length=64, allow_blank=True, required=False)
-    model = serializers.CharField(max_length=64, allow_blank=True, required=False)
-    serial = serializers.CharField(max_length=64, allow_blank=True, required=False)
-    rack = serializers.CharField(max_length=32, allow_blank=True, required=False)
+    vendor = serializers.CharField(
+        max_length=64, allow_blank=True, required=False, validators=[validate_single_line]
+    )
+    model = serializers.CharField(
+        max_length=64, allow_blank=True, required=False, validators=[validate_single_line]
+    )
+    serial = serializers.CharField(
+        max_length=64, allow_blank=True, required=False, validators=[validate_single_line]
+    )
+    rack = serializers.CharField(
+        max_length=32, allow_blank=True, required=False, validators=[validate_single_line]
+    )
     rack_unit = serializers.IntegerField(min_value=0, max_value=32767, allow_null=True, required=False)
     roles = serializers.ListField(child=serializers.ChoiceField(choices=ServerRole.choices), required=False)
-    hypervisor_hostname = serializers.CharField(max_length=255, allow_blank=True, required=False)
-    notes = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
+    hypervisor_hostname = serializers.CharField(
+        max_length=255, allow_blank=True, required=False, validators=[validate_single_line]
+    )
+    notes = serializers.CharField(
+        allow_blank=True, required=False, trim_whitespace=False, validators=[validate_text]
+    )
 
 
 class DataCenterSerializer(serializers.ModelSerializer):
@@ -194,7 +213,7 @@ class DataCenterSerializer(serializers.ModelSerializer):
 
 class DataCenterWriteSerializer(serializers.Serializer):
     code = serializers.SlugField(max_length=32)
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_single_line])
 
 
 class ServerImportInputSerializer(serializers.Serializer):

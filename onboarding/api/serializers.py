@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from onboarding.models import CloudAccount, Onboarding, OnboardingStep, OrphanCheck, QuotaTemplate
 from portal.models import Membership
+from portal.validators import validate_single_line, validate_text
 
 
 class OnboardingStepSerializer(serializers.ModelSerializer):
@@ -48,27 +49,36 @@ class OnboardingSerializer(serializers.ModelSerializer):
 
 
 class OnboardInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_single_line])
     slug = serializers.SlugField(max_length=48)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    members = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    leads = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    quota_template = serializers.CharField(required=False, allow_null=True, default=None)
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", validators=[validate_text]
+    )
+    members = serializers.ListField(
+        child=serializers.CharField(validators=[validate_single_line]), required=False, default=list
+    )
+    leads = serializers.ListField(
+        child=serializers.CharField(validators=[validate_single_line]), required=False, default=list
+    )
+    quota_template = serializers.CharField(
+        required=False, allow_null=True, default=None, validators=[validate_single_line]
+    )
 
 
 class OffboardInputSerializer(serializers.Serializer):
     confirm = serializers.CharField(
-        help_text="The team's short name, typed to confirm (its VMs are deleted)."
+        help_text="The team's short name, typed to confirm (its VMs are deleted).",
+        validators=[validate_single_line],
     )
 
 
 class MemberInputSerializer(serializers.Serializer):
-    username = serializers.CharField()
+    username = serializers.CharField(validators=[validate_single_line])
     level = serializers.ChoiceField(choices=Membership.Level.choices, default=Membership.Level.MEMBER)
 
 
 class MemberRemoveInputSerializer(serializers.Serializer):
-    username = serializers.CharField()
+    username = serializers.CharField(validators=[validate_single_line])
 
 
 class QuotaTemplateSerializer(serializers.ModelSerializer):

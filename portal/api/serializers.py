@@ -2,6 +2,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from portal.models import ApiToken, AuditEvent, Membership, Role, Team, User
+from portal.validators import validate_single_line
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -62,7 +63,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_single_line])
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -74,10 +75,13 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
 
 class LoginInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = serializers.CharField(max_length=150, validators=[validate_single_line])
     password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
     name = serializers.CharField(
-        max_length=100, default="kennel CLI", help_text=_("A name for the new token, e.g. the machine.")
+        max_length=100,
+        default="kennel CLI",
+        help_text=_("A name for the new token, e.g. the machine."),
+        validators=[validate_single_line],
     )
 
 

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from inventory.models import Architecture
 from portal.cloud.gateway import ServerAction
+from portal.validators import validate_single_line
 from provisioning import cloudinit
 from provisioning.models import CloudFlavor, CloudImage, Profile, VmEvent, VmRequest
 
@@ -58,10 +59,12 @@ class VmDetailSerializer(VmSerializer):
 
 class VmRequestInputSerializer(serializers.Serializer):
     team = serializers.SlugField(help_text=_("The team's short name."))
-    name = serializers.CharField(max_length=63)
-    image = serializers.CharField(help_text=_("Image id or name."))
-    flavor = serializers.CharField(help_text=_("Flavor id or name."))
-    profile = serializers.CharField(required=False, allow_blank=True, help_text=_("Profile name."))
+    name = serializers.CharField(max_length=63, validators=[validate_single_line])
+    image = serializers.CharField(help_text=_("Image id or name."), validators=[validate_single_line])
+    flavor = serializers.CharField(help_text=_("Flavor id or name."), validators=[validate_single_line])
+    profile = serializers.CharField(
+        required=False, allow_blank=True, help_text=_("Profile name."), validators=[validate_single_line]
+    )
     architecture = serializers.ChoiceField(
         choices=Architecture.choices,
         required=False,

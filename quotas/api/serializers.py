@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from portal.access import restrict
 from portal.models import Team
+from portal.validators import validate_text
 from quotas.models import QuotaRequest, QuotaRequestEvent
 
 
@@ -76,7 +77,7 @@ class QuotaRequestInputSerializer(serializers.Serializer):
     values = serializers.DictField(
         child=serializers.JSONField(), help_text='e.g. {"cores": 64, "cores:ppc64le": 16}'
     )
-    reason = serializers.CharField()
+    reason = serializers.CharField(validators=[validate_text])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -91,16 +92,16 @@ class QuotaApproveInputSerializer(serializers.Serializer):
     values = serializers.DictField(
         child=serializers.JSONField(), required=False, help_text="edited values; omit to approve as asked"
     )
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", validators=[validate_text])
 
 
 class ReasonInputSerializer(serializers.Serializer):
-    reason = serializers.CharField()
+    reason = serializers.CharField(validators=[validate_text])
 
 
 class QuestionInputSerializer(serializers.Serializer):
-    question = serializers.CharField()
+    question = serializers.CharField(validators=[validate_text])
 
 
 class AnswerInputSerializer(serializers.Serializer):
-    answer = serializers.CharField()
+    answer = serializers.CharField(validators=[validate_text])
