@@ -58,12 +58,19 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at"]
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "read_only"]
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_("Sooner than the default lifetime if given; null or absent: the default lifetime."),
+    )
+    read_only = serializers.BooleanField(
+        default=False, help_text=_("A read-only token may only read: any change gets 403.")
+    )
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
@@ -79,6 +86,9 @@ class LoginInputSerializer(serializers.Serializer):
     name = serializers.CharField(
         max_length=100, default="kennel CLI", help_text=_("A name for the new token, e.g. the machine.")
     )
+    read_only = serializers.BooleanField(
+        default=False, help_text=_("A read-only token may only read: any change gets 403.")
+    )
 
 
 class LoginTokenSerializer(ApiTokenCreatedSerializer):
@@ -89,11 +99,24 @@ class LoginTokenSerializer(ApiTokenCreatedSerializer):
 
 
 class PersonSerializer(serializers.ModelSerializer):
+    # The role that applies: a superuser is an admin, whatever was stored before.
+    role = serializers.ChoiceField(source="portal_role", choices=Role.choices, read_only=True)
     teams = serializers.SerializerMethodField()
 
     class Meta:
         model = User
-        fields = ["id", "username", "first_name", "last_name", "role", "is_active", "last_login", "teams"]
+        fields = [
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "role",
+            "is_superuser",
+            "is_active",
+            "last_login",
+            "teams",
+        ]
+        read_only_fields = fields
 
     def get_teams(self, user) -> list[dict[str, str]]:
         return [{"team": m.team.slug, "level": m.level} for m in user.memberships.all()]
