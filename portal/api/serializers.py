@@ -1,4 +1,5 @@
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.models import ApiToken, AuditEvent, Membership, Role, Team, User
@@ -20,13 +21,27 @@ class TeamSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "description", "openstack_project_id", "created_at", "members"]
 
 
+class CurrentTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "expires_at", "read_only"]
+
+
 class MeSerializer(serializers.ModelSerializer):
     role = serializers.CharField(source="portal_role", read_only=True)
     teams = serializers.SerializerMethodField()
+    token = serializers.SerializerMethodField(
+        help_text=_("The API token this request was made with (null when signed in otherwise).")
+    )
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "first_name", "last_name", "role", "teams"]
+        fields = ["id", "username", "email", "first_name", "last_name", "role", "teams", "token"]
+
+    @extend_schema_field(CurrentTokenSerializer(allow_null=True))
+    def get_token(self, user) -> dict | None:
+        token = self.context.get("token")
+        return CurrentTokenSerializer(token).data if isinstance(token, ApiToken) else None
 
     def get_teams(self, user) -> list[dict]:
         return [

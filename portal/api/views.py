@@ -32,8 +32,9 @@ from portal.origin import origin
 @extend_schema(responses=MeSerializer)
 @api_view(["GET"])
 def me(request):
-    """The signed-in user, their portal role and their teams."""
-    return Response(MeSerializer(request.user).data)
+    """The signed-in user, their portal role and their teams, and the API token in use (its expiry
+    and scope, which `kennel whoami` shows)."""
+    return Response(MeSerializer(request.user, context={"token": request.auth}).data)
 
 
 class TeamViewSet(viewsets.ReadOnlyModelViewSet):
