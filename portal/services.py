@@ -300,6 +300,27 @@ def worker_heartbeat_record() -> None:
     cache.set(HEARTBEAT_KEY, time.time(), timeout=None)
 
 
+def cloud_reachability_record() -> bool:
+    """Called every minute by a beat-scheduled task on a worker: asks the cloud one cheap question
+    (who the portal's user is) and keeps the answer for /health/, so the web never waits on the cloud
+    to say whether it is there. Returns whether it answered."""
+    import time
+
+    from django.core.cache import cache
+
+    from portal.cloud import cloud
+    from portal.cloud.gateway import CloudError
+    from portal.selectors import CLOUD_CHECK_KEY
+
+    try:
+        cloud().whoami()
+        ok, detail = True, "reachable"
+    except CloudError as exc:
+        ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
+    cache.set(CLOUD_CHECK_KEY, {"ok": ok, "detail": detail, "at": time.time()}, timeout=None)
+    return ok
+
+
 def team_link_project(*, actor: User | None, team: Team, project: str, source: str = SYSTEM) -> Team:
     """Link ``team`` to an existing cloud project (name or id) and give the portal's cloud user the
     admin role there, which it needs to create the team's VMs. Idempotent. Calls the cloud: use it

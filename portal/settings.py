@@ -278,6 +278,12 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": timedelta(seconds=30)},
+    # Whether the cloud answers, for /health/'s details (the web never asks the cloud itself).
+    "cloud-check": {
+        "task": "portal.tasks.cloud_check",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
     "catalog-refresh": {"task": "provisioning.tasks.catalog_refresh", "schedule": timedelta(minutes=2)},
     "vm-requests-resume": {"task": "provisioning.tasks.vm_requests_resume", "schedule": timedelta(minutes=5)},
     "vm-reconcile": {"task": "provisioning.tasks.vm_reconcile", "schedule": timedelta(seconds=60)},

@@ -10,6 +10,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -207,16 +208,30 @@ def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("token-list")
 
 
+def _may_see_health_details(request: HttpRequest) -> bool:
+    """Signed-in admins (session or API token), and monitoring with ``KENNEL_HEALTH_TOKEN``."""
+    if can(request.user, Capability.TEAMS_ONBOARD):
+        return True
+    scheme, _space, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        return False
+    expected = settings.KENNEL_HEALTH_TOKEN
+    if expected and constant_time_compare(key.strip(), expected):
+        return True
+    return can(services.api_token_authenticate(key.strip()), Capability.TEAMS_ONBOARD)
+
+
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Database, Redis and worker status for load balancers and people; 503 when anything is down."""
+    """For load balancers: ``{"status": "ok"}`` (200) or ``"not ok"`` (503, when the database, Redis or
+    the worker is down). What is down, and the cloud's reachability (which never makes it 503), only
+    for admins and the operations token: the rest of the world learns nothing about the inside."""
     checks = selectors.health_checks()
-    healthy = all(check.ok for check in checks)
-    body = {
-        "status": "ok" if healthy else "degraded",
-        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
-    }
+    healthy = all(check.ok for check in checks if check.essential)
+    body: dict = {"status": "ok" if healthy else "not ok"}
+    if _may_see_health_details(request):
+        body["checks"] = {c.name: {"ok": c.ok, "detail": c.detail, "essential": c.essential} for c in checks}
     return JsonResponse(body, status=200 if healthy else 503)
 
 
