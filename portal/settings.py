@@ -362,6 +362,10 @@ for _dns in KENNEL_TENANT_DNS:
         ipaddress.ip_address(_dns)
     except ValueError:
         raise ImproperlyConfigured(f"KENNEL_TENANT_DNS: {_dns!r} is not an IP address") from None
+# Quota requests: the most volume storage (GB) and floating IPs any team could be given. Instances,
+# vCPUs, RAM and local disk are bounded by the compute hosts' capacity instead (Placement's rule).
+KENNEL_QUOTA_MAX_VOLUME_GB = env_int("KENNEL_QUOTA_MAX_VOLUME_GB", 1_048_576, minimum=0)
+KENNEL_QUOTA_MAX_FLOATING_IPS = env_int("KENNEL_QUOTA_MAX_FLOATING_IPS", 4096, minimum=0)
 KENNEL_BASE_URL = env_str("KENNEL_BASE_URL", "http://127.0.0.1:8000")
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
