@@ -36,7 +36,7 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def client_ip(request: HttpRequest) -> str:
+def client_ip(request: HttpRequest) -> str | None:
     """The client's address: the peer (REMOTE_ADDR), unless the peer is one of the trusted reverse
     proxies (``KENNEL_TRUSTED_PROXIES``), in which case its ``X-Forwarded-For`` is read from the right,
     skipping further trusted proxies, to the first address no trusted proxy vouches for.
@@ -44,12 +44,15 @@ def client_ip(request: HttpRequest) -> str:
     A client that talks to Kennel directly can send any X-Forwarded-For it likes, so the header is
     never read from an untrusted peer; and the left of the header is the client's own claim, so it is
     only reached when every hop to its right is a trusted proxy. The login limits (django-axes), the
-    audit log and everything else that records an address use this one function."""
-    peer = str(request.META.get("REMOTE_ADDR") or "")
+    audit log and everything else that records an address use this one function. None when the peer
+    is not an IP address at all (a Unix socket): the limits then count by account alone."""
+    address = _address(str(request.META.get("REMOTE_ADDR") or ""))
+    if address is None:
+        return None
+    peer = str(address)
     trusted = trusted_proxy_networks(tuple(settings.KENNEL_TRUSTED_PROXIES))
-    address = _address(peer)
-    if not trusted or address is None or not any(address in net for net in trusted):
-        return peer or "?"
+    if not trusted or not any(address in net for net in trusted):
+        return peer
     hops = [hop for hop in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",") if hop.strip()]
     client = peer
     for hop in reversed(hops):
@@ -65,4 +68,4 @@ def client_ip(request: HttpRequest) -> str:
 def origin(request: HttpRequest) -> str:
     """``web 192.0.2.7`` or ``api 192.0.2.7``: the channel and the client's address (client_ip)."""
     channel = "api" if request.path.startswith("/api/") else "web"
-    return f"{channel} {client_ip(request)}"
+    return f"{channel} {client_ip(request) or '?'}"

@@ -163,3 +163,9 @@ def test_unknown_usernames_count_too(db):
     for n in range(5):
         api_login("real", "wrong", REMOTE_ADDR=f"192.0.2.{n + 1}")
     assert api_login("real", PASSWORD, REMOTE_ADDR="192.0.2.99").status_code == 429
+
+
+def test_a_peer_that_is_no_ip_address_is_counted_by_account_alone(member):
+    codes = [api_login("member", "wrong", REMOTE_ADDR="unix:/run/kennel.sock").status_code for _ in range(5)]
+    assert codes == [401, 401, 401, 401, 429]
+    assert api_login("member", PASSWORD, REMOTE_ADDR="unix:/run/kennel.sock").status_code == 429
