@@ -124,6 +124,8 @@ AXES_VERBOSE = False
 
 # API tokens live this many days unless made shorter (0: no expiry by default, and none required).
 KENNEL_API_TOKEN_DAYS = env_int("KENNEL_API_TOKEN_DAYS", 90, minimum=0)
+if KENNEL_API_TOKEN_DAYS > 36_500:
+    raise ImproperlyConfigured("KENNEL_API_TOKEN_DAYS must be at most 36500 (100 years); 0 means no expiry")
 # A secret that lets monitoring read /health/'s details with "Authorization: Bearer <it>"; unset: only
 # signed-in admins see them, everyone else gets ok / not ok.
 KENNEL_HEALTH_TOKEN = env_optional("KENNEL_HEALTH_TOKEN")
