@@ -239,8 +239,10 @@ def login_wait_message(seconds: int) -> str:
     """What a locked-out person reads: why, and how long to wait (rounded up to whole minutes)."""
     minutes = max(1, -(-seconds // 60))
     return ngettext(
-        "Too many failed sign-ins for this account or from this address. Try again in %(minutes)d minute.",
-        "Too many failed sign-ins for this account or from this address. Try again in %(minutes)d minutes.",
+        "Too many failed sign-ins for this account or from this address. Try again in %(minutes)d minute; "
+        "each attempt before then starts the wait again.",
+        "Too many failed sign-ins for this account or from this address. Try again in %(minutes)d minutes; "
+        "each attempt before then starts the wait again.",
         minutes,
     ) % {"minutes": minutes}
 

@@ -43,7 +43,8 @@ def test_fifty_wrong_passwords_on_the_login_page_then_the_right_one_is_refused(m
     message = right.context["locked_out"]
     print(f"web: wait message = {message!r}")
     assert message == (
-        "Too many failed sign-ins for this account or from this address. Try again in 10 minutes."
+        "Too many failed sign-ins for this account or from this address. Try again in 10 minutes; "
+        "each attempt before then starts the wait again."
     )
     assert message in right.text
     assert "_auth_user_id" not in client.session
@@ -64,7 +65,8 @@ def test_fifty_wrong_passwords_on_the_api_then_the_right_one_gets_429_with_retry
     right = api_login("member", PASSWORD)
     assert right.status_code == 429 and right["Retry-After"] == "600"
     assert right.json() == {
-        "detail": "Too many failed sign-ins for this account or from this address. Try again in 10 minutes.",
+        "detail": "Too many failed sign-ins for this account or from this address. Try again in 10 minutes; "
+        "each attempt before then starts the wait again.",
         "retry_after": 600,
     }
     assert not ApiToken.objects.exists()
