@@ -254,7 +254,8 @@ def login_locked_out(request: HttpRequest, original_response=None, credentials=N
     seconds = settings.KENNEL_LOGIN_COOLOFF_SECONDS
     message = login_wait_message(seconds)
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse({"detail": message, "retry_after": seconds}, status=429)
+        # The shape of every API error ({"detail": ...}); the seconds are in Retry-After, as DRF's own 429.
+        response: HttpResponse = JsonResponse({"detail": message}, status=429)
     else:
         form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
         response = render(

@@ -345,3 +345,21 @@ def test_expiry_is_said_in_days_hours_or_as_never():
     assert expiry("2026-12-02T17:00:00Z", now=now).endswith("(in 5 hours)")
     assert expiry("2026-12-02T12:10:00Z", now=now).endswith("(in less than an hour)")
     assert expiry("2026-12-01T12:00:00Z", now=now).endswith("(expired)")
+
+
+def test_kennel_login_is_refused_with_the_wait_once_the_account_is_locked(
+    kennel, live_server, member, settings
+):
+    settings.AXES_FAILURE_LIMIT = 3
+    codes = [
+        kennel("login", live_server.url, "-u", "member", "--password-stdin", input="wrong\n").code
+        for _ in range(3)
+    ]
+    assert codes == [3, 3, 5]
+    right = kennel("login", live_server.url, "-u", "member", "--password-stdin", input=PASSWORD + "\n")
+    assert right.code == 5
+    assert (
+        "Too many failed sign-ins for this account or from this address. Try again in 15 minutes" in right.err
+    )
+    assert f"Try again in {settings.KENNEL_LOGIN_COOLOFF_SECONDS} s." in right.err
+    assert not ApiToken.objects.exists()
