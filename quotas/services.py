@@ -32,6 +32,7 @@ from portal.cloud.gateway import CloudRequestError, QuotaService
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
+from provisioning.sync import Part, mirror_run
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, cloud_dimensions, dimension, vm_need
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRequestEvent, QuotaRule, TeamQuota, TeamUsageSample
 from quotas.selectors import (
@@ -77,6 +78,18 @@ def quota_sync(*, team_ids: list[int] | None = None) -> int:
         TeamQuota.objects.filter(team=team, key__in=_missing_service_keys(services)).delete()
         read += 1
     return read
+
+
+def quota_mirror_refresh() -> int | None:
+    """The scheduled mirror of every team's limits (``quota_sync``), one run at a time: returns how
+    many teams were read, or None when another run held the quotas. Success or the error is recorded
+    in CloudSync (the quota pages show the data's age). Raises CloudUnavailable."""
+    with mirror_run(Part.QUOTAS, stale_after=timedelta(minutes=10)) as run:
+        if run is None:
+            return None
+        read = quota_sync()
+        run.full = True
+        return read
 
 
 def _missing_service_keys(services: frozenset[QuotaService]) -> list[str]:
