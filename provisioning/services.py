@@ -383,7 +383,7 @@ def _server_fields(server: Server, flavor_ids: Mapping[str, int] | None = None) 
     fields: dict[str, Any] = {
         "server_status": server.status,
         "host": server.host or "",
-        "addresses": dict(server.addresses),
+        "addresses": {network: list(ips) for network, ips in server.addresses.items()},  # as JSON holds it
     }
     if server.name:
         fields["name"] = server.name[:63]
