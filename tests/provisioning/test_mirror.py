@@ -326,3 +326,17 @@ def test_the_vm_pages_say_how_old_the_servers_are_and_mark_servers_not_made_by_k
     assert "by-hand" in page and "not Kennel" in page
     detail = client.get(reverse("provisioning:vm-detail", args=[vm.pk])).content.decode()
     assert 'data-testid="mirror-age"' in detail and " s ago." in detail
+
+
+def test_the_schedule_leaves_room_within_each_bound(settings):
+    """Issue 13's bounds: servers and hosts 60 s, quotas, images and flavors 5 minutes. A period of at
+    most a third of the bound leaves a slow run and a queue wait room."""
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["vm-reconcile"]["schedule"] <= timedelta(seconds=20)
+    assert schedule["hosts-refresh"]["schedule"] <= timedelta(seconds=20) * 1.5
+    assert schedule["catalog-refresh"]["schedule"] <= timedelta(minutes=5) / 2
+    assert schedule["quota-sync"]["schedule"] <= timedelta(minutes=5) / 2
+    assert all(
+        schedule[name]["options"]["expires"] < schedule[name]["schedule"].total_seconds()
+        for name in ("vm-reconcile", "hosts-refresh", "catalog-refresh", "quota-sync")
+    )
