@@ -340,3 +340,39 @@ def test_the_schedule_leaves_room_within_each_bound(settings):
         schedule[name]["options"]["expires"] < schedule[name]["schedule"].total_seconds()
         for name in ("vm-reconcile", "hosts-refresh", "catalog-refresh", "quota-sync")
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_fired_together_list_the_cloud_once(fake_cloud, member, team, monkeypatch):
+    """Beat firing faster than a slow run: the runs that find the servers claimed return at once."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    built(member, team)
+    listing = fake_cloud.list_servers
+    listings = []
+
+    def slow_listing(**kwargs):
+        listings.append(kwargs)
+        time.sleep(0.5)  # a large cloud's listing
+        return listing(**kwargs)
+
+    monkeypatch.setattr(fake_cloud, "list_servers", slow_listing)
+    results = []
+
+    def run() -> None:
+        try:
+            results.append(services.vm_reconcile())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(r is None for r in results) == [False, True, True, True]
+    assert len(listings) == 1 and servers_sync().running_since is None
