@@ -67,8 +67,7 @@ def quota_sync(*, team_ids: list[int] | None = None) -> int:
     for team in teams:
         try:
             for service in services:
-                limits = gateway.get_quotas(team.openstack_project_id, service)
-                used = gateway.get_quota_usage(team.openstack_project_id, service)
+                limits, used = gateway.get_quotas_with_usage(team.openstack_project_id, service)
                 _mirror_limits(team, service, limits, used)
         except CloudRequestError as error:
             # A project removed behind Kennel's back: the team keeps its last known limits.

@@ -835,6 +835,9 @@ class FakeCloud:
 
     @_gateway_call("compute")
     def get_quotas(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        return self._quota_limits(project_id, service)
+
+    def _quota_limits(self, project_id: str, service: QuotaService) -> dict[str, int]:
         service = QuotaService(service)
         self._check_quota_target(project_id, service)
         limits = self._limits(project_id, service)
@@ -868,6 +871,9 @@ class FakeCloud:
 
     @_gateway_call("compute")
     def get_quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        return self._quota_usage(project_id, service)
+
+    def _quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
         service = QuotaService(service)
         self._check_quota_target(project_id, service)
         if service == QuotaService.COMPUTE:
@@ -886,6 +892,12 @@ class FakeCloud:
                 "security_group": 1,
             }
         return {"gigabytes": 0, "volumes": 0}  # the fake has no volumes
+
+    @_gateway_call("compute")
+    def get_quotas_with_usage(
+        self, project_id: str, service: QuotaService
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        return self._quota_limits(project_id, service), self._quota_usage(project_id, service)
 
     # --- identity ------------------------------------------------------------------------------------
     @_gateway_call("identity")

@@ -420,6 +420,12 @@ class CloudGateway(Protocol):
         """What the project holds of each of ``QUOTA_DIMENSIONS[service]``, as the service counts it."""
         ...
 
+    def get_quotas_with_usage(
+        self, project_id: str, service: QuotaService
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """``get_quotas`` and ``get_quota_usage`` in one call to the service (its quota details)."""
+        ...
+
     # --- identity ------------------------------------------------------------------------------------
     def access_info(self) -> CloudAccess:
         """The identity endpoint, region and interface the portal uses, from its configuration (no

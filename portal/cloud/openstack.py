@@ -546,6 +546,28 @@ class OpenStackGateway:
             quota = self.conn.block_storage.get_quota_set(project_id, usage=True)
         return {name: int(quota.usage.get(name, 0)) for name in names}
 
+    @translate_errors
+    def get_quotas_with_usage(
+        self, project_id: str, service: QuotaService
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        names = QUOTA_DIMENSIONS[QuotaService(service)]
+        quota: Any
+        if service == QuotaService.NETWORK:
+            quota = self.conn.network.get_quota(project_id, details=True)
+            details = {name: getattr(quota, _NETWORK_QUOTA_ATTRS[name]) for name in names}
+            return (
+                {name: int(detail["limit"]) for name, detail in details.items()},
+                {name: int(detail["used"]) for name, detail in details.items()},
+            )
+        if service == QuotaService.COMPUTE:
+            quota = self.conn.compute.get_quota_set(project_id, usage=True)
+        else:
+            quota = self.conn.block_storage.get_quota_set(project_id, usage=True)
+        return (
+            {name: int(getattr(quota, name)) for name in names},
+            {name: int(quota.usage.get(name, 0)) for name in names},
+        )
+
     # --- identity ------------------------------------------------------------------------------------
     def access_info(self) -> CloudAccess:
         region = self.conn.config  # the parsed clouds.yaml entry; building it calls nothing

@@ -547,6 +547,14 @@ def test_access_info_names_the_identity_endpoint_without_credentials(gateway):
     assert access.region_name == "RegionOne" and access.interface == "public"
 
 
+def test_quotas_with_usage_are_the_limits_and_the_usage_in_one_call(gateway, project):
+    for service in gateway.services():
+        assert gateway.get_quotas_with_usage(project.id, service) == (
+            gateway.get_quotas(project.id, service),
+            gateway.get_quota_usage(project.id, service),
+        )
+
+
 def test_projects_and_users_are_listed_and_users_carry_a_description(gateway):
     team = gateway.create_project(name=unique("listed"), description="listed")
     person = gateway.create_user(name=unique("described"), description="kennel: onboarding test")
