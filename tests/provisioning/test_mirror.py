@@ -302,6 +302,24 @@ def test_a_quota_changed_in_nova_or_neutron_arrives_with_the_next_quota_run(fake
     assert CloudSync.objects.get(part=Part.QUOTAS).succeeded_at is not None
 
 
+def test_a_quiet_quota_run_costs_the_same_queries_with_more_teams(fake_cloud):
+    from tests.factories import TeamFactory
+
+    def queries_of_a_quiet_run() -> int:
+        quota_mirror_refresh()
+        with CaptureQueriesContext(connection) as queries:
+            quota_mirror_refresh()
+        return len(queries)
+
+    few = queries_of_a_quiet_run()
+    for i in range(3):
+        project = fake_cloud.create_project(name=f"more-{i}")
+        TeamFactory(openstack_project_id=project.id)
+    many = queries_of_a_quiet_run()
+
+    assert few == many
+
+
 # --- pages say how old the data is -----------------------------------------------------------------------
 
 
