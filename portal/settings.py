@@ -286,14 +286,35 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 55},
     },
-    "catalog-refresh": {"task": "provisioning.tasks.catalog_refresh", "schedule": timedelta(minutes=2)},
+    # The cloud mirror. Outside changes must show within: servers 60 s (Nova's changes-since every 15 s,
+    # a complete listing every 5 minutes inside the same task), hosts 60 s, images, flavors and
+    # quotas 5 minutes. Each run claims its part (a slow run is never joined by a second one), and a
+    # run that waited in the queue longer than its period is dropped: the next one is fresher.
+    "vm-reconcile": {
+        "task": "provisioning.tasks.vm_reconcile",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    "hosts-refresh": {
+        "task": "provisioning.tasks.hosts_refresh",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 29},
+    },
+    "catalog-refresh": {
+        "task": "provisioning.tasks.catalog_refresh",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 110},
+    },
     "vm-requests-resume": {"task": "provisioning.tasks.vm_requests_resume", "schedule": timedelta(minutes=5)},
-    "vm-reconcile": {"task": "provisioning.tasks.vm_reconcile", "schedule": timedelta(seconds=60)},
     "vm-leases": {"task": "provisioning.tasks.vm_leases_enforce", "schedule": timedelta(hours=1)},
     # Disk imports a dead worker left half-done (no heartbeat for 10 minutes) are picked up again.
     "image-imports-resume": {"task": "catalog.tasks.image_imports_resume", "schedule": timedelta(minutes=5)},
     # Team limits and the cloud's own usage counts; an hourly usage sample for the approval page.
-    "quota-sync": {"task": "quotas.tasks.quota_sync", "schedule": timedelta(minutes=5)},
+    "quota-sync": {
+        "task": "quotas.tasks.quota_sync",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 110},
+    },
     "quota-requests-resume": {"task": "quotas.tasks.quota_requests_resume", "schedule": timedelta(minutes=5)},
     # Onboarding and offboarding chains a dead worker left (no heartbeat for 10 minutes) go on.
     "onboardings-resume": {"task": "onboarding.tasks.onboardings_resume", "schedule": timedelta(minutes=5)},
