@@ -11,3 +11,6 @@ class ApiTokenForm(forms.Form):
         help_text=_("Where the token is used, e.g. “laptop CLI”."),
         validators=[validate_single_line],
     )
+    read_only = forms.BooleanField(
+        label=_("Read-only"), required=False, help_text=_("It may only read: any change gets 403.")
+    )

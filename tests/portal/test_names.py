@@ -82,6 +82,8 @@ MODEL_FIELDS_NOT_TYPED = {
     "provisioning.CloudHost.architecture",
     "provisioning.CloudHost.state",
     "provisioning.CloudHost.status",
+    "provisioning.CloudHost.disabled_reason",  # Nova's, mirrored; Kennel's is ServerDrain.reason
+    "provisioning.CloudHost.provider_id",
     "provisioning.CloudNetwork.cloud_id",
     "provisioning.CloudNetwork.name",
     "provisioning.CloudNetwork.project_id",

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0008_mark_builds_in_flight'),
+        ('provisioning', '0009_mirror_freshness_and_claims'),
     ]
 
     operations = [
