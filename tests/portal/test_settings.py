@@ -176,3 +176,27 @@ def test_sign_in_limits_and_token_days_come_from_the_environment():
     assert result.stdout.strip().splitlines()[-1] == "7 120.0 30 ['10.0.0.0/24', '2001:db8::1']"
     refused = run_django({"KENNEL_LOGIN_FAILURE_LIMIT": "0"}, "check")
     assert refused.returncode != 0 and "KENNEL_LOGIN_FAILURE_LIMIT=0 must be at least 1" in refused.stderr
+
+
+def test_bmc_networks_and_ports_come_from_the_environment_and_nonsense_stops_the_start():
+    result = run_django(
+        {
+            "KENNEL_BMC_ALLOWED_NETWORKS": "10.20.0.0/16, fd00:b::/64",
+            "KENNEL_BMC_ALLOWED_PORTS": "443,8000-8099",
+        },
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print([str(n) for n in s.KENNEL_BMC_ALLOWED_NETWORKS], s.KENNEL_BMC_ALLOWED_PORTS)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip().splitlines()[-1] == "['10.20.0.0/16', 'fd00:b::/64'] [(443, 443), (8000, 8099)]"
+    )
+    for name, value, says in [
+        ("KENNEL_BMC_ALLOWED_NETWORKS", "10.0.0.0/8,bmc.example", "'bmc.example' is not an IP network"),
+        ("KENNEL_BMC_ALLOWED_PORTS", "443,99999", "must be ports from 1 to 65535"),
+        ("KENNEL_BMC_ALLOWED_PORTS", "443,http", "'http' is not a port"),
+    ]:
+        refused = run_django({name: value}, "check")
+        assert refused.returncode != 0 and says in refused.stderr, refused.stderr
