@@ -331,6 +331,8 @@ KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
 KENNEL_POWER_COOLDOWN = env_int("KENNEL_POWER_COOLDOWN", 300, minimum=0)
 # A compute node may be powered off only if a check younger than this (seconds) found it drained and empty.
 KENNEL_DRAIN_MAX_AGE = env_int("KENNEL_DRAIN_MAX_AGE", 120, minimum=10)
+# A drain that moves VMs off gives one live migration this long (seconds) before it says it failed.
+KENNEL_DRAIN_MIGRATION_TIMEOUT = env_int("KENNEL_DRAIN_MIGRATION_TIMEOUT", 600, minimum=30)
 # A power action still running this long (seconds) after a worker claimed it lost its worker: it is
 # finished from what its BMC shows (one BMC call is bounded by KENNEL_BMC_TIMEOUT).
 KENNEL_POWER_STUCK_AFTER = env_int("KENNEL_POWER_STUCK_AFTER", 300, minimum=60)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
 import openstack
@@ -125,6 +125,11 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Nova writes some times without a zone (migrations); they are UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _server(s: Any) -> Server:
@@ -412,7 +417,7 @@ class OpenStackGateway:
                 kind=m.migration_type or "",
                 source_host=m.source_compute,
                 dest_host=m.dest_compute,
-                created_at=_parse_time(m.created_at),
+                created_at=_utc(_parse_time(m.created_at)),
             )
             for m in self.conn.compute.migrations(instance_uuid=server_id)
         ]
