@@ -220,10 +220,11 @@ def _follow(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
         return
     # Settled, still on the source: Nova's migration failed, or the request never reached it.
     latest = next(iter(gateway.list_server_migrations(server.id)), None)
+    started = move.started_at or timezone.now()
     recent = (
         latest is not None
         and latest.created_at is not None
-        and latest.created_at >= move.started_at - timedelta(minutes=1)
+        and latest.created_at >= started - timedelta(minutes=1)
     )
     if latest is not None and recent and latest.failed:
         _end(
