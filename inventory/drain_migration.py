@@ -111,8 +111,16 @@ def _plan(drain: ServerDrain, gateway: CloudGateway) -> None:
     )
 
 
-def _end(move: DrainMove, status: str, *, error: str = "", target: str | None = None) -> None:
-    fields: dict = {"status": status, "error": error[:300], "finished_at": timezone.now()}
+def _end(
+    move: DrainMove, status: str, *, error: str = "", params: dict | None = None, target: str | None = None
+) -> None:
+    """``error``: the untranslated message, with ``params`` to fill in when it is shown."""
+    fields: dict = {
+        "status": status,
+        "error": error[:300],
+        "error_params": {k: str(v)[:200] for k, v in (params or {}).items()},
+        "finished_at": timezone.now(),
+    }
     if target is not None:
         fields["target_host"] = target
     DrainMove.objects.filter(pk=move.pk, status=DrainMove.Status.MIGRATING).update(**fields)
@@ -141,13 +149,13 @@ def _start(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
             error=_(
                 "It is %(status)s: only a running VM can be live-migrated. "
                 "Start or delete it, then drain again."
-            )
-            % {"status": server.status},
+            ),
+            params={"status": server.status},
         )
         return
     target, refusal = _target(drain, server, gateway)
     if target is None:
-        _end(move, DrainMove.Status.FAILED, error=refusal)
+        _end(move, DrainMove.Status.FAILED, error=refusal[0], params=refusal[1])
         return
     DrainMove.objects.filter(pk=move.pk).update(
         started_at=timezone.now(), attempts=F("attempts") + 1, target_host=target
@@ -157,22 +165,30 @@ def _start(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
     except CloudNotFound:
         _end(move, DrainMove.Status.GONE)
     except CloudRequestError as error:
-        _end(move, DrainMove.Status.FAILED, error=_("Nova refused to move it: %(error)s") % {"error": error})
+        _end(
+            move,
+            DrainMove.Status.FAILED,
+            error=_("Nova refused to move it: %(error)s"),
+            params={"error": error},
+        )
 
 
-def _target(drain: ServerDrain, server: CloudServer, gateway: CloudGateway) -> tuple[str | None, str]:
+def _target(
+    drain: ServerDrain, server: CloudServer, gateway: CloudGateway
+) -> tuple[str | None, tuple[str, dict]]:
     """The host to move ``server`` to: enabled and up, of the source's architecture, other than the
-    source, with room for it in Placement; the one with the most free memory. Or None and why not."""
+    source, with room for it in Placement; the one with the most free memory. Or None and why not
+    (a message and its parameters)."""
     source = drain.server.hypervisor_hostname
     providers = gateway.list_resource_providers()
     arch = _architecture(providers, source) or drain.server.architecture
     usable = {h.hostname for h in gateway.list_hypervisors() if h.status == "enabled" and h.state == "up"}
     same = [p for p in providers if p.architecture == arch and p.name != source and p.name in usable]
     if not same:
-        return None, _("No other enabled %(arch)s host: %(host)s is the only one that can run it.") % {
-            "arch": arch,
-            "host": source,
-        }
+        return None, (
+            _("No other enabled %(arch)s host: %(host)s is the only one that can run it."),
+            {"arch": arch, "host": source},
+        )
     need = {"VCPU": server.vcpus, "MEMORY_MB": server.ram_mb, "DISK_GB": server.disk_gb}
 
     def free(p: ResourceProvider, rc: str) -> int:
@@ -181,10 +197,11 @@ def _target(drain: ServerDrain, server: CloudServer, gateway: CloudGateway) -> t
 
     fitting = [p for p in same if all(free(p, rc) >= amount for rc, amount in need.items())]
     if not fitting:
-        return None, _(
-            "No other %(arch)s host has room for it (%(vcpus)s vCPUs, %(ram)s MB RAM, %(disk)s GB disk)."
-        ) % {"arch": arch, "vcpus": server.vcpus, "ram": server.ram_mb, "disk": server.disk_gb}
-    return max(fitting, key=lambda p: (free(p, "MEMORY_MB"), p.name)).name, ""
+        return None, (
+            _("No other %(arch)s host has room for it (%(vcpus)s vCPUs, %(ram)s MB RAM, %(disk)s GB disk)."),
+            {"arch": arch, "vcpus": server.vcpus, "ram": server.ram_mb, "disk": server.disk_gb},
+        )
+    return max(fitting, key=lambda p: (free(p, "MEMORY_MB"), p.name)).name, ("", {})
 
 
 def _follow(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
@@ -200,8 +217,8 @@ def _follow(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
             _end(
                 move,
                 DrainMove.Status.FAILED,
-                error=_("Nova has not finished moving it after %(seconds)s s; look at the server in Nova.")
-                % {"seconds": limit},
+                error=_("Nova has not finished moving it after %(seconds)s s; look at the server in Nova."),
+                params={"seconds": limit},
             )
         return
     if server.host and server.host != move.source_host:
@@ -213,7 +230,8 @@ def _follow(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
                 move,
                 DrainMove.Status.FAILED,
                 target=server.host,
-                error=_("It landed on %(host)s, a %(arch)s host.") % {"host": server.host, "arch": landed},
+                error=_("It landed on %(host)s, a %(arch)s host."),
+                params={"host": server.host, "arch": landed},
             )
             return
         _end(move, DrainMove.Status.MOVED, target=server.host)
@@ -230,7 +248,8 @@ def _follow(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
         _end(
             move,
             DrainMove.Status.FAILED,
-            error=_("Nova could not move it (its migration ended %(status)s).") % {"status": latest.status},
+            error=_("Nova could not move it (its migration ended %(status)s)."),
+            params={"status": latest.status},
         )
     elif move.attempts < MAX_ATTEMPTS:
         DrainMove.objects.filter(pk=move.pk).update(started_at=None)  # ask again
@@ -260,7 +279,7 @@ def _finish(server_id: int) -> None:
         detail={
             "requested_by": drain.requested_by.get_username(),
             "moved": {m.name: m.target_host for m in moved},
-            "not_moved": {m.name: m.error for m in failed},
+            "not_moved": {m.name: m.error % m.error_params if m.error_params else m.error for m in failed},
         },
     )
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -262,6 +263,10 @@ class ServerDrain(models.Model):
         return len(self.vm_names)
 
     @property
+    def moved_count(self) -> int:
+        return sum(1 for m in self.moves.all() if m.status == DrainMove.Status.MOVED)
+
+    @property
     def working(self) -> bool:
         """True while a worker still has something to do (the page keeps polling)."""
         return self.status in (
@@ -292,8 +297,9 @@ class DrainMove(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.WAITING)
     source_host = models.CharField(_("from host"), max_length=255)
     target_host = models.CharField(_("to host"), max_length=255, blank=True)
-    # Stored untranslated (the worker has no reader's language), translated when shown.
+    # Stored untranslated with its parameters (the worker has no reader's language); see ``reason``.
     error = models.CharField(_("reason"), max_length=300, blank=True)
+    error_params = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -308,6 +314,14 @@ class DrainMove(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.status}"
+
+    @property
+    def reason(self) -> str:
+        """Why it could not move, in the reader's language."""
+        if not self.error:
+            return ""
+        text = gettext(self.error)
+        return text % self.error_params if self.error_params else text
 
 
 class UtilizationSample(models.Model):

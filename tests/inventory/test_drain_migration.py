@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from inventory import drain_migration, services
@@ -17,6 +18,7 @@ from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudUnavailable, ServerAction
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
+from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +150,7 @@ def test_vms_that_cannot_move_are_listed_with_the_reason_and_keep_the_host_from_
     drain = drain_with_moves(admin, p1, django_capture_on_commit_callbacks)
     move = drain.moves.get()
     assert move.status == DrainMove.Status.FAILED
-    assert "No other enabled ppc64le host" in move.error and move.target_host == ""
+    assert "No other enabled ppc64le host: p1 is the only one" in move.reason and move.target_host == ""
     assert drain.status == ServerDrain.Status.DRAINED and drain.vm_names == ["power-1"]
     assert fake.get_server(fake.list_servers()[0].id).host == "p1"
     assert AuditEvent.objects.get(action="server.drain_migrate").outcome == AuditEvent.Outcome.FAILURE
@@ -168,7 +170,10 @@ def test_a_stopped_vm_is_not_live_migrated_and_says_why(
     drain = drain_with_moves(admin, x4, django_capture_on_commit_callbacks)
     moves = {m.name: m for m in drain.moves.all()}
     assert moves["busy"].status == DrainMove.Status.MOVED
-    assert moves["idle"].status == DrainMove.Status.FAILED and "SHUTOFF" in moves["idle"].error
+    assert (
+        moves["idle"].status == DrainMove.Status.FAILED
+        and "It is SHUTOFF: only a running VM" in moves["idle"].reason
+    )
     assert drain.vm_names == ["idle"]
 
 
@@ -182,7 +187,7 @@ def test_no_other_enabled_host_of_the_architecture_is_a_reason_too(
     services.server_drain_advance(server_id=x4.pk)
     while drain_migration.server_drain_migrate_step(server_id=x4.pk) is not None:
         pass
-    assert "No other enabled x86_64 host" in drain.moves.get().error
+    assert "No other enabled x86_64 host: x4" in drain.moves.get().reason
 
 
 def test_an_outage_is_waited_out_and_a_lost_answer_does_not_move_twice(
@@ -239,3 +244,60 @@ def test_a_drain_without_migrate_leaves_the_vms_where_they_are(
     drain = ServerDrain.objects.get(server=x4)
     assert drain.status == ServerDrain.Status.DRAINED and drain.vm_names == ["web-1"]
     assert not drain.moves.exists()
+
+
+def test_the_drain_with_migration_matrix_page_and_api(people, fake, x4):
+    check_matrix(
+        people,
+        f"/inventory/servers/{x4.pk}/drain/",
+        {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 302},
+        method="post",
+        data={"reason": "matrix", "migrate": "on"},
+    )
+    assert ServerDrain.objects.get(server=x4).migrate is True
+    ServerDrain.objects.all().delete()
+    check_matrix(
+        people,
+        f"/api/v1/servers/{x4.pk}/drain/",
+        {"anonymous": 401, "member": 404, "outsider": 404, "manager": 403, "admin": 202},
+        method="post",
+        data={"reason": "matrix", "migrate": True},
+        api=True,
+    )
+    assert ServerDrain.objects.get(server=x4).migrate is True
+    # The drain's live section, as the page polls it: managers read it, developers get nothing.
+    check_matrix(
+        people,
+        f"/inventory/servers/{x4.pk}/",
+        {"anonymous": 302, "member": 403, "outsider": 403, "manager": 200, "admin": 200},
+    )
+
+
+def test_the_page_and_the_api_show_each_vms_move_and_poll_only_while_working(
+    admin, fake, x4, django_capture_on_commit_callbacks
+):
+    place(fake, "x4", ["web-1", "web-2"])
+    with django_capture_on_commit_callbacks(execute=False):
+        services.server_drain_request(actor=admin, server=x4, reason="r", migrate=True)
+        services.server_drain_advance(server_id=x4.pk)
+    drain_migration.server_drain_migrate_step(server_id=x4.pk)  # web-1 under way, web-2 waiting
+    client = Client()
+    client.force_login(admin)
+    live = client.get(f"/inventory/servers/{x4.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="drain")
+    html = live.content.decode()
+    assert html.startswith('<section id="drain"') and 'hx-trigger="every 2s"' in html
+    assert 'data-state="migrating"' in html and 'data-state="waiting"' in html
+    while drain_migration.server_drain_migrate_step(server_id=x4.pk) is not None:
+        pass
+    html = client.get(
+        f"/inventory/servers/{x4.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="drain"
+    ).content.decode()
+    assert "hx-trigger" not in html, "polling stops once the drain is finished"
+    moved_to = {m.name: m.target_host for m in ServerDrain.objects.get(server=x4).moves.all()}
+    assert f"moved to {moved_to['web-1']}" in html and "2 of 2 VMs moved." in html
+    body = client.get(f"/api/v1/servers/{x4.pk}/").json()["drain"]
+    assert body["status"] == "drained" and body["migrate"] is True and body["vm_names"] == []
+    assert [(m["name"], m["status"], m["target_host"]) for m in body["moves"]] == [
+        ("web-1", "moved", moved_to["web-1"]),
+        ("web-2", "moved", moved_to["web-2"]),
+    ]
