@@ -222,6 +222,9 @@ def _follow(drain: ServerDrain, move: DrainMove, gateway: CloudGateway) -> None:
             )
         return
     if server.host and server.host != move.source_host:
+        if server.host == move.target_host:  # chosen of the source's architecture a moment ago
+            _end(move, DrainMove.Status.MOVED, target=server.host)
+            return
         providers = gateway.list_resource_providers()
         source_arch = _architecture(providers, move.source_host) or drain.server.architecture
         landed = _architecture(providers, server.host)
