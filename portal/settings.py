@@ -246,6 +246,12 @@ CELERY_BEAT_SCHEDULE = {
     "vm-requests-resume": {"task": "provisioning.tasks.vm_requests_resume", "schedule": timedelta(minutes=5)},
     "vm-reconcile": {"task": "provisioning.tasks.vm_reconcile", "schedule": timedelta(seconds=60)},
     "vm-leases": {"task": "provisioning.tasks.vm_leases_enforce", "schedule": timedelta(hours=1)},
+    # Every project's floating IPs in one listing (the team pages read it); lost releases go on.
+    "floating-ips-refresh": {
+        "task": "provisioning.tasks.floating_ips_refresh",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
     # Disk imports a dead worker left half-done (no heartbeat for 10 minutes) are picked up again.
     "image-imports-resume": {"task": "catalog.tasks.image_imports_resume", "schedule": timedelta(minutes=5)},
     # Team limits and the cloud's own usage counts; an hourly usage sample for the approval page.

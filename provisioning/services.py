@@ -35,6 +35,7 @@ from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
 from provisioning import cloudinit
+from provisioning.floating_ips import floating_ip_release_with_vm
 from provisioning.models import (
     CloudFlavor,
     CloudHost,
@@ -597,6 +598,9 @@ def vm_delete_advance(*, request_id: int) -> bool:
         ),
         "",
     )
+    # The address Kennel allocated for the VM goes with it (Neutron would keep it, unattached, counting
+    # against the team's quota). First, so a retry after an outage finds it done.
+    floating_ip_release_with_vm(vm=vm, gateway=gateway)
     if not server_id:
         _transition(vm, Status.DELETED, _("Deleted."))
         return True
