@@ -814,6 +814,11 @@ def _compute_power_off_refusal(server: Server) -> str | None:
         and not drain.vm_names
     ):
         return None
+    if drain is not None and drain.status == ServerDrain.Status.MIGRATING:
+        return gettext(
+            "%(server)s is being emptied: its VMs are moved off one at a time. "
+            "Try again when the drain is done."
+        ) % {"server": server.name}
     if drain is not None and drain.status == ServerDrain.Status.DRAINED and drain.vm_names:
         return gettext(
             "%(server)s still runs VMs: %(vms)s. Move or delete them (the drain keeps new ones away), "
