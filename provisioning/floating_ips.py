@@ -4,7 +4,7 @@ the VM Kennel gave it to when that VM is deleted.
 
 Pages and the API read the mirror (``CloudFloatingIp``), refreshed by a worker every minute and after
 each release, so no request waits on the cloud. What a team's quota counts as used is Neutron's own
-count (``quotas``), which a released address leaves at once.
+count (``quotas``), read again for the team right after each release.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from portal.models import AuditEvent, Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
 from provisioning.models import CloudFloatingIp, CloudSync, UnmanagedServer, VmEvent, VmRequest
+from quotas.services import quota_sync
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,19 @@ def _released(fip: CloudFloatingIp, *, actor: User | None, detail: dict) -> None
         detail={"address": fip.address, **detail},
     )
     VmRequest.objects.filter(floating_ip_id=fip.cloud_id).update(floating_ip=None, floating_ip_id="")
+    team_id = fip.team_id
     fip.delete()
+    _team_usage_refresh(team_id)
+
+
+def _team_usage_refresh(team_id: int | None) -> None:
+    """The team's quota page shows Neutron's count again at once (not at the next 5-minute sync)."""
+    if team_id is None:
+        return
+    try:
+        quota_sync(team_ids=[team_id])
+    except CloudError as error:  # the periodic sync catches up
+        logger.warning("quota sync after a floating IP release failed: %s", error)
 
 
 def floating_ip_releases_resume() -> list[int]:
@@ -280,3 +293,5 @@ def floating_ip_release_with_vm(*, vm: VmRequest, gateway: CloudGateway) -> None
         detail={"address": address, "message": message},
     )
     vm.floating_ip, vm.floating_ip_id = None, ""
+    if released:
+        _team_usage_refresh(vm.team_id)

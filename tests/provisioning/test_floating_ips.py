@@ -12,6 +12,7 @@ from portal.cloud.gateway import CloudUnavailable, QuotaService
 from portal.models import AuditEvent
 from provisioning import floating_ips, services
 from provisioning.models import CloudFloatingIp, CloudSync, VmRequest
+from quotas.selectors import team_quota_table
 from tests.matrix import check_matrix
 from tests.provisioning.test_services import build, submit
 
@@ -54,6 +55,7 @@ def test_deleting_a_vm_releases_the_floating_ip_kennel_gave_it_and_says_so(fake_
     assert vm.status == VmRequest.Status.DELETED
     assert fake_cloud.list_floating_ips(project_id=team.openstack_project_id) == []
     assert neutron_count(fake_cloud, team) == before
+    assert team_quota_table(team).line("floating_ips").used == before, "the quota page reads it again at once"
     assert (vm.floating_ip, vm.floating_ip_id) == (None, "")
     assert f"Floating IP {address} released." in [e.message for e in vm.events.all()]
     assert AuditEvent.objects.filter(action="vm.floating_ip_released", detail__address=address).exists()
