@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('portal', '0003_verbose_names'),
-        ('provisioning', '0008_mark_builds_in_flight'),
+        ('provisioning', '0009_mirror_freshness_and_claims'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
