@@ -53,7 +53,7 @@ def register(commands) -> None:
             "Disable the host's Nova compute service so no new VM lands there, and list the VMs still on "
             "it. With --migrate a worker then moves them off by live migration, one at a time, to hosts of "
             "the same architecture; VMs that cannot move are listed with the reason. --wait follows each "
-            "VM until the drain is finished."
+            "VM until the drain is finished, and exits 1 when VMs are left on the host."
         ),
     )
     drain.add_argument("server", metavar="SERVER", help="its name or id")
@@ -276,7 +276,8 @@ def cmd_host_drain(ctx: Context) -> int:
             + (f", {moved} of {len(moves)} VMs moved" if moves else "")
             + (f"; still on the host: {', '.join(left)}" if left else "; no VM left on the host")
         )
-    return Exit.ERROR if drain.get("status") == "failed" else Exit.OK
+    left = drain.get("status") == "failed" or bool(drain.get("vm_names"))
+    return Exit.ERROR if left else Exit.OK
 
 
 def cmd_host_undrain(ctx: Context) -> int:

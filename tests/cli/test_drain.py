@@ -31,3 +31,17 @@ def test_an_admin_drains_a_host_moving_its_vms_and_follows_each_one(
     assert [m["status"] for m in shown["drain"]["moves"]] == ["moved", "moved"]
     again = kennel("host", "undrain", "x4")
     assert again.code == 0 and ServerDrain.objects.get().status == ServerDrain.Status.UNDRAINED
+
+
+def test_a_vm_that_cannot_move_is_named_with_the_reason_and_the_exit_code_says_so(
+    kennel, logged_in, admin, fake_cloud, eager_tasks
+):
+    ServerFactory(
+        name="p1", architecture="ppc64le", roles=[ServerRole.COMPUTE.value], hypervisor_hostname="p1"
+    )
+    place(fake_cloud, "p1", ["power-1"], arch="ppc64le")
+    logged_in(admin)
+    done = kennel("host", "drain", "p1", "--reason", "firmware", "--migrate", "--wait")
+    assert done.code == 1, done.err
+    assert "  power-1: could not move: No other enabled ppc64le host: p1 is the only one" in done.out
+    assert "p1: drained, 0 of 1 VMs moved; still on the host: power-1" in done.out
