@@ -295,3 +295,21 @@ def floating_ip_release_with_vm(*, vm: VmRequest, gateway: CloudGateway) -> None
     vm.floating_ip, vm.floating_ip_id = None, ""
     if released:
         _team_usage_refresh(vm.team_id)
+
+
+def floating_ip_release_after_vanish(*, vm: VmRequest) -> None:
+    """The VM's server was deleted outside Kennel: the address Kennel gave it is released by a worker
+    (after the commit), as a delete through Kennel would have done. Nothing to do without one."""
+    if not vm.floating_ip_id:
+        return
+    from provisioning.tasks import vm_floating_ip_release
+
+    vm_pk = vm.pk
+    transaction.on_commit(lambda: vm_floating_ip_release.delay(vm_pk))
+
+
+def vm_floating_ip_release_run(*, vm_pk: int) -> None:
+    """Worker side of ``floating_ip_release_after_vanish``; safe to repeat."""
+    vm = VmRequest.objects.select_related("team").filter(pk=vm_pk).first()
+    if vm is not None:
+        floating_ip_release_with_vm(vm=vm, gateway=cloud())

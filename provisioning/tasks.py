@@ -137,3 +137,13 @@ def floating_ip_release(self, fip_pk: int) -> None:
     # The mirror follows at once, so the page shows the address gone (and the quota's usage with it).
     with contextlib.suppress(CloudError):
         floating_ips.floating_ips_refresh()
+
+
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True, ignore_result=True)
+def vm_floating_ip_release(self, vm_pk: int) -> None:
+    # A VM deleted outside Kennel: its floating IP goes too. After the bound, the address stays on
+    # the team page (unused) and in the orphan check, where a lead releases it.
+    try:
+        floating_ips.vm_floating_ip_release_run(vm_pk=vm_pk)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error

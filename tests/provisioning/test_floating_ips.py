@@ -203,3 +203,26 @@ def test_team_page_api_and_matrix(fake_cloud, people, member, lead, team, django
     used = CloudFloatingIp.objects.get(cloud_id=vm.floating_ip_id)
     refused = client.post(f"/api/v1/floating-ips/{used.pk}/release/", content_type="application/json")
     assert refused.status_code == 400 and "attached to a server" in str(refused.json())
+
+
+@pytest.mark.parametrize("notices", ["refresh", "reconcile"])
+def test_a_vm_deleted_outside_kennel_loses_its_floating_ip_too(
+    fake_cloud, member, team, notices, django_capture_on_commit_callbacks
+):
+    from provisioning.tasks import vm_floating_ip_release
+
+    vm = attach(build(submit(member, team)))
+    address = vm.floating_ip
+    fake_cloud.delete_server(vm.server_id)
+    fake_cloud.settle()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        if notices == "refresh":
+            services.vm_refresh(request_id=vm.pk)
+        else:
+            services.vm_reconcile(full=True)
+    assert len(queued) == 1
+    vm_floating_ip_release.apply(args=(vm.pk,))
+    vm.refresh_from_db()
+    assert vm.status == VmRequest.Status.DELETED and vm.floating_ip_id == ""
+    assert fake_cloud.list_floating_ips(project_id=team.openstack_project_id) == []
+    assert f"Floating IP {address} released." in [e.message for e in vm.events.all()]
