@@ -93,12 +93,23 @@ def test_a_host_with_three_vms_is_drained_onto_hosts_of_its_architecture_on_the_
             assert landed.host == move.target_host and landed.host in x86 - {host}
             assert landed.status == "ACTIVE"
         assert not ids & {s.id for s in gateway.list_servers_on_host(host)}
-        if not row.vm_names:  # another test's VM in the middle of something may stay; ours never
+        names = {m.name for m in moves.values() if m.server_id in ids}
+        assert not names & set(row.vm_names), "none of this test's VMs is left on the host"
+        if not row.vm_names:
             power = services.power_request_create(
                 actor=admin, server=server, action="hard_off", reason="integration", confirm_name=server.name
             )
             assert power.status == PowerRequest.Status.QUEUED
             PowerRequest.objects.filter(pk=power.pk).delete()  # accepted is all this test asks
+        else:  # another test's VM, in the middle of something, could not move: the guard still holds
+            with pytest.raises(services.PowerActionRefused, match=row.vm_names[0]):
+                services.power_request_create(
+                    actor=admin,
+                    server=server,
+                    action="hard_off",
+                    reason="integration",
+                    confirm_name=server.name,
+                )
     finally:
         gateway.set_compute_service_enabled(host, enabled=True)
         for server_id in ids:
