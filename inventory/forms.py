@@ -123,6 +123,11 @@ class PowerRequestForm(forms.Form):
 
 class ServerDrainForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500, validators=[validate_single_line])
+    migrate = forms.BooleanField(
+        label=_("Move the VMs off by live migration"),
+        required=False,
+        help_text=_("One at a time, to hosts of the same architecture; VMs that cannot move are listed."),
+    )
 
 
 class ServerImportForm(forms.Form):

@@ -106,6 +106,18 @@ MODEL_FIELDS_NOT_TYPED = {
     "provisioning.UnmanagedServer.host",
     "provisioning.UnmanagedServer.architecture",
     "provisioning.SshKey.fingerprint",
+    # a drain's VM moves and the cloud's floating IPs: written by workers from what the cloud says
+    "inventory.DrainMove.error",
+    "inventory.DrainMove.name",
+    "inventory.DrainMove.server_id",
+    "inventory.DrainMove.source_host",
+    "inventory.DrainMove.target_host",
+    "provisioning.CloudFloatingIp.cloud_id",
+    "provisioning.CloudFloatingIp.port_id",
+    "provisioning.CloudFloatingIp.project_id",
+    "provisioning.CloudFloatingIp.release_error",
+    "provisioning.CloudFloatingIp.server_id",
+    "provisioning.CloudFloatingIp.server_name",
     "quotas.QuotaRequest.error",
     "quotas.QuotaRequestEvent.message",
     # typed, but checked by a stricter validator of their own

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0008_utilization_daily_and_range_index'),
+        ('inventory', '0009_drain_migration'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0009_mirror_freshness_and_claims'),
+        ('provisioning', '0010_floating_ip_mirror'),
     ]
 
     operations = [
