@@ -21,6 +21,7 @@ from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
+from provisioning import selectors as vm_selectors
 from quotas import selectors as quota_selectors
 
 
@@ -110,6 +111,10 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
         context["quota_requests"] = quota_selectors.quota_request_list(user=self.request.user).filter(
             team=self.object
         )[:5]
+        vms = list(
+            vm_selectors.team_vm_list(user=self.request.user, team=self.object).select_related("owner")
+        )
+        context["vms"], context["vm_state_counts"] = vms, vm_selectors.vm_state_counts(vms)
         onboarding = Onboarding.objects.filter(team=self.object).select_related("team").first()
         if onboarding is not None:  # made by Kennel: its chain's progress, live
             context.update(onboarding_progress(user=self.request.user, onboarding=onboarding))

@@ -194,7 +194,7 @@ class VmRequest(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         BUILDING = "building", _("Building")
-        ACTIVE = "active", _("Active")
+        ACTIVE = "active", _("Built")
         FAILED = "failed", _("Failed")
         DELETING = "deleting", _("Deleting")
         DELETED = "deleted", _("Deleted")
@@ -298,6 +298,11 @@ class VmRequest(models.Model):
     def allowed_actions(self) -> frozenset[str]:
         """The actions that make sense now (what the page offers; the services refuse the rest)."""
         return frozenset(action for action in ACTIONS if self.may(action))
+
+    @property
+    def power_actions(self) -> frozenset[str]:
+        """The start, stop and reboot actions that make sense now."""
+        return self.allowed_actions - {"console", "console_log"}
 
     @property
     def console_waiting(self) -> bool:

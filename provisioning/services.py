@@ -328,7 +328,8 @@ def _server_fields(server: Server) -> dict[str, object]:
         "server_task_state": server.task_state or "",
         "server_state": server_state_for(server.status, server.task_state),
         "host": server.host or "",
-        "addresses": dict(server.addresses),
+        # As JSON stores it (lists), so an unchanged server compares equal to its mirror.
+        "addresses": {network: list(ips) for network, ips in server.addresses.items()},
     }
 
 
@@ -448,7 +449,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
         return True
     _mirror_server(vm, server)
     if server.status == "ACTIVE" and server.settled:
-        _transition(vm, Status.ACTIVE, _("Active on %(host)s.") % {"host": server.host or "?"})
+        _transition(vm, Status.ACTIVE, _("Built on %(host)s; running.") % {"host": server.host or "?"})
         return True
     if server.status == "ERROR":
         _transition(vm, Status.FAILED, _explain_fault(vm, server.fault))
