@@ -2,6 +2,7 @@
 
 import django_filters
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from inventory.models import Architecture
 from provisioning.models import VmRequest
@@ -18,7 +19,7 @@ class VmFilterSet(django_filters.FilterSet):
     )
     status = django_filters.MultipleChoiceFilter(
         choices=VmRequest.Status.choices,
-        label=_("Request"),
+        label=pgettext_lazy("vm filter", "Request"),
         help_text=_("The request's life cycle (repeatable)."),
     )
     architecture = django_filters.ChoiceFilter(choices=Architecture.choices, label=_("Architecture"))

@@ -11,28 +11,28 @@ so migrations can use it too.
 from __future__ import annotations
 
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ServerState(models.TextChoices):
-    RUNNING = "running", _("Running")
-    STOPPED = "stopped", _("Stopped")
-    STARTING = "starting", _("Starting")
-    STOPPING = "stopping", _("Stopping")
-    REBOOTING = "rebooting", _("Rebooting")
-    PAUSED = "paused", _("Paused")
-    SUSPENDED = "suspended", _("Suspended")
-    SHELVED = "shelved", _("Shelved")
-    RESIZING = "resizing", _("Resizing")
-    RESIZED = "resized", _("Resized, to confirm")
-    MIGRATING = "migrating", _("Migrating")
-    BUILDING = "building", _("Building")
-    REBUILDING = "rebuilding", _("Rebuilding")
-    RESCUE = "rescue", _("Rescue mode")
-    ERROR = "error", _("Error")
-    DELETING = "deleting", _("Deleting")
-    DELETED = "deleted", _("Deleted")
-    UNKNOWN = "unknown", _("Unknown")
+    RUNNING = "running", pgettext_lazy("server state", "Running")
+    STOPPED = "stopped", pgettext_lazy("server state", "Stopped")
+    STARTING = "starting", pgettext_lazy("server state", "Starting")
+    STOPPING = "stopping", pgettext_lazy("server state", "Stopping")
+    REBOOTING = "rebooting", pgettext_lazy("server state", "Rebooting")
+    PAUSED = "paused", pgettext_lazy("server state", "Paused")
+    SUSPENDED = "suspended", pgettext_lazy("server state", "Suspended")
+    SHELVED = "shelved", pgettext_lazy("server state", "Shelved")
+    RESIZING = "resizing", pgettext_lazy("server state", "Resizing")
+    RESIZED = "resized", pgettext_lazy("server state", "Resized, to confirm")
+    MIGRATING = "migrating", pgettext_lazy("server state", "Migrating")
+    BUILDING = "building", pgettext_lazy("server state", "Building")
+    REBUILDING = "rebuilding", pgettext_lazy("server state", "Rebuilding")
+    RESCUE = "rescue", pgettext_lazy("server state", "Rescue mode")
+    ERROR = "error", pgettext_lazy("server state", "Error")
+    DELETING = "deleting", pgettext_lazy("server state", "Deleting")
+    DELETED = "deleted", pgettext_lazy("server state", "Deleted")
+    UNKNOWN = "unknown", pgettext_lazy("server state", "Unknown")
 
 
 # Nova's API status (nova/api/openstack/common.py, _STATE_MAP) -> the state shown.
