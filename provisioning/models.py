@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Architecture
 from portal.models import Team
-from provisioning.server_states import ACTIONS, ServerState, action_allowed
+from provisioning.server_states import ACTIONS, ServerState, action_allowed, server_state_for
 
 # How long a page follows a console request before saying the workers did not answer, and how long a
 # console URL is offered (Nova's console tokens live 10 minutes by default).
@@ -377,6 +377,15 @@ class UnmanagedServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def state(self) -> str:
+        """What its Nova status means (``ServerState``); reconciliation keeps no task state for it."""
+        return server_state_for(self.status) or ServerState.UNKNOWN
+
+    @property
+    def state_label(self) -> str:
+        return str(ServerState(self.state).label)
 
 
 class SshKey(models.Model):

@@ -69,6 +69,8 @@ def test_pressing_console_follows_the_request_and_shows_the_link_without_a_reloa
     # The section swaps itself in, says it is asking, and polls until the answer arrives.
     assert 'id="vm-console"' in asked and 'data-testid="console-waiting"' in asked
     assert f'hx-get="{url}"' in asked and 'hx-trigger="every 1s"' in asked
+    # Its own target: inside the page's status section it would otherwise inherit that section's.
+    assert 'hx-target="this" hx-swap="outerHTML"' in asked
     assert 'data-testid="console-link"' not in asked
     assert "<html" not in asked  # a fragment, not a page
     still = browser.get(url, **HTMX).content.decode()

@@ -333,3 +333,21 @@ def test_the_schema_documents_both_fields_with_their_choices(admin_user):
     parameters = schema["paths"]["/api/v1/vms/"]["get"]["parameters"]
     assert any(p["name"] == "server_state" for p in parameters)
     assert "409" in schema["paths"]["/api/v1/vms/{id}/action/"]["post"]["responses"]
+
+
+@pytest.mark.django_db
+def test_servers_made_outside_kennel_show_their_state_too(fake_cloud, member, team, client_of):
+    outside = fake_cloud.create_server(
+        project_id=team.openstack_project_id,
+        name="by-hand",
+        image_id=image().cloud_id,
+        flavor_id=flavor().cloud_id,
+    )
+    fake_cloud.list_servers()  # scheduled
+    fake_cloud.list_servers()  # running
+    fake_cloud.server_action(outside.id, ServerAction.STOP)
+    fake_cloud.list_servers()
+    services.vm_reconcile()
+    page = client_of(member).get(reverse("provisioning:vm-list")).content.decode()
+    table = page[page.index('data-testid="unmanaged-table"') :]
+    assert "by-hand" in table and 'class="badge state-stopped">Stopped<' in table
