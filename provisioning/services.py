@@ -449,7 +449,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
         return True
     _mirror_server(vm, server)
     if server.status == "ACTIVE" and server.settled:
-        _transition(vm, Status.ACTIVE, _("Built on %(host)s; running.") % {"host": server.host or "?"})
+        _transition(vm, Status.ACTIVE, _("Built on %(host)s.") % {"host": server.host or "?"})
         return True
     if server.status == "ERROR":
         _transition(vm, Status.FAILED, _explain_fault(vm, server.fault))
