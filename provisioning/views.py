@@ -41,7 +41,12 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
-        return context
+        return context | _servers_context()
+
+
+def _servers_context() -> dict:
+    synced_at, error = selectors.servers_synced_at()
+    return {"servers_synced_at": synced_at, "servers_sync_error": error}
 
 
 def _catalog_context() -> dict:
@@ -120,7 +125,12 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         template,
-        {"vm": vm, "events": events, "poll": not vm.finished or recent or vm.server_state in BUSY},
+        {
+            "vm": vm,
+            "events": events,
+            "poll": not vm.finished or recent or vm.server_state in BUSY,
+            **_servers_context(),
+        },
     )
 
 

@@ -182,7 +182,8 @@ def test_parse_po_keeps_a_messages_context_with_it():
     ],
 )
 def test_a_user_who_picks_chinese_gets_the_landing_page_in_chinese(client, people, who, english, chinese):
-    assert client.login(username=who, password="correct-horse-battery")
+    signed_in = client.post(reverse("login"), {"username": who, "password": "correct-horse-battery"})
+    assert signed_in.status_code == 302
     page = client.get(reverse("home")).text
     assert '<html lang="en"' in page and english in page
 

@@ -17,7 +17,7 @@ def fill_server_state(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("provisioning", "0008_mark_builds_in_flight"),
+        ("provisioning", "0009_mirror_freshness_and_claims"),
     ]
 
     operations = [
