@@ -17,7 +17,7 @@ def fill_server_state(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("provisioning", "0009_mirror_freshness_and_claims"),
+        ("provisioning", "0010_floating_ip_mirror"),
     ]
 
     operations = [
