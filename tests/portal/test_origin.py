@@ -33,7 +33,10 @@ def test_the_trusted_proxy_saying_https_is_believed(https_behind_proxy):
 def test_without_trusted_proxies_no_forwarded_header_survives(settings):
     settings.KENNEL_TRUSTED_PROXIES = []
     response = Client(REMOTE_ADDR="127.0.0.1").get(
-        "/login/", HTTP_X_FORWARDED_FOR="198.51.100.1", HTTP_X_FORWARDED_HOST="evil.example", HTTP_FORWARDED="for=x"
+        "/login/",
+        HTTP_X_FORWARDED_FOR="198.51.100.1",
+        HTTP_X_FORWARDED_HOST="evil.example",
+        HTTP_FORWARDED="for=x",
     )
     meta = response.wsgi_request.META
     assert not {"HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED"} & set(meta)
