@@ -152,6 +152,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an untrusted peer's X-Forwarded-* headers are gone before anything believes them.
+    "portal.origin.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # gunicorn has no static file server; in development runserver serves them.
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if PRODUCTION else []),
