@@ -118,6 +118,11 @@ MODEL_FIELDS_NOT_TYPED = {
     "provisioning.CloudFloatingIp.release_error",
     "provisioning.CloudFloatingIp.server_id",
     "provisioning.CloudFloatingIp.server_name",
+    # a VM's console and Nova's task state: fetched from the cloud by workers
+    "provisioning.VmRequest.console_error",
+    "provisioning.VmRequest.console_log",
+    "provisioning.VmRequest.console_log_error",
+    "provisioning.VmRequest.server_task_state",
     "quotas.QuotaRequest.error",
     "quotas.QuotaRequestEvent.message",
     # typed, but checked by a stricter validator of their own

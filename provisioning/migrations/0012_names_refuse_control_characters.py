@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0010_floating_ip_mirror'),
+        ('provisioning', '0011_server_state_and_console'),
     ]
 
     operations = [
