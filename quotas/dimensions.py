@@ -18,6 +18,8 @@ from inventory.models import Architecture
 from portal.cloud.gateway import QuotaService
 
 ARCH_SEPARATOR = ":"
+# The clouds' quota APIs (Nova, Neutron, Cinder) keep limits as 32-bit integers.
+QUOTA_VALUE_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)

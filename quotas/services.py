@@ -32,7 +32,14 @@ from portal.cloud.gateway import CloudRequestError, QuotaService
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.services import audit_record
-from quotas.dimensions import PER_ARCHITECTURE, arch_key, cloud_dimensions, dimension, vm_need
+from quotas.dimensions import (
+    PER_ARCHITECTURE,
+    QUOTA_VALUE_MAX,
+    arch_key,
+    cloud_dimensions,
+    dimension,
+    vm_need,
+)
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRequestEvent, QuotaRule, TeamQuota, TeamUsageSample
 from quotas.selectors import (
     hardware_capacity,
@@ -181,6 +188,11 @@ def _clean_values(
         hardware = hardware_limit(key, capacity)
         if value < 0:
             errors[key] = gettext("A quota cannot be negative.")
+        elif value > QUOTA_VALUE_MAX:
+            errors[key] = gettext("%(value)s is more than any cloud quota can be (%(max)s).") % {
+                "value": value,
+                "max": QUOTA_VALUE_MAX,
+            }
         elif value < used:
             errors[key] = gettext(
                 "%(value)s is below what the team uses now (%(used)s). Free some first, then ask."
