@@ -385,6 +385,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.KennelAutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.errors.api_exception_handler",
     # Bounded JSON (depth, size, no lone surrogate or NUL) that must be an object: portal/api/parsers.py.
     "DEFAULT_PARSER_CLASSES": [
         "portal.api.parsers.BoundedJSONParser",

@@ -49,7 +49,8 @@ class Estate:
 
 
 @pytest.fixture
-def estate(fake_cloud, team, other_team, tmp_path, settings):  # noqa: F811
+def estate(fake_cloud, team, other_team, tmp_path, settings, clean_cache):  # noqa: F811
+    # clean_cache: the login endpoint's rate limit starts afresh for each test.
     settings.KENNEL_IMPORT_DIR = tmp_path / "incoming"
     settings.KENNEL_IMPORT_WORK_DIR = tmp_path / "work"
     settings.KENNEL_IMPORT_DIR.mkdir()

@@ -5,11 +5,9 @@ response matches the schema. Derandomized (a fixed seed), so a failure reproduce
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
-from functools import cache
 
 import hypothesis
 import pytest
@@ -17,12 +15,12 @@ import schemathesis
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
-from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from tests.portal.api.operations import Operation, openapi
 
 pytestmark = [pytest.mark.django_db, pytest.mark.schemathesis]
 
@@ -30,17 +28,8 @@ EXAMPLES = int(os.environ.get("KENNEL_FUZZ_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
-@cache
-def openapi() -> dict:
-    """The schema /api/schema/ serves, generated in-process."""
-    return json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
-
-
 def _segment(path: str) -> str:
-    """``/api/v1/catalog/manage/images/{id}/offer/`` -> ``images``: the collection a path names."""
-    parts = [p for p in path.split("/") if p and not p.startswith("{")]
-    fixed = [p for p in parts if p not in ("api", "v1", "catalog", "manage")]
-    return fixed[0] if fixed else ""
+    return Operation("GET", path, False, ()).collection
 
 
 def _strategy(operation, known: dict[str, list]):
