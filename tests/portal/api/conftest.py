@@ -8,9 +8,14 @@ Everything is made inside the test's transaction: nothing commits, so no task is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from django.db import transaction
+from django.test import override_settings
 
 from catalog import services as catalog_services
 from catalog.models import ImageImport
@@ -18,14 +23,16 @@ from inventory import services as inventory_services
 from inventory.models import PowerActionChoice, ServerRole
 from onboarding import services as onboarding_services
 from onboarding.models import QuotaTemplate
+from portal.cloud import override
+from portal.cloud.fake import FakeCloud
 from portal.demo import _demo_profile
 from portal.models import ApiToken, Membership, Role, User
 from portal.services import api_token_create
 from provisioning import services as provisioning_services
 from provisioning.models import CloudFlavor, CloudImage, Profile
 from quotas import services as quota_services
-from tests.factories import MembershipFactory, ServerFactory, UserFactory
-from tests.provisioning.conftest import fake_cloud  # noqa: F401  (the FakeCloud, teams linked)
+from tests.factories import MembershipFactory, ServerFactory, TeamFactory, UserFactory
+from tests.provisioning.conftest import offer_every_image
 
 
 @dataclass
@@ -48,12 +55,57 @@ class Estate:
         return self.keys[role]
 
 
+@contextmanager
+def estate_made(import_dir: Path) -> Iterator[Estate]:
+    """Make the estate inside the caller's transaction, with the FakeCloud standing in for the cloud
+    while it is in use."""
+    fake = FakeCloud()
+    with (
+        override(fake),
+        override_settings(
+            KENNEL_IMPORT_DIR=import_dir / "incoming",
+            KENNEL_IMPORT_WORK_DIR=import_dir / "work",
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            LANGUAGE_CODE="en",
+        ),
+    ):
+        (import_dir / "incoming").mkdir(parents=True, exist_ok=True)
+        team = TeamFactory(name="Alpha", slug="alpha")
+        other_team = TeamFactory(name="Beta", slug="beta")
+        me = fake.whoami()
+        for t, project_name in ((team, "alpha"), (other_team, "beta")):
+            project = fake.find_project(project_name)
+            fake.assign_role(user_id=me.id, project_id=project.id, role="admin")
+            t.openstack_project_id = project.id
+            t.save()
+        provisioning_services.catalog_refresh()
+        offer_every_image()
+        yield _populate(team, other_team, import_dir / "incoming")
+
+
 @pytest.fixture
-def estate(fake_cloud, team, other_team, tmp_path, settings, clean_cache):  # noqa: F811
-    # clean_cache: the login endpoint's rate limit starts afresh for each test.
-    settings.KENNEL_IMPORT_DIR = tmp_path / "incoming"
-    settings.KENNEL_IMPORT_WORK_DIR = tmp_path / "work"
-    settings.KENNEL_IMPORT_DIR.mkdir()
+def estate(db, tmp_path, clean_cache):
+    """The estate, made for one test (clean_cache: the login endpoint's rate limit starts afresh)."""
+    with estate_made(tmp_path) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def shared_estate(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The estate, made once for a module whose tests only read it or whose writes are rolled back with
+    each test (the tests' own transactions nest inside this one, which is rolled back at the end)."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            with estate_made(tmp_path_factory.mktemp("estate")) as made:
+                yield made
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+def _populate(team, other_team, incoming: Path) -> Estate:
     developer = UserFactory(username="fuzz-dev")
     lead = UserFactory(username="fuzz-lead")
     MembershipFactory(user=developer, team=team, level=Membership.Level.MEMBER)
@@ -119,7 +171,7 @@ def estate(fake_cloud, team, other_team, tmp_path, settings, clean_cache):  # no
     onboarding = onboarding_services.team_onboard(
         actor=admin, name="Gamma", slug="gamma", members=[developer], leads=[lead], quota_template=template
     )
-    (settings.KENNEL_IMPORT_DIR / "disk.qcow2").write_bytes(b"QFI\xfb" + bytes(1020))
+    (incoming / "disk.qcow2").write_bytes(b"QFI\xfb" + bytes(1020))
     imported = catalog_services.image_import_create(
         actor=admin, name="fuzz-import", architecture="x86_64", path="disk.qcow2", source="test"
     )
