@@ -24,7 +24,8 @@ from tests.portal.api.operations import Operation, openapi
 
 pytestmark = [pytest.mark.django_db, pytest.mark.schemathesis]
 
-EXAMPLES = int(os.environ.get("KENNEL_FUZZ_EXAMPLES", "12"))
+# Cases per operation: 3 keeps the four roles within ~3 minutes on 2 cores; raise it for a deeper look.
+EXAMPLES = int(os.environ.get("KENNEL_FUZZ_EXAMPLES", "3"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
@@ -125,4 +126,5 @@ def test_no_server_error_and_schema_conformance(role, estate, in_process_app, ca
             f"{server_errors} responses 5xx; {len(run.failures)} failures; "
             f"statuses {dict(sorted(run.statuses.items()))}"
         )
-    assert not run.failures, "\n\n".join(run.failures[:40])
+    assert run.cases >= len(operations) > 90, "every operation was tried"
+    assert server_errors == 0 and not run.failures, "\n\n".join(run.failures[:40])
