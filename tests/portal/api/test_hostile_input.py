@@ -18,6 +18,7 @@ from inventory.models import Server
 from portal.api.parsers import MAX_JSON_DEPTH, PG_INT_MAX
 from provisioning import services as provisioning_services
 from provisioning.models import VmRequest
+from quotas.models import QuotaRule
 from tests.portal.api.operations import openapi, operations, write_operations
 
 pytestmark = pytest.mark.django_db
@@ -452,3 +453,17 @@ def test_a_json_body_larger_than_the_bound_is_a_400(estate):
         "POST", "/api/v1/servers/import/", body, content_type="application/json"
     )
     assert_refused(response, words="larger than")
+
+
+def test_a_quota_rule_of_millions_of_days_does_not_overflow_a_request(estate):
+    """The rule form accepts any positive integer; the service's date math must still hold."""
+    QuotaRule.objects.create(key="instances", auto_approve_increase=100, auto_approve_days=PG_INT_MAX)
+    api = as_role(estate, "lead")
+    (pending,) = estate.known["quota-requests"]
+    assert api.post(f"/api/v1/quota-requests/{pending}/cancel/").status_code == 200  # one open at a time
+    lines = api.get("/api/v1/quotas/alpha/").json()["dimensions"]
+    limit = next(line["quota"] for line in lines if line["key"] == "instances")
+    body = {"team": "alpha", "reason": "more", "values": {"instances": limit + 1}}
+    response = api.post("/api/v1/quota-requests/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["auto_approved"]
