@@ -64,7 +64,7 @@ from inventory.services import (
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
-from provisioning.selectors import catalog_synced_at
+from provisioning.selectors import hosts_synced_at
 
 
 class ServerListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):
@@ -93,8 +93,10 @@ class ServerDetailView(LoginRequiredMixin, CapabilityRequiredMixin, DetailView):
         return get_object_or_404(server_list(user=self.request.user), pk=self.kwargs["pk"])
 
     def get_template_names(self):
-        if getattr(self.request, "htmx", False) and not self.request.htmx.boosted:
-            return [self.partial_template_name]
+        htmx = getattr(self.request, "htmx", False)
+        if htmx and not htmx.boosted:
+            # The drain section polls by itself while a worker moves VMs; the hardware every 30 s.
+            return ["inventory/_server_drain.html" if htmx.target == "drain" else self.partial_template_name]
         return [self.template_name]
 
     def get_context_data(self, **kwargs):
@@ -230,7 +232,11 @@ class ServerDrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
             request,
             pk,
             lambda: server_drain_request(
-                actor=request.user, server=server, reason=form.cleaned_data["reason"], source=origin(request)
+                actor=request.user,
+                server=server,
+                reason=form.cleaned_data["reason"],
+                migrate=form.cleaned_data["migrate"],
+                source=origin(request),
             ),
             _("Drain of %(server)s requested.") % {"server": server.name},
         )
@@ -261,7 +267,7 @@ class UtilizationView(LoginRequiredMixin, CapabilityRequiredMixin, TemplateView)
     def get_context_data(self, **kwargs):
         user = self.request.user
         hosts = host_utilization_list(user=user)
-        synced_at, sync_error = catalog_synced_at()
+        synced_at, sync_error = hosts_synced_at()
         return super().get_context_data(
             hosts=hosts,
             by_architecture=utilization_by_architecture(user=user, hosts=hosts),

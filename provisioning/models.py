@@ -99,8 +99,13 @@ class CloudHost(models.Model):
     architecture = models.CharField(_("architecture"), max_length=16, blank=True, db_index=True)
     state = models.CharField(_("state"), max_length=16, blank=True)  # up / down
     status = models.CharField(_("status"), max_length=16, blank=True)  # enabled / disabled
+    disabled_reason = models.CharField(_("why disabled"), max_length=255, blank=True)
     # Placement inventories: resource class -> {"total", "reserved", "allocation_ratio", "used"}
     inventories = models.JSONField(default=dict)
+    # Placement's provider and the generation these inventories were read at: the mirror reads a
+    # provider's details again only when its generation moved.
+    provider_id = models.CharField(max_length=64, blank=True)
+    generation = models.BigIntegerField(null=True, blank=True)
     seen_at = models.DateTimeField()
 
     class Meta:
@@ -145,12 +150,23 @@ class CloudNetwork(models.Model):
 
 
 class CloudSync(models.Model):
-    """When a part of the mirror was last refreshed, and why the last try failed."""
+    """When a part of the mirror was last refreshed, and why the last try failed.
+
+    Parts: ``catalog`` (images, flavors, networks), ``hosts`` (hypervisors and Placement), ``servers``
+    (every project's servers) and ``quotas`` (teams' limits). ``succeeded_at`` is when the data of the
+    last successful run was read (its start): what pages show as the data's age, and for ``servers``
+    the watermark the next ``changes-since`` listing starts from. ``running_since`` is the claim of a
+    run in progress, so two runs of a part never overlap.
+    """
 
     part = models.CharField(max_length=32, primary_key=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
     attempted_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    # The last complete listing (``servers``: without ``changes-since``), which also finds what an
+    # incremental listing cannot (a server whose deletion Nova has already purged).
+    full_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.part
@@ -301,3 +317,45 @@ class SshKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.fingerprint})"
+
+
+class CloudFloatingIp(models.Model):
+    """A floating IP as Neutron last listed it (every project's, one listing a minute), with what it
+    is attached to. A team lead asks to release an unused one here; a worker does it (``release_*``).
+    """
+
+    class Release(models.TextChoices):
+        NONE = "", _("—")
+        REQUESTED = "requested", _("Release requested")
+        RELEASING = "releasing", _("Releasing")
+        FAILED = "failed", _("Release failed")
+
+    cloud_id = models.CharField(max_length=64, unique=True)
+    address = models.GenericIPAddressField(_("address"))
+    project_id = models.CharField(max_length=64, db_index=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    port_id = models.CharField(max_length=64, blank=True)  # "" when attached to nothing
+    server_id = models.CharField(max_length=64, blank=True)  # the server whose port holds it
+    vm = models.ForeignKey(
+        "VmRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("VM")
+    )
+    server_name = models.CharField(_("server"), max_length=255, blank=True)  # a server Kennel did not make
+    seen_at = models.DateTimeField()
+    release = models.CharField(_("release"), max_length=16, choices=Release.choices, blank=True, default="")
+    release_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    release_changed_at = models.DateTimeField(null=True, blank=True)
+    release_error = models.CharField(max_length=300, blank=True)  # stored untranslated
+
+    class Meta:
+        ordering = ["address"]
+        verbose_name = _("floating IP")
+        verbose_name_plural = _("floating IPs")
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def unused(self) -> bool:
+        return not self.port_id

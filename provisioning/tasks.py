@@ -16,7 +16,7 @@ from celery import shared_task
 from portal.backoff import OUTAGE_RETRIES
 from portal.backoff import outage_backoff as _backoff
 from portal.cloud.gateway import CloudError, CloudUnavailable, ServerAction
-from provisioning import services
+from provisioning import floating_ips, services
 
 POLL_SECONDS = 2
 
@@ -72,11 +72,19 @@ def vm_refresh(self, request_id: int) -> None:
         raise self.retry(countdown=POLL_SECONDS)
 
 
+# The mirror. A failure is recorded on CloudSync (pages show the mirror's age) and the next run, a
+# period later, tries again: no retries. Each run claims its part, so a run that finds the previous
+# one still going returns at once instead of doubling the load on a slow cloud.
 @shared_task(ignore_result=True)
 def catalog_refresh() -> None:
-    # A failure is recorded on CloudSync (pages show the mirror's age); the next run tries again.
     with contextlib.suppress(CloudError):
-        services.catalog_refresh()
+        services.catalog_mirror_refresh()
+
+
+@shared_task(ignore_result=True)
+def hosts_refresh() -> None:
+    with contextlib.suppress(CloudError):
+        services.hosts_mirror_refresh()
 
 
 @shared_task(ignore_result=True)
@@ -86,8 +94,8 @@ def vm_requests_resume() -> None:
 
 @shared_task(ignore_result=True)
 def vm_reconcile() -> None:
-    # One listing a minute; during an outage the next run simply tries again.
-    with contextlib.suppress(CloudUnavailable):
+    # Nova's changes since the last run, every few seconds; a complete listing every few minutes.
+    with contextlib.suppress(CloudError):
         services.vm_reconcile()
 
 
@@ -108,5 +116,34 @@ def vm_floating_ip(self, request_id: int, attach: bool) -> None:
 def vm_console(self, request_id: int) -> None:
     try:
         services.vm_console_advance(request_id=request_id)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+
+
+@shared_task(ignore_result=True)
+def floating_ips_refresh() -> None:
+    # A failure is recorded on CloudSync (the page shows the mirror's age); the next run tries again.
+    with contextlib.suppress(CloudError):
+        floating_ips.floating_ips_refresh()
+
+
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True, ignore_result=True)
+def floating_ip_release(self, fip_pk: int) -> None:
+    try:
+        floating_ips.floating_ip_release_advance(fip_pk=fip_pk)
+    except CloudUnavailable as error:
+        # After the bound the row waits as requested; floating_ips_refresh re-enqueues it.
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    # The mirror follows at once, so the page shows the address gone (and the quota's usage with it).
+    with contextlib.suppress(CloudError):
+        floating_ips.floating_ips_refresh()
+
+
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True, ignore_result=True)
+def vm_floating_ip_release(self, vm_pk: int) -> None:
+    # A VM deleted outside Kennel: its floating IP goes too. After the bound, the address stays on
+    # the team page (unused) and in the orphan check, where a lead releases it.
+    try:
+        floating_ips.vm_floating_ip_release_run(vm_pk=vm_pk)
     except CloudUnavailable as error:
         raise self.retry(countdown=_backoff(self.request.retries)) from error

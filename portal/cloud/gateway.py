@@ -121,11 +121,35 @@ class Server:
     availability_zone: str | None
     fault: str | None  # Nova's fault message when status is ERROR
     created_at: datetime | None
+    # When Nova last changed the server (any field); what ``changes_since`` compares with.
+    updated_at: datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """A deleted server, as only a ``changes_since`` listing shows one."""
+        return self.status in ("DELETED", "SOFT_DELETED")
 
     @property
     def settled(self) -> bool:
         """True when Nova is not in the middle of something (no task_state, not BUILD)."""
         return self.task_state is None and self.status not in ("BUILD", "REBOOT", "HARD_REBOOT")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One of Nova's migration records of a server (a live migration, a cold one, a resize...)."""
+
+    id: str
+    server_id: str
+    status: str  # Nova's: queued, preparing, running, completed, error, failed, cancelled ...
+    kind: str  # live-migration, migration, resize, evacuation
+    source_host: str | None
+    dest_host: str | None
+    created_at: datetime | None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -149,6 +173,11 @@ class ResourceProvider:
     name: str  # the hypervisor host name
     architecture: str | None  # from the HW_ARCH_* trait
     inventories: Mapping[str, Inventory]
+    # Placement bumps it on every change to the provider's inventories, traits or allocations.
+    generation: int = 0
+    # False when the listing skipped the details because the generation was the one given as known:
+    # then ``architecture`` is None and ``inventories`` empty, and the caller keeps what it has.
+    detailed: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,6 +187,7 @@ class Hypervisor:
     state: str  # up / down
     status: str  # enabled / disabled
     host_ip: str | None
+    disabled_reason: str | None = None  # of its nova-compute service
 
 
 @dataclass(frozen=True)
@@ -325,8 +355,11 @@ class CloudGateway(Protocol):
 
     # --- capacity ------------------------------------------------------------------------------------
     def list_hypervisors(self) -> list[Hypervisor]: ...
-    def list_resource_providers(self) -> list[ResourceProvider]:
-        """Every compute node's inventories and usage, straight from Placement."""
+    def list_resource_providers(self, *, known: Mapping[str, int] | None = None) -> list[ResourceProvider]:
+        """Every compute node's inventories and usage, straight from Placement. With ``known``
+        (provider id -> generation, from an earlier listing) a provider still at that generation comes
+        back without details (``detailed=False``): one call lists them all, and only the providers that
+        changed cost the calls for their inventories, usage and traits."""
         ...
 
     def compute_service(self, host: str) -> ComputeService:
@@ -341,6 +374,19 @@ class CloudGateway(Protocol):
 
     def list_servers_on_host(self, host: str) -> list[Server]:
         """Every project's servers on ``host``, in one listing."""
+        ...
+
+    def live_migrate_server(self, server_id: str, *, host: str | None = None) -> None:
+        """Ask Nova to move a running server to another host while it runs; returns at once (the
+        server shows ``task_state`` migrating until Nova is done, then its new host). ``host``: the
+        target, still checked by the scheduler; None lets the scheduler choose (never a disabled host).
+        CloudRequestError when Nova refuses at once (the server is not running, the host is unknown or
+        is the server's own); a move the scheduler cannot place fails later: the server stays where
+        it is and its migration record (``list_server_migrations``) says ``error``."""
+        ...
+
+    def list_server_migrations(self, server_id: str) -> list[Migration]:
+        """Nova's migration records of the server, newest first."""
         ...
 
     # --- servers -------------------------------------------------------------------------------------
@@ -365,8 +411,12 @@ class CloudGateway(Protocol):
         """The server; CloudNotFound when it is gone."""
         ...
 
-    def list_servers(self, *, project_id: str | None = None) -> list[Server]:
-        """All servers (of every project when ``project_id`` is None), in one listing."""
+    def list_servers(
+        self, *, project_id: str | None = None, changes_since: datetime | None = None
+    ) -> list[Server]:
+        """All servers (of every project when ``project_id`` is None), in one listing. With
+        ``changes_since`` only the servers Nova changed at or after that time, deleted ones included
+        (status ``DELETED``): Nova's cheap way to follow a cloud without listing it whole."""
         ...
 
     def find_servers_by_metadata(self, *, project_id: str, key: str, value: str) -> list[Server]:
@@ -398,6 +448,12 @@ class CloudGateway(Protocol):
 
     def get_quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
         """What the project holds of each of ``QUOTA_DIMENSIONS[service]``, as the service counts it."""
+        ...
+
+    def get_quotas_with_usage(
+        self, project_id: str, service: QuotaService
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """``get_quotas`` and ``get_quota_usage`` in one call to the service (its quota details)."""
         ...
 
     # --- identity ------------------------------------------------------------------------------------
