@@ -1,7 +1,7 @@
 """schemathesis over the whole OpenAPI schema, as each role, in-process (Django's WSGI app in the test's
 database transaction), against the throwaway estate of conftest.py: no response is a 5xx, and every
 response matches the schema. Derandomized (a fixed seed), so a failure reproduces; bounded by
-``KENNEL_FUZZ_EXAMPLES`` cases per operation and generation mode (``pytest -m schemathesis``)."""
+``KENNEL_FUZZ_EXAMPLES`` cases per operation, positive and negative mixed (``pytest -m schemathesis``)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from tests.portal.api.operations import Operation, openapi
 
 pytestmark = [pytest.mark.django_db, pytest.mark.schemathesis]
 
-# Cases per operation: 3 keeps the four roles within ~3 minutes on 2 cores; raise it for a deeper look.
-EXAMPLES = int(os.environ.get("KENNEL_FUZZ_EXAMPLES", "3"))
+# Cases per operation: 4 keeps the four roles within ~3 minutes on 2 cores; raise it for a deeper look.
+EXAMPLES = int(os.environ.get("KENNEL_FUZZ_EXAMPLES", "4"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
