@@ -6,6 +6,7 @@ response matches the schema. Derandomized (a fixed seed), so a failure reproduce
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import Counter
 
@@ -55,8 +56,7 @@ class Run:
         self.exceptions: list[BaseException] = []
 
     def note_exception(self, sender, request=None, **kwargs) -> None:
-        import sys
-
+        """Django's got_request_exception: keep what a 500 raised, to name it in the failure."""
         self.exceptions.append(sys.exc_info()[1])
 
 
