@@ -36,11 +36,13 @@ from provisioning.sync import Part, mirror_run
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, cloud_dimensions, dimension, vm_need
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRequestEvent, QuotaRule, TeamQuota, TeamUsageSample
 from quotas.selectors import (
+    QUOTA_VALUE_MAX,
     hardware_capacity,
     hardware_limit,
     quota_may_request,
     quota_rules,
     quota_tables,
+    quota_value_bound,
     team_usage,
 )
 
@@ -216,6 +218,7 @@ def _clean_values(
         limit = line.limit if line else None
         ceiling = rules[key].ceiling if key in rules else None
         hardware = hardware_limit(key, capacity)
+        bound = quota_value_bound(key, capacity)
         if value < 0:
             errors[key] = gettext("A quota cannot be negative.")
         elif value < used:
@@ -227,6 +230,11 @@ def _clean_values(
                 "%(value)s is above the most admins allow for %(dimension)s (%(ceiling)s). "
                 "Ask an admin if the team needs more."
             ) % {"value": value, "dimension": d.label, "ceiling": ceiling}
+        elif hardware is None and value > bound:
+            errors[key] = gettext("%(value)s is more than any cloud quota can be (at most %(bound)s).") % {
+                "value": value,
+                "bound": bound,
+            }
         elif hardware is not None and value > hardware:
             errors[key] = gettext(
                 "%(value)s is more than the hardware can hold (%(hardware)s %(unit)s%(where)s)."
@@ -699,6 +707,14 @@ def quota_rule_save(
     rule.ceiling = ceiling
     rule.auto_approve_increase = auto_approve_increase
     rule.auto_approve_days = auto_approve_days
+    if ceiling is not None and ceiling > QUOTA_VALUE_MAX:
+        raise ValidationError(
+            {"ceiling": gettext("A ceiling is at most %(bound)s.") % {"bound": QUOTA_VALUE_MAX}}
+        )
+    if auto_approve_increase > QUOTA_VALUE_MAX:
+        raise ValidationError(
+            {"auto_approve_increase": gettext("At most %(bound)s.") % {"bound": QUOTA_VALUE_MAX}}
+        )
     rule.full_clean()
     if ceiling is not None and ceiling < 0:
         raise ValidationError({"ceiling": gettext("A ceiling cannot be negative.")})
