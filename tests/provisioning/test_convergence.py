@@ -136,12 +136,14 @@ def linked(team, project):
 
 
 @pytest.fixture
-def report(capsys) -> Iterator[Callable[[dict[str, float], float], None]]:
+def report(capsys) -> Iterator[Callable[..., None]]:
     lines: list[str] = []
 
-    def record(measured: dict[str, float], bound: float) -> None:
+    def record(measured: dict[str, float], bound: float, nova: float | None = None) -> None:
+        """``nova``: when Nova itself showed the change (the rest is Kennel's delay)."""
+        itself = f"; Nova itself {nova:.1f} s" if nova is not None else ""
         for what, seconds in measured.items():
-            lines.append(f"converged: {what:<44} {seconds:6.1f} s (bound {bound:.0f} s)")
+            lines.append(f"converged: {what:<44} {seconds:6.1f} s (bound {bound:.0f} s{itself})")
             assert seconds <= bound, f"{what} took {seconds:.1f} s (bound {bound:.0f} s)"
 
     yield record
@@ -177,25 +179,17 @@ def wait_nova(beat: Beat, sdk, server_id: str, status: str, timeout: float = 90)
 
 def servers_changed_in_nova(beat, sdk, vm, linked, report) -> None:
 
-    started = time.monotonic()
-    sdk.compute.stop_server(vm.server_id)
-    report(
-        beat.until(
-            {"server stopped": lambda: row(vm).server_status == "SHUTOFF"},
-            started=started,
-            bound=SERVER_BOUND,
-        ),
-        SERVER_BOUND,
-    )
+    def change(what: str, act: Callable[[], object], status: str) -> None:
+        """Make the change, time Nova showing ``status`` and Kennel showing it (the schedule runs on)."""
+        started = time.monotonic()
+        act()
+        beat.watch({what: lambda: row(vm).server_status == status}, started=started)
+        wait_nova(beat, sdk, vm.server_id, status)
+        nova = time.monotonic() - started
+        report(beat.wait([what], bound=SERVER_BOUND), SERVER_BOUND, nova)
 
-    started = time.monotonic()
-    sdk.compute.start_server(vm.server_id)
-    report(
-        beat.until(
-            {"server started": lambda: row(vm).server_status == "ACTIVE"}, started=started, bound=SERVER_BOUND
-        ),
-        SERVER_BOUND,
-    )
+    change("server stopped", lambda: sdk.compute.stop_server(vm.server_id), "SHUTOFF")
+    change("server started", lambda: sdk.compute.start_server(vm.server_id), "ACTIVE")
 
     # A reboot of a running server ends where it began; a hard reboot of a stopped one shows.
     sdk.compute.stop_server(vm.server_id)
@@ -205,15 +199,10 @@ def servers_changed_in_nova(beat, sdk, vm, linked, report) -> None:
         started=time.monotonic(),
         bound=SERVER_BOUND,
     )
-    started = time.monotonic()
-    sdk.compute.reboot_server(vm.server_id, "HARD")
-    report(
-        beat.until(
-            {"server rebooted (hard, from stopped)": lambda: row(vm).server_status == "ACTIVE"},
-            started=started,
-            bound=SERVER_BOUND,
-        ),
-        SERVER_BOUND,
+    change(
+        "server rebooted (hard, from stopped)",
+        lambda: sdk.compute.reboot_server(vm.server_id, "HARD"),
+        "ACTIVE",
     )
 
     renamed = f"{vm.name}-renamed"
