@@ -152,6 +152,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an untrusted peer's X-Forwarded-* headers are gone before anything believes them.
+    "portal.origin.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # gunicorn has no static file server; in development runserver serves them.
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if PRODUCTION else []),
@@ -473,6 +475,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "VmStatusEnum": "provisioning.models.VmRequest.Status",
+        "ServerStateEnum": "provisioning.server_states.ServerState",
+        "VmStateEnum": "provisioning.api.serializers.VM_STATES",
         "VmActionEnum": "provisioning.api.serializers.VM_ACTIONS",
         "PowerActionEnum": "inventory.models.PowerActionChoice",
         "QuotaRequestStatusEnum": "quotas.models.QuotaRequest.Status",
