@@ -67,6 +67,9 @@ def estate_made(import_dir: Path) -> Iterator[Estate]:
             KENNEL_IMPORT_WORK_DIR=import_dir / "work",
             PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
             LANGUAGE_CODE="en",
+            # Made outside the per-test settings (module scope): the BMCs below are on loopback ports
+            # the default KENNEL_BMC_ALLOWED_PORTS leaves out.
+            KENNEL_BMC_ALLOWED_PORTS=[(1, 65535)],
         ),
     ):
         (import_dir / "incoming").mkdir(parents=True, exist_ok=True)
