@@ -29,3 +29,9 @@ urlpatterns = [
     path("onboarding/", include("onboarding.urls")),
     path("api/", include(api_patterns)),
 ]
+
+# The portal's own error pages (portal/errors.py); Django's debug page only ever shows in development.
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"
