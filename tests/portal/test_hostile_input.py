@@ -559,7 +559,14 @@ _FIELD = re.compile(r'<(?:input|select|textarea|button)\b[^>]*\bname="([^"]+)"',
 
 
 def discovered_fields(estate: Estate, clients: dict[str, Client]) -> dict[str, set[str]]:
-    """Every field of every form the portal renders, by the URL name the form posts to."""
+    """Every field of every form the portal renders, by the URL name the form posts to (read once per
+    estate)."""
+    if "fields" not in estate.ids:
+        estate.ids["fields"] = _discover_fields(estate, clients)
+    return estate.ids["fields"]
+
+
+def _discover_fields(estate: Estate, clients: dict[str, Client]) -> dict[str, set[str]]:
     fields: dict[str, set[str]] = {}
     for name, case in COVERAGE.items():
         if not case.get:
@@ -594,13 +601,13 @@ def test_every_html_url_is_in_the_coverage_table():
     assert not stale, f"COVERAGE rows for URL names that no longer exist: {stale}"
 
 
-def test_every_rendered_form_posts_to_a_covered_endpoint_that_takes_posts(estate):
+def test_every_rendered_form_posts_to_a_covered_endpoint_that_takes_posts(estate, quiet_request_log):
     clients = _clients(estate)
     for view_name, _fields in discovered_fields(estate, clients).items():
         assert view_name in COVERAGE, f"a form posts to {view_name}, which COVERAGE does not name"
 
 
-EXAMPLES_PER_VIEW = 12
+EXAMPLES_PER_VIEW = 8
 PROPERTY = settings(
     max_examples=EXAMPLES_PER_VIEW,
     deadline=None,
@@ -762,7 +769,7 @@ def test_odd_path_references_are_never_server_errors(estate, quiet_request_log):
                         ),
                         route,
                     )
-                    for role in case.roles[:2]:
+                    for role in case.roles[:1]:
                         if case.get:
                             send(findings, name, clients[role], "GET", path, allowed=case.allowed)
                         if case.post is not None:
@@ -771,6 +778,7 @@ def test_odd_path_references_are_never_server_errors(estate, quiet_request_log):
                             )
     finally:
         got_request_exception.disconnect(_remember)
+    print(f"\nodd path references: {findings.requests} requests")
     assert not findings.seen, f"{len(findings.seen)} distinct server errors:\n\n{findings.report()}"
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from inventory.models import Server
 from inventory.services import bmc_password_matches
 from portal.inputs import INTEGER_MAX, object_id
+from portal.models import AuditEvent
 from quotas.models import QuotaRequest, QuotaRule
 from tests.factories import ServerFactory
 from tests.provisioning.conftest import fake_cloud  # noqa: F401
@@ -132,3 +133,12 @@ def test_a_csv_import_that_is_not_utf8_is_a_form_error(admin):
     assert response.status_code == 400
     assert "not UTF-8" in response.content.decode()
     assert not Server.objects.exists()
+
+
+def test_a_sign_in_with_a_very_long_name_is_a_failed_sign_in(db):
+    response = Client(raise_request_exception=True).post(
+        reverse("login"), {"username": "1" * 300, "password": "x"}
+    )
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action="auth.login")
+    assert event.outcome == AuditEvent.Outcome.FAILURE and len(event.actor_name) == 150
