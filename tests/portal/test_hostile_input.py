@@ -555,19 +555,20 @@ def send(
 
 _FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S | re.I)
 _ACTION = re.compile(r'\baction="([^"]*)"')
+_METHOD = re.compile(r'\bmethod="([^"]*)"', re.I)
 _FIELD = re.compile(r'<(?:input|select|textarea|button)\b[^>]*\bname="([^"]+)"', re.I)
 
 
-def discovered_fields(estate: Estate, clients: dict[str, Client]) -> dict[str, set[str]]:
-    """Every field of every form the portal renders, by the URL name the form posts to (read once per
-    estate)."""
+def discovered_fields(estate: Estate, clients: dict[str, Client]) -> dict[tuple[str, str], set[str]]:
+    """Every field of every form the portal renders, by the URL name the form sends to and its method
+    ("get" or "post"); read once per estate."""
     if "fields" not in estate.ids:
         estate.ids["fields"] = _discover_fields(estate, clients)
     return estate.ids["fields"]
 
 
-def _discover_fields(estate: Estate, clients: dict[str, Client]) -> dict[str, set[str]]:
-    fields: dict[str, set[str]] = {}
+def _discover_fields(estate: Estate, clients: dict[str, Client]) -> dict[tuple[str, str], set[str]]:
+    fields: dict[tuple[str, str], set[str]] = {}
     for name, case in COVERAGE.items():
         if not case.get:
             continue
@@ -586,7 +587,9 @@ def _discover_fields(estate: Estate, clients: dict[str, Client]) -> dict[str, se
                 except Resolver404:
                     continue
                 names = set(_FIELD.findall(inner)) - {"csrfmiddlewaretoken"}
-                fields.setdefault(match.view_name, set()).update(names)
+                method = _METHOD.search(attrs)
+                how = method.group(1).lower() if method else "get"
+                fields.setdefault((match.view_name, how), set()).update(names)
     return fields
 
 
@@ -601,10 +604,18 @@ def test_every_html_url_is_in_the_coverage_table():
     assert not stale, f"COVERAGE rows for URL names that no longer exist: {stale}"
 
 
+@pytest.mark.django_db
 def test_every_rendered_form_posts_to_a_covered_endpoint_that_takes_posts(estate, quiet_request_log):
     clients = _clients(estate)
-    for view_name, _fields in discovered_fields(estate, clients).items():
-        assert view_name in COVERAGE, f"a form posts to {view_name}, which COVERAGE does not name"
+    found = discovered_fields(estate, clients)
+    assert len(found) > 30  # the walk saw the portal's forms
+    for view_name, method in found:
+        assert view_name in COVERAGE, f"a form sends to {view_name}, which COVERAGE does not name"
+        case = COVERAGE[view_name]
+        if method == "post":
+            assert case.post is not None, f"a form posts to {view_name}: give its COVERAGE row post={{...}}"
+        else:
+            assert case.get, f"a form GETs {view_name}: its COVERAGE row must have get=True"
 
 
 EXAMPLES_PER_VIEW = 8
@@ -731,10 +742,8 @@ def test_no_page_or_form_answers_a_server_error(estate, quiet_request_log):
             if os.environ.get("KENNEL_HOSTILE_ONLY", "") not in name:  # to debug one view
                 continue
             path = reverse(name, kwargs=case.kwargs(estate))
-            query_names = list(case.query) + sorted(
-                fields.get(name, set()) if case.get and case.post is None else set()
-            )
-            post_names = sorted(set(case.post or {}) | fields.get(name, set()) | set(case.query))
+            query_names = list(case.query) + sorted(fields.get((name, "get"), set()))
+            post_names = sorted(set(case.post or {}) | fields.get((name, "post"), set()) | set(case.query))
 
             _property_for(name, case, path, query_names, post_names, clients)()
     finally:
@@ -805,12 +814,12 @@ def test_sweep_every_hostile_value_through_every_field(estate, quiet_request_log
             for role in {case.roles[0], case.roles[-1]}:
                 client = clients[role]
                 if case.get:
-                    for q in case.query:
+                    for q in sorted(set(case.query) | fields.get((name, "get"), set())):
                         for value in HOSTILE:
                             query = form_encode([(q, value)]).decode()
                             send(findings, name, client, "GET", f"{path}?{query}", allowed=case.allowed)
                 if case.post is not None:
-                    for f in sorted(set(case.post) | fields.get(name, set())):
+                    for f in sorted(set(case.post) | fields.get((name, "post"), set())):
                         for value in HOSTILE:
                             pairs = [(k, v) for k, v in case.post.items() if k != f] + [(f, value)]
                             send(findings, name, client, "POST", path, body=form_encode(pairs))
