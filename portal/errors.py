@@ -2,17 +2,17 @@
 guard that refuses what no HTML page can use before any view runs.
 
 Django's own handlers are replaced so every page but the 500 is rendered with the request: the menu
-the person is allowed, their language, a way back. The 500 page is rendered without a request
-context (no user, no session, no menu from the database), so it renders when the database is what
-failed. With DEBUG off (always, in production: settings.py refuses DEBUG there) these are what people
-see instead of Django's debug page."""
+the person is allowed, their language, a way back. Under /api/ the same errors are JSON in the API's
+shape. The 500 page is rendered without a request context (no user, no session, no menu from the
+database), so it renders when the database is what failed. With DEBUG off (always, in production:
+settings.py refuses DEBUG there) these are what people see instead of Django's debug page."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
@@ -22,9 +22,27 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 
 
+# Under /api/ the same answers are JSON, in the shape of the API's own errors.
+_API_DETAIL = {
+    400: "Bad request.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    500: "Server error.",
+}
+
+
+def _api_error(request: HttpRequest, status: int, message: str = "") -> HttpResponse | None:
+    if not request.path.startswith(API_PREFIX):
+        return None
+    return JsonResponse({"detail": message or _API_DETAIL[status]}, status=status)
+
+
 def _page(request: HttpRequest, template: str, status: int, context: dict | None = None) -> HttpResponse:
     """``template`` with the request's context (menu, user, language); if that cannot be had (the user
     or the menu needs the database, which may be what failed), the same page without it."""
+    api = _api_error(request, status, (context or {}).get("message", ""))
+    if api is not None:
+        return api
     context = {"status": status, **(context or {})}
     try:
         return render(request, template, context, status=status)
@@ -48,6 +66,9 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """No request context and no database: the layout, the sentence, a link home."""
+    api = _api_error(request, 500)
+    if api is not None:
+        return api
     return HttpResponse(loader.get_template("500.html").render({"status": 500}), status=500)
 
 

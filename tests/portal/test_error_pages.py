@@ -125,3 +125,11 @@ def test_debug_is_on_only_in_development_mode():
         {}, "shell", "-c", "from django.conf import settings; print('DEBUG', settings.DEBUG)"
     )
     assert "DEBUG True" in development.stdout, development.stderr
+
+
+def test_under_the_api_the_same_errors_are_json(member):
+    client = signed_in(member)
+    missing = client.get("/api/v1/no-such-endpoint/")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not found."}
+    failed = errors.server_error(RequestFactory().get("/api/v1/vms/"))
+    assert failed.status_code == 500 and failed["Content-Type"] == "application/json"
