@@ -210,7 +210,19 @@ def _build_estate() -> Estate:
         source_path="m.qcow2",
         requested_by=admin,
     )
+    from django.utils import timezone
+
+    from provisioning.models import CloudFloatingIp
+
+    floating_ip = CloudFloatingIp.objects.create(
+        cloud_id="fip-hostile",
+        address="203.0.113.9",
+        project_id=team.openstack_project_id,
+        team=team,
+        seen_at=timezone.now(),
+    )
     estate.ids.update(
+        floating_ip=floating_ip,
         team=team,
         vm=vm,
         image=image,
@@ -347,6 +359,9 @@ COVERAGE: dict[str, Case] = {
     "provisioning:vm-extend": Case(kwargs=_pk("vm"), get=False, post={"days": "7"}),
     "provisioning:vm-floating-ip": Case(kwargs=_pk("vm"), get=False, post={"attach": "1"}),
     "provisioning:vm-console": Case(kwargs=_pk("vm"), get=False, post={}),
+    "provisioning:floating-ip-release": Case(
+        kwargs=_pk("floating_ip"), get=False, post={}, roles=("lead", "admin")
+    ),
     "provisioning:ssh-keys": Case(post={"name": "k", "public_key": SSH_KEY}),
     "provisioning:ssh-key-remove": Case(kwargs=_pk("key"), get=False, post={}),
     "provisioning:profile-list": Case(post={"name": "p2", "description": "", "is_active": "on"}),
