@@ -23,7 +23,7 @@ from portal.origin import origin
 from portal.views import HtmxListMixin
 from provisioning import selectors, services
 from provisioning.filtersets import VmFilterSet
-from provisioning.forms import VmRequestForm
+from provisioning.forms import LeaseExtendForm, VmRequestForm
 from provisioning.models import SshKey
 from provisioning.server_states import BUSY
 
@@ -226,16 +226,16 @@ def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def vm_extend(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        days = int(request.POST.get("days", "0"))
-    except ValueError:
-        days = 0  # the service refuses it with its own message
-    return _act_on_vm(
-        request,
-        pk,
-        lambda vm: services.vm_lease_extend(actor=request.user, vm=vm, days=days, source=origin(request)),
-        success=_("Lease extended."),
-    )
+    form = LeaseExtendForm(request.POST)
+
+    def extend(vm):
+        if not form.is_valid():
+            raise ValidationError(form.errors["days"])
+        services.vm_lease_extend(
+            actor=request.user, vm=vm, days=form.cleaned_data["days"], source=origin(request)
+        )
+
+    return _act_on_vm(request, pk, extend, success=_("Lease extended."))
 
 
 @login_required
