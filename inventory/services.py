@@ -46,6 +46,7 @@ from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudNotFound, CloudUnavailable
 from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -667,7 +668,7 @@ def power_request_confirm(*, actor: User, request: PowerRequest, source: str = S
 def _power_request_enqueue(request_id: int) -> None:
     from inventory.tasks import power_request_run
 
-    transaction.on_commit(lambda: power_request_run.delay(request_id))
+    enqueue(power_request_run, request_id)
 
 
 def power_request_execute(*, request_id: int, timeout: float | None = None) -> PowerRequest | None:
@@ -884,7 +885,7 @@ def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM)
 def _drain_enqueue(server_id: int) -> None:
     from inventory.tasks import server_drain_run
 
-    transaction.on_commit(lambda: server_drain_run.delay(server_id))
+    enqueue(server_drain_run, server_id)
 
 
 _DRAIN_STEPS = {
@@ -977,7 +978,7 @@ def server_drains_resume(*, older_than: timedelta = timedelta(minutes=5)) -> lis
     from inventory.tasks import server_drain_run
 
     for server_id in waiting:
-        server_drain_run.delay(server_id)
+        enqueue_now(server_drain_run, server_id)
     return waiting
 
 

@@ -2,9 +2,15 @@
 
 from celery import shared_task
 
-from portal import services
+from portal import queue, services
 
 
 @shared_task(ignore_result=True)
 def heartbeat() -> None:
     services.worker_heartbeat_record()
+
+
+@shared_task(ignore_result=True)
+def queue_outbox_flush() -> None:
+    # Tasks the broker could not take while it was away; beat runs this every half minute.
+    queue.queue_outbox_flush()

@@ -31,8 +31,10 @@ from portal.cloud.gateway import (
     Server,
     ServerAction,
 )
+from portal.failpoints import failpoint
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from provisioning import cloudinit
 from provisioning.models import (
@@ -293,7 +295,7 @@ def vm_user_data_render(
 def _enqueue_build(request_id: int) -> None:
     from provisioning.tasks import vm_request_build
 
-    transaction.on_commit(lambda: vm_request_build.delay(request_id))
+    enqueue(vm_request_build, request_id)
 
 
 def _event(vm: VmRequest, status: str, message: str) -> None:
@@ -316,7 +318,8 @@ def _transition(vm: VmRequest, to: str, message: str, **fields) -> bool:
 
 def _mirror_server(vm: VmRequest, server: Server) -> None:
     fields = {"server_status": server.status, "host": server.host or "", "addresses": dict(server.addresses)}
-    VmRequest.objects.filter(pk=vm.pk).update(**fields)
+    # updated_at too: a build being watched is alive, and vm_requests_resume leaves it to its task.
+    VmRequest.objects.filter(pk=vm.pk).update(**fields, updated_at=timezone.now())
     for key, value in fields.items():
         setattr(vm, key, value)
 
@@ -372,6 +375,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
             )
             == 1
         )
+        failpoint("vm-build-before-create")
         try:
             with transaction.atomic():
                 # The row lock makes "look up, else create, then save the id" happen once.
@@ -409,6 +413,8 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                             },
                         )
                     )
+                    # Killed here, the server exists and its id is not saved: the retry finds it.
+                    failpoint("vm-build-after-create")
                     vm.server_id = server.id
                     vm.save(update_fields=["server_id", "updated_at"])
                     _event(
@@ -480,9 +486,12 @@ def vm_request_wait_for_cloud(*, request_id: int, error: str) -> None:
         VmRequest.objects.filter(pk=vm.pk).update(status_message=message)
 
 
-def vm_requests_resume(*, older_than: timedelta = timedelta(minutes=5)) -> list[int]:
+def vm_requests_resume(*, older_than: timedelta | None = None) -> list[int]:
     """Re-enqueue requests whose task gave up or was lost (an outage longer than its retries, a
-    worker killed). Returns their ids. Nothing waiting is ever dropped."""
+    worker killed): unchanged for ``older_than``, by default KENNEL_STALE_WORK_SECONDS (a build being
+    watched is touched at every look). Returns their ids. Nothing waiting is ever dropped."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
     stale = timezone.now() - older_than
     waiting = list(
         VmRequest.objects.filter(
@@ -492,7 +501,7 @@ def vm_requests_resume(*, older_than: timedelta = timedelta(minutes=5)) -> list[
     from provisioning.tasks import vm_request_build, vm_request_delete
 
     for pk, status in waiting:
-        (vm_request_delete if status == Status.DELETING else vm_request_build).delay(pk)
+        enqueue_now(vm_request_delete if status == Status.DELETING else vm_request_build, pk)
     return [pk for pk, _status in waiting]
 
 
@@ -526,7 +535,7 @@ def vm_action_request(*, actor: User, vm: VmRequest, action: ServerAction, sourc
         from provisioning.tasks import vm_action
 
         request_id = vm.pk
-        transaction.on_commit(lambda: vm_action.delay(request_id, str(action)))
+        enqueue(vm_action, request_id, str(action))
     return vm
 
 
@@ -578,7 +587,7 @@ def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
             from provisioning.tasks import vm_request_delete
 
             request_id = vm.pk
-            transaction.on_commit(lambda: vm_request_delete.delay(request_id))
+            enqueue(vm_request_delete, request_id)
     return vm
 
 
@@ -784,10 +793,10 @@ def vm_leases_enforce() -> dict[str, int]:
     ):
         if settings.KENNEL_VM_EXPIRY_ACTION == "delete":
             if _transition(vm, Status.DELETING, _("The lease expired; deleting.")):
-                vm_request_delete.delay(vm.pk)
+                enqueue_now(vm_request_delete, vm.pk)
         else:
             _event(vm, vm.status, _("The lease expired; stopping. Extend the lease, then start it again."))
-            vm_action.delay(vm.pk, ServerAction.STOP.value)
+            enqueue_now(vm_action, vm.pk, ServerAction.STOP.value)
         audit_record(
             actor=None,
             action="vm.expire",
@@ -829,7 +838,7 @@ def vm_floating_ip_request(*, actor: User, vm: VmRequest, attach: bool, source: 
         from provisioning.tasks import vm_floating_ip
 
         request_id = vm.pk
-        transaction.on_commit(lambda: vm_floating_ip.delay(request_id, attach))
+        enqueue(vm_floating_ip, request_id, attach)
     return vm
 
 
@@ -880,7 +889,7 @@ def vm_console_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
         from provisioning.tasks import vm_console
 
         request_id = vm.pk
-        transaction.on_commit(lambda: vm_console.delay(request_id))
+        enqueue(vm_console, request_id)
     return vm
 
 
