@@ -926,19 +926,21 @@ def ssh_key_add(*, user: User, name: str, public_key: str, source: str) -> SshKe
         fingerprint=fingerprint,
     )
     key.full_clean()
-    key.save()
-    audit_record(
-        actor=user, action="ssh_key.add", target=key, source=source, detail={"fingerprint": fingerprint}
-    )
+    with transaction.atomic():  # the key and its audit entry, or neither (a database gone between them)
+        key.save()
+        audit_record(
+            actor=user, action="ssh_key.add", target=key, source=source, detail={"fingerprint": fingerprint}
+        )
     return key
 
 
 def ssh_key_remove(*, user: User, key: SshKey, source: str) -> None:
-    audit_record(
-        actor=user,
-        action="ssh_key.remove",
-        target=key,
-        source=source,
-        detail={"fingerprint": key.fingerprint},
-    )
-    key.delete()
+    with transaction.atomic():
+        audit_record(
+            actor=user,
+            action="ssh_key.remove",
+            target=key,
+            source=source,
+            detail={"fingerprint": key.fingerprint},
+        )
+        key.delete()

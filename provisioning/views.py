@@ -40,6 +40,7 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
+        context.update(_catalog_context())  # says so when the cloud cannot be reached
         return context
 
 
@@ -127,6 +128,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": events,
             "poll": not vm.finished or recent,
             "console_fresh": console_fresh,
+            **({} if request.htmx else _catalog_context()),
         },
     )
 

@@ -30,6 +30,7 @@ from portal.access import Action, Capability, can, restrict
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudRequestError, QuotaService
 from portal.failpoints import failpoint
+from portal.locks import work_lock
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue
@@ -498,7 +499,16 @@ class ApplyOutcome(StrEnum):
 
 def quota_request_apply(*, request_id: int) -> ApplyOutcome:
     """Write the approved limits to the cloud, service by service, recording each result; then read them
-    back. Raises CloudUnavailable (the task retries; results so far are kept)."""
+    back. Raises CloudUnavailable (the task retries; results so far are kept). One worker at a time: a
+    second task for the same request (the resume task's, after a worker died) leaves it to the first
+    while that one lives."""
+    with work_lock("quota-apply", request_id) as mine:
+        if not mine:
+            return ApplyOutcome.DONE
+        return _quota_request_apply(request_id)
+
+
+def _quota_request_apply(request_id: int) -> ApplyOutcome:
     request = QuotaRequest.objects.filter(pk=request_id).select_related("team").first()
     if request is None:
         return ApplyOutcome.DONE
