@@ -21,7 +21,16 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
-from inventory.bmc import BmcAuthError, BmcError, BmcProtocol, BmcTarget, BmcUnreachable, gateway_for
+from inventory.bmc import (
+    BmcAuthError,
+    BmcError,
+    BmcProtocol,
+    BmcProtocolError,
+    BmcTarget,
+    BmcTimeout,
+    BmcUnreachable,
+    gateway_for,
+)
 from inventory.crypto import (
     SecretUnreadable,
     secret_decrypt,
@@ -467,17 +476,29 @@ class BmcPollSummary:
     seconds: float
 
 
+def bmc_failure_text(error: BmcError, *, timeout: float) -> str:
+    """What a BMC's failure is, in words that tell the kinds apart: a BMC that never answers, one that
+    answers garbage, one that refuses the credentials, one nobody listens for."""
+    if isinstance(error, BmcAuthError):
+        return _("The BMC refused the credentials.")
+    if isinstance(error, BmcTimeout):
+        return _("The BMC did not answer within %(seconds)s s.") % {"seconds": f"{timeout:g}"}
+    if isinstance(error, BmcUnreachable):
+        return _("The BMC did not answer.")
+    if isinstance(error, BmcProtocolError):
+        return _("The BMC answered with something that is not its protocol: %(detail)s") % {
+            "detail": str(error)[:150]
+        }
+    return str(error)[:200]
+
+
 def _bmc_read(server_id: int, target: BmcTarget, timeout: float) -> BmcPollResult:
     try:
         return BmcPollResult(
             server_id, state=gateway_for(target.protocol).read_state(target, timeout=timeout)
         )
-    except BmcAuthError:
-        return BmcPollResult(server_id, error=(_("The BMC refused the credentials.")))
-    except BmcUnreachable:
-        return BmcPollResult(server_id, error=(_("The BMC did not answer.")))
     except BmcError as exc:
-        return BmcPollResult(server_id, error=str(exc)[:200])
+        return BmcPollResult(server_id, error=bmc_failure_text(exc, timeout=timeout))
     except Exception:
         # One BMC's surprise must not end the poll of the others. The target's repr hides the password.
         logger.exception("polling %s failed", target)
@@ -687,12 +708,8 @@ def power_request_execute(*, request_id: int, timeout: float | None = None) -> P
         gateway_for(target.protocol).power(
             target, bmc.PowerAction(request.action), timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT)
         )
-    except BmcAuthError:
-        error = _("The BMC refused the credentials.")
-    except BmcUnreachable:
-        error = _("The BMC did not answer.")
     except BmcError as exc:
-        error = str(exc)[:200]
+        error = bmc_failure_text(exc, timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT))
     except SecretUnreadable:
         error = _("The stored BMC password cannot be decrypted.")
     request.status = PowerRequest.Status.FAILED if error else PowerRequest.Status.DONE

@@ -113,16 +113,28 @@ def test_requests_wait_out_a_stopped_cloud_service_and_all_finish(
         assert "The cloud cannot be reached" not in client.get("/vms/").content.decode()
         for vm in VmRequest.objects.filter(name__in=names):
             assert vm.status == Status.ACTIVE, vm.status_message
-            found = gateway.find_servers_by_metadata(
-                project_id=linked_team.openstack_project_id, key=vm_services.METADATA_KEY, value=str(vm.pk)
-            )
+            found = [
+                s
+                for s in gateway.find_servers_by_metadata(
+                    project_id=linked_team.openstack_project_id,
+                    key=vm_services.METADATA_KEY,
+                    value=str(vm.pk),
+                )
+                if s.name in names
+            ]
             assert [s.id for s in found] == [vm.server_id]
     finally:
         for pk in VmRequest.objects.filter(name__in=names).values_list("pk", flat=True):
             with contextlib.suppress(CloudError):
-                for server in gateway.find_servers_by_metadata(
-                    project_id=linked_team.openstack_project_id, key=vm_services.METADATA_KEY, value=str(pk)
-                ):
+                for server in [
+                    s
+                    for s in gateway.find_servers_by_metadata(
+                        project_id=linked_team.openstack_project_id,
+                        key=vm_services.METADATA_KEY,
+                        value=str(pk),
+                    )
+                    if s.name in names
+                ]:
                     with contextlib.suppress(CloudNotFound):
                         gateway.delete_server(server.id)
                     wait_gone(gateway, server.id)

@@ -114,15 +114,25 @@ def test_requests_made_while_redis_is_down_are_accepted_and_all_built_when_it_re
             )
         for vm in VmRequest.objects.filter(name__in=names):
             assert vm.status == Status.ACTIVE, vm.status_message
-            found = gateway.find_servers_by_metadata(
-                project_id=linked_team.openstack_project_id, key=vm_services.METADATA_KEY, value=str(vm.pk)
-            )
+            found = [
+                s
+                for s in gateway.find_servers_by_metadata(
+                    project_id=linked_team.openstack_project_id,
+                    key=vm_services.METADATA_KEY,
+                    value=str(vm.pk),
+                )
+                if s.name in names
+            ]
             assert [s.id for s in found] == [vm.server_id]
     finally:
         for pk in VmRequest.objects.filter(name__in=names).values_list("pk", flat=True):
-            for server in gateway.find_servers_by_metadata(
-                project_id=linked_team.openstack_project_id, key=vm_services.METADATA_KEY, value=str(pk)
-            ):
+            for server in [
+                s
+                for s in gateway.find_servers_by_metadata(
+                    project_id=linked_team.openstack_project_id, key=vm_services.METADATA_KEY, value=str(pk)
+                )
+                if s.name in names
+            ]:
                 with contextlib.suppress(CloudNotFound):
                     gateway.delete_server(server.id)
                 wait_gone(gateway, server.id)

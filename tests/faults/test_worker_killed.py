@@ -109,18 +109,28 @@ def test_a_build_killed_around_the_create_call_makes_exactly_one_server(
         )
         vm.refresh_from_db()
         assert vm.status == VmRequest.Status.ACTIVE, vm.status_message
-        servers = gateway.find_servers_by_metadata(
-            project_id=project_id, key=vm_services.METADATA_KEY, value=str(vm.pk)
-        )
-        assert [s.id for s in servers] == [vm.server_id]  # exactly one, and it is the one Kennel shows
+        servers = [
+            s
+            for s in gateway.find_servers_by_metadata(
+                project_id=project_id, key=vm_services.METADATA_KEY, value=str(vm.pk)
+            )
+            if s.name in [name]
+        ]
+        assert [s.id for s in servers] == [
+            vm.server_id
+        ]  # one, the one Kennel shows (by name too: other test runs share the project)
         accepted = VmEvent.objects.filter(request=vm, message__startswith="The cloud accepted")
         assert accepted.count() == 1
         assert vm.attempts >= 1
     finally:
         for pk in VmRequest.objects.filter(name=name).values_list("pk", flat=True):
-            for server in gateway.find_servers_by_metadata(
-                project_id=project_id, key=vm_services.METADATA_KEY, value=str(pk)
-            ):
+            for server in [
+                s
+                for s in gateway.find_servers_by_metadata(
+                    project_id=project_id, key=vm_services.METADATA_KEY, value=str(pk)
+                )
+                if s.name in [name]
+            ]:
                 with contextlib.suppress(CloudNotFound):
                     gateway.delete_server(server.id)
                 wait_gone(gateway, server.id)
@@ -262,7 +272,12 @@ def test_an_import_killed_mid_upload_ends_with_one_verified_image(admin, private
         return ImageImport.objects.values_list("state", "message").get()
 
     def images_of(imp: ImageImport) -> list:
-        return [i for i in gateway.list_images() if i.properties.get("kennel_import_id") == str(imp.pk)]
+        # By name too: other test runs share this Glance, and their import ids repeat.
+        return [
+            i
+            for i in gateway.list_images()
+            if i.properties.get("kennel_import_id") == str(imp.pk) and i.name == imp.name
+        ]
 
     imp = None
     try:
