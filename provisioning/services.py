@@ -389,12 +389,18 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                     return True
                 if not vm.server_id:
                     assert vm.image is not None and vm.flavor is not None  # checked just above
+                    # Ours carries the request's id and its name: a server with the same id and another
+                    # name belongs to another Kennel sharing the project (another install, a test run).
                     found = (
                         []
                         if first_try
-                        else gateway.find_servers_by_metadata(
-                            project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
-                        )
+                        else [
+                            s
+                            for s in gateway.find_servers_by_metadata(
+                                project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
+                            )
+                            if s.name == vm.name
+                        ]
                     )
                     server = (
                         found[0]
