@@ -249,7 +249,7 @@ def main() -> None:
         Server.objects.filter(hypervisor_hostname__in=extra).delete()
         CloudHost.objects.filter(name__in=extra).delete()
     CloudSync.objects.update_or_create(
-        part="catalog", defaults={"succeeded_at": timezone.now(), "attempted_at": timezone.now(), "error": ""}
+        part="hosts", defaults={"succeeded_at": timezone.now(), "attempted_at": timezone.now(), "error": ""}
     )
     began = time.perf_counter()
     rows = seed_history()

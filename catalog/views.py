@@ -100,7 +100,12 @@ def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_only
 def flavor_catalog(request: HttpRequest) -> HttpResponse:
     architectures, rows = selectors.flavor_catalog(user=request.user)
-    return render(request, "catalog/flavor_catalog.html", {"architectures": architectures, "rows": rows})
+    synced_at, sync_error = catalog_synced_at()
+    return render(
+        request,
+        "catalog/flavor_catalog.html",
+        {"architectures": architectures, "rows": rows, "synced_at": synced_at, "sync_error": sync_error},
+    )
 
 
 @require_POST

@@ -27,7 +27,7 @@ from inventory.selectors import (
 from portal.access import restrict
 from portal.models import Team, User
 from provisioning.models import VmRequest
-from provisioning.selectors import catalog_synced_at
+from provisioning.selectors import hosts_synced_at
 
 # The server list's filter value for "no hardware state yet" (no BMC, or never polled).
 NO_BMC_DATA = "none"
@@ -244,7 +244,7 @@ def dashboard_summary(*, user: User) -> dict[str, Any]:
     hosts = host_utilization_list(user=user)
     by_architecture = utilization_by_architecture(user=user, hosts=hosts)
     forecasts: list[Forecast] = utilization_forecast(user=user, keys=[g.key for g in by_architecture])
-    synced_at, sync_error = catalog_synced_at()
+    synced_at, sync_error = hosts_synced_at()
     alerts = estate_alerts(user=user, hosts=hosts)
     return {
         "states": server_state_counts(user=user),

@@ -33,7 +33,7 @@ from inventory.selectors import (
 )
 from portal.access import restrict
 from portal.models import User
-from provisioning.selectors import catalog_synced_at
+from provisioning.selectors import hosts_synced_at
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ DAY = timedelta(days=1)
 KEEP_FIVE_MINUTES = timedelta(days=7)
 KEEP_HOURLY = timedelta(days=365)
 # A snapshot of a mirror older than this would record stale figures as current: it is skipped instead,
-# so the charts show a gap (the mirror is refreshed every 2 minutes).
+# so the charts show a gap (the hosts are mirrored every 30 seconds).
 MIRROR_MAX_AGE = timedelta(minutes=10)
 
 # Resource class -> the sample's (used, capacity) columns.
@@ -98,7 +98,7 @@ def utilization_snapshot_record(*, now: datetime | None = None) -> int:
     was never filled) or holds no compute host, because a stale figure recorded as current would lie.
     """
     now = now or timezone.now()
-    synced_at, sync_error = catalog_synced_at()
+    synced_at, sync_error = hosts_synced_at()
     if synced_at is None or now - synced_at > MIRROR_MAX_AGE:
         logger.warning(
             "utilization snapshot skipped: the cloud mirror was last refreshed at %s (%s)",

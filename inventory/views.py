@@ -64,7 +64,7 @@ from inventory.services import (
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
-from provisioning.selectors import catalog_synced_at
+from provisioning.selectors import hosts_synced_at
 
 
 class ServerListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):
@@ -261,7 +261,7 @@ class UtilizationView(LoginRequiredMixin, CapabilityRequiredMixin, TemplateView)
     def get_context_data(self, **kwargs):
         user = self.request.user
         hosts = host_utilization_list(user=user)
-        synced_at, sync_error = catalog_synced_at()
+        synced_at, sync_error = hosts_synced_at()
         return super().get_context_data(
             hosts=hosts,
             by_architecture=utilization_by_architecture(user=user, hosts=hosts),

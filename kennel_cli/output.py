@@ -57,6 +57,25 @@ def when(value: str | None) -> str:
         return value
 
 
+def expiry(value: str | None, *, now: datetime | None = None) -> str:
+    """When a token expires, and how far off that is: ``2027-03-02 09:00 (in 90 days)``."""
+    if not value:
+        return "never"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    left = moment - (now or datetime.now(moment.tzinfo))
+    if left.total_seconds() <= 0:
+        return f"{when(value)} (expired)"
+    if left.days >= 1:
+        distance = f"in {left.days} day{'s' if left.days != 1 else ''}"
+    else:
+        hours = int(left.total_seconds() // 3600)
+        distance = f"in {hours} hour{'s' if hours != 1 else ''}" if hours else "in less than an hour"
+    return f"{when(value)} ({distance})"
+
+
 def clock(value: str | None) -> str:
     if not value:
         return "--:--:--"

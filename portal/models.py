@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import ClassVar
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 
@@ -17,14 +20,41 @@ class Role(models.TextChoices):
     ADMIN = "admin", _("Admin")
 
 
+class KennelUserManager(UserManager):
+    """``createsuperuser`` makes an admin: a superuser's stored role is the role that applies."""
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("role", Role.ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
-    """A person. ``role`` decides what they may see across teams; superusers are always admins."""
+    """A person. ``role`` decides what they may see across teams. A superuser is an admin, and their
+    stored role says so (demoting one removes the superuser flag: portal.services.user_set_role).
+
+    ``session_epoch`` goes up when the person is kept out: it is part of the hash every session
+    carries, so sessions from before (in any session store) never come back when they are let in again.
+    """
 
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.DEVELOPER)
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
+
+    objects: ClassVar[KennelUserManager] = KennelUserManager()
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django's hash covers the password only; the epoch is added once it moved, so that sessions
+        # of people never kept out stay valid across this change.
+        key_salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
+        value = self.password if not self.session_epoch else f"{self.password}:{self.session_epoch}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
 
     @property
     def portal_role(self) -> str:
         return Role.ADMIN if self.is_superuser else self.role
+
+    @property
+    def portal_role_label(self) -> str:
+        return str(Role(self.portal_role).label)
 
     @property
     def is_portal_admin(self) -> bool:
@@ -141,6 +171,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    read_only = models.BooleanField(
+        _("read-only"), default=False, help_text=_("Only reads (GET, HEAD, OPTIONS); any change gets 403.")
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -149,6 +182,10 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @staticmethod
     def digest_of(key: str) -> str:

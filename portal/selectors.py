@@ -14,6 +14,9 @@ from portal.access import Action, restrict
 from portal.models import AuditEvent, Team, User
 
 HEARTBEAT_KEY = "worker-heartbeat"
+CLOUD_CHECK_KEY = "cloud-check"
+# The cloud check runs every minute; older than this, its answer no longer says anything.
+CLOUD_CHECK_MAX_AGE = 300
 
 
 def team_list(*, user: User) -> QuerySet[Team]:
@@ -44,10 +47,14 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # An essential check failing makes /health/ answer 503 (a load balancer takes the web out); the
+    # cloud is not essential: while it is away the portal still serves pages and accepts requests.
+    essential: bool = True
 
 
 def health_checks() -> list[Check]:
-    """Database, Redis and Celery worker (by the heartbeat the worker writes every 30 s via beat)."""
+    """Database, Redis, Celery worker (by the heartbeat the worker writes every 30 s via beat) and
+    the cloud (as the worker last found it, every minute: the web never calls the cloud for this)."""
     checks: list[Check] = []
     try:
         with connection.cursor() as cursor:
@@ -61,6 +68,7 @@ def health_checks() -> list[Check]:
     except Exception as exc:
         checks.append(Check("redis", False, str(exc)[:200]))
         checks.append(Check("worker", False, "unknown: Redis is down"))
+        checks.append(Check("cloud", False, "unknown: Redis is down", essential=False))
         return checks
     if beat is None:
         checks.append(Check("worker", False, "no heartbeat yet: is a worker and beat running?"))
@@ -68,7 +76,22 @@ def health_checks() -> list[Check]:
         age = time.time() - float(beat)
         fresh = age <= settings.KENNEL_HEARTBEAT_MAX_AGE
         checks.append(Check("worker", fresh, f"last heartbeat {age:.0f} s ago"))
+    checks.append(_cloud_check())
     return checks
+
+
+def _cloud_check() -> Check:
+    try:
+        found = cache.get(CLOUD_CHECK_KEY)
+    except Exception as exc:
+        return Check("cloud", False, str(exc)[:200], essential=False)
+    if not found:
+        return Check("cloud", False, "not checked yet: is a worker and beat running?", essential=False)
+    age = time.time() - float(found["at"])
+    if age > CLOUD_CHECK_MAX_AGE:
+        return Check("cloud", False, f"last checked {age:.0f} s ago: is a worker running?", essential=False)
+    detail = f"{found['detail']} ({age:.0f} s ago)"
+    return Check("cloud", bool(found["ok"]), detail, essential=False)
 
 
 def landing_summary(*, user: User) -> dict:

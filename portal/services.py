@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -73,19 +74,26 @@ def user_create(
 @transaction.atomic
 def user_set_role(*, actor: User | None, user: User, role: str, source: str = SYSTEM) -> User:
     """Change a person's portal role (developer, manager, admin). ``actor=None`` is the system (the
-    demo); a person must be an admin, and may not change their own role (ask another admin)."""
+    demo); a person must be an admin, and may not change their own role (ask another admin).
+
+    A superuser is an admin whatever their stored role says, so demoting one also removes the
+    superuser (and staff) flag: the role shown is always the role that applies."""
     if actor is not None:
         if not can(actor, Capability.TEAMS_ONBOARD):
             raise PermissionDenied
-        if user.pk == actor.pk and role != user.role:
+        if user.pk == actor.pk and role != user.portal_role:
             raise ValidationError(gettext("You cannot change your own role; ask another admin."))
-    before = user.role
+    before = user.portal_role
     user.role = role
+    fields = ["role"]
+    detail: dict[str, Any] = {"from": before, "to": role}
+    if user.is_superuser and role != Role.ADMIN:
+        user.is_superuser = user.is_staff = False
+        fields += ["is_superuser", "is_staff"]
+        detail["superuser_removed"] = True
     user.full_clean()
-    user.save(update_fields=["role"])
-    audit_record(
-        actor=actor, action="user.set_role", target=user, source=source, detail={"from": before, "to": role}
-    )
+    user.save(update_fields=fields)
+    audit_record(actor=actor, action="user.set_role", target=user, source=source, detail=detail)
     if before != role:  # a portal admin gets Keystone's admin role in their teams' projects
         _cloud_roles_changed(list(user.memberships.values_list("team_id", flat=True)))
     return user
@@ -94,9 +102,10 @@ def user_set_role(*, actor: User | None, user: User, role: str, source: str = SY
 @transaction.atomic
 def user_set_active(*, actor: User, user: User, active: bool, source: str = SYSTEM) -> User:
     """Let a person in, or keep them out (admins only; never oneself). An inactive person cannot sign
-    in, their session and API tokens stop working, and a worker removes their roles in the projects of
-    their teams that Kennel onboarded. Their VMs stay with their team. Raises PermissionDenied or
-    ValidationError."""
+    in, and a worker removes their roles in the projects of their teams that Kennel onboarded. Keeping
+    someone out ends their web sessions and deletes their API tokens for good: letting them in again
+    brings neither back (the session epoch moves, so sessions in any store stop matching). Their VMs
+    stay with their team. Raises PermissionDenied or ValidationError."""
     if not can(actor, Capability.TEAMS_ONBOARD):
         raise PermissionDenied
     if user.pk == actor.pk and not active:
@@ -104,9 +113,20 @@ def user_set_active(*, actor: User, user: User, active: bool, source: str = SYST
     if user.is_active == active:
         return user
     user.is_active = active
-    user.save(update_fields=["is_active"])
+    detail: dict[str, Any] = {}
+    if active:
+        user.save(update_fields=["is_active"])
+    else:
+        user.session_epoch += 1
+        user.save(update_fields=["is_active", "session_epoch"])
+        revoked, _ = ApiToken.objects.filter(user=user).delete()
+        detail = {"tokens_revoked": revoked, "sessions_ended": True}
     audit_record(
-        actor=actor, action="user.activate" if active else "user.deactivate", target=user, source=source
+        actor=actor,
+        action="user.activate" if active else "user.deactivate",
+        target=user,
+        source=source,
+        detail=detail,
     )
     _cloud_roles_changed(list(user.memberships.values_list("team_id", flat=True)))
     return user
@@ -172,11 +192,47 @@ def _cloud_roles_changed(team_ids: list[int]) -> None:
     team_roles_sync_enqueue(team_ids=team_ids)
 
 
+class ApiTokenExpired(Exception):
+    """The key is a token that ran out (``expires_at``): refused, with the date to say so."""
+
+    def __init__(self, expires_at: datetime) -> None:
+        super().__init__(f"token expired at {expires_at.isoformat()}")
+        self.expires_at = expires_at
+
+
+def api_token_longest() -> timedelta | None:
+    """How long a token may live (``KENNEL_API_TOKEN_DAYS``), or None when the operator set no limit."""
+    days = settings.KENNEL_API_TOKEN_DAYS
+    return timedelta(days=days) if days else None
+
+
 @transaction.atomic
 def api_token_create(
-    *, user: User, name: str, source: str, expires_at: datetime | None = None
+    *,
+    user: User,
+    name: str,
+    source: str,
+    expires_at: datetime | None = None,
+    read_only: bool = False,
 ) -> tuple[ApiToken, str]:
-    """Issue a personal API token. Returns the row and the key, which is shown once and never stored."""
+    """Issue a personal API token. Returns the row and the key, which is shown once and never stored.
+
+    ``expires_at`` defaults to ``KENNEL_API_TOKEN_DAYS`` from now, and may be sooner, never later (nor
+    in the past): ValidationError. A ``read_only`` token may only read: any other method gets 403."""
+    now = timezone.now()
+    longest = api_token_longest()
+    if expires_at is None and longest is not None:
+        expires_at = now + longest
+    elif expires_at is not None:
+        if expires_at <= now:
+            raise ValidationError({"expires_at": gettext("Give a time in the future.")})
+        if longest is not None and expires_at > now + longest + timedelta(minutes=1):
+            raise ValidationError(
+                {
+                    "expires_at": gettext("A token lives at most %(days)d days.")
+                    % {"days": settings.KENNEL_API_TOKEN_DAYS}
+                }
+            )
     key = "kn_" + secrets.token_urlsafe(32)
     token = ApiToken(
         user=user,
@@ -184,10 +240,17 @@ def api_token_create(
         prefix=key[:10],
         digest=ApiToken.digest_of(key),
         expires_at=expires_at,
+        read_only=read_only,
     )
     token.full_clean()
     token.save()
-    audit_record(actor=user, action="token.create", target=token, source=source)
+    audit_record(
+        actor=user,
+        action="token.create",
+        target=token,
+        source=source,
+        detail={"read_only": read_only, "expires_at": expires_at.isoformat() if expires_at else None},
+    )
     return token, key
 
 
@@ -199,22 +262,27 @@ def api_token_revoke(*, actor: User, token: ApiToken, source: str) -> None:
 
 def api_token_authenticate(key: str) -> User | None:
     """The active owner of a valid, unexpired token, or None. Records when it was last used."""
-    token = api_token_use(key)
+    try:
+        token = api_token_use(key)
+    except ApiTokenExpired:
+        return None
     return token.user if token is not None else None
 
 
 def api_token_use(key: str) -> ApiToken | None:
-    """The valid, unexpired token of an active user for ``key`` (its user loaded), or None. Records
-    when it was last used. The API's authentication keeps the token so that logout can revoke it."""
+    """The valid token of an active user for ``key`` (its user loaded), or None. Raises ApiTokenExpired
+    for a token that ran out, so the answer can say so. Records when it was last used. The API's
+    authentication keeps the token so that logout can revoke it (and the read-only scope applies)."""
     now = timezone.now()
     token = (
         ApiToken.objects.select_related("user")
         .filter(digest=ApiToken.digest_of(key), user__is_active=True)
-        .exclude(expires_at__lt=now)
         .first()
     )
     if token is None:
         return None
+    if token.expires_at is not None and token.expires_at <= now:
+        raise ApiTokenExpired(token.expires_at)
     # Cheap bookkeeping: at most one write a minute per token.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
@@ -230,6 +298,27 @@ def worker_heartbeat_record() -> None:
     from portal.selectors import HEARTBEAT_KEY
 
     cache.set(HEARTBEAT_KEY, time.time(), timeout=None)
+
+
+def cloud_reachability_record() -> bool:
+    """Called every minute by a beat-scheduled task on a worker: asks the cloud one cheap question
+    (who the portal's user is) and keeps the answer for /health/, so the web never waits on the cloud
+    to say whether it is there. Returns whether it answered."""
+    import time
+
+    from django.core.cache import cache
+
+    from portal.cloud import cloud
+    from portal.cloud.gateway import CloudError
+    from portal.selectors import CLOUD_CHECK_KEY
+
+    try:
+        cloud().whoami()
+        ok, detail = True, "reachable"
+    except CloudError as exc:
+        ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
+    cache.set(CLOUD_CHECK_KEY, {"ok": ok, "detail": detail, "at": time.time()}, timeout=None)
+    return ok
 
 
 def team_link_project(*, actor: User | None, team: Team, project: str, source: str = SYSTEM) -> Team:

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from portal.env import env_bool, env_choice, env_int, env_list, env_optional, env_str
+from portal.origin import trusted_proxy_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("KENNEL_VAR_DIR", str(BASE_DIR / "var")))
@@ -101,6 +102,34 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("KENNEL_SESSION_SECONDS", 12 * 3600, minimum=300)
 
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated). None by
+# default: the client's address is the TCP peer, whatever headers a client sends (portal.origin).
+KENNEL_TRUSTED_PROXIES = env_list("KENNEL_TRUSTED_PROXIES", [])
+trusted_proxy_networks(tuple(KENNEL_TRUSTED_PROXIES))  # a typo stops the start, with the bad entry
+
+# Sign-in limits (django-axes), on the web form and the API's login alike: after this many failed
+# attempts for one account, or from one client address, sign-ins for it wait the cool-off (each
+# further failure starts it again). Failures are kept in the database, so limits hold across workers.
+KENNEL_LOGIN_FAILURE_LIMIT = env_int("KENNEL_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+KENNEL_LOGIN_COOLOFF_SECONDS = env_int("KENNEL_LOGIN_COOLOFF_SECONDS", 900, minimum=1)
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = KENNEL_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=KENNEL_LOGIN_COOLOFF_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one reaching the limit locks
+AXES_CLIENT_IP_CALLABLE = "portal.origin.client_ip"
+AXES_LOCKOUT_CALLABLE = "portal.views.login_locked_out"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in Kennel's own audit log
+AXES_VERBOSE = False
+
+# API tokens live this many days unless made shorter (0: no expiry by default, and none required).
+KENNEL_API_TOKEN_DAYS = env_int("KENNEL_API_TOKEN_DAYS", 90, minimum=0)
+if KENNEL_API_TOKEN_DAYS > 36_500:
+    raise ImproperlyConfigured("KENNEL_API_TOKEN_DAYS must be at most 36500 (100 years); 0 means no expiry")
+# A secret that lets monitoring read /health/'s details with "Authorization: Bearer <it>"; unset: only
+# signed-in admins see them, everyone else gets ok / not ok.
+KENNEL_HEALTH_TOKEN = env_optional("KENNEL_HEALTH_TOKEN")
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -113,6 +142,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "portal",
     "provisioning",
     "inventory",
@@ -137,6 +167,8 @@ MIDDLEWARE = [
     "portal.middleware.WorkDelayedMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in (web or API) into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -188,6 +220,12 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "portal.User"
+# django-axes first: it refuses a locked-out sign-in before any password is checked. It needs the
+# request, which every sign-in of ours passes (the login form, the API's login, and so the CLI).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -279,7 +317,31 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": timedelta(seconds=30)},
-    "catalog-refresh": {"task": "provisioning.tasks.catalog_refresh", "schedule": timedelta(minutes=2)},
+    # Whether the cloud answers, for /health/'s details (the web never asks the cloud itself).
+    "cloud-check": {
+        "task": "portal.tasks.cloud_check",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
+    # The cloud mirror. Outside changes must show within: servers 60 s (Nova's changes-since every 15 s,
+    # a complete listing every 5 minutes inside the same task), hosts 60 s, images, flavors and
+    # quotas 5 minutes. Each run claims its part (a slow run is never joined by a second one), and a
+    # run that waited in the queue longer than its period is dropped: the next one is fresher.
+    "vm-reconcile": {
+        "task": "provisioning.tasks.vm_reconcile",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    "hosts-refresh": {
+        "task": "provisioning.tasks.hosts_refresh",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 29},
+    },
+    "catalog-refresh": {
+        "task": "provisioning.tasks.catalog_refresh",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 110},
+    },
     # Tasks the broker could not take when they were asked for (portal.queue), sent again.
     "queue-outbox-flush": {
         "task": "portal.tasks.queue_outbox_flush",
@@ -289,7 +351,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.vm_requests_resume",
         "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
     },
-    "vm-reconcile": {"task": "provisioning.tasks.vm_reconcile", "schedule": timedelta(seconds=60)},
     "vm-leases": {"task": "provisioning.tasks.vm_leases_enforce", "schedule": timedelta(hours=1)},
     # Disk imports a dead worker left half-done (no heartbeat for KENNEL_STALE_WORK_SECONDS) go on.
     "image-imports-resume": {
@@ -297,7 +358,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
     },
     # Team limits and the cloud's own usage counts; an hourly usage sample for the approval page.
-    "quota-sync": {"task": "quotas.tasks.quota_sync", "schedule": timedelta(minutes=5)},
+    "quota-sync": {
+        "task": "quotas.tasks.quota_sync",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 110},
+    },
     "quota-requests-resume": {
         "task": "quotas.tasks.quota_requests_resume",
         "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
@@ -374,6 +439,10 @@ for _dns in KENNEL_TENANT_DNS:
         ipaddress.ip_address(_dns)
     except ValueError:
         raise ImproperlyConfigured(f"KENNEL_TENANT_DNS: {_dns!r} is not an IP address") from None
+# Quota requests: the most volume storage (GB) and floating IPs any team could be given. Instances,
+# vCPUs, RAM and local disk are bounded by the compute hosts' capacity instead (Placement's rule).
+KENNEL_QUOTA_MAX_VOLUME_GB = env_int("KENNEL_QUOTA_MAX_VOLUME_GB", 1_048_576, minimum=0)
+KENNEL_QUOTA_MAX_FLOATING_IPS = env_int("KENNEL_QUOTA_MAX_FLOATING_IPS", 4096, minimum=0)
 KENNEL_BASE_URL = env_str("KENNEL_BASE_URL", "http://127.0.0.1:8000")
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
@@ -437,7 +506,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"login": "10/min"},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kennel API",
@@ -467,5 +535,6 @@ LOGGING = {
         "openstack": {"level": "WARNING"},
         "keystoneauth": {"level": "WARNING"},
         "sushy": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # every attempt at INFO; lock-outs are warnings
     },
 }

@@ -11,6 +11,11 @@ def heartbeat() -> None:
 
 
 @shared_task(ignore_result=True)
+def cloud_check() -> None:
+    services.cloud_reachability_record()
+
+
+@shared_task(ignore_result=True)
 def queue_outbox_flush() -> None:
     # Tasks the broker could not take while it was away; beat runs this every half minute.
     queue.queue_outbox_flush()

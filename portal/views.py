@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
@@ -174,13 +178,25 @@ def api_token_list(request: HttpRequest) -> HttpResponse:
         form = ApiTokenForm(request.POST)
         if form.is_valid():
             _token, new_key = services.api_token_create(
-                user=request.user, name=form.cleaned_data["name"], source=origin(request)
+                user=request.user,
+                name=form.cleaned_data["name"],
+                read_only=form.cleaned_data["read_only"],
+                source=origin(request),
             )
             form = ApiTokenForm()
     else:
         form = ApiTokenForm()
     tokens = restrict(request.user, ApiToken.objects.all())
-    return render(request, "portal/token_list.html", {"form": form, "tokens": tokens, "new_key": new_key})
+    return render(
+        request,
+        "portal/token_list.html",
+        {
+            "form": form,
+            "tokens": tokens,
+            "new_key": new_key,
+            "token_days": settings.KENNEL_API_TOKEN_DAYS,
+        },
+    )
 
 
 @require_POST
@@ -192,14 +208,61 @@ def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("token-list")
 
 
+def _may_see_health_details(request: HttpRequest) -> bool:
+    """Signed-in admins (session or API token), and monitoring with ``KENNEL_HEALTH_TOKEN``."""
+    if can(request.user, Capability.TEAMS_ONBOARD):
+        return True
+    scheme, _space, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        return False
+    expected = settings.KENNEL_HEALTH_TOKEN
+    if expected and constant_time_compare(key.strip(), expected):
+        return True
+    return can(services.api_token_authenticate(key.strip()), Capability.TEAMS_ONBOARD)
+
+
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Database, Redis and worker status for load balancers and people; 503 when anything is down."""
+    """For load balancers: ``{"status": "ok"}`` (200) or ``"not ok"`` (503, when the database, Redis or
+    the worker is down). What is down, and the cloud's reachability (which never makes it 503), only
+    for admins and the operations token: the rest of the world learns nothing about the inside."""
     checks = selectors.health_checks()
-    healthy = all(check.ok for check in checks)
-    body = {
-        "status": "ok" if healthy else "degraded",
-        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
-    }
+    healthy = all(check.ok for check in checks if check.essential)
+    body: dict = {"status": "ok" if healthy else "not ok"}
+    if _may_see_health_details(request):
+        body["checks"] = {c.name: {"ok": c.ok, "detail": c.detail, "essential": c.essential} for c in checks}
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def login_wait_message(seconds: int) -> str:
+    """What a locked-out person reads: why, and how long to wait (rounded up to whole minutes)."""
+    minutes = max(1, -(-seconds // 60))
+    return ngettext(
+        "Too many failed sign-ins for this account or from this address. Try again in %(minutes)d minute; "
+        "each attempt before then starts the wait again.",
+        "Too many failed sign-ins for this account or from this address. Try again in %(minutes)d minutes; "
+        "each attempt before then starts the wait again.",
+        minutes,
+    ) % {"minutes": minutes}
+
+
+def login_locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """django-axes' answer to a sign-in it refused (``AXES_LOCKOUT_CALLABLE``), for the login form and
+    the API's login alike: 429 with the time to wait. Every failed attempt during a lock-out starts
+    the cool-off again, so the wait is the whole cool-off from now."""
+    seconds = settings.KENNEL_LOGIN_COOLOFF_SECONDS
+    message = login_wait_message(seconds)
+    if request.path.startswith("/api/"):
+        # The shape of every API error ({"detail": ...}); the seconds are in Retry-After, as DRF's own 429.
+        response: HttpResponse = JsonResponse({"detail": message}, status=429)
+    else:
+        form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
+        response = render(
+            request,
+            "registration/login.html",
+            {"form": form, "locked_out": message, "next": request.POST.get("next", "")},
+            status=429,
+        )
+    response["Retry-After"] = str(seconds)
+    return response

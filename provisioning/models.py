@@ -99,8 +99,13 @@ class CloudHost(models.Model):
     architecture = models.CharField(_("architecture"), max_length=16, blank=True, db_index=True)
     state = models.CharField(_("state"), max_length=16, blank=True)  # up / down
     status = models.CharField(_("status"), max_length=16, blank=True)  # enabled / disabled
+    disabled_reason = models.CharField(_("why disabled"), max_length=255, blank=True)
     # Placement inventories: resource class -> {"total", "reserved", "allocation_ratio", "used"}
     inventories = models.JSONField(default=dict)
+    # Placement's provider and the generation these inventories were read at: the mirror reads a
+    # provider's details again only when its generation moved.
+    provider_id = models.CharField(max_length=64, blank=True)
+    generation = models.BigIntegerField(null=True, blank=True)
     seen_at = models.DateTimeField()
 
     class Meta:
@@ -145,12 +150,23 @@ class CloudNetwork(models.Model):
 
 
 class CloudSync(models.Model):
-    """When a part of the mirror was last refreshed, and why the last try failed."""
+    """When a part of the mirror was last refreshed, and why the last try failed.
+
+    Parts: ``catalog`` (images, flavors, networks), ``hosts`` (hypervisors and Placement), ``servers``
+    (every project's servers) and ``quotas`` (teams' limits). ``succeeded_at`` is when the data of the
+    last successful run was read (its start): what pages show as the data's age, and for ``servers``
+    the watermark the next ``changes-since`` listing starts from. ``running_since`` is the claim of a
+    run in progress, so two runs of a part never overlap.
+    """
 
     part = models.CharField(max_length=32, primary_key=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
     attempted_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    # The last complete listing (``servers``: without ``changes-since``), which also finds what an
+    # incremental listing cannot (a server whose deletion Nova has already purged).
+    full_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.part

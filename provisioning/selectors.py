@@ -10,7 +10,8 @@ from django.db.models import Count, QuerySet
 
 from portal.access import restrict
 from portal.models import Team, User
-from provisioning.models import CloudFlavor, CloudHost, CloudImage, CloudSync, UnmanagedServer, VmRequest
+from provisioning.models import CloudFlavor, CloudHost, CloudImage, UnmanagedServer, VmRequest
+from provisioning.sync import Part, mirror_freshness
 from quotas.selectors import quota_vm_fit_count, team_quota_table
 
 RESOURCES = (("VCPU", "vcpus"), ("MEMORY_MB", "ram_mb"), ("DISK_GB", "disk_gb"))
@@ -112,10 +113,26 @@ def flavor_list(*, user: User, image: CloudImage | None = None) -> QuerySet[Clou
     return flavors
 
 
+def mirror_synced_at(part: Part) -> tuple[datetime | None, str]:
+    """When a part of the mirror (``provisioning.sync.Part``) last succeeded: the time its data was
+    read; and the last error if the latest try failed."""
+    freshness = mirror_freshness(part)
+    return freshness.synced_at, freshness.error
+
+
 def catalog_synced_at() -> tuple[datetime | None, str]:
-    """When the mirror last succeeded, and the last error if the latest try failed."""
-    sync = CloudSync.objects.filter(part="catalog").first()
-    return (sync.succeeded_at, sync.error) if sync else (None, "")
+    """When the catalog (images, flavors, networks) was last mirrored, and the last error."""
+    return mirror_synced_at(Part.CATALOG)
+
+
+def hosts_synced_at() -> tuple[datetime | None, str]:
+    """When the compute hosts (hypervisors, Placement) were last mirrored, and the last error."""
+    return mirror_synced_at(Part.HOSTS)
+
+
+def servers_synced_at() -> tuple[datetime | None, str]:
+    """When every project's servers were last followed onto the VM rows, and the last error."""
+    return mirror_synced_at(Part.SERVERS)
 
 
 def vm_list(*, user: User) -> QuerySet[VmRequest]:

@@ -9,8 +9,9 @@ import base64
 import contextlib
 import hashlib
 import re
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -42,7 +43,6 @@ from provisioning.models import (
     CloudHost,
     CloudImage,
     CloudNetwork,
-    CloudSync,
     Profile,
     SshKey,
     UnmanagedServer,
@@ -50,6 +50,7 @@ from provisioning.models import (
     VmRequest,
 )
 from provisioning.selectors import host_fit_count
+from provisioning.sync import Part, mirror_run
 from quotas.services import quota_vm_refusal
 
 METADATA_KEY = "kennel-request"
@@ -68,60 +69,121 @@ ACTION_LABELS = {
 
 
 def catalog_refresh() -> None:
-    """Mirror the cloud's images, flavors and compute hosts. Records success or the error in CloudSync;
-    on error the previous mirror stays (pages show how old it is). Raises the gateway's CloudError."""
-    gateway = cloud()
-    now = timezone.now()
-    CloudSync.objects.update_or_create(part="catalog", defaults={"attempted_at": now})
-    try:
+    """Mirror everything the request pages read: the catalog, then the compute hosts (callers that
+    need it all at once: the demo, tests, an admin's change in Glance). Raises the gateway's CloudError."""
+    catalog_mirror_refresh()
+    hosts_mirror_refresh()
+
+
+def _sync_rows(
+    model: type[CloudImage | CloudFlavor | CloudHost],
+    key: str,
+    wanted: Mapping[str, dict[str, Any]],
+    now: datetime,
+) -> int:
+    """Make ``model``'s rows those of ``wanted`` (key value -> fields) in a constant number of queries
+    when nothing changed: one read, one ``seen_at`` update, one delete; a write per row that did
+    change. Returns how many rows were created, changed or deleted."""
+    rows = {getattr(row, key): row for row in model.objects.all()}
+    changed = 0
+    for value, fields in wanted.items():
+        row = rows.get(value)
+        if row is None:
+            model.objects.create(**{key: value, **fields, "seen_at": now})
+            changed += 1
+        elif any(getattr(row, name) != field for name, field in fields.items()):
+            model.objects.filter(pk=row.pk).update(**fields)
+            changed += 1
+    model.objects.update(seen_at=now)
+    deleted, _ = model.objects.exclude(**{f"{key}__in": list(wanted)}).delete()
+    return changed + deleted
+
+
+def catalog_mirror_refresh() -> bool:
+    """Mirror Glance's images, Nova's flavors and Neutron's networks, one listing each. An image or
+    flavor removed in the cloud leaves the mirror (and so the request form) on this run. Returns
+    False when another run held the catalog (nothing done). Records success or the error in
+    CloudSync (pages show the mirror's age); raises the gateway's CloudError."""
+    with mirror_run(Part.CATALOG) as run:
+        if run is None:
+            return False
+        gateway = cloud()
         images = gateway.list_images()
         flavors = gateway.list_flavors()
-        providers = gateway.list_resource_providers()
-        hypervisors = {h.hostname: h for h in gateway.list_hypervisors()}
         networks = gateway.list_networks()
-    except CloudError as error:
-        CloudSync.objects.filter(part="catalog").update(error=str(error)[:2000])
-        raise
-    with transaction.atomic():
-        for image in images:
-            CloudImage.objects.update_or_create(
-                cloud_id=image.id,
-                defaults={
-                    "name": image.name,
-                    "architecture": image.architecture or "",
-                    "status": image.status,
-                    "min_disk_gb": image.min_disk_gb,
-                    "min_ram_mb": image.min_ram_mb,
-                    "os_distro": image.properties.get("os_distro", ""),
-                    "os_version": image.properties.get("os_version", ""),
-                    "visibility": image.visibility,
-                    "properties": dict(image.properties),
-                    "seen_at": now,
+        with transaction.atomic():
+            _sync_rows(
+                CloudImage,
+                "cloud_id",
+                {
+                    image.id: {
+                        "name": image.name,
+                        "architecture": image.architecture or "",
+                        "status": image.status,
+                        "min_disk_gb": image.min_disk_gb,
+                        "min_ram_mb": image.min_ram_mb,
+                        "os_distro": image.properties.get("os_distro", ""),
+                        "os_version": image.properties.get("os_version", ""),
+                        "visibility": image.visibility,
+                        "properties": dict(image.properties),
+                    }
+                    for image in images
                 },
+                run.started_at,
             )
-        CloudImage.objects.exclude(cloud_id__in=[i.id for i in images]).delete()
-        for flavor in flavors:
-            CloudFlavor.objects.update_or_create(
-                cloud_id=flavor.id,
-                defaults={
-                    "name": flavor.name,
-                    "vcpus": flavor.vcpus,
-                    "ram_mb": flavor.ram_mb,
-                    "disk_gb": flavor.disk_gb,
-                    "is_public": flavor.is_public,
-                    "extra_specs": dict(flavor.extra_specs),
-                    "seen_at": now,
+            _sync_rows(
+                CloudFlavor,
+                "cloud_id",
+                {
+                    flavor.id: {
+                        "name": flavor.name,
+                        "vcpus": flavor.vcpus,
+                        "ram_mb": flavor.ram_mb,
+                        "disk_gb": flavor.disk_gb,
+                        "is_public": flavor.is_public,
+                        "extra_specs": dict(flavor.extra_specs),
+                    }
+                    for flavor in flavors
                 },
+                run.started_at,
             )
-        CloudFlavor.objects.exclude(cloud_id__in=[f.id for f in flavors]).delete()
+            _mirror_networks(networks)
+        run.full = True
+    return True
+
+
+def hosts_mirror_refresh() -> bool:
+    """Mirror the compute hosts: Nova's hypervisors (state up/down and, from their compute service,
+    enabled/disabled with the reason) in one listing, and Placement's providers in one listing, whose
+    inventories and usage are read again only for providers whose generation moved (Placement bumps
+    it on every allocation, inventory or trait change). A host gone from Placement leaves the mirror.
+    Returns False when another run held the hosts. Raises the gateway's CloudError."""
+    with mirror_run(Part.HOSTS) as run:
+        if run is None:
+            return False
+        gateway = cloud()
+        rows = {host.name: host for host in CloudHost.objects.all()}
+        known = {
+            h.provider_id: h.generation for h in rows.values() if h.provider_id and h.generation is not None
+        }
+        hypervisors = {h.hostname: h for h in gateway.list_hypervisors()}
+        providers = gateway.list_resource_providers(known=known)
+        wanted: dict[str, dict[str, Any]] = {}
         for provider in providers:
             hypervisor = hypervisors.get(provider.name)
-            CloudHost.objects.update_or_create(
-                name=provider.name,
-                defaults={
+            fields: dict[str, Any] = {
+                "state": hypervisor.state if hypervisor else "",
+                "status": hypervisor.status if hypervisor else "",
+                "disabled_reason": (hypervisor.disabled_reason or "") if hypervisor else "",
+            }
+            row = rows.get(provider.name)
+            if provider.detailed or row is None or row.provider_id != provider.id:
+                if not provider.detailed:  # renamed under a known id: read it whole next time
+                    continue
+                fields |= {
                     "architecture": provider.architecture or "",
-                    "state": hypervisor.state if hypervisor else "",
-                    "status": hypervisor.status if hypervisor else "",
+                    "provider_id": provider.id,
+                    "generation": provider.generation,
                     "inventories": {
                         rc: {
                             "total": inv.total,
@@ -131,12 +193,12 @@ def catalog_refresh() -> None:
                         }
                         for rc, inv in provider.inventories.items()
                     },
-                    "seen_at": now,
-                },
-            )
-        CloudHost.objects.exclude(name__in=[p.name for p in providers]).delete()
-        _mirror_networks(networks)
-        CloudSync.objects.filter(part="catalog").update(succeeded_at=now, error="")
+                }
+            wanted[provider.name] = fields
+        with transaction.atomic():
+            _sync_rows(CloudHost, "name", wanted, run.started_at)
+        run.full = True
+    return True
 
 
 def _mirror_networks(networks: Sequence[Network]) -> None:
@@ -316,12 +378,40 @@ def _transition(vm: VmRequest, to: str, message: str, **fields) -> bool:
     return bool(moved)
 
 
-def _mirror_server(vm: VmRequest, server: Server) -> None:
-    fields = {"server_status": server.status, "host": server.host or "", "addresses": dict(server.addresses)}
-    # updated_at too: a build being watched is alive, and vm_requests_resume leaves it to its task.
-    VmRequest.objects.filter(pk=vm.pk).update(**fields, updated_at=timezone.now())
+def _server_fields(server: Server, flavor_ids: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """What a VM row mirrors of its server: every field the pages show. The flavor follows a resize
+    (Nova reports the flavor's name and size; the mirrored flavor of that name, when ``flavor_ids``
+    is given) and the name a rename."""
+    fields: dict[str, Any] = {
+        "server_status": server.status,
+        "host": server.host or "",
+        "addresses": {network: list(ips) for network, ips in server.addresses.items()},  # as JSON holds it
+    }
+    if server.name:
+        fields["name"] = server.name[:63]
+    if server.flavor_name and server.vcpus:
+        fields |= {
+            "flavor_name": server.flavor_name,
+            "vcpus": server.vcpus,
+            "ram_mb": server.ram_mb,
+            "disk_gb": server.disk_gb,
+        }
+        if flavor_ids is not None and server.flavor_name in flavor_ids:
+            fields["flavor_id"] = flavor_ids[server.flavor_name]
+    return fields
+
+
+def _mirror_server(vm: VmRequest, server: Server, flavor_ids: Mapping[str, int] | None = None) -> bool:
+    """Write what changed of the server onto the VM row (nothing when nothing did). True if it did."""
+    fields = {
+        key: value for key, value in _server_fields(server, flavor_ids).items() if getattr(vm, key) != value
+    }
+    if not fields:
+        return False
+    VmRequest.objects.filter(pk=vm.pk).update(**fields)
     for key, value in fields.items():
         setattr(vm, key, value)
+    return True
 
 
 def _explain(error: CloudError, vm: VmRequest) -> str:
@@ -437,6 +527,8 @@ def vm_request_build_advance(*, request_id: int) -> bool:
         _transition(vm, Status.FAILED, _("The server was deleted outside Kennel while it was being built."))
         return True
     _mirror_server(vm, server)
+    # Touched at every look: a build being watched is alive, and vm_requests_resume leaves it to its task.
+    VmRequest.objects.filter(pk=vm.pk).update(updated_at=timezone.now())
     if server.status == "ACTIVE" and server.settled:
         _transition(vm, Status.ACTIVE, _("Active on %(host)s.") % {"host": server.host or "?"})
         return True
@@ -673,38 +765,80 @@ def profile_parts(profile: Profile) -> list[cloudinit.Part]:
 # --- reconciliation and leases ------------------------------------------------------------------------
 
 
-def vm_reconcile() -> dict[str, int]:
-    """Compare the cloud's servers (one listing for all projects) with Kennel's VMs: refresh their
-    state, mark VMs whose server vanished as deleted outside Kennel, and record servers Kennel did not
-    create as unmanaged. Returns counts."""
-    servers = {s.id: s for s in cloud().list_servers()}
-    now = timezone.now()
-    counts = {"updated": 0, "vanished": 0, "unmanaged": 0}
+# A full listing at least this often: it also finds what an incremental one cannot (a server whose
+# deleted row Nova already archived, a VM row that lost its server otherwise).
+SERVERS_FULL_EVERY = timedelta(minutes=5)
+# Each changes-since listing starts this long before the previous run started: a change Nova committed
+# a little late (its updated_at is taken before its transaction ends) or a clock apart by less than
+# this is still seen. Listing a minute of changes again costs little; missing one costs a wrong page.
+SERVERS_SINCE_MARGIN = timedelta(seconds=60)
+
+
+def vm_reconcile(*, full: bool | None = None) -> dict[str, int] | None:
+    """Follow the cloud's servers (every project) onto Kennel's rows, one listing per run.
+
+    Usually the listing is Nova's ``changes-since`` the last successful run (minus a margin), which
+    includes servers deleted since; a complete listing is made when ``full`` is True, when there was
+    no success yet, or every SERVERS_FULL_EVERY. Each server listed refreshes its VM (state, host,
+    addresses, name, flavor after a resize); a server deleted outside Kennel marks its VM deleted; a
+    server Kennel did not create is recorded as unmanaged (counted in its team's usage), and forgotten
+    once deleted. A complete listing also marks VMs whose server is missing from it as deleted.
+    Queries stay constant when nothing changed. Returns counts, or None when another run held the
+    servers (nothing done). Raises the gateway's CloudError (recorded; the next run tries again)."""
+    with mirror_run(Part.SERVERS) as run:
+        if run is None:
+            return None
+        last = run.previous
+        if full is None:
+            full = (
+                last.succeeded_at is None
+                or last.full_at is None
+                or run.started_at - last.full_at >= SERVERS_FULL_EVERY
+            )
+        gateway = cloud()
+        if full or last.succeeded_at is None:
+            servers = gateway.list_servers()
+        else:
+            servers = gateway.list_servers(changes_since=last.succeeded_at - SERVERS_SINCE_MARGIN)
+        counts = _servers_apply(servers, complete=full, now=run.started_at)
+        run.full = full
+        return counts
+
+
+def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) -> dict[str, int]:
+    counts = {"listed": len(servers), "updated": 0, "vanished": 0, "unmanaged": 0, "forgotten": 0}
+    listed = {s.id: s for s in servers}
+    vms = VmRequest.objects.exclude(server_id="").exclude(status=Status.DELETED).select_related("team")
+    if not complete:
+        vms = vms.filter(server_id__in=list(listed))
+    flavor_ids = dict(CloudFlavor.objects.values_list("name", "pk"))
     known = set()
-    for vm in VmRequest.objects.exclude(server_id="").exclude(status=Status.DELETED).select_related("team"):
+    for vm in vms:
         known.add(vm.server_id)
-        server = servers.get(vm.server_id)
-        if server is None:
-            if vm.status == Status.ACTIVE:
-                _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."), server_status="")
+        server = listed.get(vm.server_id)
+        if server is None or server.deleted:
+            if (server is not None or complete) and vm.status == Status.ACTIVE:
+                message = _("The server was deleted outside Kennel.")
+                _transition(vm, Status.DELETED, message, server_status="DELETED")
                 audit_record(actor=None, action="vm.vanished", target=vm, team=vm.team, source=WORKER)
                 counts["vanished"] += 1
             continue
-        if (vm.server_status, vm.host, vm.addresses) != (
-            server.status,
-            server.host or "",
-            dict(server.addresses),
-        ):
-            _mirror_server(vm, server)
+        if _mirror_server(vm, server, flavor_ids):
             counts["updated"] += 1
-    teams = dict(Team.objects.exclude(openstack_project_id="").values_list("openstack_project_id", "pk"))
-    architectures = dict(CloudImage.objects.values_list("cloud_id", "architecture"))
-    for server in servers.values():
-        if server.id in known or server.metadata.get(METADATA_KEY):
-            continue
-        UnmanagedServer.objects.update_or_create(
-            server_id=server.id,
-            defaults={
+    others = [s for s in servers if s.id not in known and not s.metadata.get(METADATA_KEY)]
+    gone = [s.id for s in others if s.deleted]
+    alive = [s for s in others if not s.deleted]
+    if complete:
+        forgotten, _n = UnmanagedServer.objects.exclude(server_id__in=[s.id for s in alive]).delete()
+    else:
+        forgotten, _n = UnmanagedServer.objects.filter(server_id__in=gone).delete()
+    counts["forgotten"] = forgotten
+    if alive:
+        teams = dict(Team.objects.exclude(openstack_project_id="").values_list("openstack_project_id", "pk"))
+        architectures = dict(CloudImage.objects.values_list("cloud_id", "architecture"))
+        rows = {u.server_id: u for u in UnmanagedServer.objects.filter(server_id__in=[s.id for s in alive])}
+        for server in alive:
+            fields = {
                 "name": server.name,
                 "project_id": server.project_id,
                 "team_id": teams.get(server.project_id),
@@ -714,11 +848,15 @@ def vm_reconcile() -> dict[str, int]:
                 "vcpus": server.vcpus,
                 "ram_mb": server.ram_mb,
                 "disk_gb": server.disk_gb,
-                "seen_at": now,
-            },
-        )
-        counts["unmanaged"] += 1
-    UnmanagedServer.objects.exclude(server_id__in=list(servers)).delete()
+            }
+            row = rows.get(server.id)
+            if row is None:
+                UnmanagedServer.objects.create(server_id=server.id, seen_at=now, **fields)
+            elif any(getattr(row, name) != value for name, value in fields.items()):
+                UnmanagedServer.objects.filter(pk=row.pk).update(seen_at=now, **fields)
+            else:
+                continue
+            counts["unmanaged"] += 1
     return counts
 
 

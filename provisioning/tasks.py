@@ -72,11 +72,19 @@ def vm_refresh(self, request_id: int) -> None:
         raise self.retry(countdown=POLL_SECONDS)
 
 
+# The mirror. A failure is recorded on CloudSync (pages show the mirror's age) and the next run, a
+# period later, tries again: no retries. Each run claims its part, so a run that finds the previous
+# one still going returns at once instead of doubling the load on a slow cloud.
 @shared_task(ignore_result=True)
 def catalog_refresh() -> None:
-    # A failure is recorded on CloudSync (pages show the mirror's age); the next run tries again.
     with contextlib.suppress(CloudError):
-        services.catalog_refresh()
+        services.catalog_mirror_refresh()
+
+
+@shared_task(ignore_result=True)
+def hosts_refresh() -> None:
+    with contextlib.suppress(CloudError):
+        services.hosts_mirror_refresh()
 
 
 @shared_task(ignore_result=True)
@@ -86,8 +94,8 @@ def vm_requests_resume() -> None:
 
 @shared_task(ignore_result=True)
 def vm_reconcile() -> None:
-    # One listing a minute; during an outage the next run simply tries again.
-    with contextlib.suppress(CloudUnavailable):
+    # Nova's changes since the last run, every few seconds; a complete listing every few minutes.
+    with contextlib.suppress(CloudError):
         services.vm_reconcile()
 
 

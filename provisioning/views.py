@@ -41,7 +41,12 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
         context = super().get_context_data(**kwargs)
         context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
         context.update(_catalog_context())  # says so when the cloud cannot be reached
-        return context
+        return context | _servers_context()
+
+
+def _servers_context() -> dict:
+    synced_at, error = selectors.servers_synced_at()
+    return {"servers_synced_at": synced_at, "servers_sync_error": error}
 
 
 def _catalog_context() -> dict:
@@ -128,6 +133,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": events,
             "poll": not vm.finished or recent,
             "console_fresh": console_fresh,
+            **_servers_context(),
             **({} if request.htmx else _catalog_context()),
         },
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -199,12 +200,32 @@ def hardware_capacity() -> dict[str, dict[str, int]]:
     return {arch: dict(values) for arch, values in capacity.items()}
 
 
+# OpenStack's services keep quota limits in 32-bit integer columns: no value above this is ever valid,
+# whatever the estate, and none is ever sent to the cloud.
+QUOTA_VALUE_MAX = 2**31 - 1
+
+
 def hardware_limit(key: str, capacity: dict[str, dict[str, int]]) -> int | None:
-    """The most the hardware can hold of dimension ``key``; None where hardware sets no bound."""
+    """The most the estate could ever hold of dimension ``key``: for instances, vCPUs, RAM and local
+    disk, Placement's capacity summed over all compute hosts (of the dimension's architecture: one
+    without hosts holds nothing); for volume storage and floating IPs, the operator's bound
+    (``KENNEL_QUOTA_MAX_VOLUME_GB``, ``KENNEL_QUOTA_MAX_FLOATING_IPS``). None only while no compute
+    host has been mirrored yet (then ``quota_value_bound`` still applies QUOTA_VALUE_MAX)."""
     d = dimension(key)
-    if d.base not in PER_ARCHITECTURE:
+    if d.base == "volume_gb":
+        return settings.KENNEL_QUOTA_MAX_VOLUME_GB
+    if d.base == "floating_ips":
+        return settings.KENNEL_QUOTA_MAX_FLOATING_IPS
+    if d.base not in PER_ARCHITECTURE or not capacity:
         return None
-    return capacity.get(d.architecture or "", {}).get(d.base)
+    return capacity.get(d.architecture or "", {}).get(d.base, 0)
+
+
+def quota_value_bound(key: str, capacity: dict[str, dict[str, int]]) -> int:
+    """The absolute bound of a limit for ``key``: the estate's (hardware_limit), never above what the
+    cloud's quota fields can hold."""
+    hardware = hardware_limit(key, capacity)
+    return QUOTA_VALUE_MAX if hardware is None else min(hardware, QUOTA_VALUE_MAX)
 
 
 def team_usage_history(*, team: Team, days: int = 30) -> list[TeamUsageSample]:

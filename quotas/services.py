@@ -35,14 +35,17 @@ from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue
 from portal.services import audit_record
+from provisioning.sync import Part, mirror_run
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, cloud_dimensions, dimension, vm_need
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRequestEvent, QuotaRule, TeamQuota, TeamUsageSample
 from quotas.selectors import (
+    QUOTA_VALUE_MAX,
     hardware_capacity,
     hardware_limit,
     quota_may_request,
     quota_rules,
     quota_tables,
+    quota_value_bound,
     team_usage,
 )
 
@@ -59,27 +62,63 @@ UNLIMITED = -1
 
 def quota_sync(*, team_ids: list[int] | None = None) -> int:
     """Read each onboarded team's limits and the cloud's own usage counts into ``TeamQuota``, for every
-    quota service the cloud has. Returns how many teams were read. Raises CloudUnavailable."""
+    quota service the cloud has (one call per team and service). The rows are read once and only the
+    changed ones written, so the queries do not grow with the teams when nothing changed. Returns how
+    many teams were read. Raises CloudUnavailable."""
     gateway = cloud()
     services = gateway.services()
-    teams = Team.objects.exclude(openstack_project_id="")
+    teams = list(Team.objects.exclude(openstack_project_id=""))
     if team_ids is not None:
-        teams = teams.filter(pk__in=team_ids)
-    read = 0
+        teams = [team for team in teams if team.pk in team_ids]
+    now = timezone.now()
+    rows = {(row.team_id, row.key): row for row in TeamQuota.objects.filter(team__in=teams)}
+    created: list[TeamQuota] = []
+    changed: list[TeamQuota] = []
+    read: list[int] = []
     for team in teams:
         try:
-            for service in services:
-                limits = gateway.get_quotas(team.openstack_project_id, service)
-                used = gateway.get_quota_usage(team.openstack_project_id, service)
-                _mirror_limits(team, service, limits, used)
+            answers = {
+                service: gateway.get_quotas_with_usage(team.openstack_project_id, service)
+                for service in services
+            }
         except CloudRequestError as error:
             # A project removed behind Kennel's back: the team keeps its last known limits.
             logger.warning("quota sync: team %s: %s", team.slug, error)
             continue
+        read.append(team.pk)
+        for service, (limits, used) in answers.items():
+            for d in cloud_dimensions(service):
+                assert d.cloud_name is not None
+                value = limits[d.cloud_name]
+                limit, cloud_used = (None if value == UNLIMITED else value), used[d.cloud_name]
+                row = rows.get((team.pk, d.key))
+                if row is None:
+                    created.append(
+                        TeamQuota(team=team, key=d.key, limit=limit, cloud_used=cloud_used, synced_at=now)
+                    )
+                elif (row.limit, row.cloud_used) != (limit, cloud_used):
+                    row.limit, row.cloud_used = limit, cloud_used
+                    changed.append(row)
+    cloud_keys = [d.key for service in services for d in cloud_dimensions(service)]
+    with transaction.atomic():
+        TeamQuota.objects.bulk_create(created)
+        TeamQuota.objects.bulk_update(changed, ["limit", "cloud_used"])
+        TeamQuota.objects.filter(team_id__in=read, key__in=cloud_keys).update(synced_at=now)
         # Block storage removed from the cloud: its dimension is gone too.
-        TeamQuota.objects.filter(team=team, key__in=_missing_service_keys(services)).delete()
-        read += 1
-    return read
+        TeamQuota.objects.filter(team_id__in=read, key__in=_missing_service_keys(services)).delete()
+    return len(read)
+
+
+def quota_mirror_refresh() -> int | None:
+    """The scheduled mirror of every team's limits (``quota_sync``), one run at a time: returns how
+    many teams were read, or None when another run held the quotas. Success or the error is recorded
+    in CloudSync (the quota pages show the data's age). Raises CloudUnavailable."""
+    with mirror_run(Part.QUOTAS, stale_after=timedelta(minutes=10)) as run:
+        if run is None:
+            return None
+        read = quota_sync()
+        run.full = True
+        return read
 
 
 def _missing_service_keys(services: frozenset[QuotaService]) -> list[str]:
@@ -182,6 +221,7 @@ def _clean_values(
         limit = line.limit if line else None
         ceiling = rules[key].ceiling if key in rules else None
         hardware = hardware_limit(key, capacity)
+        bound = quota_value_bound(key, capacity)
         if value < 0:
             errors[key] = gettext("A quota cannot be negative.")
         elif value < used:
@@ -193,6 +233,11 @@ def _clean_values(
                 "%(value)s is above the most admins allow for %(dimension)s (%(ceiling)s). "
                 "Ask an admin if the team needs more."
             ) % {"value": value, "dimension": d.label, "ceiling": ceiling}
+        elif hardware is None and value > bound:
+            errors[key] = gettext("%(value)s is more than any cloud quota can be (at most %(bound)s).") % {
+                "value": value,
+                "bound": bound,
+            }
         elif hardware is not None and value > hardware:
             errors[key] = gettext(
                 "%(value)s is more than the hardware can hold (%(hardware)s %(unit)s%(where)s)."
@@ -678,6 +723,14 @@ def quota_rule_save(
     rule.ceiling = ceiling
     rule.auto_approve_increase = auto_approve_increase
     rule.auto_approve_days = auto_approve_days
+    if ceiling is not None and ceiling > QUOTA_VALUE_MAX:
+        raise ValidationError(
+            {"ceiling": gettext("A ceiling is at most %(bound)s.") % {"bound": QUOTA_VALUE_MAX}}
+        )
+    if auto_approve_increase > QUOTA_VALUE_MAX:
+        raise ValidationError(
+            {"auto_approve_increase": gettext("At most %(bound)s.") % {"bound": QUOTA_VALUE_MAX}}
+        )
     rule.full_clean()
     if ceiling is not None and ceiling < 0:
         raise ValidationError({"ceiling": gettext("A ceiling cannot be negative.")})

@@ -40,10 +40,11 @@ def quota_request_notify(self, request_id: int, kind: str) -> None:
 @shared_task(bind=True, max_retries=3, acks_late=True)
 def quota_sync(self) -> None:
     try:
-        services.quota_sync()
+        read = services.quota_mirror_refresh()
     except CloudUnavailable as error:
         raise self.retry(countdown=outage_backoff(self.request.retries)) from error
-    services.team_usage_sample_record()
+    if read is not None:
+        services.team_usage_sample_record()
 
 
 @shared_task

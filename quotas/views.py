@@ -21,6 +21,7 @@ from portal.access import Action, Capability, can, restrict
 from portal.models import Team
 from portal.origin import origin
 from portal.views import HtmxListMixin
+from provisioning.sync import Part, mirror_freshness
 from quotas import selectors, services
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions, dimension, sort_key
 from quotas.filtersets import QuotaRequestFilterSet
@@ -62,6 +63,7 @@ def quota_overview(request: HttpRequest) -> HttpResponse:
                 status__in=QuotaRequest.UNDECIDED
             ),
             "may_decide": can(request.user, Capability.QUOTA_APPROVE),
+            "freshness": mirror_freshness(Part.QUOTAS),
         },
     )
 

@@ -13,7 +13,7 @@ from inventory.selectors import (
     utilization_by_datacenter,
 )
 from portal.access import Capability, can
-from provisioning.selectors import catalog_synced_at
+from provisioning.selectors import hosts_synced_at
 
 
 class ResourceUsageSerializer(serializers.Serializer):
@@ -70,7 +70,7 @@ def utilization(request):
         raise PermissionDenied
     user = request.user
     hosts = host_utilization_list(user=user)
-    synced_at, sync_error = catalog_synced_at()
+    synced_at, sync_error = hosts_synced_at()
     data = {
         "synced_at": synced_at,
         "sync_error": sync_error,

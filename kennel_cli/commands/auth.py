@@ -13,7 +13,7 @@ from kennel_cli.commands import command
 from kennel_cli.config import Config, config_load, config_path, config_save
 from kennel_cli.context import Context
 from kennel_cli.errors import CliError, Exit
-from kennel_cli.output import print_fields, print_json
+from kennel_cli.output import expiry, print_fields, print_json
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -41,6 +41,11 @@ def register(commands) -> None:
         help="use an existing token (kn_…) from the API tokens page; '-' reads stdin",
     )
     login.add_argument("--name", help="the new token's name (default: 'kennel CLI on <this host>')")
+    login.add_argument(
+        "--read-only",
+        action="store_true",
+        help="ask for a read-only token: it lists and shows, and the server refuses any change with it",
+    )
 
     logout = command(
         commands,
@@ -52,7 +57,12 @@ def register(commands) -> None:
     logout.add_argument(
         "--forget", action="store_true", help="forget the token even if the server cannot be reached"
     )
-    command(commands, "whoami", cmd_whoami, "show who you are logged in as, your role and teams")
+    command(
+        commands,
+        "whoami",
+        cmd_whoami,
+        "show who you are logged in as, your role and teams, and when your token expires",
+    )
 
 
 def _normalized(url: str) -> str:
@@ -98,6 +108,7 @@ def cmd_login(ctx: Context) -> int:
         me = client.get("me/")  # proves the token works before it is saved
         config = Config(url=url, token=key, username=me["username"])
         described = "the given token"
+        token = me.get("token") or {}
     else:
         username = args.username
         if not username:
@@ -108,7 +119,8 @@ def cmd_login(ctx: Context) -> int:
         name = args.name or f"kennel CLI on {socket.gethostname()}"
         try:
             created = Client(url, timeout=args.timeout).post(
-                "auth/login/", {"username": username, "password": password, "name": name[:100]}
+                "auth/login/",
+                {"username": username, "password": password, "name": name[:100], "read_only": args.read_only},
             )
         except CliError as error:
             if error.code == Exit.NOT_FOUND:
@@ -118,6 +130,7 @@ def cmd_login(ctx: Context) -> int:
             raise
         config = Config(url=url, token=created["key"], token_id=created["id"], username=created["username"])
         described = f"token {created['name']!r} ({created['prefix']}…)"
+        token = created
 
     path = config_save(config)
     # The token this machine held before is useless now: revoke it rather than leave it valid.
@@ -127,10 +140,19 @@ def cmd_login(ctx: Context) -> int:
             Client(previous.url, previous.token, timeout=args.timeout).post("auth/logout/")
     if ctx.json:
         print_json(
-            {"url": url, "username": config.username, "token_id": config.token_id, "config": str(path)}
+            {
+                "url": url,
+                "username": config.username,
+                "token_id": config.token_id,
+                "config": str(path),
+                "expires_at": token.get("expires_at"),
+                "read_only": bool(token.get("read_only")),
+            }
         )
     else:
         print(f"Logged in to {url} as {config.username} with {described}. Saved in {path}.")
+        scope = "read-only" if token.get("read_only") else "full access"
+        print(f"The token ({scope}) expires: {expiry(token.get('expires_at'))}.")
     return Exit.OK
 
 
@@ -166,5 +188,13 @@ def cmd_whoami(ctx: Context) -> int:
         print_json({**me, "url": ctx.url})
         return Exit.OK
     teams = ", ".join(f"{t['slug']} ({t['level']})" for t in me.get("teams", [])) or "-"
-    print_fields([("user", me["username"]), ("role", me["role"]), ("teams", teams), ("server", ctx.url)])
+    token = me.get("token") or {}
+    fields = [("user", me["username"]), ("role", me["role"]), ("teams", teams), ("server", ctx.url)]
+    if token:
+        scope = "read-only" if token.get("read_only") else "full access"
+        fields += [
+            ("token", f"{token['name']} ({token['prefix']}…), {scope}"),
+            ("expires", expiry(token.get("expires_at"))),
+        ]
+    print_fields(fields)
     return Exit.OK

@@ -1,4 +1,5 @@
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.models import ApiToken, AuditEvent, Membership, Role, Team, User
@@ -20,13 +21,27 @@ class TeamSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "description", "openstack_project_id", "created_at", "members"]
 
 
+class CurrentTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "expires_at", "read_only"]
+
+
 class MeSerializer(serializers.ModelSerializer):
     role = serializers.CharField(source="portal_role", read_only=True)
     teams = serializers.SerializerMethodField()
+    token = serializers.SerializerMethodField(
+        help_text=_("The API token this request was made with (null when signed in otherwise).")
+    )
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "first_name", "last_name", "role", "teams"]
+        fields = ["id", "username", "email", "first_name", "last_name", "role", "teams", "token"]
+
+    @extend_schema_field(CurrentTokenSerializer(allow_null=True))
+    def get_token(self, user) -> dict | None:
+        token = self.context.get("token")
+        return CurrentTokenSerializer(token).data if isinstance(token, ApiToken) else None
 
     def get_teams(self, user) -> list[dict]:
         return [
@@ -58,12 +73,19 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at"]
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "read_only"]
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_("Sooner than the default lifetime if given; null or absent: the default lifetime."),
+    )
+    read_only = serializers.BooleanField(
+        default=False, help_text=_("A read-only token may only read: any change gets 403.")
+    )
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
@@ -79,6 +101,9 @@ class LoginInputSerializer(serializers.Serializer):
     name = serializers.CharField(
         max_length=100, default="kennel CLI", help_text=_("A name for the new token, e.g. the machine.")
     )
+    read_only = serializers.BooleanField(
+        default=False, help_text=_("A read-only token may only read: any change gets 403.")
+    )
 
 
 class LoginTokenSerializer(ApiTokenCreatedSerializer):
@@ -89,11 +114,24 @@ class LoginTokenSerializer(ApiTokenCreatedSerializer):
 
 
 class PersonSerializer(serializers.ModelSerializer):
+    # The role that applies: a superuser is an admin, whatever was stored before.
+    role = serializers.ChoiceField(source="portal_role", choices=Role.choices, read_only=True)
     teams = serializers.SerializerMethodField()
 
     class Meta:
         model = User
-        fields = ["id", "username", "first_name", "last_name", "role", "is_active", "last_login", "teams"]
+        fields = [
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "role",
+            "is_superuser",
+            "is_active",
+            "last_login",
+            "teams",
+        ]
+        read_only_fields = fields
 
     def get_teams(self, user) -> list[dict[str, str]]:
         return [{"team": m.team.slug, "level": m.level} for m in user.memberships.all()]

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -24,7 +24,6 @@ from portal.api.serializers import (
     PersonSerializer,
     TeamSerializer,
 )
-from portal.api.throttles import LoginRateThrottle
 from portal.filtersets import AuditEventFilterSet
 from portal.models import ApiToken
 from portal.origin import origin
@@ -33,8 +32,9 @@ from portal.origin import origin
 @extend_schema(responses=MeSerializer)
 @api_view(["GET"])
 def me(request):
-    """The signed-in user, their portal role and their teams."""
-    return Response(MeSerializer(request.user).data)
+    """The signed-in user, their portal role and their teams, and the API token in use (its expiry
+    and scope, which `kennel whoami` shows)."""
+    return Response(MeSerializer(request.user, context={"token": request.auth}).data)
 
 
 class TeamViewSet(viewsets.ReadOnlyModelViewSet):
@@ -107,9 +107,12 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
     def create(self, request):
         payload = ApiTokenCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        token, key = services.api_token_create(
-            user=request.user, source=origin(request), **payload.validated_data
-        )
+        try:
+            token, key = services.api_token_create(
+                user=request.user, source=origin(request), **payload.validated_data
+            )
+        except ValidationError as error:
+            raise api_validation_error(error) from error
         token.key = key
         return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
@@ -123,19 +126,21 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
         201: LoginTokenSerializer,
         400: OpenApiResponse(description="A field is missing."),
         401: OpenApiResponse(description="Wrong username or password, or the account is disabled."),
-        429: OpenApiResponse(description="Too many attempts from this address; retry after Retry-After."),
+        429: OpenApiResponse(
+            description="Too many failed attempts for this account or from this address; retry after "
+            "Retry-After (seconds)."
+        ),
     },
     auth=[],
 )
 @api_view(["POST"])
 @authentication_classes([])  # a stale token in the header must not stand in the way of a new one
 @permission_classes([AllowAny])
-@throttle_classes([LoginRateThrottle])
 def login(request):
     """Exchange a username and password for a new personal API token (what `kennel login` does).
 
-    The key is in the answer once. Failed attempts are audited and all attempts are rate-limited per
-    client address."""
+    The key is in the answer once. Failed attempts are audited and limited per account and per client
+    address by django-axes, as on the login page: once locked out, even the right password gets 429."""
     payload = LoginInputSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
@@ -147,7 +152,9 @@ def login(request):
             status=status.HTTP_401_UNAUTHORIZED,
             headers={"WWW-Authenticate": 'Bearer realm="api"'},
         )
-    token, key = services.api_token_create(user=user, name=data["name"], source=origin(request))
+    token, key = services.api_token_create(
+        user=user, name=data["name"], read_only=data["read_only"], source=origin(request)
+    )
     token.key = key
     return Response(LoginTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 

@@ -225,6 +225,11 @@ class _Host:
     id: str = field(default_factory=_uuid)  # the compute node's uuid: hypervisor id = provider id
     enabled: bool = True  # nova-compute service status; a disabled host gets no new servers
     disabled_reason: str | None = None
+    up: bool = True  # nova-compute reports in (False: forced down, or the process is gone)
+    # Placement's provider generation: bumped whenever the usage it reports changes (see
+    # FakeCloud._generation), however the fake's state changed.
+    generation: int = 1
+    reported_usage: dict[str, int] = field(default_factory=dict)
 
     def inventories(self) -> dict[str, tuple[int, int, float]]:
         """Per resource class: (total, reserved, allocation ratio), as nova-compute reports them."""
@@ -234,6 +239,12 @@ class _Host:
             "MEMORY_MB": (s.memory_mb, s.reserved_memory_mb, s.ram_allocation_ratio),
             "DISK_GB": (s.disk_gb, 0, s.disk_allocation_ratio),
         }
+
+
+# What Nova bumps ``updated_at`` for when it changes (instance.save() of any of these).
+_TRACKED = frozenset(
+    {"name", "vm_state", "task_state", "host", "flavor", "fault", "availability_zone", "image", "metadata"}
+)
 
 
 @dataclass
@@ -254,6 +265,16 @@ class _Server:
     fault: str | None = None
     launched: bool = False
     allocation: dict[str, int] = field(default_factory=dict)  # what Placement holds for it on ``host``
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
+    updated_at: datetime | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Like Nova's instance.save(): any change to what the API shows moves ``updated_at``, whoever
+        # makes it (the fake's steps, actions, a test's outside change).
+        known = self.__dict__
+        if name in _TRACKED and name in known and known[name] != value and "clock" in known:
+            object.__setattr__(self, "updated_at", known["clock"]())
+        object.__setattr__(self, name, value)
 
 
 @dataclass
@@ -395,6 +416,10 @@ class FakeCloud:
         }
         self._images = {image.id: image for image in map(_glance_image, images)}
         self._servers: dict[str, _Server] = {}
+        # Deleted servers as a ``changes_since`` listing shows them (Nova keeps soft-deleted rows).
+        self._deleted_servers: dict[str, Server] = {}
+        # The cloud's clock (Nova's ``updated_at``); a test may set it to place changes in time.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
         self._projects: dict[str, Project] = {}
         self._users: dict[str, User] = {}
@@ -434,6 +459,37 @@ class FakeCloud:
                 return
             for server in self._servers_in_order():
                 self._step(server)
+
+    # --- changes made outside Kennel (an operator's own openstack client), for tests ----------------
+    def rename_server(self, server_id: str, name: str) -> None:
+        with self._lock:
+            self._servers[server_id].name = name
+
+    def resize_server(self, server_id: str, flavor_name: str) -> None:
+        """A resize confirmed at once: the new flavor, and Placement's allocation with it."""
+        with self._lock:
+            server = self._servers[server_id]
+            server.flavor = next(f for f in self._flavors.values() if f.name == flavor_name)
+            if server.allocation:
+                server.allocation = {
+                    "VCPU": server.flavor.vcpus,
+                    "MEMORY_MB": server.flavor.ram_mb,
+                    "DISK_GB": server.flavor.disk_gb,
+                }
+
+    def set_host_up(self, host: str, up: bool) -> None:
+        """nova-compute on ``host`` stops (or starts again) reporting: Nova shows the host down."""
+        with self._lock:
+            self._hosts[host].up = up
+
+    def remove_host(self, host: str) -> None:
+        """The host's compute service deleted: Nova and Placement forget it."""
+        with self._lock:
+            del self._hosts[host]
+
+    def remove_flavor(self, name: str) -> None:
+        with self._lock:
+            del self._flavors[next(f.id for f in self._flavors.values() if f.name == name)]
 
     def password_of(self, user_id: str) -> str | None:
         """The password last set for the user through the gateway (what Keystone would check)."""
@@ -580,9 +636,10 @@ class FakeCloud:
             Hypervisor(
                 id=h.id,
                 hostname=h.spec.name,
-                state="up",
+                state="up" if h.up else "down",
                 status="enabled" if h.enabled else "disabled",
                 host_ip="127.0.0.1",
+                disabled_reason=h.disabled_reason,
             )
             for h in self._hosts.values()
         ]
@@ -595,7 +652,7 @@ class FakeCloud:
     @_gateway_call("compute")
     def compute_service(self, host: str) -> ComputeService:
         h = self._host(host)
-        return ComputeService(host=host, enabled=h.enabled, up=True, disabled_reason=h.disabled_reason)
+        return ComputeService(host=host, enabled=h.enabled, up=h.up, disabled_reason=h.disabled_reason)
 
     @_gateway_call("compute")
     def set_compute_service_enabled(
@@ -615,9 +672,22 @@ class FakeCloud:
         ]
 
     @_gateway_call("placement")
-    def list_resource_providers(self) -> list[ResourceProvider]:
+    def list_resource_providers(self, *, known: Mapping[str, int] | None = None) -> list[ResourceProvider]:
         providers = []
         for host in self._hosts.values():
+            generation = self._generation(host)
+            if known is not None and known.get(host.id) == generation:
+                providers.append(
+                    ResourceProvider(
+                        id=host.id,
+                        name=host.spec.name,
+                        architecture=None,
+                        inventories={},
+                        generation=generation,
+                        detailed=False,
+                    )
+                )
+                continue
             used = self._used(host.spec.name)
             inventories = {
                 rc: Inventory(total=total, reserved=reserved, allocation_ratio=ratio, used=used[rc])
@@ -629,9 +699,17 @@ class FakeCloud:
                     name=host.spec.name,
                     architecture=host.spec.architecture,
                     inventories=inventories,
+                    generation=generation,
                 )
             )
         return providers
+
+    def _generation(self, host: _Host) -> int:
+        used = self._used(host.spec.name)
+        if used != host.reported_usage:
+            host.generation += 1
+            host.reported_usage = used
+        return host.generation
 
     # --- servers -------------------------------------------------------------------------------------
     @_gateway_call("compute")
@@ -681,7 +759,9 @@ class FakeCloud:
             flavor=flavor,
             network_id=network_id,
             metadata=metadata,
-            created_at=datetime.now(UTC).replace(microsecond=0),
+            created_at=self.clock().replace(microsecond=0),
+            clock=lambda: self.clock(),
+            updated_at=self.clock(),
         )
         self._servers[server.id] = server
         return ServerCreated(id=server.id, name=server.name, project_id=server.project_id)
@@ -695,8 +775,18 @@ class FakeCloud:
         return self._server_record(server)
 
     @_gateway_call("compute")
-    def list_servers(self, *, project_id: str | None = None) -> list[Server]:
-        return [self._server_record(s) for s in self._read_servers(project_id)]
+    def list_servers(
+        self, *, project_id: str | None = None, changes_since: datetime | None = None
+    ) -> list[Server]:
+        servers = [self._server_record(s) for s in self._read_servers(project_id)]
+        if changes_since is None:
+            return servers
+        # Nova compares whole seconds (the query's timestamp has no fraction).
+        since = changes_since.replace(microsecond=0)
+        deleted = [
+            s for s in self._deleted_servers.values() if project_id is None or s.project_id == project_id
+        ]
+        return [s for s in [*servers, *deleted] if s.updated_at is not None and s.updated_at >= since]
 
     @_gateway_call("compute")
     def find_servers_by_metadata(self, *, project_id: str, key: str, value: str) -> list[Server]:
@@ -745,6 +835,9 @@ class FakeCloud:
 
     @_gateway_call("compute")
     def get_quotas(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        return self._quota_limits(project_id, service)
+
+    def _quota_limits(self, project_id: str, service: QuotaService) -> dict[str, int]:
         service = QuotaService(service)
         self._check_quota_target(project_id, service)
         limits = self._limits(project_id, service)
@@ -778,6 +871,9 @@ class FakeCloud:
 
     @_gateway_call("compute")
     def get_quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
+        return self._quota_usage(project_id, service)
+
+    def _quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
         service = QuotaService(service)
         self._check_quota_target(project_id, service)
         if service == QuotaService.COMPUTE:
@@ -796,6 +892,12 @@ class FakeCloud:
                 "security_group": 1,
             }
         return {"gigabytes": 0, "volumes": 0}  # the fake has no volumes
+
+    @_gateway_call("compute")
+    def get_quotas_with_usage(
+        self, project_id: str, service: QuotaService
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        return self._quota_limits(project_id, service), self._quota_usage(project_id, service)
 
     # --- identity ------------------------------------------------------------------------------------
     @_gateway_call("identity")
@@ -1313,7 +1415,10 @@ class FakeCloud:
 
     def _destroy(self, server: _Server) -> None:
         """What finishing a delete does: the port goes (and with it any floating IP's association),
-        then the allocations, then the instance."""
+        then the allocations, then the instance (which a ``changes_since`` listing still shows)."""
+        self._deleted_servers[server.id] = replace(
+            self._server_record(server), status="DELETED", task_state=None, updated_at=self.clock()
+        )
         for port in [p for p in self._ports.values() if p.device_id == server.id]:
             for fip in self._floating_ips.values():
                 if fip.port_id == port.id:
@@ -1419,6 +1524,7 @@ class FakeCloud:
             availability_zone=server.availability_zone,
             fault=server.fault,
             created_at=server.created_at,
+            updated_at=server.updated_at,
         )
 
     def _addresses(self, server: _Server) -> dict[str, tuple[str, ...]]:

@@ -121,6 +121,13 @@ class Server:
     availability_zone: str | None
     fault: str | None  # Nova's fault message when status is ERROR
     created_at: datetime | None
+    # When Nova last changed the server (any field); what ``changes_since`` compares with.
+    updated_at: datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """A deleted server, as only a ``changes_since`` listing shows one."""
+        return self.status in ("DELETED", "SOFT_DELETED")
 
     @property
     def settled(self) -> bool:
@@ -149,6 +156,11 @@ class ResourceProvider:
     name: str  # the hypervisor host name
     architecture: str | None  # from the HW_ARCH_* trait
     inventories: Mapping[str, Inventory]
+    # Placement bumps it on every change to the provider's inventories, traits or allocations.
+    generation: int = 0
+    # False when the listing skipped the details because the generation was the one given as known:
+    # then ``architecture`` is None and ``inventories`` empty, and the caller keeps what it has.
+    detailed: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,7 @@ class Hypervisor:
     state: str  # up / down
     status: str  # enabled / disabled
     host_ip: str | None
+    disabled_reason: str | None = None  # of its nova-compute service
 
 
 @dataclass(frozen=True)
@@ -325,8 +338,11 @@ class CloudGateway(Protocol):
 
     # --- capacity ------------------------------------------------------------------------------------
     def list_hypervisors(self) -> list[Hypervisor]: ...
-    def list_resource_providers(self) -> list[ResourceProvider]:
-        """Every compute node's inventories and usage, straight from Placement."""
+    def list_resource_providers(self, *, known: Mapping[str, int] | None = None) -> list[ResourceProvider]:
+        """Every compute node's inventories and usage, straight from Placement. With ``known``
+        (provider id -> generation, from an earlier listing) a provider still at that generation comes
+        back without details (``detailed=False``): one call lists them all, and only the providers that
+        changed cost the calls for their inventories, usage and traits."""
         ...
 
     def compute_service(self, host: str) -> ComputeService:
@@ -365,8 +381,12 @@ class CloudGateway(Protocol):
         """The server; CloudNotFound when it is gone."""
         ...
 
-    def list_servers(self, *, project_id: str | None = None) -> list[Server]:
-        """All servers (of every project when ``project_id`` is None), in one listing."""
+    def list_servers(
+        self, *, project_id: str | None = None, changes_since: datetime | None = None
+    ) -> list[Server]:
+        """All servers (of every project when ``project_id`` is None), in one listing. With
+        ``changes_since`` only the servers Nova changed at or after that time, deleted ones included
+        (status ``DELETED``): Nova's cheap way to follow a cloud without listing it whole."""
         ...
 
     def find_servers_by_metadata(self, *, project_id: str, key: str, value: str) -> list[Server]:
@@ -398,6 +418,12 @@ class CloudGateway(Protocol):
 
     def get_quota_usage(self, project_id: str, service: QuotaService) -> dict[str, int]:
         """What the project holds of each of ``QUOTA_DIMENSIONS[service]``, as the service counts it."""
+        ...
+
+    def get_quotas_with_usage(
+        self, project_id: str, service: QuotaService
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """``get_quotas`` and ``get_quota_usage`` in one call to the service (its quota details)."""
         ...
 
     # --- identity ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
 import openstack
@@ -147,6 +147,7 @@ def _server(s: Any) -> Server:
         availability_zone=s.availability_zone,
         fault=fault.get("message") if fault else None,
         created_at=_parse_time(s.created_at),
+        updated_at=_parse_time(s.updated_at),
     )
 
 
@@ -337,15 +338,34 @@ class OpenStackGateway:
     @translate_errors
     def list_hypervisors(self) -> list[Hypervisor]:
         return [
-            Hypervisor(id=h.id, hostname=h.name, state=h.state, status=h.status, host_ip=h.host_ip)
+            Hypervisor(
+                id=h.id,
+                hostname=h.name,
+                state=h.state,
+                status=h.status,
+                host_ip=h.host_ip,
+                disabled_reason=(h.service_details or {}).get("disabled_reason"),
+            )
             for h in self.conn.compute.hypervisors(details=True)
         ]
 
     @translate_errors
-    def list_resource_providers(self) -> list[ResourceProvider]:
+    def list_resource_providers(self, *, known: Mapping[str, int] | None = None) -> list[ResourceProvider]:
         placement = self.conn.placement
         providers = []
         for rp in placement.resource_providers():
+            if known is not None and known.get(rp.id) == rp.generation:
+                providers.append(
+                    ResourceProvider(
+                        id=rp.id,
+                        name=rp.name,
+                        architecture=None,
+                        inventories={},
+                        generation=rp.generation,
+                        detailed=False,
+                    )
+                )
+                continue
             usages = placement.get(f"/resource_providers/{rp.id}/usages", microversion="1.9").json()["usages"]
             traits = placement.get(f"/resource_providers/{rp.id}/traits", microversion="1.6").json()["traits"]
             arch = next((t[len("HW_ARCH_") :].lower() for t in traits if t.startswith("HW_ARCH_")), None)
@@ -359,7 +379,13 @@ class OpenStackGateway:
                 for inv in placement.resource_provider_inventories(rp)
             }
             providers.append(
-                ResourceProvider(id=rp.id, name=rp.name, architecture=arch, inventories=inventories)
+                ResourceProvider(
+                    id=rp.id,
+                    name=rp.name,
+                    architecture=arch,
+                    inventories=inventories,
+                    generation=rp.generation,
+                )
             )
         return providers
 
@@ -451,10 +477,15 @@ class OpenStackGateway:
         return _server(self.conn.compute.get_server(server_id))
 
     @translate_errors
-    def list_servers(self, *, project_id: str | None = None) -> list[Server]:
+    def list_servers(
+        self, *, project_id: str | None = None, changes_since: datetime | None = None
+    ) -> list[Server]:
         query: dict[str, Any] = {"all_projects": True}
         if project_id:
             query["project_id"] = project_id
+        if changes_since is not None:
+            # Nova compares with its own UTC ``updated_at``; it then lists deleted servers too.
+            query["changes_since"] = changes_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return [_server(s) for s in self.conn.compute.servers(details=True, **query)]
 
     @translate_errors
@@ -533,6 +564,28 @@ class OpenStackGateway:
         else:
             quota = self.conn.block_storage.get_quota_set(project_id, usage=True)
         return {name: int(quota.usage.get(name, 0)) for name in names}
+
+    @translate_errors
+    def get_quotas_with_usage(
+        self, project_id: str, service: QuotaService
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        names = QUOTA_DIMENSIONS[QuotaService(service)]
+        quota: Any
+        if service == QuotaService.NETWORK:
+            quota = self.conn.network.get_quota(project_id, details=True)
+            details = {name: getattr(quota, _NETWORK_QUOTA_ATTRS[name]) for name in names}
+            return (
+                {name: int(detail["limit"]) for name, detail in details.items()},
+                {name: int(detail["used"]) for name, detail in details.items()},
+            )
+        if service == QuotaService.COMPUTE:
+            quota = self.conn.compute.get_quota_set(project_id, usage=True)
+        else:
+            quota = self.conn.block_storage.get_quota_set(project_id, usage=True)
+        return (
+            {name: int(getattr(quota, name)) for name in names},
+            {name: int(quota.usage.get(name, 0)) for name in names},
+        )
 
     # --- identity ------------------------------------------------------------------------------------
     def access_info(self) -> CloudAccess:

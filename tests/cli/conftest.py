@@ -36,7 +36,8 @@ class Run:
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limit(clean_cache):
-    """Logins are rate-limited per address in the real cache, and every test logs in from 127.0.0.1."""
+    """Every test starts with an empty cache. (Sign-in failures are counted in the database, which each
+    test starts without, so logging in from 127.0.0.1 in every test never adds up to a lock-out.)"""
 
 
 @pytest.fixture

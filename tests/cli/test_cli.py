@@ -274,3 +274,92 @@ def test_every_command_has_help(kennel):
         assert done.code == 0 and "exit codes:" in done.out, path
         if path not in ("logout", "completion"):
             assert "--json" in done.out, path
+
+
+def test_login_says_when_the_token_expires_and_whoami_repeats_it(
+    kennel, logged_in, live_server, member, settings
+):
+    done = kennel("login", live_server.url, "-u", "member", "--password-stdin", input=PASSWORD + "\n")
+    assert done.code == 0, done.err
+    token = ApiToken.objects.get(user=member)
+    local = token.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    days = settings.KENNEL_API_TOKEN_DAYS
+    assert f"The token (full access) expires: {local} (in {days - 1} days)." in done.out
+    whoami = kennel("whoami")
+    assert whoami.code == 0
+    assert f"expires: {local} (in {days - 1} days)" in whoami.out
+    assert f"token:   {token.name} ({token.prefix}…), full access" in whoami.out
+    as_json = kennel("whoami", "--json").json()
+    assert as_json["token"]["read_only"] is False and as_json["token"]["expires_at"]
+
+
+def test_login_read_only_gets_a_token_the_server_refuses_changes_with(
+    kennel, live_server, member, fake_cloud
+):
+    done = kennel(
+        "login", live_server.url, "-u", "member", "--password-stdin", "--read-only", input=PASSWORD + "\n"
+    )
+    assert done.code == 0, done.err
+    assert "The token (read-only) expires:" in done.out
+    assert ApiToken.objects.get(user=member).read_only
+    assert "read-only" in kennel("whoami").out
+    assert kennel("arch", "list").code == 0
+    refused = kennel(
+        "vm",
+        "request",
+        "--arch",
+        "ppc64le",
+        "--image",
+        "cirros-0.6-ppc64le",
+        "--flavor",
+        "m1.tiny",
+        "--name",
+        "ro1",
+    )
+    assert refused.code == 5 and "Not allowed: This token is read-only" in refused.err, refused.err
+    assert not VmRequest.objects.exists()
+    assert kennel("logout").code == 0 and not ApiToken.objects.filter(user=member).exists()
+
+
+def test_an_expired_token_is_named_as_such(kennel, logged_in, member, live_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    logged_in(member)
+    ApiToken.objects.filter(user=member).update(expires_at=timezone.now() - timedelta(hours=1))
+    done = kennel("whoami")
+    assert done.code == 3 and "This token expired on" in done.err
+    assert f"kennel login {live_server.url}" in done.err
+
+
+def test_expiry_is_said_in_days_hours_or_as_never():
+    from datetime import UTC, datetime
+
+    from kennel_cli.output import expiry
+
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert expiry(None) == "never"
+    assert expiry("2027-03-02T12:30:00Z", now=now).endswith("(in 90 days)")
+    assert expiry("2026-12-03T12:30:00Z", now=now).endswith("(in 1 day)")
+    assert expiry("2026-12-02T17:00:00Z", now=now).endswith("(in 5 hours)")
+    assert expiry("2026-12-02T12:10:00Z", now=now).endswith("(in less than an hour)")
+    assert expiry("2026-12-01T12:00:00Z", now=now).endswith("(expired)")
+
+
+def test_kennel_login_is_refused_with_the_wait_once_the_account_is_locked(
+    kennel, live_server, member, settings
+):
+    settings.AXES_FAILURE_LIMIT = 3
+    codes = [
+        kennel("login", live_server.url, "-u", "member", "--password-stdin", input="wrong\n").code
+        for _ in range(3)
+    ]
+    assert codes == [3, 3, 5]
+    right = kennel("login", live_server.url, "-u", "member", "--password-stdin", input=PASSWORD + "\n")
+    assert right.code == 5
+    assert (
+        "Too many failed sign-ins for this account or from this address. Try again in 15 minutes" in right.err
+    )
+    assert f"Try again in {settings.KENNEL_LOGIN_COOLOFF_SECONDS} s." in right.err
+    assert not ApiToken.objects.exists()

@@ -77,7 +77,7 @@ def estate(db):
     )
     _host("x2", vcpu_used=486)  # 94.9%
     _host("x3")
-    CloudSync.objects.create(part="catalog", succeeded_at=timezone.now(), attempted_at=timezone.now())
+    CloudSync.objects.create(part="hosts", succeeded_at=timezone.now(), attempted_at=timezone.now())
     return servers
 
 

@@ -127,7 +127,7 @@ def test_the_task_records_a_snapshot(mirror):
 
 
 def test_a_stale_mirror_is_not_recorded_as_current(mirror):
-    CloudSync.objects.filter(part="catalog").update(succeeded_at=timezone.now() - timedelta(minutes=11))
+    CloudSync.objects.filter(part="hosts").update(succeeded_at=timezone.now() - timedelta(minutes=11))
     assert utilization_snapshot_record() == 0
     CloudSync.objects.all().delete()
     assert utilization_snapshot_record() == 0

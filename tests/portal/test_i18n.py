@@ -166,7 +166,8 @@ def test_parse_po_reads_plurals_continuations_flags_and_escapes():
     ],
 )
 def test_a_user_who_picks_chinese_gets_the_landing_page_in_chinese(client, people, who, english, chinese):
-    assert client.login(username=who, password="correct-horse-battery")
+    signed_in = client.post(reverse("login"), {"username": who, "password": "correct-horse-battery"})
+    assert signed_in.status_code == 302
     page = client.get(reverse("home")).text
     assert '<html lang="en"' in page and english in page
 

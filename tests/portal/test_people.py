@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from portal.models import AuditEvent, Role
+from portal.models import ApiToken, AuditEvent, Role
 from portal.services import api_token_create
 from tests.matrix import check_matrix
 
@@ -54,7 +54,104 @@ def test_an_admin_keeps_a_person_out_of_the_portal_and_its_api(people):
     assert AuditEvent.objects.filter(action="user.deactivate", target_id=str(member.pk)).exists()
     admin.post(reverse("people"), {"user": member.pk, "active": "1"})
     member.refresh_from_db()
-    assert member.is_active and api.get("/api/v1/me/").status_code == 200
+    # Let in again: neither the old token nor the old session comes back.
+    assert member.is_active and api.get("/api/v1/me/").status_code == 401
+    assert session.get(reverse("home")).status_code == 302
+    assert not ApiToken.objects.filter(user=member).exists()
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.signed_cookies",
+        "django.contrib.sessions.backends.cache",
+    ],
+)
+def test_keeping_someone_out_ends_their_sessions_for_good_in_any_session_store(
+    people, settings, clean_cache, engine
+):
+    settings.SESSION_ENGINE = engine
+    member = people["member"]
+    old = client_for(member)
+    cookie = old.cookies[settings.SESSION_COOKIE_NAME].value
+    assert old.get(reverse("home")).status_code == 200
+    _token, key = api_token_create(user=member, name="cli", source="test")
+    admin = client_for(people["admin"])
+    admin.post(reverse("people"), {"user": member.pk, "active": "0"})
+    admin.post(reverse("people"), {"user": member.pk, "active": "1"})
+    # The old cookie, replayed by a fresh client (nothing flushed on the client's side).
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    assert replay.get(reverse("home")).status_code == 302
+    assert APIClient(HTTP_AUTHORIZATION=f"Bearer {key}").get("/api/v1/me/").status_code == 401
+    # A new sign-in works, and a person never kept out keeps their session across all this.
+    member.refresh_from_db()
+    assert client_for(member).get(reverse("home")).status_code == 200
+    assert admin.get(reverse("home")).status_code == 200
+    event = AuditEvent.objects.get(action="user.deactivate", target_id=str(member.pk))
+    assert event.detail == {"tokens_revoked": 1, "sessions_ended": True}
+
+
+def test_the_api_keeps_someone_out_for_good_too(people):
+    member = people["member"]
+    _token, key = api_token_create(user=member, name="cli", source="test")
+    url = f"/api/v1/people/{member.pk}/"
+    assert api_for(people["admin"]).patch(url, {"is_active": False}, format="json").status_code == 200
+    assert api_for(people["admin"]).patch(url, {"is_active": True}, format="json").status_code == 200
+    assert APIClient(HTTP_AUTHORIZATION=f"Bearer {key}").get("/api/v1/me/").status_code == 401
+
+
+def make_superuser(username: str = "root"):
+    from portal.models import User
+
+    return User.objects.create_superuser(username, "root@example.org", "x-long-enough-pass")
+
+
+def test_a_superuser_is_shown_and_stored_as_admin(people):
+    root = make_superuser()
+    assert root.role == Role.ADMIN and root.portal_role == Role.ADMIN
+    page = client_for(people["admin"]).get(reverse("people")).content.decode()
+    row = page.split(f'data-user="{root.username}"')[1].split("</tr>")[0]
+    assert '<option value="admin" selected>' in row and "superuser" in row
+    body = api_for(people["manager"]).get(f"/api/v1/people/{root.pk}/").json()
+    assert (body["role"], body["is_superuser"]) == ("admin", True)
+
+
+def test_a_superuser_whose_stored_role_lies_is_shown_as_admin(people):
+    root = make_superuser()
+    type(root).objects.filter(pk=root.pk).update(role=Role.DEVELOPER)  # as before this release
+    page = client_for(people["manager"]).get(reverse("people")).content.decode()
+    row = page.split(f'data-user="{root.username}"')[1].split("</tr>")[0]
+    assert "Admin" in row and "Developer" not in row
+    assert api_for(people["manager"]).get(f"/api/v1/people/{root.pk}/").json()["role"] == "admin"
+
+
+@pytest.mark.parametrize("channel", ["page", "api"])
+def test_demoting_a_superuser_takes_effect(people, channel):
+    root = make_superuser()
+    admin = people["admin"]
+    if channel == "page":
+        response = client_for(admin).post(reverse("people"), {"user": root.pk, "role": Role.DEVELOPER})
+        assert response.status_code == 302
+    else:
+        response = api_for(admin).patch(f"/api/v1/people/{root.pk}/", {"role": "developer"}, format="json")
+        assert response.status_code == 200 and response.json()["role"] == "developer"
+        assert response.json()["is_superuser"] is False
+    root.refresh_from_db()
+    assert (root.portal_role, root.is_superuser, root.is_staff) == (Role.DEVELOPER, False, False)
+    # What applies: the People page is for managers and admins only now.
+    assert client_for(root).get(reverse("people")).status_code == 403
+    event = AuditEvent.objects.get(action="user.set_role", target_id=str(root.pk))
+    assert event.detail == {"from": "admin", "to": "developer", "superuser_removed": True}
+
+
+def test_a_superuser_cannot_demote_themselves(people):
+    root = make_superuser()
+    response = api_for(root).patch(f"/api/v1/people/{root.pk}/", {"role": "manager"}, format="json")
+    assert response.status_code == 400
+    root.refresh_from_db()
+    assert root.is_superuser and root.portal_role == Role.ADMIN
 
 
 def test_an_admin_changes_a_role_but_not_their_own_and_cannot_lock_themselves_out(people):

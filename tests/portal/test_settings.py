@@ -150,3 +150,29 @@ def test_a_required_variable_names_itself(monkeypatch):
 def test_env_list_splits_and_drops_blanks(monkeypatch):
     monkeypatch.setenv("X_HOSTS", "a.example, b.example,,")
     assert env.env_list("X_HOSTS") == ["a.example", "b.example"]
+
+
+def test_a_trusted_proxy_that_is_no_network_stops_the_start_naming_it():
+    result = run_django({"KENNEL_TRUSTED_PROXIES": "10.0.0.5, proxy.example.org"}, "check")
+    assert result.returncode != 0
+    assert "KENNEL_TRUSTED_PROXIES: 'proxy.example.org' is not an IP address or network" in result.stderr
+
+
+def test_sign_in_limits_and_token_days_come_from_the_environment():
+    result = run_django(
+        {
+            "KENNEL_TRUSTED_PROXIES": "10.0.0.0/24,2001:db8::1",
+            "KENNEL_LOGIN_FAILURE_LIMIT": "7",
+            "KENNEL_LOGIN_COOLOFF_SECONDS": "120",
+            "KENNEL_API_TOKEN_DAYS": "30",
+        },
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds(), s.KENNEL_API_TOKEN_DAYS, "
+        "s.KENNEL_TRUSTED_PROXIES)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "7 120.0 30 ['10.0.0.0/24', '2001:db8::1']"
+    refused = run_django({"KENNEL_LOGIN_FAILURE_LIMIT": "0"}, "check")
+    assert refused.returncode != 0 and "KENNEL_LOGIN_FAILURE_LIMIT=0 must be at least 1" in refused.stderr

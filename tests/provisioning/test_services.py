@@ -278,7 +278,7 @@ def test_reconcile_marks_vanished_vms_and_lists_unmanaged_servers(fake_cloud, me
     assert kept.server_status == "SHUTOFF"
     unmanaged = UnmanagedServer.objects.get()
     assert (unmanaged.server_id, unmanaged.team) == (outsider.id, team)
-    assert counts == {"updated": 1, "vanished": 1, "unmanaged": 1}
+    assert (counts["updated"], counts["vanished"], counts["unmanaged"]) == (1, 1, 1)
 
 
 def test_a_lease_extends_within_the_limit(fake_cloud, member, team, settings):

@@ -111,3 +111,14 @@ def test_the_request_list_filters_by_status(people, pending):
     assert [r["id"] for r in body["results"]] == [pending.pk]
     assert api(people["admin"]).get("/api/v1/quota-requests/?status=applied").json()["results"] == []
     assert api(people["outsider"]).get("/api/v1/quota-requests/").json()["results"] == []
+
+
+def test_huge_values_get_400_per_dimension_not_a_server_error(synced, lead_member, team):
+    response = api(lead_member).post(
+        "/api/v1/quota-requests/",
+        {"team": "alpha", "values": {"cores": 10**30, "floating_ips": 10**30}, "reason": "x"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()["values"]) == {"cores", "floating_ips"}
+    assert not QuotaRequest.objects.exists()

@@ -401,3 +401,80 @@ def test_rules_and_policy_are_for_admins(synced, lead, admin):
             actor=admin, key="gpus", ceiling=1, auto_approve_increase=0, auto_approve_days=30
         )
     assert services.quota_policy_save(actor=admin, members_may_request=True).members_may_request
+
+
+# --- the estate's absolute bounds (no admin ceiling needed) -------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["instances", "cores", "ram_mb", "cores:x86_64", "ram_mb:ppc64le"])
+def test_above_what_the_whole_estate_holds_is_refused_without_any_ceiling(synced, lead, team, key):
+    from quotas.selectors import hardware_limit
+
+    assert not QuotaRule.objects.exists()
+    bound = hardware_limit(key, hardware_capacity())
+    assert bound is not None and bound > 0
+    with pytest.raises(ValidationError, match="more than the hardware can hold") as caught:
+        ask(lead, team, **{key: bound + 1})
+    assert f"({bound} " in str(caught.value)
+
+
+def test_instances_are_bounded_by_the_vcpus_of_all_hosts(synced, lead, team):
+    total = hardware_capacity()[""]
+    assert (
+        total["instances"]
+        == total["cores"]
+        == sum(hardware_capacity()[arch]["cores"] for arch in ("x86_64", "ppc64le"))
+    )
+    with pytest.raises(ValidationError, match="more than the hardware can hold"):
+        ask(lead, team, instances=total["cores"] + 1)
+    assert ask(lead, team, instances=total["cores"]).status == Status.PENDING
+
+
+def test_an_architecture_without_hosts_holds_nothing(synced, lead, team):
+    from provisioning.models import CloudHost
+
+    CloudHost.objects.filter(architecture="ppc64le").delete()
+    with pytest.raises(ValidationError, match="more than the hardware can hold"):
+        ask(lead, team, **{"cores:ppc64le": 1})
+
+
+def test_floating_ips_are_bounded_by_the_operators_setting(synced, lead, team, settings):
+    settings.KENNEL_QUOTA_MAX_FLOATING_IPS = 64
+    with pytest.raises(ValidationError, match=r"more than the hardware can hold \(64 "):
+        ask(lead, team, floating_ips=65)
+    assert ask(lead, team, floating_ips=64).status == Status.PENDING
+
+
+@pytest.mark.parametrize("huge", [10**30, 2**31, 2**63])
+def test_huge_numbers_are_refused_on_every_dimension_and_never_reach_the_cloud(synced, lead, team, huge):
+    keys = ["instances", "cores", "ram_mb", "disk_gb", "floating_ips", "cores:ppc64le", "disk_gb:x86_64"]
+    with pytest.raises(ValidationError) as caught:
+        ask(lead, team, **dict.fromkeys(keys, huge))
+    assert set(caught.value.message_dict) == set(keys)
+    assert not QuotaRequest.objects.exists()
+
+
+def test_an_admin_cannot_approve_more_than_the_estate_holds_either(synced, lead, team, admin):
+    request = ask(lead, team, cores=80)
+    before = limits(synced, team)["cores"]
+    with pytest.raises(ValidationError, match="more than the hardware can hold"):
+        services.quota_request_approve(actor=admin, request=request, values={"cores": 10**12}, source="test")
+    request.refresh_from_db()
+    assert request.status == Status.PENDING and limits(synced, team)["cores"] == before
+
+
+def test_before_any_host_is_mirrored_the_clouds_own_bound_still_applies(synced, lead, team):
+    from provisioning.models import CloudHost
+    from quotas.selectors import QUOTA_VALUE_MAX
+
+    CloudHost.objects.all().delete()
+    with pytest.raises(ValidationError, match="more than any cloud quota can be"):
+        ask(lead, team, cores=QUOTA_VALUE_MAX + 1)
+
+
+def test_a_ceiling_beyond_any_quota_is_refused(admin):
+    with pytest.raises(ValidationError, match="at most"):
+        services.quota_rule_save(
+            actor=admin, key="cores", ceiling=10**20, auto_approve_increase=0, auto_approve_days=30
+        )
+    assert not QuotaRule.objects.exists()

@@ -10,7 +10,9 @@ import contextlib
 import hashlib
 import struct
 import subprocess
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -151,6 +153,56 @@ def test_servers_are_found_by_their_metadata_and_listed_across_projects(gateway,
     gateway.delete_server(server.id)
     wait_gone(gateway, server.id)
     assert gateway.find_servers_by_metadata(project_id=project.id, key="kennel-request", value=tag) == []
+
+
+def test_changes_since_lists_only_changed_servers_and_deleted_ones_too(gateway, project):
+    image, size = image_for(gateway, "x86_64"), flavor(gateway)
+    quiet = gateway.create_server(
+        project_id=project.id, name=unique("quiet"), image_id=image.id, flavor_id=size.id
+    )
+    moved = gateway.create_server(
+        project_id=project.id, name=unique("moved"), image_id=image.id, flavor_id=size.id
+    )
+    wait_active(gateway, quiet.id)
+    wait_active(gateway, moved.id)
+    time.sleep(2)  # Nova compares whole seconds
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    gateway.server_action(moved.id, ServerAction.STOP)
+    wait_for(gateway, moved.id, lambda s: s.settled)
+
+    changed = {s.id: s for s in gateway.list_servers(project_id=project.id, changes_since=since)}
+
+    assert moved.id in changed and quiet.id not in changed
+    assert changed[moved.id].status == "SHUTOFF" and not changed[moved.id].deleted
+    assert changed[moved.id].updated_at is not None and changed[moved.id].updated_at >= since
+    gateway.delete_server(moved.id)
+    wait_gone(gateway, moved.id)
+    listed = {s.id: s for s in gateway.list_servers(changes_since=since)}
+    assert listed[moved.id].deleted and listed[moved.id].status == "DELETED"
+    assert moved.id not in {s.id for s in gateway.list_servers(project_id=project.id)}
+    gateway.delete_server(quiet.id)
+    wait_gone(gateway, quiet.id)
+
+
+def test_placement_generations_move_with_usage_and_known_ones_skip_the_details(gateway, project):
+    generations = {p.id: p.generation for p in gateway.list_resource_providers()}
+    again = gateway.list_resource_providers(known=generations)
+    assert any(not p.detailed for p in again)
+    assert all(p.inventories == {} for p in again if not p.detailed)
+    server = gateway.create_server(
+        project_id=project.id,
+        name=unique("gen"),
+        image_id=image_for(gateway, "ppc64le").id,
+        flavor_id=flavor(gateway).id,
+    )
+    server = wait_active(gateway, server.id)
+    try:
+        p1 = next(p for p in gateway.list_resource_providers(known=generations) if p.name == "p1")
+        assert p1.detailed and p1.generation != generations[p1.id] and p1.architecture == "ppc64le"
+        assert p1.inventories["VCPU"].used >= 1
+    finally:
+        gateway.delete_server(server.id)
+        wait_gone(gateway, server.id)
 
 
 def test_missing_things_are_not_found_and_bad_input_is_refused(gateway, project):
@@ -329,6 +381,9 @@ def test_a_drained_host_gets_no_new_servers_and_lists_the_ones_it_has(gateway, p
         assert (drained.enabled, drained.disabled_reason) == (False, "kennel: drain for power-off")
         assert gateway.compute_service("x4").up
         assert {h.hostname: h.status for h in gateway.list_hypervisors()}["x4"] == "disabled"
+        assert {h.hostname: h.disabled_reason for h in gateway.list_hypervisors()}[
+            "x4"
+        ] == drained.disabled_reason
         server = gateway.create_server(
             project_id=project.id,
             name=unique("drain"),
@@ -490,6 +545,14 @@ def test_access_info_names_the_identity_endpoint_without_credentials(gateway):
     assert access.auth_url.startswith("http") and access.auth_url.rstrip("/").endswith("/v3")
     assert access.identity_api_version == "3"
     assert access.region_name == "RegionOne" and access.interface == "public"
+
+
+def test_quotas_with_usage_are_the_limits_and_the_usage_in_one_call(gateway, project):
+    for service in gateway.services():
+        assert gateway.get_quotas_with_usage(project.id, service) == (
+            gateway.get_quotas(project.id, service),
+            gateway.get_quota_usage(project.id, service),
+        )
 
 
 def test_projects_and_users_are_listed_and_users_carry_a_description(gateway):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0003_verbose_names'),
+        ('portal', '0004_token_scope_and_session_epoch'),
     ]
 
     operations = [
