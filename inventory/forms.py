@@ -117,6 +117,11 @@ class PowerRequestForm(forms.Form):
 
 class ServerDrainForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500)
+    migrate = forms.BooleanField(
+        label=_("Move the VMs off by live migration"),
+        required=False,
+        help_text=_("One at a time, to hosts of the same architecture; VMs that cannot move are listed."),
+    )
 
 
 class ServerImportForm(forms.Form):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -216,13 +217,15 @@ class ServerDrain(models.Model):
     the cloud last said about it (service enabled? which VMs are still on the host?).
 
     requested -> draining -> drained; undrain_requested -> undraining -> undrained; a cloud error
-    lands as failed with ``error``. A worker claims each step with a conditional UPDATE. One row per
-    server, reused by every later drain.
+    lands as failed with ``error``. With ``migrate`` the drain goes draining -> migrating -> drained:
+    a worker moves the VMs off the host by live migration, one at a time (``DrainMove``). A worker
+    claims each step with a conditional UPDATE. One row per server, reused by every later drain.
     """
 
     class Status(models.TextChoices):
         REQUESTED = "requested", _("Drain requested")
         DRAINING = "draining", _("Draining")
+        MIGRATING = "migrating", _("Moving VMs off")
         DRAINED = "drained", _("Drained")
         UNDRAIN_REQUESTED = "undrain_requested", _("Undrain requested")
         UNDRAINING = "undraining", _("Undraining")
@@ -238,6 +241,7 @@ class ServerDrain(models.Model):
         "portal.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
     )
     requested_at = models.DateTimeField(_("requested at"))
+    migrate = models.BooleanField(_("move the VMs off by live migration"), default=False)
     # What the cloud said at checked_at; None before the first check.
     service_enabled = models.BooleanField(_("compute service enabled"), null=True, blank=True)
     vm_names = models.JSONField(_("VMs on the host"), default=list, blank=True)
@@ -257,6 +261,67 @@ class ServerDrain(models.Model):
     @property
     def vm_count(self) -> int:
         return len(self.vm_names)
+
+    @property
+    def moved_count(self) -> int:
+        return sum(1 for m in self.moves.all() if m.status == DrainMove.Status.MOVED)
+
+    @property
+    def working(self) -> bool:
+        """True while a worker still has something to do (the page keeps polling)."""
+        return self.status in (
+            self.Status.REQUESTED,
+            self.Status.DRAINING,
+            self.Status.MIGRATING,
+            self.Status.UNDRAIN_REQUESTED,
+            self.Status.UNDRAINING,
+        )
+
+
+class DrainMove(models.Model):
+    """One VM a drain moves off its host by live migration: waiting -> migrating -> moved (to
+    ``target_host``) or failed (could not move, ``error`` says why). The drain's worker takes one
+    at a time, claiming it with a conditional UPDATE; rows are replaced by the next drain."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        MIGRATING = "migrating", _("Migrating")
+        MOVED = "moved", _("Moved")
+        GONE = "gone", _("Deleted meanwhile")
+        FAILED = "failed", _("Could not move")
+
+    drain = models.ForeignKey(ServerDrain, on_delete=models.CASCADE, related_name="moves")
+    position = models.PositiveIntegerField(_("position"))
+    server_id = models.CharField(_("cloud server id"), max_length=64)
+    name = models.CharField(_("name"), max_length=255)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.WAITING)
+    source_host = models.CharField(_("from host"), max_length=255)
+    target_host = models.CharField(_("to host"), max_length=255, blank=True)
+    # Stored untranslated with its parameters (the worker has no reader's language); see ``reason``.
+    error = models.CharField(_("reason"), max_length=300, blank=True)
+    error_params = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["drain", "position"]
+        verbose_name = _("VM move")
+        verbose_name_plural = _("VM moves")
+        constraints = [
+            models.UniqueConstraint(fields=["drain", "server_id"], name="drain_move_once_per_server"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.status}"
+
+    @property
+    def reason(self) -> str:
+        """Why it could not move, in the reader's language."""
+        if not self.error:
+            return ""
+        text = gettext(self.error)
+        return text % self.error_params if self.error_params else text
 
 
 class UtilizationSample(models.Model):

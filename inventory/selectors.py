@@ -16,7 +16,10 @@ from provisioning.selectors import host_fit_count
 
 def server_list(*, user: User) -> QuerySet[Server]:
     return restrict(
-        user, Server.objects.select_related("datacenter", "hardware_state", "drain", "drain__requested_by")
+        user,
+        Server.objects.select_related(
+            "datacenter", "hardware_state", "drain", "drain__requested_by"
+        ).prefetch_related("drain__moves"),
     )
 
 

@@ -278,6 +278,7 @@ _OPEN_POWER_STATUSES = (
 _BUSY_DRAIN_STATUSES = (
     ServerDrain.Status.REQUESTED,
     ServerDrain.Status.DRAINING,
+    ServerDrain.Status.MIGRATING,
     ServerDrain.Status.UNDRAIN_REQUESTED,
     ServerDrain.Status.UNDRAINING,
 )
@@ -831,6 +832,11 @@ def _compute_power_off_refusal(server: Server) -> str | None:
         and not drain.vm_names
     ):
         return None
+    if drain is not None and drain.status == ServerDrain.Status.MIGRATING:
+        return gettext(
+            "%(server)s is being emptied: its VMs are moved off one at a time. "
+            "Try again when the drain is done."
+        ) % {"server": server.name}
     if drain is not None and drain.status == ServerDrain.Status.DRAINED and drain.vm_names:
         return gettext(
             "%(server)s still runs VMs: %(vms)s. Move or delete them (the drain keeps new ones away), "
@@ -855,21 +861,28 @@ def _drain_refusal(*, actor: User, server: Server, reason: str | None) -> str | 
     return None
 
 
-def server_drain_request(*, actor: User, server: Server, reason: str, source: str = SYSTEM) -> ServerDrain:
+def server_drain_request(
+    *, actor: User, server: Server, reason: str, migrate: bool = False, source: str = SYSTEM
+) -> ServerDrain:
     """An admin asks to drain compute node ``server``: a worker disables its Nova compute service (no
-    new VM lands there) and lists the VMs still on it. Asking again while drained re-runs both.
-    Raises DrainRefused (audited too)."""
-    detail = {"reason": reason.strip()[:500]}
+    new VM lands there) and lists the VMs still on it; with ``migrate`` it then moves them off by live
+    migration, one at a time (``inventory.drain_migration``). Asking again while drained re-runs it.
+    Raises DrainRefused (audited too), also while VMs are being moved off."""
+    detail = {"reason": reason.strip()[:500], "migrate": migrate}
     with transaction.atomic():
         server = Server.objects.select_for_update().get(pk=server.pk)
         refusal = _drain_refusal(actor=actor, server=server, reason=reason)
+        drain = ServerDrain.objects.filter(server=server).first()
+        if refusal is None and drain is not None and drain.status == ServerDrain.Status.MIGRATING:
+            refusal = gettext("VMs are being moved off this host; wait until that is finished.")
         if refusal is None:
-            drain = ServerDrain.objects.filter(server=server).first() or ServerDrain(server=server)
+            drain = drain or ServerDrain(server=server)
             drain.status, drain.status_changed_at = ServerDrain.Status.REQUESTED, timezone.now()
             drain.reason, drain.requested_by, drain.requested_at = reason.strip(), actor, timezone.now()
-            drain.error = ""
+            drain.error, drain.migrate = "", migrate
             drain.full_clean()
             drain.save()
+            drain.moves.all().delete()  # the last drain's moves; this one plans its own
             audit_record(actor=actor, action="server.drain", target=server, source=source, detail=detail)
             _drain_enqueue(server.pk)
             return drain
@@ -887,6 +900,8 @@ def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM)
         drain = ServerDrain.objects.filter(server=server).first()
         if refusal is None and drain is None:
             refusal = gettext("This server was never drained.")
+        if refusal is None and drain is not None and drain.status == ServerDrain.Status.MIGRATING:
+            refusal = gettext("VMs are being moved off this host; wait until that is finished, then undrain.")
         if refusal is None and drain is not None:
             drain.status, drain.error = ServerDrain.Status.UNDRAIN_REQUESTED, ""
             drain.status_changed_at = timezone.now()
@@ -953,6 +968,8 @@ def server_drain_advance(*, server_id: int) -> ServerDrain | None:
         error = _("The cloud has no compute service on this host.")
     except CloudError as exc:
         error = str(exc)[:200]
+    if not error and drain.migrate and not enabled:
+        done = ServerDrain.Status.MIGRATING  # inventory.drain_migration moves the VMs, then drained
     ServerDrain.objects.filter(pk=drain.pk, status=working).update(
         status=ServerDrain.Status.FAILED if error else done, error=error, status_changed_at=timezone.now()
     )
@@ -966,6 +983,10 @@ def server_drain_advance(*, server_id: int) -> ServerDrain | None:
     )
     if not error:
         server_drain_check(server_id=server_id)
+    if done == ServerDrain.Status.MIGRATING and not error:
+        from inventory.tasks import server_drain_migrate_run
+
+        enqueue(server_drain_migrate_run, server_id)
     drain.refresh_from_db()
     return drain
 
@@ -992,11 +1013,21 @@ def server_drains_resume(*, older_than: timedelta = timedelta(minutes=5)) -> lis
             status=requested, status_changed_at=timezone.now()
         )
         waiting += lost
-    from inventory.tasks import server_drain_run
+    from inventory.tasks import server_drain_migrate_run, server_drain_run
 
     for server_id in waiting:
         enqueue_now(server_drain_run, server_id)
-    return waiting
+    # Moving VMs off: every step touches status_changed_at, so a drain without a step for this long
+    # lost its task (an outage longer than its retries, a killed worker). A duplicate finds the row
+    # locked by the live one and stops.
+    moving = list(
+        ServerDrain.objects.filter(
+            status=ServerDrain.Status.MIGRATING, status_changed_at__lt=stale
+        ).values_list("server_id", flat=True)
+    )
+    for server_id in moving:
+        enqueue_now(server_drain_migrate_run, server_id)
+    return waiting + moving
 
 
 def server_drain_check(*, server_id: int) -> ServerDrain | None:

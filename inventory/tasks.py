@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from inventory import history, services
+from inventory import drain_migration, history, services
 from portal.backoff import OUTAGE_RETRIES, outage_backoff
 from portal.cloud.gateway import CloudUnavailable
 
@@ -41,6 +41,20 @@ def server_drain_run(self, server_id: int) -> None:
         if self.request.retries >= OUTAGE_RETRIES:
             return  # the row waits in its requested state; server_drains_resume re-enqueues it
         raise self.retry(countdown=outage_backoff(self.request.retries)) from error
+
+
+# Moving VMs off a drained host: each step is a task of its own, queued again while a move runs; an
+# outage is retried with backoff and a bound, then server_drains_resume restarts the drain.
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
+def server_drain_migrate_run(self, server_id: int) -> None:
+    try:
+        delay = drain_migration.server_drain_migrate_step(server_id=server_id)
+    except CloudUnavailable as error:
+        if self.request.retries >= OUTAGE_RETRIES:
+            return
+        raise self.retry(countdown=outage_backoff(self.request.retries)) from error
+    if delay is not None:
+        server_drain_migrate_run.apply_async((server_id,), countdown=delay)
 
 
 @shared_task(ignore_result=True)

@@ -93,8 +93,10 @@ class ServerDetailView(LoginRequiredMixin, CapabilityRequiredMixin, DetailView):
         return get_object_or_404(server_list(user=self.request.user), pk=self.kwargs["pk"])
 
     def get_template_names(self):
-        if getattr(self.request, "htmx", False) and not self.request.htmx.boosted:
-            return [self.partial_template_name]
+        htmx = getattr(self.request, "htmx", False)
+        if htmx and not htmx.boosted:
+            # The drain section polls by itself while a worker moves VMs; the hardware every 30 s.
+            return ["inventory/_server_drain.html" if htmx.target == "drain" else self.partial_template_name]
         return [self.template_name]
 
     def get_context_data(self, **kwargs):
@@ -230,7 +232,11 @@ class ServerDrainView(LoginRequiredMixin, CapabilityRequiredMixin, View):
             request,
             pk,
             lambda: server_drain_request(
-                actor=request.user, server=server, reason=form.cleaned_data["reason"], source=origin(request)
+                actor=request.user,
+                server=server,
+                reason=form.cleaned_data["reason"],
+                migrate=form.cleaned_data["migrate"],
+                source=origin(request),
             ),
             _("Drain of %(server)s requested.") % {"server": server.name},
         )

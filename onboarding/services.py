@@ -724,9 +724,10 @@ def cloud_orphans_find() -> list[dict[str, str]]:
             found(
                 "project", project.id, project.name, project.id, "made by Kennel for a team; no team links it"
             )
+    floating_ips = gateway.list_floating_ips()
     resources: list[tuple[str, Iterable[Any]]] = [
         ("server", gateway.list_servers()),
-        ("floating_ip", gateway.list_floating_ips()),
+        ("floating_ip", floating_ips),
         ("router", gateway.list_routers()),
         ("network", gateway.list_networks()),
         ("subnet", gateway.list_subnets()),
@@ -738,6 +739,19 @@ def cloud_orphans_find() -> list[dict[str, str]]:
             if item.project_id and item.project_id not in projects:
                 name = getattr(item, "name", None) or getattr(item, "address", None) or ""
                 found(kind, item.id, name, item.project_id, "its project no longer exists")
+    # An address allocated and attached to nothing (a VM deleted without releasing it): it still
+    # counts against its project's floating-IP quota. Those of deleted projects are listed above.
+    teams = dict(Team.objects.exclude(openstack_project_id="").values_list("openstack_project_id", "slug"))
+    for fip in floating_ips:
+        if fip.port_id is None and fip.project_id in projects:
+            owner = f"team {teams[fip.project_id]}" if fip.project_id in teams else "its project"
+            found(
+                "floating_ip",
+                fip.id,
+                fip.address,
+                fip.project_id,
+                f"allocated and attached to nothing (no port); it counts against {owner}'s quota",
+            )
     accounts = {a.keystone_user_id: a for a in CloudAccount.objects.exclude(keystone_user_id="")}
     for user in gateway.list_users():
         if not user.description.startswith(USER_MARKER):

@@ -65,6 +65,31 @@ def client_ip(request: HttpRequest) -> str | None:
     return client
 
 
+FORWARDED_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_FORWARDED",
+)
+
+
+class UntrustedForwardedHeadersMiddleware:
+    """Drops the X-Forwarded-* headers of every peer that is not a trusted proxy, before anything
+    reads them: Django's SECURE_PROXY_SSL_HEADER would otherwise take a direct client's
+    ``X-Forwarded-Proto: https`` for a TLS connection (and its secure-cookie and redirect logic with it)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        address = _address(str(request.META.get("REMOTE_ADDR") or ""))
+        trusted = trusted_proxy_networks(tuple(settings.KENNEL_TRUSTED_PROXIES))
+        if address is None or not any(address in net for net in trusted):
+            for header in FORWARDED_HEADERS:
+                request.META.pop(header, None)
+        return self.get_response(request)
+
+
 def origin(request: HttpRequest) -> str:
     """``web 192.0.2.7`` or ``api 192.0.2.7``: the channel and the client's address (client_ip)."""
     channel = "api" if request.path.startswith("/api/") else "web"

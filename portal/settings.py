@@ -152,6 +152,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an untrusted peer's X-Forwarded-* headers are gone before anything believes them.
+    "portal.origin.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # First after security: a database that is away is a 503 with a page that needs no database.
     "portal.middleware.DatabaseUnavailableMiddleware",
@@ -352,6 +354,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
     },
     "vm-leases": {"task": "provisioning.tasks.vm_leases_enforce", "schedule": timedelta(hours=1)},
+    # Every project's floating IPs in one listing (the team pages read it); lost releases go on.
+    "floating-ips-refresh": {
+        "task": "provisioning.tasks.floating_ips_refresh",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
     # Disk imports a dead worker left half-done (no heartbeat for KENNEL_STALE_WORK_SECONDS) go on.
     "image-imports-resume": {
         "task": "catalog.tasks.image_imports_resume",
@@ -454,6 +462,8 @@ KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
 KENNEL_POWER_COOLDOWN = env_int("KENNEL_POWER_COOLDOWN", 300, minimum=0)
 # A compute node may be powered off only if a check younger than this (seconds) found it drained and empty.
 KENNEL_DRAIN_MAX_AGE = env_int("KENNEL_DRAIN_MAX_AGE", 120, minimum=10)
+# A drain that moves VMs off gives one live migration this long (seconds) before it says it failed.
+KENNEL_DRAIN_MIGRATION_TIMEOUT = env_int("KENNEL_DRAIN_MIGRATION_TIMEOUT", 600, minimum=30)
 # A power action still running this long (seconds) after a worker claimed it lost its worker: it is
 # finished from what its BMC shows (one BMC call is bounded by KENNEL_BMC_TIMEOUT).
 KENNEL_POWER_STUCK_AFTER = env_int("KENNEL_POWER_STUCK_AFTER", 300, minimum=60)

@@ -25,6 +25,7 @@ from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
+from provisioning.floating_ips import floating_ip_list, floating_ip_may_release, floating_ips_synced_at
 from quotas import selectors as quota_selectors
 
 
@@ -114,6 +115,12 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
         context["quota_requests"] = quota_selectors.quota_request_list(user=self.request.user).filter(
             team=self.object
         )[:5]
+        # The project's floating IPs, from the mirror a worker refreshes every minute.
+        context["floating_ips"] = [
+            (fip, floating_ip_may_release(user=self.request.user, fip=fip))
+            for fip in floating_ip_list(user=self.request.user, team=self.object)
+        ]
+        context["floating_ips_synced_at"] = floating_ips_synced_at()
         onboarding = Onboarding.objects.filter(team=self.object).select_related("team").first()
         if onboarding is not None:  # made by Kennel: its chain's progress, live
             context.update(onboarding_progress(user=self.request.user, onboarding=onboarding))

@@ -6,6 +6,7 @@ from portal.access import Action, Capability, can, scope_rule
 from portal.models import Membership, User
 from provisioning.models import (
     CloudFlavor,
+    CloudFloatingIp,
     CloudHost,
     CloudImage,
     Profile,
@@ -56,3 +57,13 @@ def _unmanaged_rule(user: User, action: Action) -> Q | bool:
 @scope_rule(SshKey)
 def _ssh_key_rule(user: User, action: Action) -> Q | bool:
     return Q(user=user)  # a key is its owner's alone
+
+
+@scope_rule(CloudFloatingIp)
+def _floating_ip_rule(user: User, action: Action) -> Q | bool:
+    # A team sees its project's addresses; its leads (and admins) release unused ones.
+    if action == Action.VIEW:
+        return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
+    if can(user, Capability.TEAMS_ONBOARD):  # admins
+        return True
+    return Q(team__memberships__user=user, team__memberships__level=Membership.Level.LEAD)

@@ -317,3 +317,45 @@ class SshKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.fingerprint})"
+
+
+class CloudFloatingIp(models.Model):
+    """A floating IP as Neutron last listed it (every project's, one listing a minute), with what it
+    is attached to. A team lead asks to release an unused one here; a worker does it (``release_*``).
+    """
+
+    class Release(models.TextChoices):
+        NONE = "", _("—")
+        REQUESTED = "requested", _("Release requested")
+        RELEASING = "releasing", _("Releasing")
+        FAILED = "failed", _("Release failed")
+
+    cloud_id = models.CharField(max_length=64, unique=True)
+    address = models.GenericIPAddressField(_("address"))
+    project_id = models.CharField(max_length=64, db_index=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    port_id = models.CharField(max_length=64, blank=True)  # "" when attached to nothing
+    server_id = models.CharField(max_length=64, blank=True)  # the server whose port holds it
+    vm = models.ForeignKey(
+        "VmRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("VM")
+    )
+    server_name = models.CharField(_("server"), max_length=255, blank=True)  # a server Kennel did not make
+    seen_at = models.DateTimeField()
+    release = models.CharField(_("release"), max_length=16, choices=Release.choices, blank=True, default="")
+    release_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    release_changed_at = models.DateTimeField(null=True, blank=True)
+    release_error = models.CharField(max_length=300, blank=True)  # stored untranslated
+
+    class Meta:
+        ordering = ["address"]
+        verbose_name = _("floating IP")
+        verbose_name_plural = _("floating IPs")
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def unused(self) -> bool:
+        return not self.port_id

@@ -38,6 +38,7 @@ from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from provisioning import cloudinit
+from provisioning.floating_ips import floating_ip_release_after_vanish, floating_ip_release_with_vm
 from provisioning.models import (
     CloudFlavor,
     CloudHost,
@@ -660,6 +661,7 @@ def vm_refresh(*, request_id: int) -> VmRequest | None:
     except CloudNotFound:
         if vm.status == Status.ACTIVE:
             _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."))
+            floating_ip_release_after_vanish(vm=vm)
     return vm
 
 
@@ -704,6 +706,9 @@ def vm_delete_advance(*, request_id: int) -> bool:
         ),
         "",
     )
+    # The address Kennel allocated for the VM goes with it (Neutron would keep it, unattached, counting
+    # against the team's quota). First, so a retry after an outage finds it done.
+    floating_ip_release_with_vm(vm=vm, gateway=gateway)
     if not server_id:
         _transition(vm, Status.DELETED, _("Deleted."))
         return True
@@ -821,6 +826,7 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
                 message = _("The server was deleted outside Kennel.")
                 _transition(vm, Status.DELETED, message, server_status="DELETED")
                 audit_record(actor=None, action="vm.vanished", target=vm, team=vm.team, source=WORKER)
+                floating_ip_release_after_vanish(vm=vm)
                 counts["vanished"] += 1
             continue
         if _mirror_server(vm, server, flavor_ids):

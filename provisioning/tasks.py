@@ -16,7 +16,7 @@ from celery import shared_task
 from portal.backoff import OUTAGE_RETRIES
 from portal.backoff import outage_backoff as _backoff
 from portal.cloud.gateway import CloudError, CloudUnavailable, ServerAction
-from provisioning import services
+from provisioning import floating_ips, services
 
 POLL_SECONDS = 2
 
@@ -116,5 +116,34 @@ def vm_floating_ip(self, request_id: int, attach: bool) -> None:
 def vm_console(self, request_id: int) -> None:
     try:
         services.vm_console_advance(request_id=request_id)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+
+
+@shared_task(ignore_result=True)
+def floating_ips_refresh() -> None:
+    # A failure is recorded on CloudSync (the page shows the mirror's age); the next run tries again.
+    with contextlib.suppress(CloudError):
+        floating_ips.floating_ips_refresh()
+
+
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True, ignore_result=True)
+def floating_ip_release(self, fip_pk: int) -> None:
+    try:
+        floating_ips.floating_ip_release_advance(fip_pk=fip_pk)
+    except CloudUnavailable as error:
+        # After the bound the row waits as requested; floating_ips_refresh re-enqueues it.
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    # The mirror follows at once, so the page shows the address gone (and the quota's usage with it).
+    with contextlib.suppress(CloudError):
+        floating_ips.floating_ips_refresh()
+
+
+@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True, ignore_result=True)
+def vm_floating_ip_release(self, vm_pk: int) -> None:
+    # A VM deleted outside Kennel: its floating IP goes too. After the bound, the address stays on
+    # the team page (unused) and in the orphan check, where a lead releases it.
+    try:
+        floating_ips.vm_floating_ip_release_run(vm_pk=vm_pk)
     except CloudUnavailable as error:
         raise self.retry(countdown=_backoff(self.request.retries)) from error

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import profile_views, views
+from provisioning import floating_ip_views, profile_views, views
 
 app_name = "provisioning"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/extend/", views.vm_extend, name="vm-extend"),
     path("<int:pk>/floating-ip/", views.vm_floating_ip, name="vm-floating-ip"),
     path("<int:pk>/console/", views.vm_console, name="vm-console"),
+    path("floating-ips/<int:pk>/release/", floating_ip_views.floating_ip_release, name="floating-ip-release"),
     path("keys/", views.ssh_key_list, name="ssh-keys"),
     path("keys/<int:pk>/remove/", views.ssh_key_remove, name="ssh-key-remove"),
     path("profiles/", profile_views.profile_list, name="profile-list"),

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -6,6 +7,7 @@ from inventory.models import (
     BmcProtocolChoice,
     BmcTlsVerifyChoice,
     DataCenter,
+    DrainMove,
     HardwareState,
     PowerActionChoice,
     PowerRequest,
@@ -47,10 +49,31 @@ class BmcSerializer(serializers.ModelSerializer):
         fields = ["protocol", "address", "port", "tls_verify"]
 
 
+class DrainMoveSerializer(serializers.ModelSerializer):
+    """One VM a drain moves off: ``status`` waiting, migrating, moved (to ``target_host``), gone
+    (deleted meanwhile) or failed (``error`` says why it could not move)."""
+
+    error = serializers.CharField(source="reason", read_only=True)
+
+    class Meta:
+        model = DrainMove
+        fields = [
+            "name",
+            "server_id",
+            "status",
+            "source_host",
+            "target_host",
+            "error",
+            "started_at",
+            "finished_at",
+        ]
+
+
 class ServerDrainSerializer(serializers.ModelSerializer):
     server = serializers.SlugRelatedField(slug_field="name", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     vm_count = serializers.IntegerField(read_only=True)
+    moves = DrainMoveSerializer(many=True, read_only=True)
 
     class Meta:
         model = ServerDrain
@@ -65,11 +88,20 @@ class ServerDrainSerializer(serializers.ModelSerializer):
             "vm_names",
             "checked_at",
             "error",
+            "migrate",
+            "moves",
         ]
 
 
 class ServerDrainInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
+    migrate = serializers.BooleanField(
+        default=False,
+        help_text=_(
+            "Also move the host's VMs off by live migration, one at a time, to hosts of the same "
+            "architecture; follow each VM in the drain's moves."
+        ),
+    )
 
 
 class ServerSerializer(serializers.ModelSerializer):

@@ -221,7 +221,8 @@ class ServerViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def drain(self, request, pk=None):
         """Drain a compute node (admins): a worker disables its Nova compute service and lists the VMs
-        still on it; read the outcome back from ``drain`` on the server."""
+        still on it; with ``migrate`` it then moves them off by live migration, one at a time. Read the
+        outcome (and each VM's move) back from ``drain`` on the server."""
         server = self.get_object()
         _require_power(request)
         data = ServerDrainInputSerializer(data=request.data)
@@ -231,6 +232,7 @@ class ServerViewSet(viewsets.ModelViewSet):
                 actor=request.user,
                 server=server,
                 reason=data.validated_data["reason"],
+                migrate=data.validated_data["migrate"],
                 source=origin(request),
             )
         except DrainRefused as refusal:

@@ -1,4 +1,4 @@
-"""One module per noun: auth (login, logout, whoami), catalog, vms, hosts, quotas, completion."""
+"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, hosts, quotas, completion."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
 
 from kennel_cli.commands import command, noun
 from kennel_cli.context import Context
@@ -42,6 +44,30 @@ def register(commands) -> None:
         host, "confirm", cmd_host_confirm, "confirm another admin's power action on a controller"
     )
     confirm.add_argument("request_id", type=int, metavar="REQUEST", help="the power request's id")
+    drain = command(
+        host,
+        "drain",
+        cmd_host_drain,
+        "drain a compute node, optionally moving its VMs off (admins)",
+        description=(
+            "Disable the host's Nova compute service so no new VM lands there, and list the VMs still on "
+            "it. With --migrate a worker then moves them off by live migration, one at a time, to hosts of "
+            "the same architecture; VMs that cannot move are listed with the reason. --wait follows each "
+            "VM until the drain is finished, and exits 1 when VMs are left on the host."
+        ),
+    )
+    drain.add_argument("server", metavar="SERVER", help="its name or id")
+    drain.add_argument("--reason", required=True, help="why (recorded in the audit log and in Nova)")
+    drain.add_argument("--migrate", action="store_true", help="move the VMs off by live migration")
+    drain.add_argument("--wait", action="store_true", help="follow the drain until it is finished")
+    drain.add_argument(
+        "--wait-timeout", type=float, default=1800, metavar="SECONDS", help="give up waiting (exit code 6)"
+    )
+    drain.add_argument("--interval", type=float, default=2, help=argparse.SUPPRESS)
+    undrain = command(
+        host, "undrain", cmd_host_undrain, "put a drained compute node back in service (admins)"
+    )
+    undrain.add_argument("server", metavar="SERVER", help="its name or id")
 
 
 def resolve_server(ctx: Context, ref: str) -> dict:
@@ -116,6 +142,8 @@ def cmd_host_show(ctx: Context) -> int:
             ("drain", f"{drain['status']}: {drain.get('vm_count', 0)} VMs left" if drain else "-"),
         ]
     )
+    for move in drain.get("moves") or []:
+        print(_move_line(move))
     if history:
         print("\npower requests:")
         for p in history:
@@ -176,4 +204,88 @@ def cmd_host_confirm(ctx: Context) -> int:
             f"Power request {confirmed['id']} ({confirmed['action']} {confirmed['server']}) "
             f"is {confirmed['status']}."
         )
+    return Exit.OK
+
+
+WORKING = ("requested", "draining", "migrating", "undrain_requested", "undraining")
+
+
+def _move_line(move: dict) -> str:
+    status = move["status"]
+    if status == "moved":
+        what = f"moved to {move['target_host']}"
+    elif status == "migrating":
+        what = f"migrating to {move['target_host']}" if move.get("target_host") else "migrating"
+    elif status == "failed":
+        what = f"could not move: {move['error']}"
+    elif status == "gone":
+        what = "deleted meanwhile"
+    else:
+        what = status
+    return f"  {move['name']}: {what}"
+
+
+def _print_drain(drain: dict) -> None:
+    print(f"{drain['server']}: {drain['status']}" + (f" ({drain['error']})" if drain.get("error") else ""))
+    for move in drain.get("moves") or []:
+        print(_move_line(move))
+    if drain["status"] not in WORKING and drain.get("checked_at"):
+        left = drain.get("vm_names") or []
+        print(f"VMs still on the host: {len(left)}" + (f" ({', '.join(left)})" if left else ""))
+
+
+def cmd_host_drain(ctx: Context) -> int:
+    args = ctx.args
+    ctx.require_role("admin", doing="kennel host drain")
+    server = resolve_server(ctx, args.server)
+    drain = ctx.client.post(
+        f"servers/{server['id']}/drain/", {"reason": args.reason, "migrate": args.migrate}
+    )
+    if not args.wait:
+        if ctx.json:
+            print_json(drain)
+        else:
+            name = server["name"]
+            print(f"Drain of {name} is {drain['status']}; follow it with: kennel host show {name}")
+        return Exit.OK
+    start, shown = time.monotonic(), {}
+    while True:
+        drain = ctx.client.get(f"servers/{server['id']}/")["drain"] or {}
+        if not ctx.json:
+            for move in drain.get("moves") or []:  # each change of a VM's progress once
+                line = _move_line(move)
+                if shown.get(move["name"]) != line:
+                    shown[move["name"]] = line
+                    print(line, flush=True)
+        if drain.get("status") not in WORKING:
+            break
+        if time.monotonic() - start > args.wait_timeout:
+            print(
+                f"Stopped waiting; the drain carries on: kennel host show {server['name']}", file=sys.stderr
+            )
+            return Exit.TIMEOUT
+        time.sleep(args.interval)
+    if ctx.json:
+        print_json(drain)
+    else:
+        moves = drain.get("moves") or []
+        moved = sum(1 for m in moves if m["status"] == "moved")
+        left = drain.get("vm_names") or []
+        print(
+            f"{server['name']}: {drain['status']}"
+            + (f", {moved} of {len(moves)} VMs moved" if moves else "")
+            + (f"; still on the host: {', '.join(left)}" if left else "; no VM left on the host")
+        )
+    left = drain.get("status") == "failed" or bool(drain.get("vm_names"))
+    return Exit.ERROR if left else Exit.OK
+
+
+def cmd_host_undrain(ctx: Context) -> int:
+    ctx.require_role("admin", doing="kennel host undrain")
+    server = resolve_server(ctx, ctx.args.server)
+    drain = ctx.client.post(f"servers/{server['id']}/undrain/")
+    if ctx.json:
+        print_json(drain)
+    else:
+        print(f"Undrain of {server['name']} is {drain['status']}.")
     return Exit.OK

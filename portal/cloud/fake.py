@@ -69,6 +69,7 @@ from portal.cloud.gateway import (
     Hypervisor,
     Image,
     Inventory,
+    Migration,
     Network,
     Port,
     Project,
@@ -199,7 +200,7 @@ _USER_DATA_MAX = 65535
 
 # vm_state/task_state → the status Nova's API shows (nova/api/openstack/common.py, _STATE_MAP).
 _STATUS = {"building": "BUILD", "active": "ACTIVE", "stopped": "SHUTOFF", "error": "ERROR"}
-_ACTIVE_TASK_STATUS = {"rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT"}
+_ACTIVE_TASK_STATUS = {"rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", "migrating": "MIGRATING"}
 # Task states in which Nova accepts a hard reboot (task_states.ALLOW_REBOOT, the ones the fake has).
 _HARD_REBOOT_TASKS = (None, "rebooting", "rebooting_hard")
 
@@ -265,6 +266,7 @@ class _Server:
     fault: str | None = None
     launched: bool = False
     allocation: dict[str, int] = field(default_factory=dict)  # what Placement holds for it on ``host``
+    migrating_to: str | None = None  # the target of the live migration under way
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
     updated_at: datetime | None = None
 
@@ -275,6 +277,16 @@ class _Server:
         if name in _TRACKED and name in known and known[name] != value and "clock" in known:
             object.__setattr__(self, "updated_at", known["clock"]())
         object.__setattr__(self, name, value)
+
+
+@dataclass
+class _Migration:
+    id: int
+    server_id: str
+    status: str
+    source_host: str | None
+    dest_host: str | None
+    created_at: datetime
 
 
 @dataclass
@@ -420,6 +432,7 @@ class FakeCloud:
         self._deleted_servers: dict[str, Server] = {}
         # The cloud's clock (Nova's ``updated_at``); a test may set it to place changes in time.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._migrations: list[_Migration] = []
 
         self._projects: dict[str, Project] = {}
         self._users: dict[str, User] = {}
@@ -710,6 +723,58 @@ class FakeCloud:
             host.generation += 1
             host.reported_usage = used
         return host.generation
+
+    @_gateway_call("compute")
+    def live_migrate_server(self, server_id: str, *, host: str | None = None) -> None:
+        server = self._server(server_id)
+        if host is not None and host not in self._hosts:
+            raise CloudRequestError(f"Compute host {host} could not be found.")
+        self._check_state(server, "os-migrateLive", vm_states=("active",), needs_host=True)
+        if host == server.host:
+            raise CloudRequestError(f"Unable to migrate instance ({server.id}) to current host ({host}).")
+        migration = _Migration(
+            id=len(self._migrations) + 1,
+            server_id=server.id,
+            status="error",
+            source_host=server.host,
+            dest_host=None,
+            created_at=self.clock().replace(microsecond=0),
+        )
+        self._migrations.append(migration)
+        # The conductor schedules at once (Nova answers 400 when nothing fits): the image's
+        # architecture, an enabled host other than the source, room for the flavor; a named host
+        # must pass the same checks.
+        wanted = server.image.architecture or "x86_64"
+        candidates = [
+            h
+            for h in self._hosts.values()
+            if h.enabled
+            and h.spec.name != server.host
+            and h.spec.architecture == wanted
+            and (host is None or h.spec.name == host)
+            and self._fits(h, server)
+        ]
+        if not candidates:
+            raise CloudRequestError("No valid host was found. There are not enough hosts available.")
+        target = max(candidates, key=lambda h: self._free(h)["MEMORY_MB"])
+        migration.status, migration.dest_host = "running", target.spec.name
+        server.task_state, server.migrating_to = "migrating", target.spec.name
+
+    @_gateway_call("compute")
+    def list_server_migrations(self, server_id: str) -> list[Migration]:
+        return [
+            Migration(
+                id=str(m.id),
+                server_id=m.server_id,
+                status=m.status,
+                kind="live-migration",
+                source_host=m.source_host,
+                dest_host=m.dest_host,
+                created_at=m.created_at,
+            )
+            for m in reversed(self._migrations)
+            if m.server_id == server_id
+        ]
 
     # --- servers -------------------------------------------------------------------------------------
     @_gateway_call("compute")
@@ -1330,6 +1395,14 @@ class FakeCloud:
                 server.vm_state, server.task_state = "stopped", None
             case (_, "powering-on" | "rebooting" | "rebooting_hard"):
                 server.vm_state, server.task_state = "active", None
+            case (_, "migrating"):
+                # The allocation moves with the server; its ports follow it (same networks).
+                server.host, server.migrating_to, server.task_state = server.migrating_to, None, None
+                target = self._hosts[server.host or ""]
+                server.availability_zone = target.spec.availability_zone
+                for m in self._migrations:
+                    if m.server_id == server.id and m.status == "running":
+                        m.status = "completed"
 
     def _schedule(self, server: _Server) -> None:
         host, reason = self._pick_host(server)

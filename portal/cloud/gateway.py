@@ -136,6 +136,23 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Migration:
+    """One of Nova's migration records of a server (a live migration, a cold one, a resize...)."""
+
+    id: str
+    server_id: str
+    status: str  # Nova's: queued, preparing, running, completed, error, failed, cancelled ...
+    kind: str  # live-migration, migration, resize, evacuation
+    source_host: str | None
+    dest_host: str | None
+    created_at: datetime | None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
 class Inventory:
     total: int
     reserved: int
@@ -357,6 +374,19 @@ class CloudGateway(Protocol):
 
     def list_servers_on_host(self, host: str) -> list[Server]:
         """Every project's servers on ``host``, in one listing."""
+        ...
+
+    def live_migrate_server(self, server_id: str, *, host: str | None = None) -> None:
+        """Ask Nova to move a running server to another host while it runs; returns at once (the
+        server shows ``task_state`` migrating until Nova is done, then its new host). ``host``: the
+        target, still checked by the scheduler; None lets the scheduler choose (never a disabled host).
+        CloudRequestError when Nova refuses at once (the server is not running, the host is unknown or
+        is the server's own); a move the scheduler cannot place fails later: the server stays where
+        it is and its migration record (``list_server_migrations``) says ``error``."""
+        ...
+
+    def list_server_migrations(self, server_id: str) -> list[Migration]:
+        """Nova's migration records of the server, newest first."""
         ...
 
     # --- servers -------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from portal.cloud.gateway import (
     Hypervisor,
     Image,
     Inventory,
+    Migration,
     Network,
     Port,
     Project,
@@ -124,6 +125,11 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Nova writes some times without a zone (migrations); they are UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _server(s: Any) -> Server:
@@ -421,6 +427,29 @@ class OpenStackGateway:
         return [
             _server(s) for s in self.conn.compute.servers(details=True, all_projects=True, compute_host=host)
         ]
+
+    @translate_errors
+    def live_migrate_server(self, server_id: str, *, host: str | None = None) -> None:
+        # force=False: a named host still passes the scheduler's checks (room, architecture).
+        self.conn.compute.live_migrate_server(server_id, host=host, force=False, block_migration="auto")
+
+    @translate_errors
+    def list_server_migrations(self, server_id: str) -> list[Migration]:
+        records = [
+            Migration(
+                id=str(m.id),
+                server_id=m.server_id or server_id,
+                status=m.status or "",
+                kind=m.migration_type or "",
+                source_host=m.source_compute,
+                dest_host=m.dest_compute,
+                created_at=_utc(_parse_time(m.created_at)),
+            )
+            for m in self.conn.compute.migrations(instance_uuid=server_id)
+        ]
+        return sorted(
+            records, key=lambda m: (m.created_at is not None, m.created_at, int(m.id)), reverse=True
+        )
 
     # --- servers -------------------------------------------------------------------------------------
     @translate_errors

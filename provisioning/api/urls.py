@@ -1,10 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from provisioning.api import views
+from provisioning.api import floating_ips, views
 
 router = SimpleRouter()
 router.register("vms", views.VmViewSet, basename="vm")
+router.register("floating-ips", floating_ips.FloatingIpViewSet, basename="floating-ip")
 
 urlpatterns = [
     path("catalog/architectures/", views.architectures, name="architectures"),

@@ -398,6 +398,26 @@ def test_orphans_are_found_with_their_reason(fake, onboard, crew):
     }
 
 
+def test_a_floating_ip_attached_to_nothing_is_an_orphan_naming_its_team(fake, onboard, crew):
+    onboarding = run(onboard("gamma"))
+    public = fake.list_networks(external=True)[0]
+    leaked = fake.create_floating_ip(
+        project_id=onboarding.team.openstack_project_id, external_network_id=public.id
+    )
+    found = [f for f in services.cloud_orphans_find() if f["kind"] == "floating_ip"]
+    assert found == [
+        {
+            "kind": "floating_ip",
+            "id": leaked.id,
+            "name": leaked.address,
+            "project_id": onboarding.team.openstack_project_id,
+            "reason": "allocated and attached to nothing (no port); it counts against team gamma's quota",
+        }
+    ]
+    fake.delete_floating_ip(leaked.id)
+    assert [f for f in services.cloud_orphans_find() if f["kind"] == "floating_ip"] == []
+
+
 def test_a_member_made_portal_admin_gets_the_admin_role_and_back(
     fake, onboard, crew, django_capture_on_commit_callbacks, monkeypatch
 ):

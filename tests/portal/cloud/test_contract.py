@@ -657,3 +657,55 @@ def test_a_projects_default_security_group_takes_rules_and_can_be_removed(gatewa
             if group.project_id == team.id:
                 gateway.delete_security_group(group.id)
         gateway.delete_project(team.id)
+
+
+def test_a_running_server_is_live_migrated_to_another_host_of_its_architecture(gateway, project):
+    """What a drain with migration relies on: the move is asked for, the server shows it migrating,
+    then ACTIVE on another host of the same architecture; Nova keeps a completed migration record.
+    A move nothing can take (the only ppc64le host), to an unknown host or of a stopped server is
+    refused at once, and the server stays where it was."""
+    x86 = gateway.create_server(
+        project_id=project.id,
+        name=unique("mig"),
+        image_id=image_for(gateway, "x86_64").id,
+        flavor_id=flavor(gateway).id,
+    )
+    ppc = gateway.create_server(
+        project_id=project.id,
+        name=unique("mig"),
+        image_id=image_for(gateway, "ppc64le").id,
+        flavor_id=flavor(gateway).id,
+    )
+    source = wait_active(gateway, x86.id).host
+    assert wait_active(gateway, ppc.id).host == "p1"
+    assert gateway.list_server_migrations(x86.id) == []
+
+    gateway.live_migrate_server(x86.id)
+    moved = wait_for(gateway, x86.id, lambda s: s.settled and s.status == "ACTIVE")
+    assert moved.host in X86_HOSTS - {source}
+    latest = gateway.list_server_migrations(x86.id)[0]
+    assert (latest.server_id, latest.kind, latest.source_host, latest.dest_host) == (
+        x86.id,
+        "live-migration",
+        source,
+        moved.host,
+    )
+    assert not latest.failed
+
+    # A named target of another architecture, and the only host of its own: no valid host.
+    with pytest.raises(CloudRequestError, match="No valid host"):
+        gateway.live_migrate_server(x86.id, host="p1")
+    with pytest.raises(CloudRequestError, match="No valid host"):
+        gateway.live_migrate_server(ppc.id)
+    assert gateway.list_server_migrations(ppc.id)[0].failed
+    assert gateway.get_server(ppc.id).host == "p1"
+    with pytest.raises(CloudRequestError, match="could not be found"):
+        gateway.live_migrate_server(x86.id, host="no-such-host")
+
+    gateway.server_action(x86.id, ServerAction.STOP)
+    wait_for(gateway, x86.id, lambda s: s.status == "SHUTOFF" and s.settled)
+    with pytest.raises(CloudRequestError, match="stopped"):
+        gateway.live_migrate_server(x86.id)
+    for server in (x86, ppc):
+        gateway.delete_server(server.id)
+        wait_gone(gateway, server.id)
