@@ -529,6 +529,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "VmStatusEnum": "provisioning.models.VmRequest.Status",
+        "ServerStateEnum": "provisioning.server_states.ServerState",
+        "VmStateEnum": "provisioning.api.serializers.VM_STATES",
         "VmActionEnum": "provisioning.api.serializers.VM_ACTIONS",
         "PowerActionEnum": "inventory.models.PowerActionChoice",
         "QuotaRequestStatusEnum": "quotas.models.QuotaRequest.Status",

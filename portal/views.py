@@ -25,6 +25,7 @@ from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
+from provisioning import selectors as vm_selectors
 from provisioning.floating_ips import floating_ip_list, floating_ip_may_release, floating_ips_synced_at
 from quotas import selectors as quota_selectors
 
@@ -115,6 +116,10 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
         context["quota_requests"] = quota_selectors.quota_request_list(user=self.request.user).filter(
             team=self.object
         )[:5]
+        vms = list(
+            vm_selectors.team_vm_list(user=self.request.user, team=self.object).select_related("owner")
+        )
+        context["vms"], context["vm_state_counts"] = vms, vm_selectors.vm_state_counts(vms)
         # The project's floating IPs, from the mirror a worker refreshes every minute.
         context["floating_ips"] = [
             (fip, floating_ip_may_release(user=self.request.user, fip=fip))

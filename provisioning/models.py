@@ -7,12 +7,21 @@ how fresh each part of the mirror is.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Architecture
 from portal.models import Team
+from provisioning.server_states import ACTIONS, ServerState, action_allowed, server_state_for
+
+# How long a page follows a console request before saying the workers did not answer, and how long a
+# console URL is offered (Nova's console tokens live 10 minutes by default).
+CONSOLE_WAIT = timedelta(minutes=1)
+CONSOLE_FRESH = timedelta(minutes=5)
 
 
 class CloudImage(models.Model):
@@ -201,7 +210,7 @@ class VmRequest(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         BUILDING = "building", _("Building")
-        ACTIVE = "active", _("Active")
+        ACTIVE = "active", _("Built")
         FAILED = "failed", _("Failed")
         DELETING = "deleting", _("Deleting")
         DELETED = "deleted", _("Deleted")
@@ -227,7 +236,13 @@ class VmRequest(models.Model):
     )
     status_message = models.TextField(_("message"), blank=True)
     server_id = models.CharField(_("server id"), max_length=64, blank=True, db_index=True)
+    # The server as the cloud last showed it: Nova's status and task state, and what they mean to a
+    # person (``ServerState``: running, stopped, rebooting ...). "" until a server exists.
     server_status = models.CharField(_("server status"), max_length=32, blank=True)
+    server_task_state = models.CharField(_("server task state"), max_length=32, blank=True)
+    server_state = models.CharField(
+        _("server state"), max_length=16, choices=ServerState.choices, blank=True, db_index=True
+    )
     host = models.CharField(_("host"), max_length=255, blank=True)
     addresses = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -243,6 +258,14 @@ class VmRequest(models.Model):
     floating_ip_id = models.CharField(max_length=64, blank=True)
     console_url = models.TextField(blank=True)
     console_url_at = models.DateTimeField(null=True, blank=True)
+    # Asked for and not yet answered: the page follows it until the URL or the reason arrives.
+    console_requested_at = models.DateTimeField(null=True, blank=True)
+    console_error = models.TextField(blank=True)
+    # Nova's console output (the last lines), fetched by a worker when asked.
+    console_log = models.TextField(blank=True)
+    console_log_at = models.DateTimeField(null=True, blank=True)
+    console_log_requested_at = models.DateTimeField(null=True, blank=True)
+    console_log_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -256,6 +279,80 @@ class VmRequest(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+    # The request's life cycle still matters beside the server's state in these steps.
+    LIFECYCLE_SHOWN = (Status.QUEUED, Status.BUILDING, Status.FAILED, Status.DELETING)
+
+    @property
+    def state(self) -> str:
+        """The main state to show: the server's, else (no server yet, or gone) the request's."""
+        if self.status == self.Status.DELETED:
+            return ServerState.DELETED
+        return self.server_state or self.status
+
+    @property
+    def state_label(self) -> str:
+        if self.status == self.Status.DELETED:
+            return str(ServerState.DELETED.label)
+        return self.get_server_state_display() if self.server_state else self.get_status_display()
+
+    @property
+    def lifecycle_shown(self) -> bool:
+        """Whether the request's status is worth a second label next to the server's state."""
+        return bool(self.server_state) and self.status in self.LIFECYCLE_SHOWN and self.status != self.state
+
+    def may(self, action: str) -> bool:
+        """Whether ``action`` (a ``ServerAction`` value, "console" or "console_log") makes sense now:
+        the request is active and the server's state allows it."""
+        return (
+            self.status == self.Status.ACTIVE
+            and bool(self.server_id)
+            and action_allowed(self.server_state, action)
+        )
+
+    @property
+    def allowed_actions(self) -> frozenset[str]:
+        """The actions that make sense now (what the page offers; the services refuse the rest)."""
+        return frozenset(action for action in ACTIONS if self.may(action))
+
+    @property
+    def power_actions(self) -> frozenset[str]:
+        """The start, stop and reboot actions that make sense now."""
+        return self.allowed_actions - {"console", "console_log"}
+
+    @property
+    def console_waiting(self) -> bool:
+        """A console was asked for within the last minute and neither its URL nor a reason arrived."""
+        return (
+            self.console_requested_at is not None
+            and not (self.console_url or self.console_error)
+            and timezone.now() - self.console_requested_at < CONSOLE_WAIT
+        )
+
+    @property
+    def console_late(self) -> bool:
+        return (
+            self.console_requested_at is not None
+            and not (self.console_url or self.console_error)
+            and not self.console_waiting
+        )
+
+    @property
+    def console_fresh(self) -> bool:
+        """A console URL is short-lived (Nova's token expires after 10 minutes by default)."""
+        return bool(self.console_url) and (
+            self.console_url_at is not None and timezone.now() - self.console_url_at < CONSOLE_FRESH
+        )
+
+    @property
+    def console_log_waiting(self) -> bool:
+        requested = self.console_log_requested_at
+        return (
+            requested is not None
+            and not self.console_log_error
+            and (self.console_log_at is None or self.console_log_at < requested)
+            and timezone.now() - requested < CONSOLE_WAIT
+        )
 
 
 class VmEvent(models.Model):
@@ -296,6 +393,15 @@ class UnmanagedServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def state(self) -> str:
+        """What its Nova status means (``ServerState``); reconciliation keeps no task state for it."""
+        return server_state_for(self.status) or ServerState.UNKNOWN
+
+    @property
+    def state_label(self) -> str:
+        return str(ServerState(self.state).label)
 
 
 class SshKey(models.Model):

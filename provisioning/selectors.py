@@ -139,6 +139,27 @@ def vm_list(*, user: User) -> QuerySet[VmRequest]:
     return restrict(user, VmRequest.objects.select_related("team", "owner"))
 
 
+def team_vm_list(*, user: User, team: Team) -> QuerySet[VmRequest]:
+    """The team's VMs that are not deleted, as ``user`` may see them (for the team's page)."""
+    return vm_list(user=user).filter(team=team).exclude(status=VmRequest.Status.DELETED)
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: str
+    label: str
+    count: int
+
+
+def vm_state_counts(vms: Iterable[VmRequest]) -> list[StateCount]:
+    """How many of ``vms`` are in each state they show (the server's, else the request's), most first."""
+    counts: dict[str, StateCount] = {}
+    for vm in vms:
+        seen = counts.get(vm.state)
+        counts[vm.state] = StateCount(vm.state, vm.state_label, (seen.count if seen else 0) + 1)
+    return sorted(counts.values(), key=lambda c: (-c.count, c.state))
+
+
 def teams_for_requests(*, user: User) -> QuerySet[Team]:
     from portal.access import Action
 

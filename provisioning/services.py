@@ -27,6 +27,7 @@ from portal.cloud.gateway import (
     CloudError,
     CloudNotFound,
     CloudRequestError,
+    ConsoleUnavailable,
     Network,
     QuotaExceeded,
     Server,
@@ -51,10 +52,15 @@ from provisioning.models import (
     VmRequest,
 )
 from provisioning.selectors import host_fit_count
+from provisioning.server_states import BUSY, ServerState, server_state_for
 from provisioning.sync import Part, mirror_run
 from quotas.services import quota_vm_refusal
 
 METADATA_KEY = "kennel-request"
+# What a VM whose server is gone shows of it.
+_GONE = {"server_status": "", "server_task_state": "", "server_state": ServerState.DELETED}
+# How much of a server's console output the VM page keeps (Nova's tail_length).
+CONSOLE_LOG_LINES = 200
 BUILD_TIMEOUT = timedelta(minutes=15)
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 Status = VmRequest.Status
@@ -380,11 +386,14 @@ def _transition(vm: VmRequest, to: str, message: str, **fields) -> bool:
 
 
 def _server_fields(server: Server, flavor_ids: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """What a VM row mirrors of its server: every field the pages show. The flavor follows a resize
+    """What a VM row mirrors of its server: every field the pages show (Nova's status and task state,
+    and the state they mean, ``ServerState``). The flavor follows a resize
     (Nova reports the flavor's name and size; the mirrored flavor of that name, when ``flavor_ids``
     is given) and the name a rename."""
     fields: dict[str, Any] = {
         "server_status": server.status,
+        "server_task_state": server.task_state or "",
+        "server_state": server_state_for(server.status, server.task_state),
         "host": server.host or "",
         "addresses": {network: list(ips) for network, ips in server.addresses.items()},  # as JSON holds it
     }
@@ -531,7 +540,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
     # Touched at every look: a build being watched is alive, and vm_requests_resume leaves it to its task.
     VmRequest.objects.filter(pk=vm.pk).update(updated_at=timezone.now())
     if server.status == "ACTIVE" and server.settled:
-        _transition(vm, Status.ACTIVE, _("Active on %(host)s.") % {"host": server.host or "?"})
+        _transition(vm, Status.ACTIVE, _("Built on %(host)s.") % {"host": server.host or "?"})
         return True
     if server.status == "ERROR":
         _transition(vm, Status.FAILED, _explain_fault(vm, server.fault))
@@ -618,12 +627,45 @@ def _operable(actor: User, vm: VmRequest) -> VmRequest:
     return found
 
 
+class VmStateConflict(ValidationError):
+    """The action makes no sense in the server's current state (start a running VM, stop a stopped
+    one, anything while it reboots). The API answers 409; pages show the message."""
+
+
+def _state_refusal(vm: VmRequest, action: str) -> VmStateConflict | None:
+    """Why ``action`` makes no sense for ``vm``'s server right now (None: it does)."""
+    if vm.may(action):
+        return None
+    state = vm.state_label.lower()
+    if vm.server_state in BUSY:
+        return VmStateConflict(
+            _("%(name)s is %(state)s right now; wait until that is finished, then try again.")
+            % {"name": vm.name, "state": state}
+        )
+    if action == ServerAction.START and vm.server_state == ServerState.RUNNING:
+        return VmStateConflict(_("%(name)s is already running.") % {"name": vm.name})
+    if action == ServerAction.STOP and vm.server_state == ServerState.STOPPED:
+        return VmStateConflict(_("%(name)s is already stopped.") % {"name": vm.name})
+    labels = {str(key): str(label) for key, label in ACTION_LABELS.items()}
+    labels.update(console=_("open the console of"), console_log=_("read the console log of"))
+    what = labels.get(str(action), str(action))
+    return VmStateConflict(
+        _("You cannot %(action)s %(name)s while it is %(state)s.")
+        % {"action": what, "name": vm.name, "state": state}
+    )
+
+
 def vm_action_request(*, actor: User, vm: VmRequest, action: ServerAction, source: str) -> VmRequest:
-    """Ask for start, stop or reboot; the worker does it. Only an active VM with a server takes actions."""
+    """Ask for start, stop or reboot; the worker does it. Only an active VM with a server takes actions
+    (ValidationError), and only those that make sense in the server's state as last mirrored
+    (VmStateConflict: no start on a running server, no stop on a stopped one, nothing while it is busy)."""
     with transaction.atomic():
         vm = _operable(actor, vm)
         if vm.status != Status.ACTIVE or not vm.server_id:
             raise ValidationError(_("Only an active VM can be started, stopped or rebooted."))
+        refusal = _state_refusal(vm, ServerAction(action))
+        if refusal is not None:
+            raise refusal
         _event(
             vm,
             vm.status,
@@ -660,7 +702,7 @@ def vm_refresh(*, request_id: int) -> VmRequest | None:
         _mirror_server(vm, cloud().get_server(vm.server_id))
     except CloudNotFound:
         if vm.status == Status.ACTIVE:
-            _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."))
+            _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."), **_GONE)
             floating_ip_release_after_vanish(vm=vm)
     return vm
 
@@ -710,7 +752,7 @@ def vm_delete_advance(*, request_id: int) -> bool:
     # against the team's quota). First, so a retry after an outage finds it done.
     floating_ip_release_with_vm(vm=vm, gateway=gateway)
     if not server_id:
-        _transition(vm, Status.DELETED, _("Deleted."))
+        _transition(vm, Status.DELETED, _("Deleted."), **_GONE)
         return True
     try:
         server = gateway.get_server(server_id)
@@ -718,7 +760,7 @@ def vm_delete_advance(*, request_id: int) -> bool:
             gateway.delete_server(server_id)
         return False
     except CloudNotFound:
-        _transition(vm, Status.DELETED, _("Deleted."), server_status="DELETED")
+        _transition(vm, Status.DELETED, _("Deleted."), **{**_GONE, "server_status": "DELETED"})
         audit_record(actor=None, action="vm.deleted", target=vm, team=vm.team, source=WORKER)
         return True
 
@@ -824,7 +866,7 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
         if server is None or server.deleted:
             if (server is not None or complete) and vm.status == Status.ACTIVE:
                 message = _("The server was deleted outside Kennel.")
-                _transition(vm, Status.DELETED, message, server_status="DELETED")
+                _transition(vm, Status.DELETED, message, **{**_GONE, "server_status": "DELETED"})
                 audit_record(actor=None, action="vm.vanished", target=vm, team=vm.team, source=WORKER)
                 floating_ip_release_after_vanish(vm=vm)
                 counts["vanished"] += 1
@@ -1029,12 +1071,24 @@ def vm_floating_ip_advance(*, request_id: int, attach: bool) -> None:
 
 
 def vm_console_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
-    """Ask for a console URL; the worker fetches it and the page shows it when it arrives."""
+    """Ask for a console URL; a worker fetches it and the page follows until the URL, or the reason
+    there is none, arrives. Only a running server has a console worth opening (VmStateConflict)."""
     with transaction.atomic():
         vm = _operable(actor, vm)
         if vm.status != Status.ACTIVE:
             raise ValidationError(_("Only an active VM has a console."))
-        VmRequest.objects.filter(pk=vm.pk).update(console_url="", console_url_at=None)
+        refusal = _state_refusal(vm, "console")
+        if refusal is not None:
+            raise refusal
+        fields = {
+            "console_url": "",
+            "console_url_at": None,
+            "console_error": "",
+            "console_requested_at": timezone.now(),
+        }
+        VmRequest.objects.filter(pk=vm.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(vm, key, value)
         audit_record(actor=actor, action="vm.console", target=vm, team=vm.team, source=source)
         from provisioning.tasks import vm_console
 
@@ -1044,15 +1098,65 @@ def vm_console_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
 
 
 def vm_console_advance(*, request_id: int) -> None:
+    """Fetch the console URL (the gateway checks that the cloud's console proxy answers) and store it,
+    or store why there is none: the cloud has no console proxy, or the server cannot have one now."""
     vm = VmRequest.objects.filter(pk=request_id, status=Status.ACTIVE).first()
     if vm is None or not vm.server_id:
         return
     try:
         url = cloud().server_console_url(vm.server_id)
+    except ConsoleUnavailable as error:
+        message = _("This cloud offers no console: %(detail)s. Ask an admin to run Nova's console proxy.") % {
+            "detail": error
+        }
     except (CloudRequestError, CloudNotFound) as error:
-        _event(vm, vm.status, _("No console: %(detail)s") % {"detail": error})
+        message = _("No console: %(detail)s") % {"detail": error}
+    else:
+        VmRequest.objects.filter(pk=vm.pk).update(
+            console_url=url, console_url_at=timezone.now(), console_error=""
+        )
         return
-    VmRequest.objects.filter(pk=vm.pk).update(console_url=url, console_url_at=timezone.now())
+    VmRequest.objects.filter(pk=vm.pk).update(console_url="", console_url_at=None, console_error=message)
+    _event(vm, vm.status, message)
+
+
+def vm_console_log_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
+    """Ask for the server's console output (its last CONSOLE_LOG_LINES lines); a worker fetches it.
+    The log shown until then stays; VmStateConflict while the server has no host to ask."""
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status != Status.ACTIVE or not vm.server_id:
+            raise ValidationError(_("Only an active VM has a console log."))
+        refusal = _state_refusal(vm, "console_log")
+        if refusal is not None:
+            raise refusal
+        fields = {"console_log_requested_at": timezone.now(), "console_log_error": ""}
+        VmRequest.objects.filter(pk=vm.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(vm, key, value)
+        audit_record(actor=actor, action="vm.console_log", target=vm, team=vm.team, source=source)
+        from provisioning.tasks import vm_console_log
+
+        request_id = vm.pk
+        enqueue(vm_console_log, request_id)
+    return vm
+
+
+def vm_console_log_advance(*, request_id: int) -> None:
+    """Fetch the server's console output and keep it on the VM, with when it was read."""
+    vm = VmRequest.objects.filter(pk=request_id, status=Status.ACTIVE).first()
+    if vm is None or not vm.server_id:
+        return
+    try:
+        output = cloud().server_console_output(vm.server_id, lines=CONSOLE_LOG_LINES)
+    except (CloudRequestError, CloudNotFound) as error:
+        VmRequest.objects.filter(pk=vm.pk).update(
+            console_log_error=_("The cloud gave no console log: %(detail)s") % {"detail": error}
+        )
+        return
+    VmRequest.objects.filter(pk=vm.pk).update(
+        console_log=output, console_log_at=timezone.now(), console_log_error=""
+    )
 
 
 # --- SSH keys -------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from portal.backoff import OUTAGE_RETRIES
 from portal.backoff import outage_backoff as _backoff
 from portal.cloud.gateway import CloudError, CloudUnavailable, ServerAction
 from provisioning import floating_ips, services
+from provisioning.server_states import BUSY
 
 POLL_SECONDS = 2
 
@@ -68,7 +69,8 @@ def vm_refresh(self, request_id: int) -> None:
         vm = services.vm_refresh(request_id=request_id)
     except CloudUnavailable as error:
         raise self.retry(countdown=_backoff(self.request.retries)) from error
-    if vm is not None and vm.server_status in ("REBOOT", "HARD_REBOOT", "BUILD") and self.request.retries < 5:
+    # Starting, stopping, rebooting ...: look again until the server settles, so the page shows it.
+    if vm is not None and vm.server_state in BUSY and self.request.retries < 5:
         raise self.retry(countdown=POLL_SECONDS)
 
 
@@ -116,6 +118,14 @@ def vm_floating_ip(self, request_id: int, attach: bool) -> None:
 def vm_console(self, request_id: int) -> None:
     try:
         services.vm_console_advance(request_id=request_id)
+    except CloudUnavailable as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+
+
+@shared_task(bind=True, max_retries=3, acks_late=True)
+def vm_console_log(self, request_id: int) -> None:
+    try:
+        services.vm_console_log_advance(request_id=request_id)
     except CloudUnavailable as error:
         raise self.retry(countdown=_backoff(self.request.retries)) from error
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/extend/", views.vm_extend, name="vm-extend"),
     path("<int:pk>/floating-ip/", views.vm_floating_ip, name="vm-floating-ip"),
     path("<int:pk>/console/", views.vm_console, name="vm-console"),
+    path("<int:pk>/console-log/", views.vm_console_log, name="vm-console-log"),
     path("floating-ips/<int:pk>/release/", floating_ip_views.floating_ip_release, name="floating-ip-release"),
     path("keys/", views.ssh_key_list, name="ssh-keys"),
     path("keys/<int:pk>/remove/", views.ssh_key_remove, name="ssh-key-remove"),

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django.views.generic import ListView
 
 from portal.access import Action, restrict
@@ -25,6 +25,7 @@ from provisioning import selectors, services
 from provisioning.filtersets import VmFilterSet
 from provisioning.forms import VmRequestForm
 from provisioning.models import SshKey
+from provisioning.server_states import BUSY
 
 
 class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
@@ -120,19 +121,15 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     template = "provisioning/_vm_status.html" if request.htmx else "provisioning/vm_detail.html"
     events = list(vm.events.all())
-    # Keep polling while the VM is in flux, and for half a minute after anything happened to it.
+    # Keep polling while the VM or its server is in flux, and for half a minute after anything happened.
     recent = bool(events) and timezone.now() - events[-1].at < timedelta(seconds=30)
-    console_fresh = vm.console_url_at is not None and timezone.now() - vm.console_url_at < timedelta(
-        minutes=5
-    )
     return render(
         request,
         template,
         {
             "vm": vm,
             "events": events,
-            "poll": not vm.finished or recent,
-            "console_fresh": console_fresh,
+            "poll": not vm.finished or recent or vm.server_state in BUSY,
             **_servers_context(),
             **({} if request.htmx else _catalog_context()),
         },
@@ -164,11 +161,50 @@ def vm_floating_ip(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
+def _vm_fragment(request: HttpRequest, pk: int, *, template: str, refusal_key: str, act) -> HttpResponse:
+    """A VM page's section that follows a worker (the console, its log): GET renders it (htmx polls it
+    until the answer arrives); POST calls ``act(vm)``, a service, then renders it (htmx) or goes back to
+    the page. A refusal is shown in the section (htmx) or as a message."""
+    vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
+    refusal = None
+    if request.method == "POST":
+        try:
+            vm = act(vm)
+        except ValidationError as error:
+            refusal = " ".join(error.messages)
+        if not request.htmx:
+            if refusal:
+                messages.error(request, refusal)
+            return redirect("provisioning:vm-detail", pk=vm.pk)
+    elif not request.htmx:
+        return redirect("provisioning:vm-detail", pk=vm.pk)
+    return render(request, template, {"vm": vm, refusal_key: refusal})
+
+
+@require_http_methods(["GET", "POST"])
 @login_required
 def vm_console(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act_on_vm(
-        request, pk, lambda vm: services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
+    """POST asks a worker for a console URL; the section follows it until the link (or the reason
+    there is none) arrives, without reloading the page."""
+    return _vm_fragment(
+        request,
+        pk,
+        template="provisioning/_vm_console.html",
+        refusal_key="console_refusal",
+        act=lambda vm: services.vm_console_request(actor=request.user, vm=vm, source=origin(request)),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def vm_console_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST asks a worker to read the server's console output; the section shows it when it arrives."""
+    return _vm_fragment(
+        request,
+        pk,
+        template="provisioning/_vm_console_log.html",
+        refusal_key="console_log_refusal",
+        act=lambda vm: services.vm_console_log_request(actor=request.user, vm=vm, source=origin(request)),
     )
 
 

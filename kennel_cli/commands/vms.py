@@ -16,6 +16,29 @@ from kennel_cli.errors import CliError, Exit
 from kennel_cli.output import StatusLine, addresses, clock, print_fields, print_json, print_table, when
 
 STATUSES = ("queued", "building", "active", "failed", "deleting", "deleted")
+# The server's state in the cloud (the API's server_state).
+STATES = (
+    "running",
+    "stopped",
+    "starting",
+    "stopping",
+    "rebooting",
+    "paused",
+    "suspended",
+    "shelved",
+    "resizing",
+    "resized",
+    "migrating",
+    "building",
+    "rebuilding",
+    "rescue",
+    "error",
+    "deleting",
+    "deleted",
+    "unknown",
+)
+# The request's life cycle is worth showing beside the server's state only in these steps.
+LIFECYCLE_SHOWN = ("queued", "building", "failed", "deleting")
 FINISHED = ("active", "failed", "deleted")
 SPINNER = "|/-\\"
 KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
@@ -28,7 +51,18 @@ def register(commands) -> None:
     listing.add_argument("--mine", action="store_true", help="only VMs you requested")
     listing.add_argument("--team", help="only this team's (its short name)")
     listing.add_argument("--arch", help="only this architecture")
-    listing.add_argument("--status", action="append", choices=STATUSES, help="only these (repeatable)")
+    listing.add_argument(
+        "--state",
+        action="append",
+        choices=STATES,
+        help="only servers in this state in the cloud (repeatable)",
+    )
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES,
+        help="only requests in this step of their life (repeatable)",
+    )
     listing.add_argument("--all", action="store_true", help="include deleted VMs")
 
     show = command(vm, "show", cmd_vm_show, "one VM: its state, addresses, lease and history")
@@ -73,6 +107,8 @@ def register(commands) -> None:
 
     console = command(vm, "console", cmd_vm_console, "get a URL of the VM's console")
     _vm_argument(console)
+    log = command(vm, "console-log", cmd_vm_console_log, "print the VM's console output (its last lines)")
+    _vm_argument(log)
 
     extend = command(vm, "extend", cmd_vm_extend, "extend the VM's lease")
     _vm_argument(extend)
@@ -126,8 +162,8 @@ VM_COLUMNS = [
     ("OWNER", lambda v: v["owner"]),
     ("ARCH", lambda v: v["architecture"]),
     ("FLAVOR", lambda v: v["flavor_name"]),
-    ("STATUS", lambda v: v["status"]),
-    ("SERVER", lambda v: v["server_status"]),
+    ("STATE", lambda v: state(v)),
+    ("REQUEST", lambda v: v["status"] if v["status"] in LIFECYCLE_SHOWN else ""),
     ("HOST", lambda v: v["host"]),
     (
         "ADDRESSES",
@@ -135,6 +171,11 @@ VM_COLUMNS = [
     ),
     ("EXPIRES", lambda v: when(v["expires_at"])),
 ]
+
+
+def state(vm: dict) -> str:
+    """What the portal's badge says: the server's state in the cloud, else the request's status."""
+    return vm.get("state") or vm.get("server_state") or vm["status"]
 
 
 def cmd_vm_list(ctx: Context) -> int:
@@ -146,6 +187,7 @@ def cmd_vm_list(ctx: Context) -> int:
         team=args.team,
         architecture=args.arch,
         status=statuses,
+        server_state=args.state,
     )
     if ctx.json:
         print_json(rows)
@@ -161,8 +203,20 @@ def _print_vm(vm: dict) -> None:
             ("name", vm["name"]),
             ("team", vm["team"]),
             ("owner", vm["owner"]),
-            ("status", vm["status"] + (f" ({vm['status_message']})" if vm.get("status_message") else "")),
-            ("server", f"{vm['server_status'] or '-'} {vm['server_id'] or ''}".strip()),
+            ("state", state(vm)),
+            ("request", vm["status"] + (f" ({vm['status_message']})" if vm.get("status_message") else "")),
+            (
+                "server",
+                " ".join(
+                    part
+                    for part in (
+                        vm["server_status"] or "-",
+                        f"/ {vm['server_task_state']}" if vm.get("server_task_state") else "",
+                        vm["server_id"] or "",
+                    )
+                    if part
+                ),
+            ),
             ("architecture", vm["architecture"]),
             ("image", vm["image_name"]),
             (
@@ -229,7 +283,7 @@ def follow(ctx: Context, vm: dict, *, until: Callable[[dict], bool], what: str) 
                     f"you. Follow it with: kennel vm show {vm['id']}",
                     Exit.TIMEOUT,
                 )
-            server = vm["server_status"] or "-"
+            server = vm.get("server_state") or "-"
             host = f" on {vm['host']}" if vm.get("host") else ""
             line.update(
                 f"{SPINNER[spin % 4]} {what} {vm['name']}: {vm['status']} "
@@ -364,27 +418,61 @@ def cmd_vm_delete(ctx: Context) -> int:
     return Exit.OK
 
 
-def cmd_vm_console(ctx: Context) -> int:
-    vm = resolve_vm(ctx, ctx.args.vm, ctx.args.team)
-    before = vm.get("console_url_at")
-    ctx.client.post(f"vms/{vm['id']}/console/")
-    # A worker asks the cloud for a fresh URL; it lands on the VM within seconds.
+def _wait_for(ctx: Context, vm: dict, arrived: Callable[[dict], bool], what: str) -> dict:
+    """Poll the VM until a worker's answer arrived (``arrived``), for at most 60 s."""
     deadline = time.monotonic() + 60
     while True:
         current = ctx.client.get(f"vms/{vm['id']}/")
-        if current.get("console_url") and current.get("console_url_at") != before:
-            break
+        if arrived(current):
+            return current
         if time.monotonic() > deadline:
             raise CliError(
-                "No console URL after 60 s; the workers may be busy. "
+                f"No {what} after 60 s; the workers may be busy. "
                 f"Try again, or see kennel vm show {vm['id']}.",
                 Exit.TIMEOUT,
             )
         time.sleep(1)
+
+
+def cmd_vm_console(ctx: Context) -> int:
+    vm = resolve_vm(ctx, ctx.args.vm, ctx.args.team)
+    ctx.client.post(f"vms/{vm['id']}/console/")
+    # A worker asks the cloud for a fresh URL (or learns it has no console); it lands on the VM.
+    current = _wait_for(
+        ctx, vm, lambda v: bool(v.get("console_url") or v.get("console_error")), "console URL"
+    )
+    if current.get("console_error"):
+        raise CliError(current["console_error"], Exit.ERROR)
     if ctx.json:
         print_json({"id": vm["id"], "name": vm["name"], "console_url": current["console_url"]})
     else:
         print(current["console_url"])
+    return Exit.OK
+
+
+def cmd_vm_console_log(ctx: Context) -> int:
+    vm = resolve_vm(ctx, ctx.args.vm, ctx.args.team)
+    before = vm.get("console_log_at")
+    ctx.client.post(f"vms/{vm['id']}/console-log/")
+    current = _wait_for(
+        ctx,
+        vm,
+        lambda v: bool(v.get("console_log_error")) or (v.get("console_log_at") or "") > (before or ""),
+        "console log",
+    )
+    if current.get("console_log_error"):
+        raise CliError(current["console_log_error"], Exit.ERROR)
+    if ctx.json:
+        print_json(
+            {
+                "id": vm["id"],
+                "name": vm["name"],
+                "console_log": current["console_log"],
+                "console_log_at": current["console_log_at"],
+            }
+        )
+    else:
+        print(current["console_log"])
     return Exit.OK
 
 

@@ -64,6 +64,7 @@ from portal.cloud.gateway import (
     CloudRequestError,
     CloudUnavailable,
     ComputeService,
+    ConsoleUnavailable,
     Flavor,
     FloatingIp,
     Hypervisor,
@@ -197,6 +198,9 @@ _ENDPOINTS = {
 # Nova's schema for server metadata keys and its limit on (base64) user data.
 _METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
 _USER_DATA_MAX = 65535
+
+# What Nova's fake virt driver answers for every server's console output (nova/virt/fake.py).
+FAKE_CONSOLE_OUTPUT = "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE"
 
 # vm_state/task_state → the status Nova's API shows (nova/api/openstack/common.py, _STATE_MAP).
 _STATUS = {"building": "BUILD", "active": "ACTIVE", "stopped": "SHUTOFF", "error": "ERROR"}
@@ -408,6 +412,8 @@ class FakeCloud:
         """
         self.available = True
         self.auto_advance = auto_advance
+        # Whether a console proxy answers (the devcloud runs nova-novncproxy); False: a cloud without.
+        self.console_proxy = True
         self._lock = threading.RLock()
         self._failures: dict[str, collections.deque[_Failure]] = {}
         # How often each gateway method was called (refused calls included): what a test counts to
@@ -883,7 +889,17 @@ class FakeCloud:
         server = self._server(server_id)
         if server.vm_state != "active":
             raise CloudRequestError(f"Instance {server_id} is not ready")
+        if not self.console_proxy:
+            raise ConsoleUnavailable("the cloud's console proxy at 127.0.0.1:6080 does not answer")
         return f"http://127.0.0.1:6080/vnc_auto.html?path=%3Ftoken%3D{_uuid()}"
+
+    @_gateway_call("compute")
+    def server_console_output(self, server_id: str, *, lines: int | None = None) -> str:
+        server = self._server(server_id)
+        if server.host is None:  # Nova's check_instance_host
+            raise CloudRequestError(f"Instance {server_id} is not ready")
+        output = FAKE_CONSOLE_OUTPUT.splitlines()
+        return "\n".join(output if lines is None else output[-lines:] if lines > 0 else [])
 
     @_gateway_call("compute")
     def delete_server(self, server_id: str) -> None:

@@ -42,6 +42,11 @@ class CloudRequestError(CloudError):
     """The cloud refused the request (bad input, conflict, no valid host)."""
 
 
+class ConsoleUnavailable(CloudRequestError):
+    """The cloud hands out no console for the server: no console proxy (or none that answers), or
+    consoles are turned off. Permanent for this cloud; the message says which."""
+
+
 class ServerAction(StrEnum):
     START = "start"
     STOP = "stop"
@@ -426,7 +431,14 @@ class CloudGateway(Protocol):
     def server_action(self, server_id: str, action: ServerAction) -> None: ...
 
     def server_console_url(self, server_id: str) -> str:
-        """A short-lived noVNC console URL for the server."""
+        """A short-lived noVNC console URL for the server, once its proxy was seen to answer.
+        ConsoleUnavailable when the cloud has no console (or its proxy does not answer);
+        CloudRequestError when the server cannot have one now (not ready)."""
+        ...
+
+    def server_console_output(self, server_id: str, *, lines: int | None = None) -> str:
+        """The server's console output (its last ``lines`` lines; all when None), as Nova's
+        ``os-getConsoleOutput`` gives it. CloudRequestError when the server has no host yet."""
         ...
 
     def delete_server(self, server_id: str) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
 import openstack
 import openstack.config
+import requests
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
 from openstack.identity.v3._proxy import Proxy as IdentityV3
@@ -29,6 +31,7 @@ from portal.cloud.gateway import (
     CloudRequestError,
     CloudUnavailable,
     ComputeService,
+    ConsoleUnavailable,
     Flavor,
     FloatingIp,
     Hypervisor,
@@ -119,6 +122,26 @@ def translate_errors(method: Callable[P, R]) -> Callable[P, R]:
             raise CloudRequestError(str(error)) from error
 
     return wrapper
+
+
+def _console_proxy_check(url: str) -> None:
+    """ConsoleUnavailable unless the console proxy behind ``url`` answers: Nova hands out URLs of a
+    proxy whether or not one runs, and a dead link is worse than saying so."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConsoleUnavailable(f"the cloud returned a console URL Kennel cannot check: {url}")
+    try:
+        # The page only; its websocket is the browser's business. A proxy with a certificate of its own
+        # CA still counts as answering.
+        answer = requests.get(url, timeout=5, verify=False, allow_redirects=True)  # noqa: S501
+    except requests.RequestException as error:
+        raise ConsoleUnavailable(
+            f"the cloud's console proxy at {parts.netloc} does not answer ({type(error).__name__})"
+        ) from error
+    if answer.status_code >= 400:
+        raise ConsoleUnavailable(
+            f"the cloud's console proxy at {parts.netloc} answered HTTP {answer.status_code}"
+        )
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -536,10 +559,24 @@ class OpenStackGateway:
 
     @translate_errors
     def server_console_url(self, server_id: str) -> str:
-        console = self.conn.compute.create_console(server_id, console_type="novnc") or {}
+        try:
+            console = self.conn.compute.create_console(server_id, console_type="novnc") or {}
+        except os_exceptions.HttpException as error:
+            # [vnc] enabled = false: "Unavailable console type novnc." (400) or not implemented (501).
+            text = _message(error)
+            if error.status_code == 501 or "console type" in text.lower() or "not implemented" in text:
+                raise ConsoleUnavailable(f"the cloud has no VNC console: {text}") from error
+            raise
         if not console.get("url"):
-            raise CloudRequestError("the cloud returned no console URL")
-        return str(console["url"])
+            raise ConsoleUnavailable("the cloud returned no console URL")
+        url = str(console["url"])
+        _console_proxy_check(url)
+        return url
+
+    @translate_errors
+    def server_console_output(self, server_id: str, *, lines: int | None = None) -> str:
+        answer = self.conn.compute.get_server_console_output(server_id, length=lines) or {}
+        return str(answer.get("output") or "")
 
     @translate_errors
     def delete_server(self, server_id: str) -> None:

@@ -7,6 +7,7 @@ from inventory.models import Architecture
 from portal.cloud.gateway import ServerAction
 from provisioning import cloudinit
 from provisioning.models import CloudFlavor, CloudImage, Profile, VmEvent, VmRequest
+from provisioning.server_states import ServerState
 
 
 class VmEventSerializer(serializers.ModelSerializer):
@@ -15,10 +16,25 @@ class VmEventSerializer(serializers.ModelSerializer):
         fields = ["at", "status", "message"]
 
 
+# What ``state`` can be: a server's state, or a request's status while there is no server.
+VM_STATES = list(dict([*VmRequest.Status.choices, *ServerState.choices]).items())
+
+
 class VmSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    finished = serializers.BooleanField(read_only=True)
+    finished = serializers.BooleanField(read_only=True, help_text=_("The request's life cycle is over."))
+    state = serializers.ChoiceField(
+        choices=VM_STATES,
+        read_only=True,
+        help_text=_(
+            "What to show first: server_state, or the request's status while there is no server "
+            "(queued, building, failed) or it is deleted."
+        ),
+    )
+    allowed_actions = serializers.SerializerMethodField(
+        help_text=_("The actions that make sense in the server's state now; the others are refused (409).")
+    )
 
     class Meta:
         model = VmRequest
@@ -33,20 +49,52 @@ class VmSerializer(serializers.ModelSerializer):
             "vcpus",
             "ram_mb",
             "disk_gb",
+            "state",
+            "server_state",
             "status",
             "status_message",
             "finished",
             "server_id",
             "server_status",
+            "server_task_state",
+            "allowed_actions",
             "host",
             "addresses",
             "floating_ip",
             "console_url",
             "console_url_at",
+            "console_error",
+            "console_log",
+            "console_log_at",
+            "console_log_error",
             "created_at",
             "updated_at",
             "expires_at",
         ]
+        extra_kwargs = {
+            "server_state": {
+                "help_text": _(
+                    "The server's state in the cloud, from Nova's status and task state; empty while "
+                    "there is no server yet."
+                )
+            },
+            "status": {
+                "help_text": _(
+                    "The request's life cycle in Kennel: queued, building, active (built), failed, "
+                    "deleting, deleted. Not the server's state."
+                )
+            },
+            "server_status": {"help_text": _("Nova's status, as mirrored (ACTIVE, SHUTOFF, REBOOT ...).")},
+            "server_task_state": {"help_text": _("Nova's task state, as mirrored (powering-off ...).")},
+            "console_url": {"help_text": _("The last console URL (short-lived); POST …/console/ for one.")},
+            "console_error": {"help_text": _("Why the cloud gave no console, when it did not.")},
+            "console_log": {
+                "help_text": _("The server's console output (last lines) as read at console_log_at.")
+            },
+        }
+
+    def get_allowed_actions(self, vm: VmRequest) -> list[str]:
+        return sorted(vm.allowed_actions)
 
 
 class VmDetailSerializer(VmSerializer):

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -34,6 +34,19 @@ from provisioning.api.serializers import (
 )
 from provisioning.filtersets import VmFilterSet
 from provisioning.models import Profile, SshKey
+
+_CONFLICT = OpenApiResponse(description="the server's state makes the action pointless; detail says why")
+
+
+def _accepted(act) -> Response:
+    """202 with the VM after ``act()`` (a service); its refusal as 409 (the server's state) or 400."""
+    try:
+        vm = act()
+    except services.VmStateConflict as error:
+        return Response({"detail": " ".join(error.messages)}, status=status.HTTP_409_CONFLICT)
+    except ValidationError as error:
+        raise api_validation_error(error) from error
+    return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _profiles(user):
@@ -114,23 +127,22 @@ class VmViewSet(
         vm = services.vm_delete_request(actor=request.user, vm=vm, source=origin(request))
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=VmActionInputSerializer, responses={202: VmSerializer})
+    @extend_schema(request=VmActionInputSerializer, responses={202: VmSerializer, 409: _CONFLICT})
     @action(detail=True, methods=["post"], url_path="action")
     def server_action(self, request, pk=None):
+        """Start, stop or reboot; 409 when the server's state makes it pointless (see allowed_actions)."""
         # Not named "action": DRF keeps the current action's name in self.action.
         vm = get_object_or_404(self.get_queryset(), pk=pk)
         payload = VmActionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            vm = services.vm_action_request(
+        return _accepted(
+            lambda: services.vm_action_request(
                 actor=request.user,
                 vm=vm,
                 action=ServerAction(payload.validated_data["action"]),
                 source=origin(request),
             )
-        except ValidationError as error:
-            raise api_validation_error(error) from error
-        return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+        )
 
     @extend_schema(request=VmFloatingIpInputSerializer, responses={202: VmSerializer})
     @action(detail=True, methods=["post"], url_path="floating-ip")
@@ -146,16 +158,25 @@ class VmViewSet(
             raise api_validation_error(error) from error
         return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={202: VmSerializer})
+    @extend_schema(request=None, responses={202: VmSerializer, 409: _CONFLICT})
     @action(detail=True, methods=["post"])
     def console(self, request, pk=None):
-        """Ask for a console URL; it appears as console_url on the VM within seconds."""
+        """Ask for a console URL; it appears as console_url on the VM within seconds, or console_error
+        says why the cloud has none. 409 unless the server is running."""
         vm = get_object_or_404(self.get_queryset(), pk=pk)
-        try:
-            vm = services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
-        except ValidationError as error:
-            raise api_validation_error(error) from error
-        return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+        return _accepted(
+            lambda: services.vm_console_request(actor=request.user, vm=vm, source=origin(request))
+        )
+
+    @extend_schema(request=None, responses={202: VmSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"], url_path="console-log")
+    def console_log(self, request, pk=None):
+        """Ask a worker to read the server's console output; it replaces console_log (and
+        console_log_at) within seconds."""
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        return _accepted(
+            lambda: services.vm_console_log_request(actor=request.user, vm=vm, source=origin(request))
+        )
 
     @extend_schema(request=VmExtendInputSerializer, responses={200: VmSerializer})
     @action(detail=True, methods=["post"])

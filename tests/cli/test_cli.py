@@ -157,7 +157,7 @@ def test_request_list_show_extend_and_delete_a_vm(kennel, logged_in, member, fak
     assert done.json()["id"] == vm.pk and vm.owner == member and vm.team.slug == "alpha"
     assert vm.status == VmRequest.Status.ACTIVE and "tmux" in vm.user_data  # built by the eager task
     listed = kennel("vm", "list")
-    assert listed.code == 0 and "cli1" in listed.out and "active" in listed.out
+    assert listed.code == 0 and "cli1" in listed.out and "running" in listed.out
     shown = kennel("vm", "show", "cli1")
     assert shown.code == 0 and "history:" in shown.out and "Requested by member" in shown.out
     extended = kennel("vm", "extend", "cli1", "--days", "5")

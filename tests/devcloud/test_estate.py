@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -132,6 +133,16 @@ def test_an_x86_image_boots_on_an_x86_host(admin: Connection, boot, unique_name:
     port = next(iter(admin.network.ports(device_id=server.id)))
     assert port.binding_vif_type == "ovs"
     assert port.status == "ACTIVE"
+
+
+def test_consoles_open_through_the_novnc_proxy(admin: Connection, boot, unique_name: str) -> None:
+    server = boot(unique_name, admin.image.find_image("cirros-0.6-x86_64").id)
+    console = admin.compute.create_console(server.id, console_type="novnc")
+    assert console["url"].startswith("http://127.0.0.1:6080/vnc_auto.html?path=%3Ftoken%3D")
+    with urllib.request.urlopen(console["url"], timeout=10) as page:  # noqa: S310 (the devcloud's proxy)
+        assert page.status == 200 and "noVNC" in page.read().decode()
+    output = admin.compute.get_server_console_output(server.id)["output"]
+    assert output == "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE"  # Nova's fake driver
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ class Entry:
     """One message of a .po file: its msgid (and plural), its translations and its flags."""
 
     msgid: str = ""
+    msgctxt: str | None = None  # pgettext's context: the same msgid may mean two things
     msgid_plural: str | None = None
     msgstr: dict[int, str] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
@@ -61,7 +62,7 @@ def parse_po(text: str) -> list[Entry]:
                 assert target is not None, f"line {number}: a continuation without a keyword"
                 rest = line
             else:
-                if keyword == "msgid" and target is not None:
+                if keyword in ("msgid", "msgctxt") and target is not None and target[0] != "msgctxt":
                     finish()
                 if keyword == "msgid":
                     entry.line = number
@@ -74,6 +75,7 @@ def parse_po(text: str) -> list[Entry]:
                 elif keyword.startswith("msgstr["):
                     target = ("msgstr", int(keyword[7:-1]))
                 elif keyword == "msgctxt":
+                    entry.msgctxt = ""
                     target = ("msgctxt", 0)
                 else:
                     raise AssertionError(f"line {number}: unknown keyword {keyword!r}")
@@ -83,6 +85,8 @@ def parse_po(text: str) -> list[Entry]:
             kind, index = target
             if kind == "msgid":
                 entry.msgid += value
+            elif kind == "msgctxt":
+                entry.msgctxt = (entry.msgctxt or "") + value
             elif kind == "msgid_plural":
                 entry.msgid_plural = (entry.msgid_plural or "") + value
             elif kind == "msgstr":
@@ -130,10 +134,12 @@ def test_the_compiled_catalogue_is_current():
     with COMPILED.open("rb") as compiled:
         catalog = gettext.GNUTranslations(compiled)._catalog  # type: ignore[attr-defined]
     for entry in messages():
+        # gettext keys a message with a context as "context\x04msgid".
+        key = entry.msgid if entry.msgctxt is None else f"{entry.msgctxt}\x04{entry.msgid}"
         if entry.msgid_plural is None:
-            assert catalog.get(entry.msgid) == entry.msgstr[0], f"stale django.mo: {entry.msgid!r}"
+            assert catalog.get(key) == entry.msgstr[0], f"stale django.mo: {entry.msgid!r}"
         else:
-            assert catalog.get((entry.msgid, 0)) == entry.msgstr[0], f"stale django.mo: {entry.msgid!r}"
+            assert catalog.get((key, 0)) == entry.msgstr[0], f"stale django.mo: {entry.msgid!r}"
 
 
 def test_parse_po_reads_plurals_continuations_flags_and_escapes():
@@ -154,6 +160,16 @@ def test_parse_po_reads_plurals_continuations_flags_and_escapes():
     assert [(e.msgid, e.msgid_plural, e.msgstr, e.flags) for e in entries] == [
         ("%(counter)s team", "%(counter)s teams", {0: '%(counter)s 个"团队"'}, {"fuzzy", "python-format"}),
         ("Untranslated", None, {0: ""}, set()),
+    ]
+
+
+def test_parse_po_keeps_a_messages_context_with_it():
+    entries = parse_po(
+        'msgctxt "server state"\nmsgid "Running"\nmsgstr "运行中"\n\nmsgid "Running"\nmsgstr "执行中"\n'
+    )
+    assert [(e.msgctxt, e.msgid, e.msgstr[0]) for e in entries] == [
+        ("server state", "Running", "运行中"),
+        (None, "Running", "执行中"),
     ]
 
 

@@ -50,6 +50,7 @@ PORTS = {
     "glance": 9292,
     "neutron": 9696,
     "cinder": 8776,
+    "nova-novncproxy": 6080,
 }
 KEYSTONE_URL = f"http://127.0.0.1:{PORTS['keystone']}/v3"
 
@@ -124,7 +125,9 @@ def databases() -> tuple[str, ...]:
     return DATABASES + (("cinder",) if cinder_enabled() else ())
 
 
-APT_PACKAGES = ("mariadb-server", "rabbitmq-server")
+APT_PACKAGES = ("mariadb-server", "rabbitmq-server", "novnc")
+# noVNC's web client, which nova-novncproxy serves (websockify, the proxy itself, comes with Nova).
+NOVNC_WEB = Path("/usr/share/novnc")
 
 
 # --------------------------------------------------------------------------- services
@@ -285,6 +288,14 @@ def nova_services() -> list[Service]:
     return [
         # nova-conductor and nova-scheduler share one process (see launchers.py).
         Service("nova-conductor-scheduler", [str(VENV / "bin" / "kennel-devcloud-nova-control"), *nova_conf]),
+        # The console proxy behind the URLs Nova hands out ([vnc] in nova.conf): it serves noVNC's page
+        # and checks each console token against Nova's database.
+        Service(
+            "nova-novncproxy",
+            [str(VENV / "bin" / "nova-novncproxy"), *nova_conf, "--web", str(NOVNC_WEB)],
+            port=PORTS["nova-novncproxy"],
+            http=True,
+        ),
     ] + [
         Service(
             f"nova-compute-{host}",
@@ -424,11 +435,8 @@ def stamp_write(name: str, value: str) -> None:
 
 def install() -> None:
     """Install Debian packages and the virtualenv unless already current."""
-    missing = [
-        pkg
-        for pkg, binary in zip(APT_PACKAGES, ("mariadbd", "epmd"), strict=True)
-        if not shutil.which(binary)
-    ]
+    present = (shutil.which("mariadbd"), shutil.which("epmd"), (NOVNC_WEB / "vnc_lite.html").exists())
+    missing = [pkg for pkg, found in zip(APT_PACKAGES, present, strict=True) if not found]
     if not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() and "rabbitmq-server" not in missing:
         missing.append("rabbitmq-server")
     if missing:

@@ -412,8 +412,20 @@ def test_an_active_server_has_a_console_url(gateway, project):
     server = wait_active(gateway, server.id)
     url = gateway.server_console_url(server.id)
     assert url.startswith("http://127.0.0.1:6080/vnc_auto.html") and "token" in url
+    # Nova's fake driver answers every console output with the same three lines; the gateway gives
+    # all of them, or the last ``lines``, on a running server and on a stopped one alike.
+    assert gateway.server_console_output(server.id) == "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE"
+    assert gateway.server_console_output(server.id, lines=2) == "ANOTHER\nLAST LINE"
+    gateway.server_action(server.id, ServerAction.STOP)
+    assert wait_for(gateway, server.id, lambda s: s.settled).status == "SHUTOFF"
+    assert gateway.server_console_output(server.id, lines=1) == "LAST LINE"
     gateway.delete_server(server.id)
     wait_gone(gateway, server.id)
+
+
+def test_console_output_of_a_missing_server_is_not_found(gateway):
+    with pytest.raises(CloudNotFound):
+        gateway.server_console_output(str(uuid.uuid4()))
 
 
 # --- images (Glance) -----------------------------------------------------------------------------------
