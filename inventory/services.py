@@ -393,7 +393,10 @@ def bmc_password_matches(server: Server, password: str) -> bool:
     if not server.bmc_password_encrypted:
         return False
     try:
-        return secrets.compare_digest(secret_decrypt(server.bmc_password_encrypted), password)
+        # As bytes: compare_digest refuses str holding anything but ASCII (a TypeError), which made a
+        # non-ASCII password impossible to replace once stored.
+        stored = secret_decrypt(server.bmc_password_encrypted)
+        return secrets.compare_digest(stored.encode(), password.encode())
     except SecretUnreadable:
         return False
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Team
-from quotas.dimensions import dimension
+from quotas.dimensions import QUOTA_VALUE_MAX, dimension
 
 
 class QuotaTemplate(models.Model):
@@ -45,8 +45,10 @@ class QuotaTemplate(models.Model):
             except ValueError:
                 errors.append(_("%(key)s is not a quota dimension.") % {"key": key})
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                errors.append(_("%(key)s: give a whole number, 0 or more.") % {"key": key})
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= QUOTA_VALUE_MAX:
+                errors.append(
+                    _("%(key)s: give a whole number, 0 to %(max)s.") % {"key": key, "max": QUOTA_VALUE_MAX}
+                )
         if errors:
             raise ValidationError({"values": errors})
 

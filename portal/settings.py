@@ -169,6 +169,8 @@ MIDDLEWARE = [
     "portal.middleware.WorkDelayedMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A NUL in an API path or query string, or an absurdly long query string: 400 before any view.
+    "portal.api.middleware.ApiInputGuardMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in (web or API) into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -512,10 +514,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PageNumbers",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.KennelAutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.errors.api_exception_handler",
+    # Bounded JSON (depth, size, no lone surrogate or NUL) that must be an object: portal/api/parsers.py.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kennel API",

@@ -912,6 +912,14 @@ def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> Vm
     """Push the VM's expiry back by ``days``, to at most KENNEL_VM_LEASE_MAX_DAYS from now."""
     if days < 1:
         raise ValidationError({"days": _("Extend by at least one day.")})
+    if days > settings.KENNEL_VM_LEASE_MAX_DAYS:
+        # Refused before any date arithmetic: millions of days overflow Python's dates.
+        raise ValidationError(
+            {
+                "days": _("A lease can reach at most %(max)s days from today.")
+                % {"max": settings.KENNEL_VM_LEASE_MAX_DAYS}
+            }
+        )
     with transaction.atomic():
         vm = _operable(actor, vm)
         if vm.status in (Status.DELETING, Status.DELETED, Status.FAILED):

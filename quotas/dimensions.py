@@ -18,6 +18,9 @@ from inventory.models import Architecture
 from portal.cloud.gateway import QuotaService
 
 ARCH_SEPARATOR = ":"
+# OpenStack's services keep quota limits in 32-bit integer columns: no value above this is ever valid,
+# whatever the estate, and none is ever sent to the cloud.
+QUOTA_VALUE_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)

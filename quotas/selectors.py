@@ -15,7 +15,16 @@ from django.utils import timezone
 from portal.access import Capability, can, restrict
 from portal.models import Membership, Team, User
 from provisioning.models import CloudHost, UnmanagedServer, VmRequest
-from quotas.dimensions import PER_ARCHITECTURE, VM_FIELDS, Dimension, arch_key, dimension, sort_key, vm_need
+from quotas.dimensions import (
+    PER_ARCHITECTURE,
+    QUOTA_VALUE_MAX,
+    VM_FIELDS,
+    Dimension,
+    arch_key,
+    dimension,
+    sort_key,
+    vm_need,
+)
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRule, TeamQuota, TeamUsageSample
 
 # A VM holds its share of the quota from the moment it is accepted until it is gone.
@@ -198,11 +207,6 @@ def hardware_capacity() -> dict[str, dict[str, int]]:
     for per_arch in capacity.values():
         per_arch["instances"] = per_arch["cores"]
     return {arch: dict(values) for arch, values in capacity.items()}
-
-
-# OpenStack's services keep quota limits in 32-bit integer columns: no value above this is ever valid,
-# whatever the estate, and none is ever sent to the cloud.
-QUOTA_VALUE_MAX = 2**31 - 1
 
 
 def hardware_limit(key: str, capacity: dict[str, dict[str, int]]) -> int | None:

@@ -333,7 +333,8 @@ def _auto_approvable(request: QuotaRequest) -> bool:
             return False
         if value - before > rule.auto_approve_increase:
             return False
-        since = timezone.now() - timedelta(days=rule.auto_approve_days)
+        # A rule of millions of days means "once ever"; capped so the date math cannot overflow.
+        since = timezone.now() - timedelta(days=min(rule.auto_approve_days, 100 * 365))
         recent = QuotaRequest.objects.filter(
             team=request.team, auto_approved=True, created_at__gte=since, values__has_key=key
         ).exclude(pk=request.pk)

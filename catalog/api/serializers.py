@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from catalog.models import ImageImport, ImagePropertyChange
 from inventory.models import Architecture
+from portal.api.parsers import PG_INT_MAX
 from provisioning.models import CloudFlavor, CloudImage
 
 
@@ -71,8 +72,8 @@ class ImagePropertiesInputSerializer(serializers.Serializer):
         allow_blank=True,
         help_text=_("hw_machine_type: pseries for ppc64le; pc or q35 for x86_64."),
     )
-    min_disk_gb = serializers.IntegerField(min_value=0)
-    min_ram_mb = serializers.IntegerField(min_value=0)
+    min_disk_gb = serializers.IntegerField(min_value=0, max_value=PG_INT_MAX)
+    min_ram_mb = serializers.IntegerField(min_value=0, max_value=PG_INT_MAX)
 
 
 class FlavorFitSerializer(serializers.Serializer):
@@ -164,8 +165,8 @@ class ImageImportInputSerializer(serializers.Serializer):
     os_distro = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     os_version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     machine_type = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    min_disk_gb = serializers.IntegerField(min_value=0, required=False, default=0)
-    min_ram_mb = serializers.IntegerField(min_value=0, required=False, default=0)
+    min_disk_gb = serializers.IntegerField(min_value=0, max_value=PG_INT_MAX, required=False, default=0)
+    min_ram_mb = serializers.IntegerField(min_value=0, max_value=PG_INT_MAX, required=False, default=0)
     target_format = serializers.ChoiceField(
         choices=ImageImport.TargetFormat.choices, required=False, default=ImageImport.TargetFormat.QCOW2
     )

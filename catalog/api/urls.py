@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from catalog.api import views
+from portal.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("catalog/manage/images", views.CatalogImageViewSet, basename="catalog-image")
 router.register("catalog/manage/flavors", views.CatalogFlavorViewSet, basename="catalog-flavor")
 router.register(

@@ -143,7 +143,7 @@ def utilization_history_read(request):
     parameters=[
         OpenApiParameter(
             "window_days",
-            OpenApiTypes.INT,
+            {"type": "integer", "minimum": 2, "maximum": 365},
             description="days of hourly history to fit (default 30, 2 to 365)",
         ),
         _SCOPE,

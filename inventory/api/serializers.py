@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 
 from inventory.models import (
     Architecture,
@@ -15,6 +16,7 @@ from inventory.models import (
     ServerDrain,
     ServerRole,
 )
+from portal.api.parsers import csv_text_decode
 
 
 class HardwareStateSerializer(serializers.ModelSerializer):
@@ -241,9 +243,9 @@ class ServerImportInputSerializer(serializers.Serializer):
             raise serializers.ValidationError("Give the CSV either as csv (text) or as file (an upload).")
         if "file" in data:
             try:
-                data["csv"] = data.pop("file").read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise serializers.ValidationError({"file": "The file is not UTF-8 text."}) from None
+                data["csv"] = csv_text_decode(data.pop("file").read())
+            except ParseError as refused:
+                raise serializers.ValidationError({"file": [refused.detail]}) from None
         return data
 
 

@@ -1,11 +1,11 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from inventory.api.history import alert_list, utilization_forecast_read, utilization_history_read
 from inventory.api.utilization import utilization
 from inventory.api.views import DataCenterViewSet, PowerRequestViewSet, ServerViewSet
+from portal.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("servers", ServerViewSet, basename="server")
 router.register("power-requests", PowerRequestViewSet, basename="power-request")
 router.register("datacenters", DataCenterViewSet, basename="datacenter")

@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -46,6 +46,7 @@ from inventory.services import (
 )
 from portal.access import Capability, can, restrict
 from portal.api.errors import api_validation_error
+from portal.api.parsers import BoundedJSONParser, CsvTextParser
 from portal.origin import origin
 
 
@@ -75,15 +76,6 @@ class CsvRenderer(BaseRenderer):
         if isinstance(data, dict) and "detail" in data:
             data = data["detail"]
         return str(data).encode()
-
-
-class CsvTextParser(BaseParser):
-    """A request body that is the CSV file itself (``Content-Type: text/csv``)."""
-
-    media_type = "text/csv"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        return {"csv": stream.read().decode("utf-8-sig")}
 
 
 class ServerViewSet(viewsets.ModelViewSet):
@@ -153,20 +145,28 @@ class ServerViewSet(viewsets.ModelViewSet):
             "multipart/form-data": ServerImportInputSerializer,
             "text/csv": OpenApiTypes.STR,
         },
-        responses={200: ImportResultSerializer, 400: ImportResultSerializer},
+        responses={
+            200: ImportResultSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="an ImportResult listing each row's problems when the file is wrong, or the "
+                "fields' errors when the request itself is (no csv or file, a file that is not UTF-8)",
+            ),
+        },
     )
     @action(
         detail=False,
         methods=["post"],
         url_path="import",
-        parser_classes=[JSONParser, MultiPartParser, FormParser, CsvTextParser],
+        parser_classes=[BoundedJSONParser, MultiPartParser, FormParser, CsvTextParser],
     )
     def import_csv(self, request):
         """Import servers from CSV (admins): every row validated first, then all applied in one
         transaction or none. ``dry_run`` (in the body or the query) only previews. 400 with per-row,
         per-column errors when anything is wrong; nothing is written then."""
         _require_change(request)
-        # JSON gives a dict; a form upload a QueryDict (files included); text/csv the parser's dict.
+        # JSON gives a dict (the parser refuses anything else); a form upload a QueryDict (files
+        # included); text/csv the parser's dict.
         data = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
         data.setdefault("dry_run", request.query_params.get("dry_run", False))
         given = ServerImportInputSerializer(data=data)

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from onboarding.models import CloudAccount, Onboarding, OnboardingStep, OrphanCheck, QuotaTemplate
 from portal.models import Membership
+from quotas.dimensions import QUOTA_VALUE_MAX
 
 
 class OnboardingStepSerializer(serializers.ModelSerializer):
@@ -72,6 +73,11 @@ class MemberRemoveInputSerializer(serializers.Serializer):
 
 
 class QuotaTemplateSerializer(serializers.ModelSerializer):
+    values = serializers.DictField(
+        child=serializers.IntegerField(min_value=0, max_value=QUOTA_VALUE_MAX),
+        help_text='limits by dimension, e.g. {"instances": 5, "cores": 12}',
+    )
+
     class Meta:
         model = QuotaTemplate
         fields = ["id", "name", "description", "values", "created_at", "updated_at"]

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from onboarding.api import views
+from portal.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("onboardings", views.OnboardingViewSet, basename="onboarding")
 router.register("quota-templates", views.QuotaTemplateViewSet, basename="quota-template")
 urlpatterns = [

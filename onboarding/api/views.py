@@ -98,8 +98,8 @@ class OnboardingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             raise api_validation_error(error) from error
         return self._answer(onboarding, status.HTTP_201_CREATED)
 
-    def _act(self, service, **kwargs) -> Response:
-        onboarding = self._changeable()
+    def _act(self, service, onboarding: Onboarding | None = None, **kwargs) -> Response:
+        onboarding = onboarding or self._changeable()
         try:
             service(actor=self.request.user, onboarding=onboarding, source=origin(self.request), **kwargs)
         except ValidationError as error:
@@ -123,9 +123,12 @@ class OnboardingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def offboard(self, request, slug=None):
         """Delete the team's VMs and everything in its project, then the project (admins; ``confirm``
         is the team's short name)."""
+        onboarding = self._changeable()  # a team that is not there is a 404 whatever the body says
         payload = OffboardInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        return self._act(services.team_offboard, confirm=payload.validated_data["confirm"])
+        return self._act(
+            services.team_offboard, onboarding=onboarding, confirm=payload.validated_data["confirm"]
+        )
 
     @extend_schema(request=MemberInputSerializer, responses={202: OnboardingSerializer})
     @action(detail=True, methods=["post"])

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import ParseError
 from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.views import exception_handler
 
 
 def api_validation_error(error: ValidationError) -> ApiValidationError:
@@ -17,3 +21,17 @@ def api_validation_error(error: ValidationError) -> ApiValidationError:
             }
         )
     return ApiValidationError({"non_field_errors": error.messages})
+
+
+def api_exception_handler(exc, context):
+    """DRF's exception handler (``EXCEPTION_HANDLER``), plus: Django's refusals of a request's body (too
+    large, too many fields or files), raised while DRF parses it, are a JSON 400 that says so rather
+    than Django's HTML error page."""
+    if isinstance(exc, RequestDataTooBig):
+        size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        exc = ParseError(
+            _("The request body is larger than %(size)s MB.") % {"size": round(size / 1024 / 1024, 1)}
+        )
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = ParseError(_("The request has too many fields or files."))
+    return exception_handler(exc, context)

@@ -1,9 +1,9 @@
 from django.urls import include, path
-from rest_framework.routers import SimpleRouter
 
 from portal.api import views
+from portal.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("teams", views.TeamViewSet, basename="team")
 router.register("people", views.PersonViewSet, basename="person")
 router.register("audit", views.AuditEventViewSet, basename="audit")

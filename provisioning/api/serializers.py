@@ -141,7 +141,8 @@ class VmFloatingIpInputSerializer(serializers.Serializer):
 
 
 class VmExtendInputSerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1)
+    # The service refuses more than KENNEL_VM_LEASE_MAX_DAYS; this bound only keeps date math sane.
+    days = serializers.IntegerField(min_value=1, max_value=36_500)
 
 
 class ArchitectureSerializer(serializers.Serializer):

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from portal.api.routers import Router
 from provisioning.api import floating_ips, views
 
-router = SimpleRouter()
+router = Router()
 router.register("vms", views.VmViewSet, basename="vm")
 router.register("floating-ips", floating_ips.FloatingIpViewSet, basename="floating-ip")
 

@@ -252,7 +252,9 @@ def profiles(request):
 def profile_detail(request, ref: str):
     """One offered profile by name (or id): its parts and the user-data it makes on each architecture."""
     found = _profiles(request.user)
-    profile = found.filter(Q(name=ref) | Q(pk=int(ref)) if ref.isdigit() else Q(name=ref)).first()
+    # An id is ASCII digits that fit a bigint ("²".isdigit() is true, and 5,000 digits are no id).
+    is_id = ref.isascii() and ref.isdigit() and len(ref) <= 18
+    profile = found.filter(Q(name=ref) | Q(pk=int(ref)) if is_id else Q(name=ref)).first()
     if profile is None:
         raise Http404
     try:

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from portal.api.routers import Router
 from quotas.api.views import QuotaRequestViewSet, QuotaViewSet
 
-router = SimpleRouter()
+router = Router()
 router.register("quotas", QuotaViewSet, basename="quota")
 router.register("quota-requests", QuotaRequestViewSet, basename="quota-request")
 urlpatterns = router.urls

@@ -46,7 +46,10 @@ HOST = "x3"  # x2 and x4 take x86 servers while it is disabled or down
 class Beat:
     """The mirror's beat entries, each run when due, as beat sends them and a worker runs them: the
     period from the settings, the run in this process (so a slow run delays the next ones, as on a
-    busy worker). A run whose slot passed while another ran is skipped (the entries' ``expires``)."""
+    busy worker). A run whose slot passed while another ran is skipped (the entries' ``expires``).
+
+    Checks watched are looked at after every round, so a slow change (a quota) is timed while the test
+    goes on with others."""
 
     def __init__(self) -> None:
         schedule = settings.CELERY_BEAT_SCHEDULE
@@ -56,6 +59,8 @@ class Beat:
         }
         now = time.monotonic()
         self.due = dict.fromkeys(self.entries, now)
+        self.watched: dict[str, tuple[Callable[[], bool], float]] = {}
+        self.seen: dict[str, float] = {}
 
     def tick(self) -> None:
         for name, (task, period) in self.entries.items():
@@ -64,23 +69,34 @@ class Beat:
                 task()
                 while self.due[name] <= now:
                     self.due[name] += period
+        for what, (check, started) in self.watched.items():
+            if what not in self.seen and check():
+                self.seen[what] = time.monotonic() - started
+
+    def watch(self, checks: dict[str, Callable[[], bool]], *, started: float) -> None:
+        self.watched.update({what: (check, started) for what, check in checks.items()})
 
     def until(
         self, checks: dict[str, Callable[[], bool]], *, started: float, bound: float
     ) -> dict[str, float]:
         """Run the schedule until every check holds; returns seconds from ``started`` to each."""
-        seen: dict[str, float] = {}
-        while len(seen) < len(checks):
-            self.tick()
-            for what, check in checks.items():
-                if what not in seen and check():
-                    seen[what] = time.monotonic() - started
-            if time.monotonic() - started > bound + 30:
+        self.watch(checks, started=started)
+        return self.wait(list(checks), bound=bound)
+
+    def wait(self, whats: list[str], *, bound: float) -> dict[str, float]:
+        """Run the schedule until every watched check named holds (bound + 30 s at most)."""
+        while not all(what in self.seen for what in whats):
+            if all(
+                time.monotonic() - self.watched[what][1] > bound + 30
+                for what in whats
+                if what not in self.seen
+            ):
                 break
             time.sleep(0.25)
-        missing = sorted(set(checks) - set(seen))
+            self.tick()
+        missing = sorted(what for what in whats if what not in self.seen)
         assert not missing, f"not shown within {bound:.0f} s (+30): {missing}"
-        return seen
+        return {what: self.seen[what] for what in whats}
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +136,14 @@ def linked(team, project):
 
 
 @pytest.fixture
-def report(capsys) -> Iterator[Callable[[dict[str, float], float], None]]:
+def report(capsys) -> Iterator[Callable[..., None]]:
     lines: list[str] = []
 
-    def record(measured: dict[str, float], bound: float) -> None:
+    def record(measured: dict[str, float], bound: float, nova: float | None = None) -> None:
+        """``nova``: when Nova itself showed the change (the rest is Kennel's delay)."""
+        itself = f"; Nova itself {nova:.1f} s" if nova is not None else ""
         for what, seconds in measured.items():
-            lines.append(f"converged: {what:<44} {seconds:6.1f} s (bound {bound:.0f} s)")
+            lines.append(f"converged: {what:<44} {seconds:6.1f} s (bound {bound:.0f} s{itself})")
             assert seconds <= bound, f"{what} took {seconds:.1f} s (bound {bound:.0f} s)"
 
     yield record
@@ -150,55 +168,41 @@ def row(vm: VmRequest) -> VmRequest:
     return VmRequest.objects.get(pk=vm.pk)
 
 
-def wait_nova(sdk, server_id: str, status: str, timeout: float = 90) -> None:
+def wait_nova(beat: Beat, sdk, server_id: str, status: str, timeout: float = 90) -> None:
+    """Wait for Nova itself (the schedule goes on meanwhile)."""
     deadline = time.monotonic() + timeout
     while (server := sdk.compute.get_server(server_id)).status != status or server.task_state:
         assert time.monotonic() < deadline, f"Nova: {server.status}/{server.task_state}, not {status}"
         time.sleep(0.3)
+        beat.tick()
 
 
-def test_server_changes_made_in_nova_show_within_a_minute(sdk, member, linked, report):
-    beat = Beat()
-    vm = kennel_vm(member, linked, f"conv-{uuid.uuid4().hex[:4]}")
-    beat.tick()  # warm: the first runs are complete listings
+def servers_changed_in_nova(beat, sdk, vm, linked, report) -> None:
 
-    started = time.monotonic()
-    sdk.compute.stop_server(vm.server_id)
-    report(
-        beat.until(
-            {"server stopped": lambda: row(vm).server_status == "SHUTOFF"},
-            started=started,
-            bound=SERVER_BOUND,
-        ),
-        SERVER_BOUND,
-    )
+    def change(what: str, act: Callable[[], object], status: str) -> None:
+        """Make the change, time Nova showing ``status`` and Kennel showing it (the schedule runs on)."""
+        started = time.monotonic()
+        act()
+        beat.watch({what: lambda: row(vm).server_status == status}, started=started)
+        wait_nova(beat, sdk, vm.server_id, status)
+        nova = time.monotonic() - started
+        report(beat.wait([what], bound=SERVER_BOUND), SERVER_BOUND, nova)
 
-    started = time.monotonic()
-    sdk.compute.start_server(vm.server_id)
-    report(
-        beat.until(
-            {"server started": lambda: row(vm).server_status == "ACTIVE"}, started=started, bound=SERVER_BOUND
-        ),
-        SERVER_BOUND,
-    )
+    change("server stopped", lambda: sdk.compute.stop_server(vm.server_id), "SHUTOFF")
+    change("server started", lambda: sdk.compute.start_server(vm.server_id), "ACTIVE")
 
     # A reboot of a running server ends where it began; a hard reboot of a stopped one shows.
     sdk.compute.stop_server(vm.server_id)
-    wait_nova(sdk, vm.server_id, "SHUTOFF")
+    wait_nova(beat, sdk, vm.server_id, "SHUTOFF")
     beat.until(
         {"stopped again": lambda: row(vm).server_status == "SHUTOFF"},
         started=time.monotonic(),
         bound=SERVER_BOUND,
     )
-    started = time.monotonic()
-    sdk.compute.reboot_server(vm.server_id, "HARD")
-    report(
-        beat.until(
-            {"server rebooted (hard, from stopped)": lambda: row(vm).server_status == "ACTIVE"},
-            started=started,
-            bound=SERVER_BOUND,
-        ),
-        SERVER_BOUND,
+    change(
+        "server rebooted (hard, from stopped)",
+        lambda: sdk.compute.reboot_server(vm.server_id, "HARD"),
+        "ACTIVE",
     )
 
     renamed = f"{vm.name}-renamed"
@@ -210,10 +214,10 @@ def test_server_changes_made_in_nova_show_within_a_minute(sdk, member, linked, r
     )
 
     bigger = sdk.compute.find_flavor("m1.small", ignore_missing=False)
-    wait_nova(sdk, vm.server_id, "ACTIVE")
+    wait_nova(beat, sdk, vm.server_id, "ACTIVE")
     started = time.monotonic()
     sdk.compute.resize_server(vm.server_id, bigger.id)
-    wait_nova(sdk, vm.server_id, "VERIFY_RESIZE", timeout=120)
+    wait_nova(beat, sdk, vm.server_id, "VERIFY_RESIZE", timeout=120)
     sdk.compute.confirm_server_resize(vm.server_id)
     report(
         beat.until(
@@ -242,9 +246,7 @@ def test_server_changes_made_in_nova_show_within_a_minute(sdk, member, linked, r
     assert "outside Kennel" in row(vm).status_message
 
 
-def test_a_server_made_outside_kennel_is_counted_and_marked_within_a_minute(sdk, project, linked, report):
-    beat = Beat()
-    beat.tick()
+def server_made_outside_kennel(beat, sdk, project, linked, report) -> None:
     before = team_usage(linked).get("instances", 0)
     in_project = sdk.connect_as(project_id=project.id, project_name=None)
 
@@ -293,9 +295,7 @@ def host_restored(sdk, reason: str) -> Iterator[object]:
             sdk.compute.enable_service(service, HOST, "nova-compute")
 
 
-def test_a_compute_service_disabled_or_a_host_gone_shows_within_a_minute(sdk, db, report):
-    beat = Beat()
-    beat.tick()
+def compute_service_disabled_and_host_gone(beat, sdk, report) -> None:
     assert CloudHost.objects.get(name=HOST).schedulable
     reason = f"kennel convergence test {uuid.uuid4().hex[:6]}"
     with host_restored(sdk, reason) as service:
@@ -339,41 +339,43 @@ def test_a_compute_service_disabled_or_a_host_gone_shows_within_a_minute(sdk, db
     )
 
 
-def test_quotas_images_and_flavors_changed_in_the_cloud_show_within_five_minutes(
-    sdk, project, linked, report
-):
+def test_outside_changes_show_within_their_bounds(sdk, member, project, linked, report):
+    """The slow ones (quotas, image, flavor: 5 minutes) are made first and timed while the fast ones
+    (servers, hosts: a minute each) are made and timed one after the other."""
     gateway = cloud()
     made = gateway.create_image(name=f"sync-{uuid.uuid4().hex[:6]}", disk_format="raw", visibility="private")
     gateway.upload_image_data(made.id, io.BytesIO(b"\0" * 4096), size=4096)
     size = sdk.compute.create_flavor(name=f"sync-{uuid.uuid4().hex[:6]}", ram=256, vcpus=1, disk=1)
     try:
+        vm = kennel_vm(member, linked, f"conv-{uuid.uuid4().hex[:4]}")
         beat = Beat()
-        beat.tick()  # the mirror has them (and the team's default limits)
+        beat.tick()  # warm: the first runs read everything (the servers' is a complete listing)
         assert CloudImage.objects.filter(cloud_id=made.id).exists()
         assert CloudFlavor.objects.filter(cloud_id=size.id).exists()
         limits = dict(TeamQuota.objects.filter(team=linked).values_list("key", "limit"))
         instances, floating = limits["instances"] + 3, limits["floating_ips"] + 2
+
+        def limit(key: str) -> int | None:
+            return TeamQuota.objects.get(team=linked, key=key).limit
 
         started = time.monotonic()
         sdk.compute.update_quota_set(project.id, instances=instances)
         sdk.network.update_quota(sdk.network.get_quota(project.id), floating_ips=floating)
         sdk.image.delete_image(made.id)
         sdk.compute.delete_flavor(size.id)
+        slow = {
+            "quota changed in Nova (instances)": lambda: limit("instances") == instances,
+            "quota changed in Neutron (floating IPs)": lambda: limit("floating_ips") == floating,
+            "image removed": lambda: not CloudImage.objects.filter(cloud_id=made.id).exists(),
+            "flavor removed": lambda: not CloudFlavor.objects.filter(cloud_id=size.id).exists(),
+        }
+        beat.watch(slow, started=started)
 
-        def limit(key: str) -> int | None:
-            return TeamQuota.objects.get(team=linked, key=key).limit
+        servers_changed_in_nova(beat, sdk, vm, linked, report)
+        server_made_outside_kennel(beat, sdk, project, linked, report)
+        compute_service_disabled_and_host_gone(beat, sdk, report)
 
-        measured = beat.until(
-            {
-                "quota changed in Nova (instances)": lambda: limit("instances") == instances,
-                "quota changed in Neutron (floating IPs)": lambda: limit("floating_ips") == floating,
-                "image removed": lambda: not CloudImage.objects.filter(cloud_id=made.id).exists(),
-                "flavor removed": lambda: not CloudFlavor.objects.filter(cloud_id=size.id).exists(),
-            },
-            started=started,
-            bound=SLOW_BOUND,
-        )
-        report(measured, SLOW_BOUND)
+        report(beat.wait(list(slow), bound=SLOW_BOUND), SLOW_BOUND)
     finally:
         with contextlib.suppress(CloudNotFound):
             gateway.delete_image(made.id)
