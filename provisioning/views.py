@@ -41,6 +41,7 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
+        context.update(_catalog_context())  # says so when the cloud cannot be reached
         return context | _servers_context()
 
 
@@ -130,6 +131,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": events,
             "poll": not vm.finished or recent or vm.server_state in BUSY,
             **_servers_context(),
+            **({} if request.htmx else _catalog_context()),
         },
     )
 
