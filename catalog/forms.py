@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.models import ImageImport
 from inventory.models import Architecture
+from portal.inputs import BoundedIntegerField
 from portal.validators import validate_single_line
 
 
@@ -34,8 +35,8 @@ class ImagePropertiesForm(forms.Form):
         help_text=_("ppc64le needs pseries; x86_64: pc or q35. Blank leaves it to the hypervisor."),
         validators=[validate_single_line],
     )
-    min_disk_gb = forms.IntegerField(label=_("min_disk (GB)"), min_value=0)
-    min_ram_mb = forms.IntegerField(label=_("min_ram (MB)"), min_value=0)
+    min_disk_gb = BoundedIntegerField(label=_("min_disk (GB)"), min_value=0)
+    min_ram_mb = BoundedIntegerField(label=_("min_ram (MB)"), min_value=0)
 
 
 class FlavorOfferForm(forms.Form):
@@ -73,8 +74,8 @@ class ImageImportForm(forms.Form):
         help_text=_("Blank: pseries for ppc64le, the hypervisor's default for x86_64."),
         validators=[validate_single_line],
     )
-    min_disk_gb = forms.IntegerField(label=_("min_disk (GB)"), min_value=0, initial=0)
-    min_ram_mb = forms.IntegerField(label=_("min_ram (MB)"), min_value=0, initial=0)
+    min_disk_gb = BoundedIntegerField(label=_("min_disk (GB)"), min_value=0, initial=0)
+    min_ram_mb = BoundedIntegerField(label=_("min_ram (MB)"), min_value=0, initial=0)
     target_format = forms.ChoiceField(
         label=_("Store as"), choices=ImageImport.TargetFormat.choices, initial=ImageImport.TargetFormat.QCOW2
     )

@@ -32,8 +32,10 @@ from catalog.models import ImageImport, ImagePropertyChange
 from inventory.models import Architecture
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudNotFound, CloudRequestError, CloudUnavailable, Image
+from portal.failpoints import failpoint
 from portal.models import User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from provisioning.models import CloudFlavor, CloudHost, CloudImage
 from provisioning.services import catalog_refresh
@@ -43,9 +45,6 @@ ChangeStatus = ImagePropertyChange.Status
 # Glance property that ties an image to its import, so a retry finds an image whose creation answer
 # was lost instead of making a second one.
 IMPORT_PROPERTY = "kennel_import_id"
-# A worker refreshes its hold on an import at least this often while it works (progress, heartbeats);
-# a hold older than this belongs to a worker that died, and another may take the import over.
-STALE_CLAIM = timedelta(minutes=10)
 PROGRESS_EVERY = 1.0  # seconds between progress writes to the row
 # Machine types each architecture's QEMU knows (Nova passes hw_machine_type to libvirt as is): on
 # x86_64 pc (i440FX) or q35, on POWER the paravirtualised pSeries; versioned variants are allowed.
@@ -216,14 +215,14 @@ def image_properties_request(
             detail={"properties": properties, "remove": remove, "min_disk": disk, "min_ram": ram},
         )
         change_id = change.pk
-        transaction.on_commit(lambda: _enqueue_properties(change_id))
+        _enqueue_properties(change_id)
     return change
 
 
 def _enqueue_properties(change_id: int) -> None:
     from catalog.tasks import image_properties_apply as task
 
-    task.delay(change_id)
+    enqueue(task, change_id)
 
 
 def image_properties_apply(*, change_id: int) -> None:
@@ -392,7 +391,7 @@ def image_import_create(
                 },
             )
             import_id = imp.pk
-            transaction.on_commit(lambda: _enqueue_import(import_id))
+            _enqueue_import(import_id)
     except Exception:
         if kind == ImageImport.Source.UPLOAD:
             stored.unlink(missing_ok=True)
@@ -424,7 +423,7 @@ def _store_upload(upload: UploadedFile) -> Path:
 def _enqueue_import(import_id: int) -> None:
     from catalog.tasks import image_import_run
 
-    image_import_run.delay(import_id)
+    enqueue(image_import_run, import_id)
 
 
 def image_import_retry(*, actor: User, imp: ImageImport, source: str) -> ImageImport:
@@ -442,7 +441,7 @@ def image_import_retry(*, actor: User, imp: ImageImport, source: str) -> ImageIm
             actor=actor, action="image.import_retry", target=imp, source=source, detail={"from": resume}
         )
         import_id = imp.pk
-        transaction.on_commit(lambda: _enqueue_import(import_id))
+        _enqueue_import(import_id)
     return imp
 
 
@@ -461,14 +460,14 @@ def image_import_discard(*, actor: User, imp: ImageImport, source: str) -> Image
         imp.refresh_from_db()
         audit_record(actor=actor, action="image.import_discard", target=imp, source=source)
         import_id = imp.pk
-        transaction.on_commit(lambda: _enqueue_clean(import_id))
+        _enqueue_clean(import_id)
     return imp
 
 
 def _enqueue_clean(import_id: int) -> None:
     from catalog.tasks import image_import_clean
 
-    image_import_clean.delay(import_id)
+    enqueue(image_import_clean, import_id)
 
 
 def image_import_clean(*, import_id: int) -> None:
@@ -496,6 +495,13 @@ def image_import_clean(*, import_id: int) -> None:
 # --- disk imports: the worker -------------------------------------------------------------------------
 
 
+def _stale_claim() -> timedelta:
+    """A worker refreshes its hold on an import far more often than this while it works (progress every
+    PROGRESS_EVERY); a hold older than KENNEL_STALE_WORK_SECONDS belongs to a worker that died, and
+    another may take the import over."""
+    return timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
+
+
 class ImportRefused(Exception):
     """A step cannot succeed as things are; ``str()`` says why and what to do."""
 
@@ -506,7 +512,7 @@ def _claim(import_id: int, token: str) -> ImageImport | None:
     now = timezone.now()
     held = (
         ImageImport.objects.filter(pk=import_id, state__in=ImageImport.WORKING)
-        .filter(Q(claim="") | Q(claim=token) | Q(heartbeat_at__lt=now - STALE_CLAIM))
+        .filter(Q(claim="") | Q(claim=token) | Q(heartbeat_at__lt=now - _stale_claim()))
         .update(claim=token, heartbeat_at=now)
     )
     if not held:
@@ -726,6 +732,7 @@ def _upload(imp: ImageImport, token: str) -> None:
         if time.monotonic() - last[0] >= PROGRESS_EVERY:
             last[0] = time.monotonic()
             _update(imp, token, progress_bytes=sent)
+            failpoint("image-import-mid-upload")
 
     with path.open("rb") as stream:
         reader = _HashingReader(stream, size, progress)
@@ -858,25 +865,28 @@ def _finish(imp: ImageImport) -> None:
 
 
 def image_imports_resume() -> int:
-    """Enqueue imports a dead worker left behind (held, but no heartbeat for STALE_CLAIM; or never
-    claimed for a while), and the cleaning of discards that still leave something. Returns how many."""
+    """Enqueue imports a dead worker left behind (held, but no heartbeat for KENNEL_STALE_WORK_SECONDS;
+    or never claimed for a while), and the cleaning of discards that still leave something. Returns
+    how many."""
     now = timezone.now()
     stale = ImageImport.objects.filter(state__in=ImageImport.WORKING).filter(
-        Q(heartbeat_at__lt=now - STALE_CLAIM)
+        Q(heartbeat_at__lt=now - _stale_claim())
         | Q(heartbeat_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
     )
     ids = list(stale.values_list("pk", flat=True))
+    from catalog.tasks import image_import_clean, image_import_run
+
     for import_id in ids:
-        _enqueue_import(import_id)
+        enqueue_now(image_import_run, import_id)
     # A discard whose cleaning gave up (the cloud was away longer than its retries) is cleaned again,
     # until nothing of it is left: an outage delays the cleaning, never drops it.
     unclean = [
         imp.pk
-        for imp in ImageImport.objects.filter(state=State.DISCARDED, updated_at__lt=now - STALE_CLAIM)
+        for imp in ImageImport.objects.filter(state=State.DISCARDED, updated_at__lt=now - _stale_claim())
         if _leftovers(imp)
     ]
     for import_id in unclean:
-        _enqueue_clean(import_id)
+        enqueue_now(image_import_clean, import_id)
     return len(ids) + len(unclean)
 
 

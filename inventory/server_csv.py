@@ -416,6 +416,10 @@ def servers_csv_import(*, actor: User, text: str, dry_run: bool = False, source:
 # two, encrypted (it may hold BMC passwords) and bound to the admin who uploaded it.
 
 
+# What secrets.token_urlsafe(16) makes.
+_STAGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
 def servers_csv_stage(*, actor: User, text: str) -> str:
     """Keep ``text`` for ``actor`` for STAGE_SECONDS; returns the token that names it."""
     token = secrets.token_urlsafe(16)
@@ -424,7 +428,10 @@ def servers_csv_stage(*, actor: User, text: str) -> str:
 
 
 def servers_csv_staged(*, actor: User, token: str) -> str | None:
-    """The text ``actor`` staged under ``token``, or None when it expired or is someone else's."""
+    """The text ``actor`` staged under ``token``, or None when it expired, is someone else's or the
+    token is not one ``servers_csv_stage`` makes (any text posted back is never a cache key)."""
+    if not _STAGE_TOKEN.fullmatch(token):
+        return None
     staged = cache.get(f"inventory:csv-import:{token}")
     if not isinstance(staged, dict) or staged.get("user") != actor.pk:
         return None

@@ -25,8 +25,10 @@ from inventory.bmc import (
     BmcAuthError,
     BmcError,
     BmcProtocol,
+    BmcProtocolError,
     BmcRefused,
     BmcTarget,
+    BmcTimeout,
     BmcUnreachable,
     gateway_for,
 )
@@ -55,6 +57,7 @@ from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudNotFound, CloudUnavailable
 from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -498,25 +501,34 @@ class BmcPollSummary:
     seconds: float
 
 
+def bmc_failure_text(error: BmcError, *, timeout: float) -> str:
+    """What a BMC's failure is, in words that tell the kinds apart: a BMC that never answers, one that
+    answers garbage, one that refuses the credentials, one nobody listens for, one Kennel may not reach."""
+    if isinstance(error, BmcRefused):
+        return _(
+            "Not polled: the BMC's address is outside KENNEL_BMC_ALLOWED_NETWORKS or "
+            "KENNEL_BMC_ALLOWED_PORTS (or does not resolve)."
+        )
+    if isinstance(error, BmcAuthError):
+        return _("The BMC refused the credentials.")
+    if isinstance(error, BmcTimeout):
+        return _("The BMC did not answer within %(seconds)s s.") % {"seconds": f"{timeout:g}"}
+    if isinstance(error, BmcUnreachable):
+        return _("The BMC did not answer.")
+    if isinstance(error, BmcProtocolError):
+        return _("The BMC answered with something that is not its protocol: %(detail)s") % {
+            "detail": str(error)[:150]
+        }
+    return str(error)[:200]
+
+
 def _bmc_read(server_id: int, target: BmcTarget, timeout: float) -> BmcPollResult:
     try:
         return BmcPollResult(
             server_id, state=gateway_for(target.protocol).read_state(target, timeout=timeout)
         )
-    except BmcAuthError:
-        return BmcPollResult(server_id, error=(_("The BMC refused the credentials.")))
-    except BmcUnreachable:
-        return BmcPollResult(server_id, error=(_("The BMC did not answer.")))
-    except BmcRefused:
-        return BmcPollResult(
-            server_id,
-            error=_(
-                "Not polled: the BMC's address is outside KENNEL_BMC_ALLOWED_NETWORKS or "
-                "KENNEL_BMC_ALLOWED_PORTS (or does not resolve)."
-            ),
-        )
     except BmcError as exc:
-        return BmcPollResult(server_id, error=str(exc)[:200])
+        return BmcPollResult(server_id, error=bmc_failure_text(exc, timeout=timeout))
     except Exception:
         # One BMC's surprise must not end the poll of the others. The target's repr hides the password.
         logger.exception("polling %s failed", target)
@@ -707,7 +719,7 @@ def power_request_confirm(*, actor: User, request: PowerRequest, source: str = S
 def _power_request_enqueue(request_id: int) -> None:
     from inventory.tasks import power_request_run
 
-    transaction.on_commit(lambda: power_request_run.delay(request_id))
+    enqueue(power_request_run, request_id)
 
 
 def power_request_execute(*, request_id: int, timeout: float | None = None) -> PowerRequest | None:
@@ -726,12 +738,8 @@ def power_request_execute(*, request_id: int, timeout: float | None = None) -> P
         gateway_for(target.protocol).power(
             target, bmc.PowerAction(request.action), timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT)
         )
-    except BmcAuthError:
-        error = _("The BMC refused the credentials.")
-    except BmcUnreachable:
-        error = _("The BMC did not answer.")
     except BmcError as exc:
-        error = str(exc)[:200]
+        error = bmc_failure_text(exc, timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT))
     except SecretUnreadable:
         error = _("The stored BMC password cannot be decrypted.")
     request.status = PowerRequest.Status.FAILED if error else PowerRequest.Status.DONE
@@ -938,7 +946,7 @@ def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM)
 def _drain_enqueue(server_id: int) -> None:
     from inventory.tasks import server_drain_run
 
-    transaction.on_commit(lambda: server_drain_run.delay(server_id))
+    enqueue(server_drain_run, server_id)
 
 
 _DRAIN_STEPS = {
@@ -1007,7 +1015,7 @@ def server_drain_advance(*, server_id: int) -> ServerDrain | None:
     if done == ServerDrain.Status.MIGRATING and not error:
         from inventory.tasks import server_drain_migrate_run
 
-        transaction.on_commit(lambda: server_drain_migrate_run.delay(server_id))
+        enqueue(server_drain_migrate_run, server_id)
     drain.refresh_from_db()
     return drain
 
@@ -1037,7 +1045,7 @@ def server_drains_resume(*, older_than: timedelta = timedelta(minutes=5)) -> lis
     from inventory.tasks import server_drain_migrate_run, server_drain_run
 
     for server_id in waiting:
-        server_drain_run.delay(server_id)
+        enqueue_now(server_drain_run, server_id)
     # Moving VMs off: every step touches status_changed_at, so a drain without a step for this long
     # lost its task (an outage longer than its retries, a killed worker). A duplicate finds the row
     # locked by the live one and stops.
@@ -1047,7 +1055,7 @@ def server_drains_resume(*, older_than: timedelta = timedelta(minutes=5)) -> lis
         ).values_list("server_id", flat=True)
     )
     for server_id in moving:
-        server_drain_migrate_run.delay(server_id)
+        enqueue_now(server_drain_migrate_run, server_id)
     return waiting + moving
 
 

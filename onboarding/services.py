@@ -24,7 +24,6 @@ mapped, never changed and never deleted; the ones Kennel creates are marked in t
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 import uuid
@@ -33,6 +32,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q
@@ -69,8 +69,10 @@ from portal.cloud.gateway import (
     CloudUnavailable,
     QuotaExceeded,
 )
+from portal.failpoints import failpoint
 from portal.models import Membership, Team, User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record, membership_remove, membership_set, team_create
 
 logger = logging.getLogger(__name__)
@@ -101,7 +103,13 @@ OFFBOARD_STEPS = (
     Name.PROJECT_DELETE,
     Name.RELEASE,
 )
-STALE_CLAIM = timedelta(minutes=10)
+
+
+def _stale_claim() -> timedelta:
+    """A hold without a heartbeat for this long belongs to a worker that died (KENNEL_STALE_WORK_SECONDS)."""
+    return timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
+
+
 # A new cloud password waits (encrypted) this long for its owner to look at it once.
 PASSWORD_SHOW_WINDOW = timedelta(minutes=30)
 ORPHAN_CHECKS_KEPT = 20
@@ -332,7 +340,7 @@ def team_offboard(*, actor: User, onboarding: Onboarding, confirm: str, source: 
 def _enqueue(onboarding_id: int) -> None:
     from onboarding.tasks import onboarding_run
 
-    transaction.on_commit(lambda: onboarding_run.delay(onboarding_id))
+    enqueue(onboarding_run, onboarding_id)
 
 
 # --- the worker --------------------------------------------------------------------------------------
@@ -343,7 +351,7 @@ def _claim(onboarding_id: int, token: str) -> Onboarding | None:
     now = timezone.now()
     held = (
         Onboarding.objects.filter(pk=onboarding_id, state__in=Onboarding.WORKING)
-        .filter(Q(claim="") | Q(claim=token) | Q(heartbeat_at__lt=now - STALE_CLAIM))
+        .filter(Q(claim="") | Q(claim=token) | Q(heartbeat_at__lt=now - _stale_claim()))
         .update(claim=token, heartbeat_at=now)
     )
     if not held:
@@ -386,6 +394,7 @@ def onboarding_advance(*, onboarding_id: int) -> Advance:
         _step_update(step, status=StepStatus.RUNNING, message="", started_at=timezone.now())
         try:
             runners[step.name](onboarding, step)
+            failpoint(f"onboarding-after-{step.name}")  # done in the cloud, not yet marked done
         except NotYet as waiting:
             _step_update(step, message=str(waiting))
             _release(onboarding, token, message=str(waiting))
@@ -472,18 +481,18 @@ def onboarding_give_up(*, onboarding_id: int, error: str) -> None:
 
 
 def onboardings_resume() -> int:
-    """Enqueue chains a dead worker left (held, no heartbeat for STALE_CLAIM; or never picked up).
-    Returns how many."""
+    """Enqueue chains a dead worker left (held, no heartbeat for KENNEL_STALE_WORK_SECONDS; or never
+    picked up). Returns how many."""
     now = timezone.now()
     stale = Onboarding.objects.filter(state__in=Onboarding.WORKING).filter(
-        Q(heartbeat_at__lt=now - STALE_CLAIM)
+        Q(heartbeat_at__lt=now - _stale_claim())
         | Q(heartbeat_at__isnull=True, updated_at__lt=now - timedelta(minutes=2))
     )
     ids = list(stale.values_list("pk", flat=True))
     from onboarding.tasks import onboarding_run
 
     for onboarding_id in ids:
-        onboarding_run.delay(onboarding_id)
+        enqueue_now(onboarding_run, onboarding_id)
     return len(ids)
 
 
@@ -501,7 +510,7 @@ def team_roles_sync_enqueue(*, team_ids: Iterable[int]) -> None:
         )
     )
     for team_id in ids:
-        transaction.on_commit(functools.partial(team_roles_sync.delay, team_id))
+        enqueue(team_roles_sync, team_id)
 
 
 def team_roles_sync_run(*, team_id: int) -> Advance:
@@ -607,7 +616,7 @@ def cloud_password_reset(*, actor: User, source: str = SYSTEM) -> CloudAccount:
 
         from onboarding.tasks import cloud_password_apply
 
-        transaction.on_commit(lambda: cloud_password_apply.delay(account_id))
+        enqueue(cloud_password_apply, account_id)
     account.refresh_from_db()
     return account
 
@@ -671,7 +680,7 @@ def orphan_check_request(*, actor: User | None, source: str = SYSTEM) -> OrphanC
         from onboarding.tasks import orphan_check_run
 
         check_id = check.pk
-        transaction.on_commit(lambda: orphan_check_run.delay(check_id))
+        enqueue(orphan_check_run, check_id)
     return check
 
 

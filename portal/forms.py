@@ -1,7 +1,9 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from portal.validators import validate_single_line
+from portal.models import User
+from portal.validators import CONTROL_CHARACTERS, validate_single_line
 
 
 class ApiTokenForm(forms.Form):
@@ -14,3 +16,17 @@ class ApiTokenForm(forms.Form):
     read_only = forms.BooleanField(
         label=_("Read-only"), required=False, help_text=_("It may only read: any change gets 403.")
     )
+
+
+class LoginForm(AuthenticationForm):
+    """Django's sign-in form, refusing a user name longer than any user's before authenticating: Django
+    only sets the input's maxlength, so a name of thousands of characters reached authenticate(), the
+    sign-in limits' records and the audit log, and overflowed their columns (a 500)."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        if len(username) > User._meta.get_field(User.USERNAME_FIELD).max_length:
+            raise self.get_invalid_login_error()
+        if CONTROL_CHARACTERS.search(username):  # no user has one; kept out of the limits' records and logs
+            raise self.get_invalid_login_error()
+        return super().clean()

@@ -199,3 +199,22 @@ class ApiToken(models.Model):
     @staticmethod
     def digest_of(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class QueuedTask(models.Model):
+    """A task the broker could not take when it was asked for (Redis away): kept here, with what it
+    was given, until ``portal.queue.queue_outbox_flush`` sends it. The row it works on stays as it was
+    (queued, approved ...), so nothing asked for is lost and nobody has to retry by hand."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)}"

@@ -165,6 +165,8 @@ MIDDLEWARE = [
     # First: an untrusted peer's X-Forwarded-* headers are gone before anything believes them.
     "portal.origin.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # First after security: a database that is away is a 503 with a page that needs no database.
+    "portal.middleware.DatabaseUnavailableMiddleware",
     # gunicorn has no static file server; in development runserver serves them.
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if PRODUCTION else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -172,7 +174,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A NUL in a page's query string: the portal's 400 page before any view (portal/errors.py).
+    "portal.errors.HtmlInputGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Work the broker could not take is kept for later; the person is told it is delayed.
+    "portal.middleware.WorkDelayedMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -202,6 +208,8 @@ CONTENT_SECURITY_POLICY = {
 }
 
 ROOT_URLCONF = "portal.urls"
+# A refused CSRF check is the portal's own page (in its layout, translated), as are 400/403/404/500.
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [
@@ -230,6 +238,12 @@ if _database_url:
         }
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # A database that is away is noticed in seconds (the web answers 503, portal.middleware),
+        # not after the operating system's TCP timeout.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env_int("KENNEL_DB_CONNECT_TIMEOUT", 3, minimum=1)
+        )
 else:
     if PRODUCTION:
         raise ImproperlyConfigured("KENNEL_MODE=production needs DATABASE_URL (postgres://user:pass@host/db)")
@@ -309,7 +323,34 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for 
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# With Redis, a message whose worker died unacknowledged (SIGKILL, power loss) comes back only after the
+# visibility timeout; it must outlast the longest task and countdown (a backoff of up to
+# KENNEL_CLOUD_BACKOFF_CAP), or a running task is delivered twice. Work a dead worker left is picked up
+# sooner by the resume tasks below (KENNEL_STALE_WORK_SECONDS), so this stays long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("KENNEL_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=60),
+    # A broker that is down is noticed in seconds: the web keeps what was asked (portal.queue).
+    "socket_connect_timeout": 2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Publishing gives up within a second: the web keeps the task in the database instead (portal.queue).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0.2,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# A worker or beat that loses Redis keeps reconnecting instead of exiting after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# How often beat runs the resume tasks, and how long work may go without progress (no heartbeat, no
+# change) before it is presumed left by a dead worker and taken over. Safe either way: every step
+# looks before it acts, so work resumed twice is done once.
+KENNEL_RESUME_SECONDS = env_int("KENNEL_RESUME_SECONDS", 60, minimum=1)
+KENNEL_STALE_WORK_SECONDS = env_int("KENNEL_STALE_WORK_SECONDS", 300, minimum=5)
+# Fault tests only: a worker that reaches the named point (portal.failpoints) says so with a file in
+# KENNEL_FAILPOINT_DIR and stops there, so a test can kill it at exactly that moment. Empty: no effect.
+KENNEL_FAILPOINT = env_str("KENNEL_FAILPOINT", "")
+KENNEL_FAILPOINT_DIR = env_str("KENNEL_FAILPOINT_DIR", "")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -339,7 +380,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=2),
         "options": {"expires": 110},
     },
-    "vm-requests-resume": {"task": "provisioning.tasks.vm_requests_resume", "schedule": timedelta(minutes=5)},
+    # Tasks the broker could not take when they were asked for (portal.queue), sent again.
+    "queue-outbox-flush": {
+        "task": "portal.tasks.queue_outbox_flush",
+        "schedule": timedelta(seconds=min(KENNEL_RESUME_SECONDS, 30)),
+    },
+    "vm-requests-resume": {
+        "task": "provisioning.tasks.vm_requests_resume",
+        "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
+    },
     "vm-leases": {"task": "provisioning.tasks.vm_leases_enforce", "schedule": timedelta(hours=1)},
     # Every project's floating IPs in one listing (the team pages read it); lost releases go on.
     "floating-ips-refresh": {
@@ -347,17 +396,26 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 55},
     },
-    # Disk imports a dead worker left half-done (no heartbeat for 10 minutes) are picked up again.
-    "image-imports-resume": {"task": "catalog.tasks.image_imports_resume", "schedule": timedelta(minutes=5)},
+    # Disk imports a dead worker left half-done (no heartbeat for KENNEL_STALE_WORK_SECONDS) go on.
+    "image-imports-resume": {
+        "task": "catalog.tasks.image_imports_resume",
+        "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
+    },
     # Team limits and the cloud's own usage counts; an hourly usage sample for the approval page.
     "quota-sync": {
         "task": "quotas.tasks.quota_sync",
         "schedule": timedelta(minutes=2),
         "options": {"expires": 110},
     },
-    "quota-requests-resume": {"task": "quotas.tasks.quota_requests_resume", "schedule": timedelta(minutes=5)},
-    # Onboarding and offboarding chains a dead worker left (no heartbeat for 10 minutes) go on.
-    "onboardings-resume": {"task": "onboarding.tasks.onboardings_resume", "schedule": timedelta(minutes=5)},
+    "quota-requests-resume": {
+        "task": "quotas.tasks.quota_requests_resume",
+        "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
+    },
+    # Onboarding and offboarding chains a dead worker left (no heartbeat for as long) go on.
+    "onboardings-resume": {
+        "task": "onboarding.tasks.onboardings_resume",
+        "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
+    },
     # Orphans: resources of deleted projects, Kennel-made projects and users without a team.
     "cloud-orphans-check": {"task": "onboarding.tasks.cloud_orphans_check", "schedule": timedelta(hours=6)},
     # A poll left waiting longer than its period is dropped: the next one is fresher.

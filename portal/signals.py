@@ -21,7 +21,8 @@ def _logged_out(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs):
-    attempted = str(credentials.get("username", ""))[:140]
+    # "anonymous (...)" must fit the audit log's 150 characters, however long the name typed.
+    attempted = str(credentials.get("username", ""))[: 150 - len("anonymous ()")]
     audit_record(
         actor=None,
         actor_name=f"anonymous ({attempted})",

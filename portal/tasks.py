@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from portal import services
+from portal import queue, services
 
 
 @shared_task(ignore_result=True)
@@ -13,3 +13,9 @@ def heartbeat() -> None:
 @shared_task(ignore_result=True)
 def cloud_check() -> None:
     services.cloud_reachability_record()
+
+
+@shared_task(ignore_result=True)
+def queue_outbox_flush() -> None:
+    # Tasks the broker could not take while it was away; beat runs this every half minute.
+    queue.queue_outbox_flush()

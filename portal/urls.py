@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal import views
+from portal.forms import LoginForm
 
 api_patterns = [
     path("v1/", include(("portal.api.urls", "api"), namespace="v1")),
@@ -12,7 +13,11 @@ api_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
     path("teams/<slug:slug>/", views.TeamDetailView.as_view(), name="team-detail"),
@@ -29,3 +34,9 @@ urlpatterns = [
     path("onboarding/", include("onboarding.urls")),
     path("api/", include(api_patterns)),
 ]
+
+# The portal's own error pages (portal/errors.py); Django's debug page only ever shows in development.
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

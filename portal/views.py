@@ -23,6 +23,7 @@ from portal import selectors, services
 from portal.access import Action, Capability, can, restrict, role_of
 from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
+from portal.inputs import object_id
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
 from provisioning import selectors as vm_selectors
@@ -139,7 +140,7 @@ def people(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     if request.method == "POST":
         person = get_object_or_404(
-            restrict(request.user, User.objects.all(), Action.CHANGE), pk=request.POST.get("user")
+            restrict(request.user, User.objects.all(), Action.CHANGE), pk=object_id(request.POST.get("user"))
         )
         try:
             if "role" in request.POST:

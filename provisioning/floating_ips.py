@@ -24,6 +24,7 @@ from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudGateway, CloudNotFound, CloudUnavailable
 from portal.models import AuditEvent, Team, User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from provisioning.models import CloudFloatingIp, CloudSync, UnmanagedServer, VmEvent, VmRequest
 from quotas.services import quota_sync
@@ -151,7 +152,7 @@ def floating_ip_release_request(
 def _enqueue_release(fip_pk: int) -> None:
     from provisioning.tasks import floating_ip_release
 
-    transaction.on_commit(lambda: floating_ip_release.delay(fip_pk))
+    enqueue(floating_ip_release, fip_pk)
 
 
 def floating_ip_release_advance(*, fip_pk: int) -> CloudFloatingIp | None:
@@ -253,7 +254,7 @@ def floating_ip_releases_resume() -> list[int]:
     from provisioning.tasks import floating_ip_release
 
     for pk in waiting:
-        floating_ip_release.delay(pk)
+        enqueue_now(floating_ip_release, pk)
     return waiting
 
 
@@ -305,7 +306,7 @@ def floating_ip_release_after_vanish(*, vm: VmRequest) -> None:
     from provisioning.tasks import vm_floating_ip_release
 
     vm_pk = vm.pk
-    transaction.on_commit(lambda: vm_floating_ip_release.delay(vm_pk))
+    enqueue(vm_floating_ip_release, vm_pk)
 
 
 def vm_floating_ip_release_run(*, vm_pk: int) -> None:

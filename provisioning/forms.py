@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from portal.access import restrict
+from portal.inputs import BoundedIntegerField, object_id
 from portal.models import User
 from portal.validators import validate_single_line
 from provisioning import cloudinit, selectors
@@ -54,9 +56,13 @@ class VmRequestForm(forms.Form):
         self.fields["team"].queryset = selectors.teams_for_requests(user=user)
         arches = selectors.architecture_list()
         self.fields["architecture"].choices = [(a.architecture, a.architecture) for a in arches]
-        architecture = self.data.get("architecture") or (arches[0].architecture if len(arches) == 1 else None)
+        known = [a.architecture for a in arches]
+        # Only a known architecture narrows the images; anything else (a NUL included) narrows to none.
+        architecture = self.data.get("architecture")
+        if architecture not in known:
+            architecture = known[0] if len(known) == 1 else None
         self.fields["image"].queryset = selectors.image_list(user=user, architecture=architecture or "-")
-        image = self.fields["image"].queryset.filter(pk=self.data.get("image") or 0).first()
+        image = self.fields["image"].queryset.filter(pk=object_id(self.data.get("image"))).first()
         self.fields["flavor"].queryset = (
             selectors.flavor_list(user=user, image=image)
             if image
@@ -70,7 +76,24 @@ class VmRequestForm(forms.Form):
         if self.selected_image is None:
             return []
         teams = self.fields["team"].queryset
-        team = teams.filter(pk=self.data.get("team") or 0).first() or teams.first()
+        team = teams.filter(pk=object_id(self.data.get("team"))).first() or teams.first()
         return selectors.flavor_room(
             flavors=self.fields["flavor"].queryset, architecture=self.selected_image.architecture, team=team
+        )
+
+
+class LeaseExtendForm(forms.Form):
+    """Days to add to a VM's lease: a whole number up to the lease limit, never one that would overflow
+    the date arithmetic (the service checks the limit against today's date again)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["days"] = BoundedIntegerField(
+            label=_("Days"),
+            min_value=1,
+            max_value=settings.KENNEL_VM_LEASE_MAX_DAYS,
+            error_messages={
+                "min_value": _("Extend by at least one day."),
+                "max_value": _("A lease can reach at most %(limit_value)s days from today."),
+            },
         )

@@ -33,8 +33,10 @@ from portal.cloud.gateway import (
     Server,
     ServerAction,
 )
+from portal.failpoints import failpoint
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from provisioning import cloudinit
 from provisioning.floating_ips import floating_ip_release_after_vanish, floating_ip_release_with_vm
@@ -362,7 +364,7 @@ def vm_user_data_render(
 def _enqueue_build(request_id: int) -> None:
     from provisioning.tasks import vm_request_build
 
-    transaction.on_commit(lambda: vm_request_build.delay(request_id))
+    enqueue(vm_request_build, request_id)
 
 
 def _event(vm: VmRequest, status: str, message: str) -> None:
@@ -473,6 +475,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
             )
             == 1
         )
+        failpoint("vm-build-before-create")
         try:
             with transaction.atomic():
                 # The row lock makes "look up, else create, then save the id" happen once.
@@ -486,12 +489,18 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                     return True
                 if not vm.server_id:
                     assert vm.image is not None and vm.flavor is not None  # checked just above
+                    # Ours carries the request's id and its name: a server with the same id and another
+                    # name belongs to another Kennel sharing the project (another install, a test run).
                     found = (
                         []
                         if first_try
-                        else gateway.find_servers_by_metadata(
-                            project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
-                        )
+                        else [
+                            s
+                            for s in gateway.find_servers_by_metadata(
+                                project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
+                            )
+                            if s.name == vm.name
+                        ]
                     )
                     server = (
                         found[0]
@@ -510,6 +519,8 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                             },
                         )
                     )
+                    # Killed here, the server exists and its id is not saved: the retry finds it.
+                    failpoint("vm-build-after-create")
                     vm.server_id = server.id
                     vm.save(update_fields=["server_id", "updated_at"])
                     _event(
@@ -526,6 +537,8 @@ def vm_request_build_advance(*, request_id: int) -> bool:
         _transition(vm, Status.FAILED, _("The server was deleted outside Kennel while it was being built."))
         return True
     _mirror_server(vm, server)
+    # Touched at every look: a build being watched is alive, and vm_requests_resume leaves it to its task.
+    VmRequest.objects.filter(pk=vm.pk).update(updated_at=timezone.now())
     if server.status == "ACTIVE" and server.settled:
         _transition(vm, Status.ACTIVE, _("Built on %(host)s.") % {"host": server.host or "?"})
         return True
@@ -581,9 +594,12 @@ def vm_request_wait_for_cloud(*, request_id: int, error: str) -> None:
         VmRequest.objects.filter(pk=vm.pk).update(status_message=message)
 
 
-def vm_requests_resume(*, older_than: timedelta = timedelta(minutes=5)) -> list[int]:
+def vm_requests_resume(*, older_than: timedelta | None = None) -> list[int]:
     """Re-enqueue requests whose task gave up or was lost (an outage longer than its retries, a
-    worker killed). Returns their ids. Nothing waiting is ever dropped."""
+    worker killed): unchanged for ``older_than``, by default KENNEL_STALE_WORK_SECONDS (a build being
+    watched is touched at every look). Returns their ids. Nothing waiting is ever dropped."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
     stale = timezone.now() - older_than
     waiting = list(
         VmRequest.objects.filter(
@@ -593,7 +609,7 @@ def vm_requests_resume(*, older_than: timedelta = timedelta(minutes=5)) -> list[
     from provisioning.tasks import vm_request_build, vm_request_delete
 
     for pk, status in waiting:
-        (vm_request_delete if status == Status.DELETING else vm_request_build).delay(pk)
+        enqueue_now(vm_request_delete if status == Status.DELETING else vm_request_build, pk)
     return [pk for pk, _status in waiting]
 
 
@@ -660,7 +676,7 @@ def vm_action_request(*, actor: User, vm: VmRequest, action: ServerAction, sourc
         from provisioning.tasks import vm_action
 
         request_id = vm.pk
-        transaction.on_commit(lambda: vm_action.delay(request_id, str(action)))
+        enqueue(vm_action, request_id, str(action))
     return vm
 
 
@@ -713,7 +729,7 @@ def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
             from provisioning.tasks import vm_request_delete
 
             request_id = vm.pk
-            transaction.on_commit(lambda: vm_request_delete.delay(request_id))
+            enqueue(vm_request_delete, request_id)
     return vm
 
 
@@ -977,10 +993,10 @@ def vm_leases_enforce() -> dict[str, int]:
     ):
         if settings.KENNEL_VM_EXPIRY_ACTION == "delete":
             if _transition(vm, Status.DELETING, _("The lease expired; deleting.")):
-                vm_request_delete.delay(vm.pk)
+                enqueue_now(vm_request_delete, vm.pk)
         else:
             _event(vm, vm.status, _("The lease expired; stopping. Extend the lease, then start it again."))
-            vm_action.delay(vm.pk, ServerAction.STOP.value)
+            enqueue_now(vm_action, vm.pk, ServerAction.STOP.value)
         audit_record(
             actor=None,
             action="vm.expire",
@@ -1022,7 +1038,7 @@ def vm_floating_ip_request(*, actor: User, vm: VmRequest, attach: bool, source: 
         from provisioning.tasks import vm_floating_ip
 
         request_id = vm.pk
-        transaction.on_commit(lambda: vm_floating_ip.delay(request_id, attach))
+        enqueue(vm_floating_ip, request_id, attach)
     return vm
 
 
@@ -1085,7 +1101,7 @@ def vm_console_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
         from provisioning.tasks import vm_console
 
         request_id = vm.pk
-        transaction.on_commit(lambda: vm_console.delay(request_id))
+        enqueue(vm_console, request_id)
     return vm
 
 
@@ -1130,7 +1146,7 @@ def vm_console_log_request(*, actor: User, vm: VmRequest, source: str) -> VmRequ
         from provisioning.tasks import vm_console_log
 
         request_id = vm.pk
-        transaction.on_commit(lambda: vm_console_log.delay(request_id))
+        enqueue(vm_console_log, request_id)
     return vm
 
 
@@ -1172,19 +1188,21 @@ def ssh_key_add(*, user: User, name: str, public_key: str, source: str) -> SshKe
         fingerprint=fingerprint,
     )
     key.full_clean()
-    key.save()
-    audit_record(
-        actor=user, action="ssh_key.add", target=key, source=source, detail={"fingerprint": fingerprint}
-    )
+    with transaction.atomic():  # the key and its audit entry, or neither (a database gone between them)
+        key.save()
+        audit_record(
+            actor=user, action="ssh_key.add", target=key, source=source, detail={"fingerprint": fingerprint}
+        )
     return key
 
 
 def ssh_key_remove(*, user: User, key: SshKey, source: str) -> None:
-    audit_record(
-        actor=user,
-        action="ssh_key.remove",
-        target=key,
-        source=source,
-        detail={"fingerprint": key.fingerprint},
-    )
-    key.delete()
+    with transaction.atomic():
+        audit_record(
+            actor=user,
+            action="ssh_key.remove",
+            target=key,
+            source=source,
+            detail={"fingerprint": key.fingerprint},
+        )
+        key.delete()

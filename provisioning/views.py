@@ -24,7 +24,7 @@ from portal.validators import validate_single_line
 from portal.views import HtmxListMixin
 from provisioning import selectors, services
 from provisioning.filtersets import VmFilterSet
-from provisioning.forms import VmRequestForm
+from provisioning.forms import LeaseExtendForm, VmRequestForm
 from provisioning.models import SshKey
 from provisioning.server_states import BUSY
 
@@ -42,6 +42,7 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
+        context.update(_catalog_context())  # says so when the cloud cannot be reached
         return context | _servers_context()
 
 
@@ -131,6 +132,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": events,
             "poll": not vm.finished or recent or vm.server_state in BUSY,
             **_servers_context(),
+            **({} if request.htmx else _catalog_context()),
         },
     )
 
@@ -227,16 +229,16 @@ def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def vm_extend(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        days = int(request.POST.get("days", "0"))
-    except ValueError:
-        days = 0  # the service refuses it with its own message
-    return _act_on_vm(
-        request,
-        pk,
-        lambda vm: services.vm_lease_extend(actor=request.user, vm=vm, days=days, source=origin(request)),
-        success=_("Lease extended."),
-    )
+    form = LeaseExtendForm(request.POST)
+
+    def extend(vm):
+        if not form.is_valid():
+            raise ValidationError(form.errors["days"])
+        services.vm_lease_extend(
+            actor=request.user, vm=vm, days=form.cleaned_data["days"], source=origin(request)
+        )
+
+    return _act_on_vm(request, pk, extend, success=_("Lease extended."))
 
 
 @login_required

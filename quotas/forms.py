@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.inputs import INTEGER_MAX, BoundedIntegerField
 from portal.validators import validate_single_line, validate_text
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions, dimension
 from quotas.models import QuotaRule
@@ -29,10 +30,12 @@ class DimensionValuesForm(forms.Form):
         initial_values = initial_values or {}
         for key in keys:
             d = dimension(key)
-            self.fields[field_name(key)] = forms.IntegerField(
+            # Negative values pass to the service, which says why they are refused; absurd ones stop here.
+            self.fields[field_name(key)] = BoundedIntegerField(
                 label=f"{d.label} ({d.unit})" if d.unit else d.label,
                 required=False,
                 initial=initial_values.get(key),
+                min_value=-INTEGER_MAX - 1,
             )
 
     def dimension_fields(self):

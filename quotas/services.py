@@ -29,8 +29,11 @@ from django.utils.translation import gettext_noop as _
 from portal.access import Action, Capability, can, restrict
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudRequestError, QuotaService
+from portal.failpoints import failpoint
+from portal.locks import work_lock
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
+from portal.queue import enqueue
 from portal.services import audit_record
 from provisioning.sync import Part, mirror_run
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, cloud_dimensions, dimension, vm_need
@@ -542,7 +545,16 @@ class ApplyOutcome(StrEnum):
 
 def quota_request_apply(*, request_id: int) -> ApplyOutcome:
     """Write the approved limits to the cloud, service by service, recording each result; then read them
-    back. Raises CloudUnavailable (the task retries; results so far are kept)."""
+    back. Raises CloudUnavailable (the task retries; results so far are kept). One worker at a time: a
+    second task for the same request (the resume task's, after a worker died) leaves it to the first
+    while that one lives."""
+    with work_lock("quota-apply", request_id) as mine:
+        if not mine:
+            return ApplyOutcome.DONE
+        return _quota_request_apply(request_id)
+
+
+def _quota_request_apply(request_id: int) -> ApplyOutcome:
     request = QuotaRequest.objects.filter(pk=request_id).select_related("team").first()
     if request is None:
         return ApplyOutcome.DONE
@@ -585,6 +597,7 @@ def quota_request_apply(*, request_id: int) -> ApplyOutcome:
         request.results[service] = {"status": "applied", "values": values, "at": timezone.now().isoformat()}
         request.save(update_fields=["results", "updated_at"])
         _event(request, None, _("Applied to %(service)s."), service=service)
+        failpoint("quota-apply-between-services")
 
     # Confirm: what the cloud reports now is what was approved, or this is a failure, not a success.
     for service, values in by_service.items():
@@ -676,9 +689,12 @@ def _apply_failed(request: QuotaRequest, failed: str | None, message: str, **par
     return ApplyOutcome.DONE
 
 
-def quota_requests_resume(*, stale_after: timedelta = timedelta(minutes=10)) -> int:
-    """Enqueue approved requests nobody applied (a lost message) and applying ones whose worker died;
-    applying again is safe. Returns how many were enqueued."""
+def quota_requests_resume(*, stale_after: timedelta | None = None) -> int:
+    """Enqueue approved requests nobody applied (a lost message) and applying ones whose worker died
+    (unchanged for ``stale_after``, by default KENNEL_STALE_WORK_SECONDS); applying again is safe.
+    Returns how many were enqueued."""
+    if stale_after is None:
+        stale_after = timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
     cutoff = timezone.now() - stale_after
     ids = list(
         QuotaRequest.objects.filter(status__in=[Status.APPROVED, Status.APPLYING], updated_at__lt=cutoff)
@@ -779,13 +795,13 @@ def _render(value: Any) -> str:
 def _enqueue_apply(request_id: int) -> None:
     from quotas.tasks import quota_request_apply as task
 
-    transaction.on_commit(lambda: task.delay(request_id))
+    enqueue(task, request_id)
 
 
 def _notify(request_id: int, kind: str) -> None:
     from quotas.tasks import quota_request_notify
 
-    transaction.on_commit(lambda: quota_request_notify.delay(request_id, kind))
+    enqueue(quota_request_notify, request_id, kind)
 
 
 def quota_request_email(*, request_id: int, kind: str) -> int:

@@ -34,6 +34,7 @@ from quotas.forms import (
     QuotaRuleForm,
     RejectForm,
     key_of,
+    rule_key_choices,
 )
 from quotas.models import QuotaRequest, QuotaRule
 from quotas.selectors import TeamQuotaTable
@@ -216,12 +217,17 @@ def quota_request_act(request: HttpRequest, pk: int, act: str) -> HttpResponse:
         if act == "approve":
             form = ApproveForm(request.POST, keys=list(quota_request.values))
             if not form.is_valid():
-                raise ValidationError(_("Give whole numbers."))
-            arguments = {"values": form.values(), "comment": request.POST.get("comment", "")}
+                raise ValidationError(_form_problems(form))
+            arguments = {"values": form.values(), "comment": form.cleaned_data["comment"]}
             service, done = services.quota_request_approve, _("Approved; it is being applied.")
         else:
-            service, field, done = _STEPS[act]
-            arguments = {field: request.POST.get(field, "")} if field else {}
+            service, form_class, done = _STEPS[act]
+            arguments = {}
+            if form_class is not None:
+                step_form = form_class(request.POST)
+                if not step_form.is_valid():
+                    raise ValidationError(_form_problems(step_form))
+                arguments = step_form.cleaned_data
         service(actor=request.user, request=quota_request, source=origin(request), **arguments)
         messages.success(request, done)
     except ValidationError as error:
@@ -229,17 +235,26 @@ def quota_request_act(request: HttpRequest, pk: int, act: str) -> HttpResponse:
     return redirect("quotas:request-detail", pk=quota_request.pk)
 
 
-# The other buttons: the service, the form field it takes (if any), what the page says when done.
+def _form_problems(form) -> list[str]:
+    """A form's errors as sentences for a message: "Field: what is wrong"."""
+    return [
+        f"{form.fields[name].label}: {error}" if name in form.fields else str(error)
+        for name, errors in form.errors.items()
+        for error in errors
+    ]
+
+
+# The other buttons: the service, the form its text comes in (if any), what the page says when done.
 _STEPS = {
     "reject": (
         services.quota_request_reject,
-        "reason",
+        RejectForm,
         gettext_lazy("Rejected; the requester has been told."),
     ),
-    "ask": (services.quota_request_ask, "question", gettext_lazy("Question sent.")),
+    "ask": (services.quota_request_ask, AskForm, gettext_lazy("Question sent.")),
     "answer": (
         services.quota_request_answer,
-        "answer",
+        AnswerForm,
         gettext_lazy("Answer sent; the request is pending again."),
     ),
     "cancel": (services.quota_request_cancel, None, gettext_lazy("Cancelled.")),
@@ -264,10 +279,11 @@ def quota_rules(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("delete"):
-                services.quota_rule_delete(
-                    actor=request.user, key=request.POST["delete"], source=origin(request)
-                )
-                messages.success(request, _("Rule removed."))
+                # Only a dimension's key is looked up; other text (a NUL included) names no rule.
+                key = request.POST["delete"]
+                if key in dict(rule_key_choices(architectures)):
+                    services.quota_rule_delete(actor=request.user, key=key, source=origin(request))
+                    messages.success(request, _("Rule removed."))
                 return redirect("quotas:rules")
             if request.POST.get("form") == "policy":
                 policy_form = QuotaPolicyForm(request.POST)

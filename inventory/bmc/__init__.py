@@ -2,10 +2,12 @@
 
 Everything else in Kennel talks to a BMC through ``gateway_for(protocol)``: read its hardware state,
 or ask for a power action. Each call is bounded by ``timeout`` seconds in total and raises one of
-three errors: ``BmcUnreachable`` (no answer in time, connection refused), ``BmcAuthError`` (the BMC
-refused the credentials) or ``BmcError`` (anything else the BMC said no to). Before any packet is sent,
-each gateway checks the address against the allow-list (``allowlist.bmc_endpoint``) and raises
-``BmcRefused``, a ``BmcError``, for one outside it.
+these errors: ``BmcUnreachable`` (connection refused, no route), its kind ``BmcTimeout`` (no answer
+in time: a BMC that takes the connection and never answers), ``BmcAuthError`` (the BMC refused the
+credentials), ``BmcProtocolError`` (it answered, but not in its protocol: garbage) or ``BmcError``
+(anything else the BMC said no to). Before any packet is sent, each gateway checks the address
+against the allow-list (``allowlist.bmc_endpoint``) and raises ``BmcRefused``, a ``BmcError``, for
+one outside it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,16 @@ class BmcUnreachable(BmcError):
     """No answer within the timeout, or the connection was refused."""
 
 
+class BmcTimeout(BmcUnreachable):
+    """Nothing came back within the timeout (the connection may have been accepted)."""
+
+
 class BmcAuthError(BmcError):
     """The BMC refused the username or password."""
+
+
+class BmcProtocolError(BmcError):
+    """Something answered, but not in the BMC's protocol (not HTTP/Redfish, not IPMI)."""
 
 
 class BmcRefused(BmcError):

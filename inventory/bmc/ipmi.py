@@ -25,6 +25,7 @@ from inventory.bmc import (
     BmcAuthError,
     BmcError,
     BmcTarget,
+    BmcTimeout,
     BmcUnreachable,
     HardwareState,
     Health,
@@ -100,7 +101,7 @@ def _ipmitool(target: BmcTarget, command: list[str], *, deadline: float) -> str:
             argv, env=environment, capture_output=True, text=True, timeout=remaining, check=False
         )
     except subprocess.TimeoutExpired:
-        raise BmcUnreachable(f"no answer within {remaining:.0f} s") from None
+        raise BmcTimeout(f"no answer within {remaining:.0f} s") from None
     if result.returncode == 0 or "System Power" in result.stdout:
         return result.stdout
     message = (result.stderr.strip().splitlines() or ["ipmitool failed"])[-1]
@@ -109,7 +110,7 @@ def _ipmitool(target: BmcTarget, command: list[str], *, deadline: float) -> str:
         # and a verbose retry names the refusal.
         elapsed = time.monotonic() - started
         if elapsed >= int(per_attempt) or "no response" in result.stderr:
-            raise BmcUnreachable("no answer from the BMC")
+            raise BmcTimeout("no answer from the BMC")
         if _is_auth_refusal(argv, environment, deadline):
             raise BmcAuthError("the BMC refused the credentials")
         raise BmcUnreachable(message)

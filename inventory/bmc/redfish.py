@@ -14,12 +14,14 @@ power supplies but not PowerControl).
 
 from __future__ import annotations
 
+import http.client
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
 import sushy
+import urllib3
 from sushy import auth as sushy_auth
 from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exceptions
@@ -27,8 +29,10 @@ from sushy import exceptions as sushy_exceptions
 from inventory.bmc import (
     BmcAuthError,
     BmcError,
+    BmcProtocolError,
     BmcRefused,
     BmcTarget,
+    BmcTimeout,
     BmcUnreachable,
     HardwareState,
     Health,
@@ -162,6 +166,21 @@ def _errors_mapped() -> Iterator[None]:
                 "the BMC's TLS certificate did not verify: give its CA in KENNEL_BMC_CA_BUNDLE "
                 "or stop verifying it for this server"
             ) from None
-        raise BmcUnreachable("no answer from the BMC") from None
+        raise _connection_failure(error) from None
     except (sushy_exceptions.SushyError, IndexError, KeyError, ValueError) as error:
-        raise BmcError(f"unexpected answer from the BMC: {type(error).__name__}") from None
+        raise BmcProtocolError(f"unexpected answer from the BMC: {type(error).__name__}") from None
+
+
+def _connection_failure(error: BaseException) -> BmcUnreachable | BmcProtocolError:
+    """What went wrong below HTTP, told apart: no answer in time, an answer that is not HTTP, or no
+    connection at all. sushy wraps requests' error (then it is the context)."""
+    chain = [error, error.__context__, error.__cause__]
+    causes = [e for e in chain if e is not None]
+    causes += [arg for e in list(causes) for arg in getattr(e, "args", ()) if isinstance(arg, BaseException)]
+    if any(isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError) for e in causes) or any(
+        "timed out" in str(e).lower() for e in causes
+    ):
+        return BmcTimeout("no answer from the BMC within the timeout")
+    if any(isinstance(e, urllib3.exceptions.ProtocolError | http.client.HTTPException) for e in causes):
+        return BmcProtocolError("the BMC's answer is not HTTP (it is not speaking Redfish)")
+    return BmcUnreachable("the BMC refused the connection or cannot be reached")

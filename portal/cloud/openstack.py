@@ -501,9 +501,28 @@ class OpenStackGateway:
             attrs["user_data"] = base64.b64encode(user_data.encode()).decode()
         if key_name:
             attrs["key_name"] = key_name
-        created = self._in_project(project_id).compute.create_server(**attrs)
+        try:
+            created = self._in_project(project_id).compute.create_server(**attrs)
+        except os_exceptions.HttpException as error:
+            if network_id and error.status_code in (400, 404) and "network" in _message(error).lower():
+                self._network_answers(network_id, error)
+            raise
         # No GET here: whoever needs the state asks for it (a build polls anyway).
         return ServerCreated(id=created.id, name=name, project_id=project_id)
+
+    def _network_answers(self, network_id: str, refusal: Exception) -> None:
+        """Nova says "Network ... could not be found" while Neutron is away or starting: ask Neutron
+        itself. Returns when Neutron confirms the network is gone (the refusal stands); raises
+        CloudUnavailable when Neutron cannot answer or has the network (a passing outage, not a refusal)."""
+        try:
+            self.conn.network.get_network(network_id)
+        except os_exceptions.HttpException as error:
+            if (error.status_code or 500) < 500:
+                return  # gone, or not ours to see: the refusal stands
+            raise CloudUnavailable(f"the network service failed: {error}") from refusal
+        except (ks_exceptions.ClientException, *_TRANSIENT_KEYSTONE) as error:
+            raise CloudUnavailable(f"the network service cannot be reached: {error}") from refusal
+        raise CloudUnavailable(f"Nova could not see network {network_id}, which Neutron has: {refusal}")
 
     @translate_errors
     def get_server(self, server_id: str) -> Server:

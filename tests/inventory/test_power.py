@@ -140,7 +140,10 @@ def test_an_unreachable_bmc_fails_the_request_with_a_message(admin, bmcs, dead_i
     )
     request = services.power_request_execute(request_id=ask(admin, server, "on").pk, timeout=2)
     assert request is not None
-    assert (request.status, request.error) == (PowerRequest.Status.FAILED, "The BMC did not answer.")
+    assert (request.status, request.error) == (
+        PowerRequest.Status.FAILED,
+        "The BMC did not answer within 2 s.",
+    )
 
 
 def test_power_page_matrix(people, bmcs):

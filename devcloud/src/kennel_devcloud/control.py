@@ -1,4 +1,5 @@
-"""Start, stop and report on the devcloud: ``devcloud/run start|stop|status``.
+"""Start, stop and report on the devcloud: ``devcloud/run start|stop|status``, and stop or start one
+service of a running cloud: ``devcloud/run stop-service|start-service NAME`` (fault tests).
 
 Standard library only: this module runs with the machine's python3 before the
 devcloud's virtualenv exists, and installs that virtualenv on first use.
@@ -951,10 +952,46 @@ def cmd_status() -> int:
     return 0 if all_up else 1
 
 
+def _one_service(name: str) -> Service:
+    services = {s.name: s for s in all_services()}
+    if name not in services:
+        raise SystemExit(f"no service named {name!r}; one of: {', '.join(services)}")
+    return services[name]
+
+
+def cmd_stop_service(name: str) -> int:
+    """Stop one service of a running cloud (fault tests: an API that goes away and comes back)."""
+    stop_group([_one_service(name)])
+    say(f"{name} stopped")
+    return 0
+
+
+def cmd_start_service(name: str) -> int:
+    """Start one stopped service again with the configuration the last full start rendered, and wait
+    until it answers."""
+    service = _one_service(name)
+    started = time.monotonic()
+    try:
+        spawn(service)
+        wait_ready([service], timeout=120)
+    except StartError as e:
+        say(f"start of {name} FAILED: {e}")
+        print(tail(service.logfile), flush=True)
+        return 1
+    say(f"{name} ready in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devcloud/run", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("start", "stop", "status"))
+    parser.add_argument("command", choices=("start", "stop", "status", "stop-service", "start-service"))
+    parser.add_argument("service", nargs="?", help="for stop-service and start-service: e.g. nova-api")
     args = parser.parse_args(argv)
+    if args.command in ("stop-service", "start-service"):
+        if not args.service:
+            parser.error(f"{args.command} needs the name of a service (see 'status')")
+        one = cmd_stop_service if args.command == "stop-service" else cmd_start_service
+        return one(args.service)
     commands: dict[str, Callable[[], int]] = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status}
     return commands[args.command]()
 

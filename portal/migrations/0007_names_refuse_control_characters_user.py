@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0005_names_refuse_control_characters'),
+        ('portal', '0006_names_refuse_control_characters'),
     ]
 
     operations = [

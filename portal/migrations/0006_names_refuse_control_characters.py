@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0004_token_scope_and_session_epoch'),
+        ('portal', '0005_queued_task'),
     ]
 
     operations = [
