@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import Task
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -1088,21 +1089,28 @@ def vm_console_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
         refusal = _state_refusal(vm, "console")
         if refusal is not None:
             raise refusal
+        from provisioning.tasks import vm_console
+
         fields = {
             "console_url": "",
             "console_url_at": None,
             "console_error": "",
             "console_requested_at": timezone.now(),
         }
-        VmRequest.objects.filter(pk=vm.pk).update(**fields)
-        for key, value in fields.items():
-            setattr(vm, key, value)
-        audit_record(actor=actor, action="vm.console", target=vm, team=vm.team, source=source)
-        from provisioning.tasks import vm_console
-
-        request_id = vm.pk
-        enqueue(vm_console, request_id)
+        _vm_ask_worker(actor=actor, vm=vm, fields=fields, action="vm.console", task=vm_console, source=source)
     return vm
+
+
+def _vm_ask_worker(
+    *, actor: User, vm: VmRequest, fields: dict[str, Any], action: str, task: Task, source: str
+) -> None:
+    """Mark what is asked on the VM (the page follows these fields), audit it and hand it to a worker
+    once the transaction commits."""
+    VmRequest.objects.filter(pk=vm.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(vm, key, value)
+    audit_record(actor=actor, action=action, target=vm, team=vm.team, source=source)
+    enqueue(task, vm.pk)
 
 
 def vm_console_advance(*, request_id: int) -> None:
@@ -1138,15 +1146,12 @@ def vm_console_log_request(*, actor: User, vm: VmRequest, source: str) -> VmRequ
         refusal = _state_refusal(vm, "console_log")
         if refusal is not None:
             raise refusal
-        fields = {"console_log_requested_at": timezone.now(), "console_log_error": ""}
-        VmRequest.objects.filter(pk=vm.pk).update(**fields)
-        for key, value in fields.items():
-            setattr(vm, key, value)
-        audit_record(actor=actor, action="vm.console_log", target=vm, team=vm.team, source=source)
         from provisioning.tasks import vm_console_log
 
-        request_id = vm.pk
-        enqueue(vm_console_log, request_id)
+        fields = {"console_log_requested_at": timezone.now(), "console_log_error": ""}
+        _vm_ask_worker(
+            actor=actor, vm=vm, fields=fields, action="vm.console_log", task=vm_console_log, source=source
+        )
     return vm
 
 
