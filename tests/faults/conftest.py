@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from celery import current_app
+from kombu import pools as kombu_pools
 
 from tests.live import ROOT
 
@@ -173,6 +174,10 @@ def broker(url: str) -> Iterator[None]:
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        # kombu keeps producer pools in a process-wide registry keyed by broker: without clearing it,
+        # the next enqueue to the shared broker reuses a producer pool whose connections were closed
+        # above ("Acquire on closed pool" in every later test of the run).
+        kombu_pools.reset()
 
     previous = app.conf.broker_url
     reset()
