@@ -36,6 +36,13 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+    """Whether ``address`` is one of ``KENNEL_TRUSTED_PROXIES``."""
+    if address is None:
+        return False
+    return any(address in net for net in trusted_proxy_networks(tuple(settings.KENNEL_TRUSTED_PROXIES)))
+
+
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address: the peer (REMOTE_ADDR), unless the peer is one of the trusted reverse
     proxies (``KENNEL_TRUSTED_PROXIES``), in which case its ``X-Forwarded-For`` is read from the right,
@@ -50,8 +57,7 @@ def client_ip(request: HttpRequest) -> str | None:
     if address is None:
         return None
     peer = str(address)
-    trusted = trusted_proxy_networks(tuple(settings.KENNEL_TRUSTED_PROXIES))
-    if not trusted or not any(address in net for net in trusted):
+    if not _trusted(address):
         return peer
     hops = [hop for hop in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",") if hop.strip()]
     client = peer
@@ -60,7 +66,7 @@ def client_ip(request: HttpRequest) -> str | None:
         if hop_address is None:  # garbage in the chain: keep the last address a trusted hop gave
             break
         client = str(hop_address)
-        if not any(hop_address in net for net in trusted):
+        if not _trusted(hop_address):
             break
     return client
 
@@ -82,9 +88,7 @@ class UntrustedForwardedHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        address = _address(str(request.META.get("REMOTE_ADDR") or ""))
-        trusted = trusted_proxy_networks(tuple(settings.KENNEL_TRUSTED_PROXIES))
-        if address is None or not any(address in net for net in trusted):
+        if not _trusted(_address(str(request.META.get("REMOTE_ADDR") or ""))):
             for header in FORWARDED_HEADERS:
                 request.META.pop(header, None)
         return self.get_response(request)
