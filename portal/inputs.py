@@ -10,8 +10,10 @@ from django import forms
 # The largest value of PostgreSQL's ``integer`` (and of the 32-bit limits the clouds' quota APIs keep).
 # No form hands the code a larger number, so none reaches date arithmetic or the database to overflow.
 INTEGER_MAX = 2**31 - 1
-# Ids are PostgreSQL ``bigint``; 18 digits always fit in one.
-_OBJECT_ID = re.compile(r"[0-9]{1,18}")
+# Ids are PostgreSQL ``bigint``: ASCII digits only (no "-1", "²" or "1e3"), at most 18 of them so that
+# any of them fits (9.2e18). The API's router matches path ids with the same pattern.
+ID_PATTERN = "[0-9]{1,18}"
+_OBJECT_ID = re.compile(ID_PATTERN)
 
 
 def object_id(value: object) -> int | None:

@@ -16,11 +16,12 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Architecture
 from portal.cloud.gateway import QuotaService
+from portal.inputs import INTEGER_MAX
 
 ARCH_SEPARATOR = ":"
 # OpenStack's services keep quota limits in 32-bit integer columns: no value above this is ever valid,
 # whatever the estate, and none is ever sent to the cloud.
-QUOTA_VALUE_MAX = 2**31 - 1
+QUOTA_VALUE_MAX = INTEGER_MAX
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,12 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser, get_encoding
 
-# The largest value of a PostgreSQL integer column: every integer the API accepts into one is bounded
-# by it (the schema test in tests/portal/api/ checks that every integer input has a maximum).
-PG_INT_MAX = 2**31 - 1
+from portal.inputs import INTEGER_MAX
+
+# The largest value of a PostgreSQL integer column (the one the forms use): every integer the API
+# accepts into one is bounded by it (the schema test in tests/portal/api/ checks that every integer
+# input has a maximum).
+PG_INT_MAX = INTEGER_MAX
 # A request body is read whole into memory; the largest legitimate one is a 2 MB server CSV sent as a
 # JSON string (escaping can double it).
 MAX_JSON_BYTES = 5 * 1024 * 1024

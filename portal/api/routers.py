@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-# A bigint id: ASCII digits only (no "-1", "²" or "1e3"), at most 18 of them so that any of them fits
-# PostgreSQL's bigint (9.2e18); anything else is a 404 before a view runs.
-ID_PATTERN = "[0-9]{1,18}"
+from portal.inputs import ID_PATTERN  # anything else is a 404 before a view runs
 
 
 class Router(SimpleRouter):
