@@ -7,7 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # qemu-img converts and checks the old VMs' disks that admins import (Debian's qemu-utils).
-want=(redis-server:redis-server msgfmt:gettext /usr/bin/ipmitool:ipmitool qemu-img:qemu-utils)
+# prometheus (with promtool) and its node exporter: the usage metrics of hosts and VMs, and the alert rules.
+# slapd and ldap-utils: the company directory the demo (KENNEL_LDAP_DEMO=1) and the tests sign in against.
+want=(redis-server:redis-server msgfmt:gettext /usr/bin/ipmitool:ipmitool qemu-img:qemu-utils
+      /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus
+      /usr/bin/prometheus-node-exporter:prometheus-node-exporter
+      /usr/sbin/slapd:slapd /usr/bin/ldapsearch:ldap-utils)
 if [[ "${1:-}" == test ]]; then
   # The font lets Chromium's screenshots of the Chinese pages show glyphs rather than boxes.
   # zsh: the CLI's zsh completion is tested in zsh itself.
@@ -29,7 +34,7 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts services on install; Kennel runs its own instances on loopback.
-  systemctl disable --now redis-server postgresql >/dev/null 2>&1 || true
+  systemctl disable --now redis-server postgresql slapd prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 fi
 
 PYTHON=${PYTHON:-python3.11}
