@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from catalog import qemu
 from catalog.models import ImageImport, ImagePropertyChange
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudNotFound, CloudRequestError, CloudUnavailable, Image
 from portal.failpoints import failpoint

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from django.db import transaction
 
-from inventory.models import Architecture, ServerRole
+from inventory.models import ServerRole
 from inventory.services import datacenter_upsert, server_bmc_set, server_upsert
 from portal import services
+from portal.architectures import Architecture
 from portal.models import Membership, Role, Team, User
 
 
