@@ -35,12 +35,14 @@ from portal.cloud.gateway import (
     ServerAction,
 )
 from portal.failpoints import failpoint
+from portal.hooks import hooks_run
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from provisioning import cloudinit
 from provisioning.floating_ips import floating_ip_release_after_vanish, floating_ip_release_with_vm
+from provisioning.hooks import ProvisioningEvent
 from provisioning.models import (
     CloudFlavor,
     CloudHost,
@@ -55,7 +57,6 @@ from provisioning.models import (
 from provisioning.selectors import host_fit_count
 from provisioning.server_states import BUSY, ServerState, server_state_for
 from provisioning.sync import Part, mirror_run
-from quotas.services import quota_vm_refusal
 
 METADATA_KEY = "kennel-request"
 # What a VM whose server is gone shows of it.
@@ -289,14 +290,16 @@ def vm_request_submit(
             .exists()
         ):
             raise ValidationError({"name": _("Your team already has a VM named %(name)s.") % {"name": name}})
-        refusal = quota_vm_refusal(
+        # The team's quota (the quotas app's hook), counted from the rows this lock serialises.
+        refusals = hooks_run(
+            ProvisioningEvent.VM_ADMIT,
             team=team,
             vcpus=flavor.vcpus,
             ram_mb=flavor.ram_mb,
             disk_gb=flavor.disk_gb,
             architecture=image.architecture,
         )
-        if refusal:
+        if refusal := next((r for r in refusals if r), None):
             raise ValidationError({"flavor": refusal})
         vm = VmRequest(
             team=team,
