@@ -12,7 +12,8 @@ from portal.demo import demo_cloud_link, demo_load
 from portal.models import User
 from provisioning import services
 from provisioning.models import VmRequest
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 X86_HOSTS = {"x2", "x3", "x4"}

@@ -14,7 +14,8 @@ from portal.demo import demo_cloud_link, demo_load
 from portal.models import Team, User
 from provisioning import services
 from provisioning.models import CloudFlavor, CloudImage, VmRequest
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)  # two cores shared with the whole cloud: htmx swaps can take seconds

@@ -21,7 +21,8 @@ from portal.services import team_link_project
 from provisioning import services as vm_services
 from provisioning.models import VmRequest
 from tests.faults.conftest import QUICK_RECOVERY, broker, celery_beat
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 from tests.portal.cloud.conftest import wait_gone
 from tests.provisioning.conftest import flavor, image, offer_every_image
 

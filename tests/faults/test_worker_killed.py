@@ -33,8 +33,9 @@ from quotas.models import QuotaRequest, QuotaRequestEvent
 from tests.catalog.conftest import make_qcow2
 from tests.factories import UserFactory
 from tests.faults.conftest import QUICK_RECOVERY, broker, celery_beat, kill_hard, wait_for_failpoint
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
 from tests.onboarding.test_integration import admin_connection
+from tests.polling import eventually
 from tests.portal.cloud.conftest import wait_gone
 from tests.provisioning.conftest import flavor, image, offer_every_image
 

@@ -19,6 +19,7 @@ from portal.cloud.gateway import CloudUnavailable, ServerAction
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
 from tests.matrix import check_matrix
+from tests.polling import until_done
 
 pytestmark = pytest.mark.django_db
 
@@ -185,8 +186,9 @@ def test_no_other_enabled_host_of_the_architecture_is_a_reason_too(
         fake.set_compute_service_enabled(host, enabled=False, reason="maintenance")
     drain = drain_with_moves(admin, x4, django_capture_on_commit_callbacks)
     services.server_drain_advance(server_id=x4.pk)
-    while drain_migration.server_drain_migrate_step(server_id=x4.pk) is not None:
-        pass
+    until_done(
+        lambda: drain_migration.server_drain_migrate_step(server_id=x4.pk) is None, what="moving x4's VMs off"
+    )
     assert "No other enabled x86_64 host: x4" in drain.moves.get().reason
 
 
@@ -287,8 +289,9 @@ def test_the_page_and_the_api_show_each_vms_move_and_poll_only_while_working(
     html = live.content.decode()
     assert html.startswith('<section id="drain"') and 'hx-trigger="every 2s"' in html
     assert 'data-state="migrating"' in html and 'data-state="waiting"' in html
-    while drain_migration.server_drain_migrate_step(server_id=x4.pk) is not None:
-        pass
+    until_done(
+        lambda: drain_migration.server_drain_migrate_step(server_id=x4.pk) is None, what="moving x4's VMs off"
+    )
     html = client.get(
         f"/inventory/servers/{x4.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="drain"
     ).content.decode()

@@ -10,6 +10,7 @@ import uuid
 
 import openstack
 import pytest
+from django.core.exceptions import ValidationError
 
 from onboarding import services
 from onboarding.models import Onboarding, QuotaTemplate, SubnetAllocation
@@ -18,7 +19,8 @@ from portal.cloud.gateway import CloudRequestError
 from portal.models import Role
 from provisioning.models import VmRequest
 from tests.factories import UserFactory
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 from tests.portal.cloud.conftest import wait_active
 from tests.portal.cloud.test_contract import flavor, image_for
 
@@ -237,7 +239,7 @@ def test_a_failure_at_the_router_resumes_to_the_same_end_and_offboarding_leaves_
     fip = gateway.create_floating_ip(project_id=project_id, external_network_id=public.id)
     gateway.attach_floating_ip(floating_ip_id=fip.id, server_id=server.id)
 
-    with pytest.raises(Exception, match=server.name):
+    with pytest.raises(ValidationError, match=server.name):
         services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm="")
     services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm=slug)
     onboarding = run(onboarding)

@@ -44,6 +44,7 @@ from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.models import Membership, Role
 from tests.factories import MembershipFactory, ServerFactory, TeamFactory, UserFactory
+from tests.polling import until_done
 
 # Values that broke, or could break, a server somewhere: non-ASCII digits, numbers past every integer
 # type, NUL, lone UTF-16 surrogates (sent as the bytes a careless client would), control and
@@ -165,8 +166,7 @@ def _build_estate() -> Estate:
         vm = vm_services.vm_request_submit(
             actor=member, team=team, name="web1", image=image, flavor=flavor, source="test"
         )
-        while not vm_services.vm_request_build_advance(request_id=vm.pk):
-            pass
+        until_done(lambda: vm_services.vm_request_build_advance(request_id=vm.pk), what="building web1")
         profile = vm_services.profile_save(actor=admin, name="basic", parts=[], source="test")
         key = vm_services.ssh_key_add(user=member, name="laptop", public_key=SSH_KEY, source="test")
         token, _key = api_token_create(user=member, name="laptop", source="test")

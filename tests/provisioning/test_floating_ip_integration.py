@@ -15,7 +15,8 @@ from provisioning import floating_ips, services
 from provisioning.models import CloudFloatingIp, VmRequest
 from quotas.selectors import team_quota_table
 from quotas.services import quota_sync
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 from tests.provisioning.conftest import offer_every_image
 from tests.provisioning.test_integration import delete_and_wait, request_vm, status_of
 

@@ -16,7 +16,8 @@ from portal.cloud import cloud
 from portal.services import team_link_project
 from provisioning import services
 from provisioning.models import VmRequest
-from tests.live import ROOT, celery_worker, eventually
+from tests.live import ROOT, celery_worker
+from tests.polling import eventually
 from tests.provisioning.conftest import flavor, image, offer_every_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

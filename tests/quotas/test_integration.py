@@ -16,7 +16,8 @@ from portal.services import team_link_project
 from provisioning.services import catalog_refresh
 from quotas import services
 from quotas.models import QuotaRequest
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 from tests.portal.cloud.conftest import wait_active, wait_gone
 from tests.portal.cloud.test_contract import flavor, image_for
 
