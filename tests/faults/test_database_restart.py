@@ -21,7 +21,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.faults.conftest import broker, free_port
+from tests.faults.processes import broker, free_port
 from tests.live import ROOT, celery_worker
 from tests.polling import eventually
 

@@ -13,7 +13,6 @@ from inventory import services
 from inventory.models import PowerRequest, ServerDrain, ServerRole
 from inventory.services import DrainRefused, PowerActionRefused
 from portal.backoff import OUTAGE_RETRIES, outage_backoff
-from portal.celery import app
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudRequestError, CloudUnavailable
@@ -62,14 +61,6 @@ def x4(settings):
         bmc_port=623,
         bmc_username="ADMIN",
     )
-
-
-@pytest.fixture
-def eager_tasks():
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def power_off(admin, server, action="hard_off"):

@@ -18,6 +18,7 @@ from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudUnavailable, ServerAction
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
+from tests.fixtures.fake_cloud import place
 from tests.matrix import check_matrix
 from tests.polling import until_done
 
@@ -26,37 +27,11 @@ pytestmark = pytest.mark.django_db
 X86 = {"x2", "x3", "x4"}
 
 
-def place(fake: FakeCloud, host: str, names: list[str], arch: str = "x86_64") -> None:
-    """Servers named ``names`` on ``host`` (the other hosts disabled while they are scheduled)."""
-    project = fake.find_project("alpha")
-    assert project is not None
-    fake.assign_role(user_id=fake.whoami().id, project_id=project.id, role="admin")
-    image = next(i for i in fake.list_images() if i.architecture == arch)
-    tiny = next(f for f in fake.list_flavors() if f.name == "m1.tiny")
-    others = [h.hostname for h in fake.list_hypervisors() if h.hostname != host and h.status == "enabled"]
-    for other in others:
-        fake.set_compute_service_enabled(other, enabled=False, reason="test")
-    for name in names:
-        fake.create_server(project_id=project.id, name=name, image_id=image.id, flavor_id=tiny.id)
-    fake.settle()
-    for other in others:
-        fake.set_compute_service_enabled(other, enabled=True)
-    assert {s.name for s in fake.list_servers_on_host(host)} >= set(names)
-
-
 @pytest.fixture
 def fake():
     fake = FakeCloud()
     with override(fake):
         yield fake
-
-
-@pytest.fixture
-def eager_tasks():
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def compute(name: str, host: str, arch: str = "x86_64"):

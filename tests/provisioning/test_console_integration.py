@@ -13,8 +13,8 @@ from portal.cloud.gateway import ServerAction
 from portal.services import team_link_project
 from provisioning import services
 from provisioning.models import VmRequest
+from tests.fixtures.fake_cloud import flavor, image, offer_every_image
 from tests.polling import eventually
-from tests.provisioning.conftest import flavor, image, offer_every_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

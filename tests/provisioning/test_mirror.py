@@ -19,8 +19,8 @@ from provisioning.sync import Part, mirror_run
 from quotas.models import TeamQuota
 from quotas.selectors import team_usage
 from quotas.services import quota_mirror_refresh
+from tests.fixtures.fake_cloud import flavor, image
 from tests.polling import until_done
-from tests.provisioning.conftest import flavor, image
 
 pytestmark = pytest.mark.django_db
 Status = VmRequest.Status

@@ -12,8 +12,8 @@ from portal.cloud.gateway import ServerAction
 from provisioning import services
 from provisioning.models import VmRequest
 from provisioning.server_states import action_allowed, server_state_for
+from tests.fixtures.fake_cloud import flavor, image
 from tests.polling import until_done
-from tests.provisioning.conftest import flavor, image
 
 Status = VmRequest.Status
 

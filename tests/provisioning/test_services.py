@@ -13,7 +13,7 @@ from portal.models import AuditEvent
 from provisioning import services
 from provisioning.models import CloudFlavor, CloudHost, CloudSync, VmRequest
 from provisioning.selectors import architecture_list, host_fit_count
-from tests.provisioning.conftest import flavor, image
+from tests.fixtures.fake_cloud import flavor, image
 
 pytestmark = pytest.mark.django_db
 Status = VmRequest.Status
