@@ -20,9 +20,10 @@ from django.views.generic import DetailView, ListView
 from onboarding.models import Onboarding
 from onboarding.selectors import onboarding_progress
 from portal import selectors, services
-from portal.access import Action, Capability, can, restrict, role_of
+from portal.access import Action, Capability, can, restrict
 from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
+from portal.http import AuthenticatedHttpRequest
 from portal.inputs import object_id
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
@@ -76,7 +77,7 @@ class HtmxListMixin:
         return super().get_template_names()
 
 
-_LANDING_TEMPLATES = {
+_LANDING_TEMPLATES: dict[str, str] = {
     Role.DEVELOPER: "portal/home_developer.html",
     Role.MANAGER: "portal/home_manager.html",
     Role.ADMIN: "portal/home_admin.html",
@@ -84,9 +85,10 @@ _LANDING_TEMPLATES = {
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    role = role_of(request.user)
-    return render(request, _LANDING_TEMPLATES[role], selectors.landing_summary(user=request.user))
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return render(
+        request, _LANDING_TEMPLATES[request.user.portal_role], selectors.landing_summary(user=request.user)
+    )
 
 
 class TeamListView(LoginRequiredMixin, ListView):
@@ -134,7 +136,7 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
 
 
 @login_required
-def people(request: HttpRequest) -> HttpResponse:
+def people(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Everyone with their role, teams and whether they may sign in (managers read; admins change)."""
     if not can(request.user, Capability.TEAMS_VIEW_ALL):
         raise PermissionDenied
@@ -184,7 +186,7 @@ class AuditEventListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMi
 
 
 @login_required
-def api_token_list(request: HttpRequest) -> HttpResponse:
+def api_token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's API tokens; POST issues a new one and shows its key once."""
     new_key = None
     if request.method == "POST":
@@ -214,7 +216,7 @@ def api_token_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(restrict(request.user, ApiToken.objects.all(), Action.DELETE), pk=pk)
     services.api_token_revoke(actor=request.user, token=token, source=origin(request))
     messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
