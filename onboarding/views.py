@@ -5,7 +5,6 @@ own credentials. Views call selectors and services and nothing else."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import TYPE_CHECKING
 
 from django.contrib import messages
@@ -21,26 +20,16 @@ from django.views.decorators.http import require_POST
 from onboarding import selectors, services
 from onboarding.forms import MemberForm, OffboardForm, QuotaTemplateForm, TeamOnboardForm
 from onboarding.models import CloudAccount, Onboarding
-from portal.access import Action, Capability, can, restrict
+from portal.access import Action, Capability, restrict
 from portal.http import AuthenticatedHttpRequest
 from portal.models import Team, User
 from portal.origin import origin
+from portal.refusals import form_add_refusal, message_add_refusal
+from portal.views import capability_required
+from quotas.forms import field_name
 
 if TYPE_CHECKING:  # django-stubs-ext is a development dependency
     from django_stubs_ext import StrOrPromise
-
-
-def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in (else the login page) and allowed to onboard teams (else 403)."""
-
-    @login_required
-    @wraps(view)
-    def guarded(request: AuthenticatedHttpRequest, *args, **kwargs) -> HttpResponse:
-        if not can(request.user, Capability.TEAMS_ONBOARD):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return guarded
 
 
 def _team_onboarding(
@@ -58,21 +47,17 @@ def _team_onboarding(
     return onboarding
 
 
-def _refusal(request: AuthenticatedHttpRequest, error: ValidationError) -> None:
-    messages.error(request, " ".join(error.messages))
-
-
 # --- chains ------------------------------------------------------------------------------------------
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def onboarding_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request, "onboarding/list.html", {"onboardings": selectors.onboarding_list(user=request.user)}
     )
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def team_onboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TeamOnboardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -89,11 +74,7 @@ def team_onboard(request: AuthenticatedHttpRequest) -> HttpResponse:
                 source=origin(request),
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error(None, error.messages)
+            form_add_refusal(form, error)
         else:
             messages.success(request, _("%(team)s is being onboarded.") % {"team": onboarding.team.name})
             return redirect("onboarding:team", onboarding.team.slug)
@@ -119,7 +100,7 @@ def _chain_action(
         try:
             service(actor=request.user, onboarding=onboarding, source=origin(request))
         except ValidationError as error:
-            _refusal(request, error)
+            message_add_refusal(request, error)
         else:
             messages.success(request, success)
         return redirect("onboarding:team", slug)
@@ -148,10 +129,7 @@ def team_offboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
                 source=origin(request),
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                form.add_error("confirm", error.message_dict.get("confirm", error.messages))
-            else:
-                form.add_error(None, error.messages)
+            form_add_refusal(form, error)
         else:
             messages.success(request, _("%(team)s is being offboarded.") % {"team": onboarding.team.name})
             return redirect("onboarding:team", slug)
@@ -182,7 +160,7 @@ def team_members(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
                 source=origin(request),
             )
         except ValidationError as error:
-            _refusal(request, error)
+            message_add_refusal(request, error)
         else:
             messages.success(request, _("Saved; the cloud's roles follow in a moment."))
             return redirect("onboarding:members", slug)
@@ -208,13 +186,13 @@ def team_member_remove(request: AuthenticatedHttpRequest, slug: str, user_id: in
 # --- quota templates ---------------------------------------------------------------------------------
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def quota_template_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     templates = selectors.quota_template_list(user=request.user)
     return render(request, "onboarding/template_list.html", {"templates": templates})
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def quota_template_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     template = get_object_or_404(selectors.quota_template_list(user=request.user), pk=pk) if pk else None
     form = QuotaTemplateForm(request.POST or None, template=template)
@@ -229,8 +207,7 @@ def quota_template_edit(request: AuthenticatedHttpRequest, pk: int | None = None
                 source=origin(request),
             )
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in ("name", "description") else None, errors)
+            form_add_refusal(form, error, field_of=field_name)
         else:
             messages.success(request, _("Quota template saved."))
             return redirect("onboarding:templates")
@@ -238,7 +215,7 @@ def quota_template_edit(request: AuthenticatedHttpRequest, pk: int | None = None
 
 
 @require_POST
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def quota_template_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(selectors.quota_template_list(user=request.user), pk=pk)
     services.quota_template_delete(actor=request.user, template=template, source=origin(request))
@@ -249,7 +226,7 @@ def quota_template_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpRes
 # --- orphans -----------------------------------------------------------------------------------------
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def orphans(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         services.orphan_check_request(actor=request.user, source=origin(request))
@@ -311,7 +288,7 @@ def cloud_password_reset(request: AuthenticatedHttpRequest, slug: str) -> HttpRe
     try:
         services.cloud_password_reset(actor=request.user, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("onboarding:credentials", credentials.team.slug)
 
 
@@ -322,7 +299,7 @@ def cloud_password_reveal(request: AuthenticatedHttpRequest, slug: str) -> HttpR
     try:
         password = services.cloud_password_reveal(actor=request.user, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
         return redirect("onboarding:credentials", credentials.team.slug)
     response = render(
         request,

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from catalog.models import ImageImport
 from inventory.models import (
-    Architecture,
     DataCenter,
     HardwareState,
     PowerRequest,
@@ -23,6 +22,7 @@ from inventory.models import (
     UtilizationSample,
 )
 from onboarding.models import CloudAccount, Onboarding, OnboardingStep, QuotaTemplate
+from portal.architectures import Architecture
 from portal.models import Membership, Role, Team, User
 from provisioning.models import CloudHost, UnmanagedServer, VmRequest
 from quotas.models import QuotaRule, TeamQuota
