@@ -33,13 +33,6 @@ from inventory.bmc import (
     gateway_for,
 )
 from inventory.bmc.allowlist import bmc_endpoint
-from inventory.crypto import (
-    SecretUnreadable,
-    secret_decrypt,
-    secret_encrypt,
-    secret_is_current,
-    secret_rotate,
-)
 from inventory.models import (
     BmcTlsVerifyChoice,
     DataCenter,
@@ -55,6 +48,13 @@ from inventory.models import (
 from portal.access import Action, Capability, can, restrict
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudNotFound, CloudUnavailable
+from portal.crypto import (
+    SecretUnreadable,
+    secret_decrypt,
+    secret_encrypt,
+    secret_is_current,
+    secret_rotate,
+)
 from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
