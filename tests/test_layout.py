@@ -33,9 +33,10 @@ def test_only_the_cloud_gateway_imports_openstacksdk():
 
 
 def test_each_app_has_the_house_shape():
-    shape = {"models.py", "services.py", "selectors.py", "tasks.py", "forms.py", "views.py", "urls.py", "api"}
+    # A module may have grown into a package of the same name (inventory/services/): either counts.
+    shape = {"models", "services", "selectors", "tasks", "forms", "views", "urls", "api"}
     for app in ("provisioning", "inventory", "catalog", "quotas", "onboarding"):
-        assert shape <= {p.name for p in (ROOT / app).iterdir()}, app
+        assert shape <= {p.name.removesuffix(".py") for p in (ROOT / app).iterdir()}, app
         assert {"serializers.py", "views.py", "urls.py"} <= {p.name for p in (ROOT / app / "api").iterdir()}
 
 
