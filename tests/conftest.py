@@ -85,3 +85,64 @@ def clean_cache():
     cache.clear()
     yield cache
     cache.clear()
+
+
+# ---- the company directory: one real slapd for the whole run (devldap), with StartTLS and LDAPS
+
+
+DIRECTORY_PEOPLE = [
+    # uid, password, given name, surname
+    ("alice", "alice-secret", "Alice", "Admin"),
+    ("bob", "bob-secret", "Bob", "Lead"),
+    ("carol", "carol-secret", "Carol", "Dev"),
+    ("dave", "dave-secret", "Dave", "Nogroup"),
+    ("mona", "mona-secret", "Mona", "Manager"),
+    ("member", "member-directory-secret", "Clash", "Local"),  # the user name of a local account
+]
+DIRECTORY_GROUPS = {
+    "kennel-admins": ("alice",),
+    "kennel-managers": ("mona",),
+    "alpha-devs": ("bob", "carol", "member"),
+    "alpha-leads": ("bob",),
+    "gamma-devs": (),
+    "unrelated": ("dave",),
+}
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory):
+    """A real OpenLDAP slapd on free loopback ports (ldap:// with StartTLS, and ldaps://), its
+    certificate signed by a CA made for the run. Tests that change people or groups put them back."""
+    from devldap import Directory, Group, Person, make_tls
+
+    root = tmp_path_factory.mktemp("slapd")
+    directory = Directory(
+        root=root,
+        people=[Person(uid, pw, given, sn, f"{uid}@example.test") for uid, pw, given, sn in DIRECTORY_PEOPLE],
+        groups=[Group(cn, members) for cn, members in DIRECTORY_GROUPS.items()],
+        tls=make_tls(root / "tls"),
+    )
+    directory.start()
+    yield directory
+    directory.stop()
+
+
+@pytest.fixture
+def ldap_settings(settings, slapd):
+    """Kennel signing in against the test directory (plain ldap://; the TLS tests change the URL)."""
+    settings.KENNEL_LDAP_URL = slapd.url
+    settings.KENNEL_LDAP_BIND_DN = slapd.reader_dn
+    settings.KENNEL_LDAP_BIND_PASSWORD = slapd.reader_password
+    settings.KENNEL_LDAP_USER_BASE = slapd.people_base
+    settings.KENNEL_LDAP_GROUP_BASE = slapd.groups_base
+    settings.KENNEL_LDAP_STARTTLS = False
+    settings.KENNEL_LDAP_CA_FILE = ""
+    settings.KENNEL_LDAP_TIMEOUT = 3
+    settings.KENNEL_LDAP_ADMIN_GROUPS = ["kennel-admins"]
+    settings.KENNEL_LDAP_MANAGER_GROUPS = ["kennel-managers"]
+    settings.KENNEL_LDAP_TEAM_GROUPS = {
+        "alpha-devs": ("alpha", "member"),
+        "alpha-leads": ("alpha", "lead"),
+        "gamma-devs": ("gamma", "member"),
+    }
+    return settings
