@@ -66,6 +66,8 @@ if PRODUCTION:
 else:
     SECRET_KEY = env_optional("DJANGO_SECRET_KEY") or _development_secret()
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# What `manage.py check --deploy` calls out (kennel/checks.py): secrets generated into var/ by this machine.
+KENNEL_SECRET_KEY_GENERATED = not env_optional("DJANGO_SECRET_KEY")
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -91,6 +93,7 @@ if not KENNEL_ENCRYPTION_KEYS:
             "print(Fernet.generate_key().decode())'"
         )
     KENNEL_ENCRYPTION_KEYS = [_development_encryption_key()]
+KENNEL_ENCRYPTION_KEY_GENERATED = not env_list("KENNEL_ENCRYPTION_KEY")
 for _key in KENNEL_ENCRYPTION_KEYS:
     try:
         Fernet(_key)
