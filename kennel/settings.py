@@ -187,6 +187,7 @@ if KENNEL_LDAP_CA_FILE and not Path(KENNEL_LDAP_CA_FILE).is_file():
     raise ImproperlyConfigured(f"KENNEL_LDAP_CA_FILE={KENNEL_LDAP_CA_FILE} is not a readable file")
 
 INSTALLED_APPS = [
+    "portal.apps.KennelAdminConfig",  # Django's admin at /admin/, for portal admins, read-mostly
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
