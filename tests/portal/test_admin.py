@@ -123,3 +123,21 @@ def test_an_admin_cannot_keep_themselves_out(people):
     )
     people["admin"].refresh_from_db()
     assert people["admin"].is_active
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/portal/team/9223372036854775808/change/",
+        "/admin/portal/auditevent/%00/change/",
+        "/admin/portal/user/" + "9" * 400 + "/change/",
+        "/admin/inventory/server/-1/change/",
+        "/admin/portal/auditevent/?created_at__gte=%00&q=%00",
+        "/admin/portal/auditevent/?o=99&p=99999999999999999999",
+        "/admin/no-such-app/",
+    ],
+)
+def test_odd_admin_paths_are_never_server_errors(people, path):
+    client = Client(raise_request_exception=False)
+    client.force_login(people["admin"])
+    assert client.get(path).status_code < 500
