@@ -50,7 +50,10 @@ class User(AbstractUser):
     # Company accounts (portal.directory): the person's entry in the directory, empty for a local
     # account; and when the directory sync kept them out (they left it or all its mapped groups), so
     # that coming back lets them in again, while someone an admin kept out stays out.
-    directory_dn = models.CharField(_("directory entry"), max_length=255, blank=True, editable=False)
+    # db_default: the previous release, still running during an upgrade, inserts users without it.
+    directory_dn = models.CharField(
+        _("directory entry"), max_length=255, blank=True, default="", db_default="", editable=False
+    )
     left_directory_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects: ClassVar[KennelUserManager] = KennelUserManager()
