@@ -119,3 +119,36 @@ def test_a_production_configuration_missing_only_the_mail_server_fails_with_that
     assert result.returncode != 0
     assert "kennel.W003" in result.stderr
     assert "kennel.E" not in result.stderr and "kennel.W00" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"KENNEL_LDAP_URL": "ldap://ldap.example.org"}, "KENNEL_LDAP_USER_BASE must be set"),
+        (
+            {
+                "KENNEL_LDAP_URL": "ldaps://ldap.example.org",
+                "KENNEL_LDAP_USER_BASE": "ou=people,dc=example,dc=org",
+                "KENNEL_LDAP_GROUP_BASE": "ou=groups,dc=example,dc=org",
+                "KENNEL_LDAP_TEAM_GROUPS": "alpha-devs=alpha:owner",
+            },
+            "must be group=team-slug:member or :lead",
+        ),
+        (
+            {
+                "KENNEL_LDAP_URL": "ldaps://ldap.example.org",
+                "KENNEL_LDAP_USER_BASE": "ou=people,dc=example,dc=org",
+                "KENNEL_LDAP_GROUP_BASE": "ou=groups,dc=example,dc=org",
+            },
+            "map at least one group",
+        ),
+        (
+            {"KENNEL_LDAP_URL": "ldaps://ldap.example.org", "KENNEL_LDAP_STARTTLS": "1"},
+            "ldaps:// is TLS already",
+        ),
+        ({"KENNEL_LDAP_CA_FILE": "/nonexistent/ca.pem"}, "KENNEL_LDAP_CA_FILE=/nonexistent/ca.pem"),
+    ],
+)
+def test_a_directory_configuration_that_cannot_work_stops_the_start_naming_why(environment, named):
+    result = run_django(environment, "check")
+    assert result.returncode != 0 and named in result.stderr

@@ -205,6 +205,17 @@ def test_a_certificate_from_an_unknown_ca_is_refused(ldap_settings, slapd, tmp_p
     assert response.status_code == 200 and signed_in_as(client) is None
 
 
+@pytest.mark.parametrize("scheme", ["starttls", "ldaps"])
+def test_a_certificate_for_another_host_name_is_refused(ldap_settings, slapd, scheme):
+    # the certificate names 127.0.0.1 only; localhost reaches the same slapd
+    port = slapd.port if scheme == "starttls" else slapd.ldaps_port
+    ldap_settings.KENNEL_LDAP_URL = f"{'ldap' if scheme == 'starttls' else 'ldaps'}://localhost:{port}"
+    ldap_settings.KENNEL_LDAP_STARTTLS = scheme == "starttls"
+    ldap_settings.KENNEL_LDAP_CA_FILE = str(slapd.tls.ca_file)
+    with pytest.raises(directory.DirectoryUnavailable, match="certificate"):
+        directory.person_authenticate(username="alice", password="alice-secret")
+
+
 def test_without_ldap_settings_nothing_asks_a_directory(settings, db):
     settings.KENNEL_LDAP_URL = ""
     assert directory_people_sync().ok
