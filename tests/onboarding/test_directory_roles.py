@@ -11,7 +11,7 @@ from onboarding import services, tasks
 from onboarding.models import CloudAccount
 from portal.directory_sync import directory_people_sync
 from portal.models import User
-from tests.onboarding.conftest import run
+from tests.onboarding.worker import run
 
 pytestmark = pytest.mark.django_db
 
