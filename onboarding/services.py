@@ -41,7 +41,6 @@ from django.utils import timezone
 # portal's default language (LANGUAGE_CODE), as the worker has no reader.
 from django.utils.translation import gettext as _
 
-from inventory.crypto import secret_decrypt, secret_encrypt
 from onboarding.models import (
     CloudAccount,
     Onboarding,
@@ -68,6 +67,7 @@ from portal.cloud.gateway import (
     CloudUnavailable,
     QuotaExceeded,
 )
+from portal.crypto import secret_decrypt, secret_encrypt
 from portal.failpoints import failpoint
 from portal.models import Membership, Team, User
 from portal.origin import SYSTEM, WORKER

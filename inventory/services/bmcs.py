@@ -31,14 +31,14 @@ from inventory.bmc import (
     gateway_for,
 )
 from inventory.bmc.allowlist import bmc_endpoint
-from inventory.crypto import (
+from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
+from portal.crypto import (
     SecretUnreadable,
     secret_decrypt,
     secret_encrypt,
     secret_is_current,
     secret_rotate,
 )
-from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record

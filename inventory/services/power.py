@@ -16,11 +16,11 @@ from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
 from inventory.bmc import BmcError, gateway_for
-from inventory.crypto import SecretUnreadable
 from inventory.models import PowerActionChoice, PowerRequest, Server, ServerDrain, ServerRole
 from inventory.services.assets import _refusal_audited
 from inventory.services.bmcs import _bmc_target, bmc_failure_text
 from portal.access import Action, restrict
+from portal.crypto import SecretUnreadable
 from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue

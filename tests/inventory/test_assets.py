@@ -278,7 +278,7 @@ def test_an_admin_edits_a_server_without_touching_its_bmc(admin, a1, dc2):
     a1.refresh_from_db()
     assert (a1.name, a1.datacenter, a1.rack_unit, a1.roles) == ("A1-renamed", dc2, 20, ["network", "compute"])
     assert (a1.bmc_protocol, a1.bmc_username) == ("ipmi", "bmc-user-a1")
-    from inventory.crypto import secret_decrypt
+    from portal.crypto import secret_decrypt
 
     assert secret_decrypt(a1.bmc_password_encrypted) == PASSWORD
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from bmcsim.fleet import BmcSpec
 from inventory import services
-from inventory.crypto import secret_decrypt
 from inventory.models import HardwareState, Server
+from portal.crypto import secret_decrypt
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
 

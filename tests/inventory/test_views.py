@@ -124,7 +124,7 @@ def test_an_admin_changes_the_bmc_and_a_blank_password_keeps_the_old_one(admin, 
     assert response.status_code == 302
     server.refresh_from_db()
     assert (server.bmc_protocol, server.bmc_address, server.bmc_port) == ("redfish", "10.0.0.19", 443)
-    from inventory.crypto import secret_decrypt
+    from portal.crypto import secret_decrypt
 
     assert secret_decrypt(server.bmc_password_encrypted) == PASSWORD
     event = AuditEvent.objects.filter(action="server.bmc_set", actor=admin).get()
@@ -188,7 +188,7 @@ def test_the_bmc_api_takes_a_password_and_never_returns_it(admin, server):
     }
     assert "new-pw-1" not in response.content.decode()
     server.refresh_from_db()
-    from inventory.crypto import secret_decrypt
+    from portal.crypto import secret_decrypt
 
     assert secret_decrypt(server.bmc_password_encrypted) == "new-pw-1"
 
