@@ -5,9 +5,10 @@ from celery import shared_task
 from portal import queue, services
 
 
+# Beat sends one to each queue (settings.KENNEL_TASK_QUEUES), so each queue's workers prove they run.
 @shared_task(ignore_result=True)
-def heartbeat() -> None:
-    services.worker_heartbeat_record()
+def heartbeat(queue: str = "housekeeping") -> None:
+    services.worker_heartbeat_record(queue=queue)
 
 
 @shared_task(ignore_result=True)

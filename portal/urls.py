@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
+from portal import monitoring, views
 from portal.forms import LoginForm
 
 api_patterns = [
@@ -26,6 +26,7 @@ urlpatterns = [
     path("account/tokens/", views.api_token_list, name="token-list"),
     path("account/tokens/<int:pk>/revoke/", views.api_token_revoke, name="token-revoke"),
     path("health/", views.health, name="health"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("inventory/", include("inventory.urls")),
     path("vms/", include("provisioning.urls")),
