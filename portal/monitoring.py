@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from inventory.models import HardwareState
@@ -145,4 +145,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus' text format (see the module's docstring for who may read it)."""
     if not _may_scrape(request):
         raise Http404
-    return HttpResponse(metrics_exposition([EstateCollector()]), content_type=CONTENT_TYPE_LATEST)
+    # The classic text format (0.0.4), which every Prometheus 2.x reads.
+    return HttpResponse(metrics_exposition([EstateCollector()]), content_type=CONTENT_TYPE_PLAIN_0_0_4)
