@@ -5,7 +5,7 @@ import os
 from celery import Celery
 from celery.signals import setup_logging
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
 
 app = Celery("kennel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
