@@ -360,7 +360,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Celery queues, so that a slow BMC sweep or a mail outage never delays a VM build: each queue can have
 # workers of its own (README, "Running on more than one machine"). Every task is named here, once; a
-# task left out goes to "housekeeping", and tests/portal/test_queues.py fails until it is placed.
+# task left out goes to "housekeeping", and tests/kennel/test_queues.py fails until it is placed.
 KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
     # Everything that talks to the cloud: VM builds and actions, the mirror, quotas, onboarding, drains.
     "cloud": (
@@ -701,3 +701,11 @@ KENNEL_METRICS_TOKEN = env_optional("KENNEL_METRICS_TOKEN")
 KENNEL_METRICS_ALLOWED_NETWORKS = env_networks(
     "KENNEL_METRICS_ALLOWED_NETWORKS", "" if PRODUCTION else "127.0.0.0/8,::1/128"
 )
+# A worker on a machine without the web serves its own counters (tasks, cloud calls) on this
+# host:port, e.g. 0.0.0.0:9808; empty: off (the web's /metrics shows the workers that share its
+# PROMETHEUS_MULTIPROC_DIR). No token: bind it to a network only Prometheus reaches.
+KENNEL_WORKER_METRICS_LISTEN = env_str("KENNEL_WORKER_METRICS_LISTEN", "")
+if KENNEL_WORKER_METRICS_LISTEN and not KENNEL_WORKER_METRICS_LISTEN.rpartition(":")[2].isdigit():
+    raise ImproperlyConfigured(
+        f"KENNEL_WORKER_METRICS_LISTEN={KENNEL_WORKER_METRICS_LISTEN!r} must be host:port, e.g. 0.0.0.0:9808"
+    )

@@ -173,3 +173,18 @@ def metrics_exposition(extra: Iterable[Collector] = ()) -> bytes:
     for collector in extra:
         registry.register(collector)
     return generate_latest(registry)
+
+
+def worker_metrics_serve(listen: str) -> None:
+    """Serve this machine's worker counters on ``host:port`` (a thread of the worker's main process),
+    for workers on a machine without a web process. With Celery's prefork pool the counts are in the
+    children: ``PROMETHEUS_MULTIPROC_DIR`` must be set for the main process to read them."""
+    from prometheus_client import start_http_server
+
+    host, _colon, port = listen.rpartition(":")
+    registry = CollectorRegistry(auto_describe=False)
+    if multiprocess_dir():
+        MultiProcessCollector(registry)
+    else:
+        registry.register(_ThisProcess())
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)

@@ -38,6 +38,14 @@ _OUTCOMES = {
 }
 
 
+@signals.worker_init.connect(dispatch_uid="kennel-worker-metrics")
+def _worker_metrics(**kwargs: Any) -> None:
+    from django.conf import settings
+
+    if settings.KENNEL_WORKER_METRICS_LISTEN:
+        metrics.worker_metrics_serve(settings.KENNEL_WORKER_METRICS_LISTEN)
+
+
 @signals.before_task_publish.connect(dispatch_uid="kennel-request-id-publish")
 def _request_id_into_headers(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
     request_id = request_id_get()

@@ -909,6 +909,36 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
     return counts
 
 
+def vm_lease_reminder_email(*, vm_id: int) -> bool:
+    """E-mail a VM's owner that its lease ends soon (the mail queue's task, once per reminder that
+    ``vm_leases_enforce`` claimed). False, and nothing sent, when the VM is gone, no longer active or
+    has no end. A mail server that is away raises OSError (the task retries)."""
+    from django.core.mail import send_mail
+
+    vm = VmRequest.objects.select_related("owner", "team").filter(pk=vm_id, status=Status.ACTIVE).first()
+    if vm is None or vm.expires_at is None:
+        return False
+    expires = vm.expires_at
+    send_mail(
+        _("Your VM %(name)s expires on %(date)s") % {"name": vm.name, "date": expires.date().isoformat()},
+        _(
+            "Your VM %(name)s (team %(team)s) expires on %(date)s, when it will be %(action)s. "
+            "Extend it at %(url)s if you still need it."
+        )
+        % {
+            "name": vm.name,
+            "team": vm.team.slug,
+            "date": expires.date().isoformat(),
+            "action": _("stopped") if settings.KENNEL_VM_EXPIRY_ACTION == "stop" else _("deleted"),
+            "url": f"{settings.KENNEL_BASE_URL}/vms/{vm.pk}/",
+        },
+        None,
+        [vm.owner.email],
+        fail_silently=False,
+    )
+    return True
+
+
 def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> VmRequest:
     """Push the VM's expiry back by ``days``, to at most KENNEL_VM_LEASE_MAX_DAYS from now."""
     if days < 1:
@@ -957,35 +987,23 @@ def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> Vm
 
 
 def vm_leases_enforce() -> dict[str, int]:
-    """Remind owners of leases ending soon (once), and stop or delete expired VMs."""
-    from django.core.mail import send_mail
+    """Remind owners of leases ending soon (once: each reminder is claimed on the VM's row, so two runs
+    at once remind once; the mail queue sends it), and stop or delete expired VMs."""
+    from provisioning.tasks import vm_lease_reminder_send
 
     now = timezone.now()
     soon = now + timedelta(days=settings.KENNEL_VM_LEASE_REMINDER_DAYS)
     counts = {"reminded": 0, "expired": 0}
-    for vm in VmRequest.objects.filter(
+    due = VmRequest.objects.filter(
         status=Status.ACTIVE, expires_at__gt=now, expires_at__lte=soon, lease_reminded_at__isnull=True
-    ).select_related("owner"):
-        expires = vm.expires_at
-        assert expires is not None  # the query asked for a date
-        send_mail(
-            _("Your VM %(name)s expires on %(date)s") % {"name": vm.name, "date": expires.date().isoformat()},
-            _(
-                "Your VM %(name)s (team %(team)s) expires on %(date)s, when it will be %(action)s. "
-                "Extend it at %(url)s if you still need it."
-            )
-            % {
-                "name": vm.name,
-                "team": vm.team.slug,
-                "date": expires.date().isoformat(),
-                "action": _("stopped") if settings.KENNEL_VM_EXPIRY_ACTION == "stop" else _("deleted"),
-                "url": f"{settings.KENNEL_BASE_URL}/vms/{vm.pk}/",
-            },
-            None,
-            [vm.owner.email],
-            fail_silently=False,
-        )
-        VmRequest.objects.filter(pk=vm.pk).update(lease_reminded_at=now)
+    )
+    for vm_id in due.values_list("pk", flat=True):
+        if (
+            VmRequest.objects.filter(pk=vm_id, lease_reminded_at__isnull=True).update(lease_reminded_at=now)
+            != 1
+        ):
+            continue  # another run claimed it
+        enqueue_now(vm_lease_reminder_send, vm_id)
         counts["reminded"] += 1
     from provisioning.tasks import vm_action, vm_request_delete
 

@@ -106,6 +106,15 @@ def vm_leases_enforce() -> None:
     services.vm_leases_enforce()
 
 
+# On the mail queue: a mail server that is away is retried with backoff and holds up nothing else.
+@shared_task(bind=True, max_retries=5, acks_late=True, ignore_result=True)
+def vm_lease_reminder_send(self, vm_id: int) -> None:
+    try:
+        services.vm_lease_reminder_email(vm_id=vm_id)
+    except OSError as error:
+        raise self.retry(countdown=_backoff(self.request.retries)) from error
+
+
 @shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True)
 def vm_floating_ip(self, request_id: int, attach: bool) -> None:
     try:
