@@ -70,6 +70,7 @@ from portal.cloud.gateway import (
     QuotaExceeded,
 )
 from portal.failpoints import failpoint
+from portal.locks import work_lock
 from portal.models import Membership, Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
@@ -682,6 +683,24 @@ def orphan_check_request(*, actor: User | None, source: str = SYSTEM) -> OrphanC
         check_id = check.pk
         enqueue(orphan_check_run, check_id)
     return check
+
+
+# The schedule's check runs every six hours; one asked for this recently (or still waiting) is enough.
+ORPHAN_SCHEDULE_GAP = timedelta(hours=1)
+
+
+def orphan_check_schedule() -> OrphanCheck | None:
+    """The schedule's check (beat's ``cloud-orphans-check``): asked for once however many copies of the
+    schedule's message arrive at once (two beats, a redelivered message): not when one was asked for
+    within ``ORPHAN_SCHEDULE_GAP``. None when left to that one."""
+    # The lock is held until the new row is committed, so the next run sees it.
+    with work_lock("orphan-check-schedule", 0) as held:
+        if not held:
+            return None
+        with transaction.atomic():
+            if OrphanCheck.objects.filter(created_at__gte=timezone.now() - ORPHAN_SCHEDULE_GAP).exists():
+                return None
+            return orphan_check_request(actor=None)
 
 
 def orphan_check_run_now(*, check_id: int) -> None:

@@ -17,7 +17,7 @@ from celery import Task
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -986,6 +986,9 @@ def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> Vm
     return vm
 
 
+LEASE_ENFORCE_GAP = timedelta(minutes=50)  # the task runs hourly
+
+
 def vm_leases_enforce() -> dict[str, int]:
     """Remind owners of leases ending soon (once: each reminder is claimed on the VM's row, so two runs
     at once remind once; the mail queue sends it), and stop or delete expired VMs."""
@@ -1010,6 +1013,15 @@ def vm_leases_enforce() -> dict[str, int]:
     for vm in VmRequest.objects.filter(status=Status.ACTIVE, expires_at__lte=now).exclude(
         server_status="SHUTOFF"
     ):
+        # Once per hourly run, whatever the number of copies of the run: a VM started again without
+        # extending its lease is stopped again by the next hour's run, as before.
+        claimed = (
+            VmRequest.objects.filter(pk=vm.pk)
+            .filter(Q(lease_enforced_at__isnull=True) | Q(lease_enforced_at__lt=now - LEASE_ENFORCE_GAP))
+            .update(lease_enforced_at=now)
+        )
+        if claimed != 1:
+            continue
         if settings.KENNEL_VM_EXPIRY_ACTION == "delete":
             if _transition(vm, Status.DELETING, _("The lease expired; deleting.")):
                 enqueue_now(vm_request_delete, vm.pk)
