@@ -17,7 +17,7 @@ from portal.cloud.gateway import CloudUnavailable
     retry_jitter=True,
 )
 def bmc_poll() -> None:
-    services.bmc_poll_all()
+    services.bmc_poll_scheduled()
 
 
 # No retry: a power action the BMC may already have done is not repeated blindly; the row says what happened.
