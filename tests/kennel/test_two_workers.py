@@ -12,6 +12,8 @@ would.
 from __future__ import annotations
 
 import re
+import socket
+import urllib.request
 from collections import Counter as Tally
 from datetime import timedelta
 
@@ -23,6 +25,7 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 
 from inventory.models import UtilizationSample
 from onboarding.models import OrphanCheck
@@ -36,6 +39,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 COPIES = 4
 KEPT = 20  # tasks kept in the outbox while "the broker was away"
 WORKER_LOG = ROOT / "var" / "test-worker.log"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _finished_tasks(directory) -> Tally:
@@ -83,13 +92,18 @@ def test_two_workers_sent_the_whole_schedule_four_times_do_each_piece_of_work_on
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "KENNEL_VM_EXPIRY_ACTION": "stop"}
+    port = free_port()  # worker one also serves the counters itself, as on a machine without a web
 
     schedule = list(settings.CELERY_BEAT_SCHEDULE.values())
     expected = Tally(entry["task"] for entry in schedule for _ in range(COPIES))
     expected["portal.tasks.heartbeat"] += KEPT  # the outbox's, sent once each
 
     with (
-        celery_worker(concurrency=4, env=env, args=("-n", "one@%h")),
+        celery_worker(
+            concurrency=4,
+            env={**env, "KENNEL_WORKER_METRICS_LISTEN": f"127.0.0.1:{port}"},
+            args=("-n", "one@%h"),
+        ),
         celery_worker(concurrency=4, env=env, args=("-n", "two@%h")),
     ):
         eventually(
@@ -125,6 +139,7 @@ def test_two_workers_sent_the_whole_schedule_four_times_do_each_piece_of_work_on
             what="empty queues",
         )
         finished = _finished_tasks(metrics_dir)
+        served = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
 
     log = WORKER_LOG.read_bytes()[log_from:].decode(errors="replace")
     mails = re.findall(r"Subject: Your VM (soon\d|over\d) expires", log)
@@ -134,6 +149,14 @@ def test_two_workers_sent_the_whole_schedule_four_times_do_each_piece_of_work_on
     print("  " + ", ".join(f"{k}={v}" for k, v in sorted(finished.items()) if k.startswith("cloud:")))
     print(f"  reminder e-mails {sorted(mails)}")
 
+    # The worker's own endpoint says what the shared directory says.
+    heartbeats = [
+        sample.value
+        for family in text_string_to_metric_families(served)
+        for sample in family.samples
+        if sample.name == "kennel_celery_tasks_total" and sample.labels["task"] == "portal.tasks.heartbeat"
+    ]
+    assert sum(heartbeats) == finished["portal.tasks.heartbeat"]
     # Each scheduled task ran as often as it was sent (nothing lost), the outbox's once each.
     assert finished["portal.tasks.heartbeat"] == expected["portal.tasks.heartbeat"]
     # One reminder e-mail per VM whose lease ends soon, claimed once among 2 x 4 runs.

@@ -4,6 +4,7 @@ cloud call sent, messages waiting, the estate in the database)."""
 from __future__ import annotations
 
 import math
+import os
 from datetime import timedelta
 
 import pytest
@@ -221,3 +222,31 @@ def test_cloud_calls_are_counted_by_service_on_the_real_cloud(scraper):
         - value(after, "kennel_cloud_requests_total", service="compute", code="4xx")
         >= 1
     )
+
+
+@pytest.mark.django_db
+def test_with_a_multiprocess_directory_metrics_adds_up_every_processs_counts(scraper, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    # Two processes (as two gunicorn or Celery pool processes would) count into one directory.
+    code = (
+        "from portal.metrics import task_observe, cloud_request_observe\n"
+        "task_observe('portal.tasks.heartbeat', 'succeeded', 0.2)\n"
+        "cloud_request_observe('compute', 503)\n"
+    )
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+            check=True,
+            cwd=settings.BASE_DIR,
+        )
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    samples = scrape(scraper)
+    assert (
+        value(samples, "kennel_celery_tasks_total", task="portal.tasks.heartbeat", outcome="succeeded") == 2
+    )
+    assert value(samples, "kennel_cloud_requests_total", service="compute", code="5xx") == 2
+    assert value(samples, "kennel_cloud_errors_total", service="compute") == 2
+    assert value(samples, "kennel_queue_length", queue="cloud") >= 0  # the scrape-time gauges still come
