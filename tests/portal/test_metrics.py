@@ -250,3 +250,25 @@ def test_with_a_multiprocess_directory_metrics_adds_up_every_processs_counts(scr
     assert value(samples, "kennel_cloud_requests_total", service="compute", code="5xx") == 2
     assert value(samples, "kennel_cloud_errors_total", service="compute") == 2
     assert value(samples, "kennel_queue_length", queue="cloud") >= 0  # the scrape-time gauges still come
+
+
+def test_production_allows_no_network_by_default_and_takes_the_listed_ones():
+    from tests.portal.test_error_pages import GOOD_FERNET_KEY, GOOD_SECRET, run_django
+
+    production = {
+        "KENNEL_MODE": "production",
+        "DJANGO_SECRET_KEY": GOOD_SECRET,
+        "DJANGO_ALLOWED_HOSTS": "kennel.example.org",
+        "DATABASE_URL": "postgres://k@127.0.0.1/k",
+        "KENNEL_ENCRYPTION_KEY": GOOD_FERNET_KEY,
+    }
+    code = "from django.conf import settings; print(settings.KENNEL_METRICS_ALLOWED_NETWORKS)"
+
+    def networks(**extra: str) -> str:
+        result = run_django({**production, **extra}, "shell", "-c", code)
+        lines = result.stdout.strip().splitlines()
+        return lines[-1] if result.returncode == 0 and lines else result.stderr
+
+    assert networks() == "[]"
+    assert networks(KENNEL_METRICS_ALLOWED_NETWORKS="10.9.0.0/16") == "[IPv4Network('10.9.0.0/16')]"
+    assert "is not an IP network" in networks(KENNEL_METRICS_ALLOWED_NETWORKS="prometheus")
