@@ -14,7 +14,7 @@ test: ## install what is missing, start PostgreSQL/Redis/the local cloud, lint a
 bootstrap: ## only install what is missing (Debian packages, .venv, compiled translations)
 	scripts/bootstrap.sh test
 
-lint: ## ruff lint and format check, mypy on the service layer
+lint: ## ruff lint and format check, mypy on the services, views and the API
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 format: ## apply ruff's fixes and formatting

@@ -3,50 +3,28 @@ everyone else signed in); views call selectors and services and nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from catalog import selectors, services
 from catalog.forms import FlavorOfferForm, ImageImportForm, ImageOfferForm, ImagePropertiesForm
-from portal.access import Action, Capability, can, restrict
+from portal.access import Action, Capability, restrict
+from portal.http import AuthenticatedHttpRequest
 from portal.origin import origin
+from portal.refusals import form_add_refusal, message_add_refusal
+from portal.views import capability_required
 from provisioning.models import CloudFlavor, CloudImage
 from provisioning.selectors import catalog_synced_at
 
 
-def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in (else the login page) and allowed to manage images (else 403)."""
-
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not can(request.user, Capability.IMAGES_MANAGE):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return guarded
-
-
-def _refusal(request: HttpRequest, error: ValidationError) -> None:
-    messages.error(request, " ".join(error.messages))
-
-
-@admin_only
-def image_catalog(request: HttpRequest) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def image_catalog(request: AuthenticatedHttpRequest) -> HttpResponse:
     groups = selectors.image_catalog(user=request.user)
-    busy = any(
-        image.latest_change is not None and not image.latest_change.finished
-        for group in groups
-        for image in group.images
-    )
+    busy = any(group.changing for group in groups)
     synced_at, sync_error = catalog_synced_at()
     context = {
         "groups": groups,
@@ -59,13 +37,13 @@ def image_catalog(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _image(request: HttpRequest, pk: int) -> CloudImage:
+def _image(request: AuthenticatedHttpRequest, pk: int) -> CloudImage:
     return get_object_or_404(restrict(request.user, CloudImage.objects.all(), Action.CHANGE), pk=pk)
 
 
 @require_POST
-@admin_only
-def image_offer(request: HttpRequest, pk: int) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def image_offer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     image = _image(request, pk)
     form = ImageOfferForm(request.POST)
     if form.is_valid():
@@ -75,17 +53,17 @@ def image_offer(request: HttpRequest, pk: int) -> HttpResponse:
             )
             messages.success(request, _("Catalog updated."))
         except ValidationError as error:
-            _refusal(request, error)
+            message_add_refusal(request, error)
     return redirect("catalog:images")
 
 
 @require_POST
-@admin_only
-def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def image_properties(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     image = _image(request, pk)
     form = ImagePropertiesForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, " ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))
         return redirect("catalog:images")
     try:
         services.image_properties_request(
@@ -93,12 +71,12 @@ def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, _("The change is on its way to Glance; this page shows when it lands."))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("catalog:images")
 
 
-@admin_only
-def flavor_catalog(request: HttpRequest) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def flavor_catalog(request: AuthenticatedHttpRequest) -> HttpResponse:
     architectures, rows = selectors.flavor_catalog(user=request.user)
     synced_at, sync_error = catalog_synced_at()
     return render(
@@ -109,8 +87,8 @@ def flavor_catalog(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@admin_only
-def flavor_offer(request: HttpRequest, pk: int) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def flavor_offer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     flavor = get_object_or_404(restrict(request.user, CloudFlavor.objects.all(), Action.CHANGE), pk=pk)
     form = FlavorOfferForm(request.POST)
     if form.is_valid():
@@ -121,8 +99,8 @@ def flavor_offer(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("catalog:flavors")
 
 
-@admin_only
-def image_import_list(request: HttpRequest) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def image_import_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET lists imports with the form; POST starts one (the file arrives already on disk)."""
     form = ImageImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -133,7 +111,7 @@ def image_import_list(request: HttpRequest) -> HttpResponse:
                 actor=request.user, upload=upload or None, source=origin(request), **data
             )
         except ValidationError as error:
-            form.add_error(None, error)  # a dict of field errors lands on its fields
+            form_add_refusal(form, error)
         else:
             return redirect("catalog:import-detail", pk=imp.pk)
     imports = selectors.image_import_list(user=request.user)[:100]
@@ -145,30 +123,30 @@ def image_import_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@admin_only
-def image_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def image_import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     template = "catalog/_import_status.html" if request.htmx else "catalog/import_detail.html"
     return render(request, template, {"imp": imp, "poll": not imp.finished})
 
 
 @require_POST
-@admin_only
-def image_import_retry(request: HttpRequest, pk: int) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def image_import_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     try:
         services.image_import_retry(actor=request.user, imp=imp, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("catalog:import-detail", pk=imp.pk)
 
 
 @require_POST
-@admin_only
-def image_import_discard(request: HttpRequest, pk: int) -> HttpResponse:
+@capability_required(Capability.IMAGES_MANAGE)
+def image_import_discard(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     try:
         services.image_import_discard(actor=request.user, imp=imp, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("catalog:import-detail", pk=imp.pk)

@@ -8,14 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from portal.architectures import Architecture
 from portal.validators import validate_single_line, validate_text
-
-
-class Architecture(models.TextChoices):
-    X86_64 = "x86_64", "x86_64"
-    PPC64LE = "ppc64le", "ppc64le"
-    PPC64 = "ppc64", "ppc64"
-    AARCH64 = "aarch64", "aarch64"
 
 
 class ServerRole(models.TextChoices):
@@ -88,7 +82,7 @@ class Server(models.Model):
         _("hypervisor host name"), max_length=255, blank=True, validators=[validate_single_line]
     )
     notes = models.TextField(_("notes"), blank=True, validators=[validate_text])
-    # The BMC. The password is stored only encrypted (inventory.crypto) and never leaves services.
+    # The BMC. The password is stored only encrypted (portal.crypto) and never leaves services.
     bmc_protocol = models.CharField(
         _("BMC protocol"), max_length=16, choices=BmcProtocolChoice.choices, blank=True
     )

@@ -6,10 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.forms import BaseForm
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -62,7 +64,9 @@ from inventory.services import (
     server_update,
 )
 from portal.access import Action, Capability, can, restrict
+from portal.http import AuthenticatedHttpRequest
 from portal.origin import origin
+from portal.refusals import form_add_refusal
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
 from provisioning.selectors import hosts_synced_at
 
@@ -161,10 +165,7 @@ class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
                 source=origin(self.request),
             )
         except ValidationError as refusal:  # e.g. an address outside the allowed BMC networks
-            for field, problems in refusal.message_dict.items():
-                name = field.removeprefix("bmc_")
-                for problem in problems:
-                    form.add_error(name if name in form.fields else None, problem)
+            form_add_refusal(form, refusal, field_of=lambda field: field.removeprefix("bmc_"))
             return self.form_invalid(form)
         messages.success(self.request, _("BMC of %(server)s saved.") % {"server": self.server.name})
         return redirect("inventory:server-detail", pk=self.server.pk)
@@ -295,7 +296,7 @@ class AssetFormView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
 
     capability = Capability.INVENTORY_CHANGE
     template_name = "inventory/asset_form.html"
-    title = ""
+    title: str | Promise = ""
 
     def save(self, form):
         raise NotImplementedError
@@ -316,14 +317,14 @@ class AssetFormView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
         try:
             obj = self.save(form)
         except ValidationError as error:
-            form.add_error(None, error)
+            form_add_refusal(form, error)
             return self.form_invalid(form)
         messages.success(self.request, self.saved_message(obj))
         return redirect(self.success_url_for(obj))
 
 
 class ServerFormMixin:
-    form_class = ServerForm
+    form_class: type[BaseForm] | None = ServerForm
 
     def get_form_kwargs(self):
         return {
@@ -391,7 +392,7 @@ class AssetDeleteView(LoginRequiredMixin, CapabilityRequiredMixin, View):
         raise NotImplementedError
 
     success_url_name = ""
-    what = ""
+    what: str | Promise = ""
 
     def _page(self, obj, form, *, error: str | None = None, status: int = 200):
         context = {
@@ -462,7 +463,7 @@ class DataCenterListView(LoginRequiredMixin, CapabilityRequiredMixin, ListView):
 
 
 class DataCenterFormMixin:
-    form_class = DataCenterForm
+    form_class: type[BaseForm] | None = DataCenterForm
 
     def saved_message(self, obj) -> str:
         return _("Data center %(dc)s saved.") % {"dc": obj.name}
@@ -547,6 +548,7 @@ class ServerImportView(LoginRequiredMixin, CapabilityRequiredMixin, View):
     capability = Capability.INVENTORY_CHANGE
     http_method_names = ["get", "post"]
     template_name = "inventory/server_import.html"
+    request: AuthenticatedHttpRequest  # LoginRequiredMixin let only a signed-in person this far
 
     def _page(self, form, *, plan=None, token="", error="", status=200):
         context = {"form": form, "plan": plan, "token": token, "error": error}

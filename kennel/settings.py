@@ -81,7 +81,7 @@ def _development_encryption_key() -> str:
 
 
 # Encrypts stored secrets (BMC passwords). A comma-separated list: the first key encrypts, every key
-# decrypts, so a key is rotated by putting the new one first and re-saving (inventory.crypto).
+# decrypts, so a key is rotated by putting the new one first and re-saving (portal.crypto).
 KENNEL_ENCRYPTION_KEYS = env_list("KENNEL_ENCRYPTION_KEY")
 if not KENNEL_ENCRYPTION_KEYS:
     if PRODUCTION:

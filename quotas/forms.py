@@ -23,7 +23,7 @@ def key_of(name: str) -> str:
 
 class DimensionValuesForm(forms.Form):
     """New limits for some dimensions. The service checks them (usage, ceilings, hardware); its errors
-    come back onto the fields by ``add_service_errors``."""
+    come back onto the fields by ``portal.refusals.form_add_refusal(form, error, field_of=field_name)``."""
 
     def __init__(self, *args, keys: Iterable[str], initial_values: dict[str, int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,11 +47,6 @@ class DimensionValuesForm(forms.Form):
             for name, value in self.cleaned_data.items()
             if name.startswith("dim_") and value is not None
         }
-
-    def add_service_errors(self, message_dict: dict[str, list[str]]) -> None:
-        for key, messages in message_dict.items():
-            name = field_name(key)
-            self.add_error(name if name in self.fields else None, messages)
 
 
 class QuotaRequestForm(DimensionValuesForm):

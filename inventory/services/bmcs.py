@@ -31,18 +31,18 @@ from inventory.bmc import (
     gateway_for,
 )
 from inventory.bmc.allowlist import bmc_endpoint
-from inventory.crypto import (
+from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
+from portal.crypto import (
     SecretUnreadable,
     secret_decrypt,
     secret_encrypt,
     secret_is_current,
     secret_rotate,
 )
-from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
-from portal.locks import work_lock
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record
+from portal.worker import work_lock
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from bmcsim.fleet import BmcSpec
 from inventory import services
-from inventory.crypto import secret_decrypt
 from inventory.models import HardwareState, Server
+from portal.crypto import secret_decrypt
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
 
@@ -199,7 +199,7 @@ def test_the_poll_task_calls_the_service(bmcs):
 def test_the_scheduled_poll_is_left_alone_while_another_workers_poll_runs(bmcs):
     import threading
 
-    from portal.locks import work_lock
+    from portal.worker import work_lock
 
     server = with_bmc(ServerFactory(), bmcs["redfish"])
     held, release, results = threading.Event(), threading.Event(), []
