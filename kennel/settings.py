@@ -731,7 +731,10 @@ KENNEL_LOG_FORMAT = env_choice("KENNEL_LOG_FORMAT", ("plain", "json"), "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "portal.logs.RequestIdFilter"},
+        "client_errors": {"()": "portal.logs.ClientErrorsWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
         "json": {"()": "portal.logs.JsonFormatter"},
@@ -740,7 +743,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": KENNEL_LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "client_errors"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("KENNEL_LOG_LEVEL", "INFO")},
@@ -749,6 +752,9 @@ LOGGING = {
         "keystoneauth": {"level": "WARNING"},
         "sushy": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # every attempt at INFO; lock-outs are warnings
+        # Django's own console handler (DEBUG only) would write each of its lines a second time, unformatted:
+        # its lines go through the root's handler like everyone else's.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
 

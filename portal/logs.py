@@ -36,6 +36,19 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class ClientErrorsWithoutTraceback(logging.Filter):
+    """Django logs a refused request (403, 404, 400: ``django.request``, ``django.security.*``) with the
+    exception that made it; that traceback says nothing about a person opening a page they may not see,
+    and buries the real ones. Keeps the line, drops the traceback; a 5xx keeps it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.name.startswith("django.") and isinstance(status, int) and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ISO 8601), level, logger, message, request_id, the task when
     inside one, the exception's traceback, and whatever was passed as ``extra=``."""

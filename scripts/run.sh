@@ -29,6 +29,8 @@ fi
 # The cloud: the local devcloud unless OS_CLOUD names another one.
 if [[ -z "${OS_CLOUD:-}" || "${OS_CLOUD}" == kennel-admin ]] && [[ -x devcloud/run ]]; then
   devcloud/run start || echo "!! the local cloud did not start; Kennel runs, and cloud work waits for it" >&2
+  # Its clouds.yaml is under its root: var/devcloud/, or DEVCLOUD_ROOT when it runs from elsewhere.
+  export OS_CLIENT_CONFIG_FILE=${OS_CLIENT_CONFIG_FILE:-${DEVCLOUD_ROOT:-$PWD/var/devcloud}/clouds.yaml}
 fi
 
 start() {  # each child in its own process group, so Ctrl-C stops its workers too
