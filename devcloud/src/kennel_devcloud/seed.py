@@ -14,6 +14,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,16 +24,18 @@ import openstack
 from openstack import exceptions
 
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")
+# A second cloud moves every port by the same offset (see control.py).
+_OFFSET = int(os.environ.get("DEVCLOUD_PORT_OFFSET", "0"))
 CATALOG = {
     # type: (name, url)
-    "compute": ("nova", "http://127.0.0.1:8774/v2.1"),
-    "placement": ("placement", "http://127.0.0.1:8778"),
-    "image": ("glance", "http://127.0.0.1:9292"),
-    "network": ("neutron", "http://127.0.0.1:9696"),
+    "compute": ("nova", f"http://127.0.0.1:{8774 + _OFFSET}/v2.1"),
+    "placement": ("placement", f"http://127.0.0.1:{8778 + _OFFSET}"),
+    "image": ("glance", f"http://127.0.0.1:{9292 + _OFFSET}"),
+    "network": ("neutron", f"http://127.0.0.1:{9696 + _OFFSET}"),
 }
 CINDER_CATALOG = {
-    "block-storage": ("cinder", "http://127.0.0.1:8776/v3"),
-    "volumev3": ("cinderv3", "http://127.0.0.1:8776/v3"),
+    "block-storage": ("cinder", f"http://127.0.0.1:{8776 + _OFFSET}/v3"),
+    "volumev3": ("cinderv3", f"http://127.0.0.1:{8776 + _OFFSET}/v3"),
 }
 REGION = "RegionOne"
 

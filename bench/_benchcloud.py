@@ -1,0 +1,167 @@
+"""The benchmarks' own cloud: a second devcloud under ``var/benchcloud`` with its ports moved by
+``PORT_OFFSET``, seeded with a ``bench`` project of 1,000 servers (not a benchmark itself: no ``main``
+that ``make bench`` would pick up; ``bench/run.py`` drives it).
+
+The shared devcloud (``var/devcloud``) belongs to the test suite: 1,000 servers there would break it.
+This one is started by ``make bench``, keeps its servers between runs (creating 1,000 takes ~15 min
+here; deleting them ~12 min) and creates only the ones missing.
+
+    .venv/bin/python -m bench._benchcloud start     # start the cloud (installs on first use)
+    .venv/bin/python -m bench._benchcloud seed      # the bench project and its servers (idempotent)
+    .venv/bin/python -m bench._benchcloud stop
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOUD_ROOT = Path(os.environ.get("BENCH_CLOUD_ROOT", ROOT / "var" / "benchcloud"))
+PORT_OFFSET = int(os.environ.get("BENCH_CLOUD_PORT_OFFSET", "100"))
+KEYSTONE_URL = f"http://127.0.0.1:{5000 + PORT_OFFSET}/v3"
+CLOUDS_YAML = CLOUD_ROOT / "clouds.yaml"
+SERVERS = int(os.environ.get("BENCH_SERVERS", "1000"))
+PROJECT = "bench"
+USER = "bench-admin"  # admin role in the bench project: Horizon's project and admin pages both see all
+NETWORK, CIDR = "bench-net", "10.99.0.0/21"
+FLAVOR = "m1.tiny"
+IMAGES = ("cirros-0.6-x86_64", "cirros-0.6-x86_64", "cirros-0.6-x86_64", "cirros-0.6-ppc64le")
+IN_FLIGHT = 20  # servers building at once at most (Nova's conductor and computes are single processes)
+
+
+def cloud_env() -> dict[str, str]:
+    """The environment ``devcloud/run`` needs for this cloud (it borrows the shared cloud's venv when
+    there is one, saving a 450 MB install)."""
+    env = {
+        **os.environ,
+        "DEVCLOUD_ROOT": str(CLOUD_ROOT),
+        "DEVCLOUD_PORT_OFFSET": str(PORT_OFFSET),
+    }
+    env.pop("DEVCLOUD_CINDER", None)
+    lent = Path(os.environ.get("BENCH_CLOUD_VENV", ROOT / "var" / "devcloud" / "venv"))
+    if (lent / "bin" / "kennel-devcloud-nova-control").exists():
+        env["DEVCLOUD_VENV"] = str(lent)
+    return env
+
+
+def devcloud(command: str) -> int:
+    return subprocess.call([str(ROOT / "devcloud" / "run"), command], env=cloud_env())
+
+
+def credentials() -> dict[str, str]:
+    """The bench user's password, made once per cloud folder."""
+    path = CLOUD_ROOT / "bench-user.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {"username": USER, "password": secrets.token_hex(12), "project": PROJECT}
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def connect(*, as_bench: bool = False):  # -> openstack.connection.Connection
+    import openstack
+
+    if not as_bench:
+        return openstack.connect(cloud="kennel-admin", config_files=[str(CLOUDS_YAML)])
+    user = credentials()
+    return openstack.connect(
+        auth_url=KEYSTONE_URL,
+        username=user["username"],
+        password=user["password"],
+        project_name=user["project"],
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name="RegionOne",
+        identity_api_version="3",
+    )
+
+
+def ensure_project() -> None:
+    """The bench project, its admin user, unlimited quotas and one network big enough for 1,000 ports."""
+    conn = connect()
+    user = credentials()
+    project = conn.identity.find_project(PROJECT, domain_id="default") or conn.identity.create_project(
+        name=PROJECT, domain_id="default", description="make bench: 1,000 servers"
+    )
+    found = conn.identity.find_user(USER, domain_id="default")
+    if found is None:
+        found = conn.identity.create_user(
+            name=USER, password=user["password"], domain_id="default", default_project_id=project.id
+        )
+    for role_name in ("admin", "member"):
+        role = conn.identity.find_role(role_name)
+        if not conn.identity.validate_user_has_project_role(project, found, role):
+            conn.identity.assign_project_role_to_user(project, found, role)
+    conn.compute.update_quota_set(project, instances=-1, cores=-1, ram=-1)
+    quota = conn.network.get_quota(project.id)
+    conn.network.update_quota(quota, ports=-1, networks=-1, subnets=-1)
+    if conn.network.find_network(NETWORK, project_id=project.id) is None:
+        net = conn.network.create_network(name=NETWORK, project_id=project.id)
+        conn.network.create_subnet(
+            network_id=net.id, project_id=project.id, ip_version=4, cidr=CIDR, name=f"{NETWORK}-v4"
+        )
+
+
+def seed_servers(total: int = SERVERS) -> None:
+    """Create the bench project's missing servers ``bench-0000`` … through Nova's API, on one connection
+    (one token), at most IN_FLIGHT building at once, then wait until none is building."""
+    ensure_project()
+    conn = connect(as_bench=True)
+    have = {s.name: s.status for s in conn.compute.servers(details=True)}
+    wanted = [f"bench-{i:04d}" for i in range(total)]
+    missing = [name for name in wanted if name not in have]
+    errored = [name for name, status in have.items() if status == "ERROR"]
+    print(
+        f"benchcloud: {len(have)} servers exist, {len(missing)} to create, {len(errored)} in ERROR",
+        flush=True,
+    )
+    if not missing:
+        return
+    flavor = conn.compute.find_flavor(FLAVOR)
+    images = {name: conn.image.find_image(name) for name in set(IMAGES)}
+    net = conn.network.find_network(NETWORK)
+    began = time.monotonic()
+    for n, name in enumerate(missing, 1):
+        while n % 10 == 0:  # look every 10 creates: a listing per create would double the cloud's work
+            if sum(1 for _ in conn.compute.servers(status="BUILD")) < IN_FLIGHT:
+                break
+            time.sleep(2)
+        image = images[IMAGES[int(name.split("-")[1]) % len(IMAGES)]]
+        conn.compute.create_server(
+            name=name, flavor_id=flavor.id, image_id=image.id, networks=[{"uuid": net.id}]
+        )
+        if n % 50 == 0:
+            rate = n / (time.monotonic() - began)
+            print(f"benchcloud: created {n}/{len(missing)} ({rate:.2f}/s)", flush=True)
+    while any(True for _ in conn.compute.servers(status="BUILD")):
+        time.sleep(3)
+    took = time.monotonic() - began
+    print(
+        f"benchcloud: {len(missing)} servers created in {took:.0f} s ({len(missing) / took:.2f}/s)",
+        flush=True,
+    )
+
+
+def server_count() -> tuple[int, int]:
+    """(active, total) servers of the bench project."""
+    conn = connect(as_bench=True)
+    servers = list(conn.compute.servers(details=False, all_projects=False))
+    active = sum(1 for _ in conn.compute.servers(status="ACTIVE"))
+    return active, len(servers)
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "seed"
+    if command in ("start", "stop", "status"):
+        sys.exit(devcloud(command))
+    if command == "seed":
+        seed_servers(int(sys.argv[2]) if len(sys.argv) > 2 else SERVERS)
+    else:
+        sys.exit(f"usage: {sys.argv[0]} start|stop|status|seed [N]")
