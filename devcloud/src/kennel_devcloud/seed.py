@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,20 +25,25 @@ import openstack
 from openstack import exceptions
 
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")
-# A second cloud moves every port by the same offset (see control.py).
-_OFFSET = int(os.environ.get("DEVCLOUD_PORT_OFFSET", "0"))
 CATALOG = {
     # type: (name, url)
-    "compute": ("nova", f"http://127.0.0.1:{8774 + _OFFSET}/v2.1"),
-    "placement": ("placement", f"http://127.0.0.1:{8778 + _OFFSET}"),
-    "image": ("glance", f"http://127.0.0.1:{9292 + _OFFSET}"),
-    "network": ("neutron", f"http://127.0.0.1:{9696 + _OFFSET}"),
+    "compute": ("nova", "http://127.0.0.1:8774/v2.1"),
+    "placement": ("placement", "http://127.0.0.1:8778"),
+    "image": ("glance", "http://127.0.0.1:9292"),
+    "network": ("neutron", "http://127.0.0.1:9696"),
 }
 CINDER_CATALOG = {
-    "block-storage": ("cinder", f"http://127.0.0.1:{8776 + _OFFSET}/v3"),
-    "volumev3": ("cinderv3", f"http://127.0.0.1:{8776 + _OFFSET}/v3"),
+    "block-storage": ("cinder", "http://127.0.0.1:8776/v3"),
+    "volumev3": ("cinderv3", "http://127.0.0.1:8776/v3"),
 }
 REGION = "RegionOne"
+# A second cloud (the benchmarks') moves every port by the same offset (see control.py).
+PORT_OFFSET = int(os.environ.get("DEVCLOUD_PORT_OFFSET", "0"))
+
+
+def _moved(url: str) -> str:
+    return re.sub(r":(\d+)", lambda m: f":{int(m.group(1)) + PORT_OFFSET}", url, count=1)
+
 
 # project: (member user, private CIDR)
 DEMO_PROJECTS = {"alpha": ("alpha-member", "10.10.0.0/24"), "beta": ("beta-member", "10.20.0.0/24")}
@@ -135,6 +141,7 @@ def seed_identity(conn, secret: dict[str, str], *, cinder: bool) -> None:
         ensure_grant(conn, service_project, user, service_role)
 
     for service_type, (name, url) in catalog.items():
+        url = _moved(url)
         service = next(iter(conn.identity.services(type=service_type)), None)
         if service is None:
             log(f"catalog entry {service_type}")
