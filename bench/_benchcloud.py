@@ -19,6 +19,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,8 @@ USER = "bench-admin"  # admin role in the bench project: Horizon's project and a
 NETWORK, CIDR = "bench-net", "10.99.0.0/21"
 FLAVOR = "m1.tiny"
 IMAGES = ("cirros-0.6-x86_64", "cirros-0.6-x86_64", "cirros-0.6-x86_64", "cirros-0.6-ppc64le")
-IN_FLIGHT = 20  # servers building at once at most (Nova's conductor and computes are single processes)
+BATCH = 20  # servers per create call
+IN_FLIGHT = 40  # servers building at once at most (Nova's conductor and computes are single processes)
 
 
 def cloud_env() -> dict[str, str]:
@@ -67,9 +69,12 @@ def credentials() -> dict[str, str]:
 
 def connect(*, as_bench: bool = False):  # -> openstack.connection.Connection
     import openstack
+    import openstack.config
 
     if not as_bench:
-        return openstack.connect(cloud="kennel-admin", config_files=[str(CLOUDS_YAML)])
+        config = openstack.config.OpenStackConfig(config_files=[str(CLOUDS_YAML)])
+        region = config.get_one(cloud="kennel-admin")
+        return openstack.connection.Connection(config=region)
     user = credentials()
     return openstack.connect(
         auth_url=KEYSTONE_URL,
@@ -110,41 +115,48 @@ def ensure_project() -> None:
 
 
 def seed_servers(total: int = SERVERS) -> None:
-    """Create the bench project's missing servers ``bench-0000`` … through Nova's API, on one connection
-    (one token), at most IN_FLIGHT building at once, then wait until none is building."""
+    """Create the bench project's missing servers through Nova's API, on one connection (one token), in
+    batches of BATCH servers per create call (Nova's multiple create: ``bench-bNNNN-1`` … ``-BATCH``),
+    with at most IN_FLIGHT building at once; then wait until none is building. Servers in ERROR are
+    deleted and made again."""
     ensure_project()
     conn = connect(as_bench=True)
-    have = {s.name: s.status for s in conn.compute.servers(details=True)}
-    wanted = [f"bench-{i:04d}" for i in range(total)]
-    missing = [name for name in wanted if name not in have]
-    errored = [name for name, status in have.items() if status == "ERROR"]
+    servers = list(conn.compute.servers(details=True))
+    broken = [s for s in servers if s.status == "ERROR"]
+    for server in broken:
+        conn.compute.delete_server(server)
+    have = len(servers) - len(broken)
     print(
-        f"benchcloud: {len(have)} servers exist, {len(missing)} to create, {len(errored)} in ERROR",
-        flush=True,
+        f"benchcloud: {have} servers exist, {max(0, total - have)} to create ({len(broken)} in ERROR deleted)"
     )
-    if not missing:
+    if have >= total:
         return
     flavor = conn.compute.find_flavor(FLAVOR)
-    images = {name: conn.image.find_image(name) for name in set(IMAGES)}
+    images = [conn.image.find_image(name) for name in IMAGES]
     net = conn.network.find_network(NETWORK)
-    began = time.monotonic()
-    for n, name in enumerate(missing, 1):
-        while n % 10 == 0:  # look every 10 creates: a listing per create would double the cloud's work
-            if sum(1 for _ in conn.compute.servers(status="BUILD")) < IN_FLIGHT:
-                break
+    began, made, batch = time.monotonic(), 0, int(time.time()) % 100_000
+    while have + made < total:
+        while sum(1 for _ in conn.compute.servers(status="BUILD")) >= IN_FLIGHT:
             time.sleep(2)
-        image = images[IMAGES[int(name.split("-")[1]) % len(IMAGES)]]
+        count = min(BATCH, total - have - made)
         conn.compute.create_server(
-            name=name, flavor_id=flavor.id, image_id=image.id, networks=[{"uuid": net.id}]
+            name=f"bench-b{batch:05d}",
+            flavor_id=flavor.id,
+            image_id=images[batch % len(images)].id,
+            networks=[{"uuid": net.id}],
+            min_count=count,
+            max_count=count,
         )
-        if n % 50 == 0:
-            rate = n / (time.monotonic() - began)
-            print(f"benchcloud: created {n}/{len(missing)} ({rate:.2f}/s)", flush=True)
+        made += count
+        batch += 1
+        rate = made / (time.monotonic() - began)
+        print(f"benchcloud: asked for {made}/{total - have} ({rate:.2f}/s)", flush=True)
     while any(True for _ in conn.compute.servers(status="BUILD")):
         time.sleep(3)
     took = time.monotonic() - began
+    states = Counter(s.status for s in conn.compute.servers())
     print(
-        f"benchcloud: {len(missing)} servers created in {took:.0f} s ({len(missing) / took:.2f}/s)",
+        f"benchcloud: {made} servers made in {took:.0f} s ({made / took:.2f}/s); now {dict(states)}",
         flush=True,
     )
 
