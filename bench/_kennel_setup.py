@@ -37,6 +37,7 @@ def main(password: str) -> None:
     from django.utils import timezone
 
     from catalog.services import image_offer_set
+    from portal.cloud.gateway import CloudError
     from portal.models import Membership, Role, Team, User
     from portal.services import team_link_project
     from provisioning.models import CloudFlavor, CloudImage, VmRequest
@@ -102,7 +103,13 @@ def main(password: str) -> None:
             )
         )
     VmRequest.objects.bulk_create(rows, batch_size=500)
-    counts = vm_reconcile(full=True)
+    counts = None
+    for _attempt in range(3):  # a cloud busy making servers may let one listing time out
+        try:
+            counts = vm_reconcile(full=True)
+            break
+        except CloudError as error:
+            print(f"kennel: reconcile failed ({error}); trying again", flush=True)
     print(
         f"kennel: {len(servers)} bench servers ({len(rows)} newly recorded as VMs), reconcile {counts}, "
         f"{VmRequest.objects.exclude(status=VmRequest.Status.DELETED).count()} VMs; "
