@@ -15,6 +15,7 @@ their password come from ``bench/_kennel_setup.py`` (``BENCH_PASSWORD`` in the e
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import random
 import re
@@ -62,9 +63,10 @@ class Developer(Person):
         self.made = 0
         self.tag = f"{number:03d}"
         super().on_start()
-        listed = self.client.get(
-            f"/api/v1/vms/?page={random.randint(1, 10)}", name="/api/v1/vms/?page=N"
-        ).json()
+        count = self.client.get("/api/v1/vms/", name="/api/v1/vms/").json().get("count", 0)
+        self.pages = max(1, math.ceil(count / 25))  # the VM list page's pages (the API's hold 50)
+        page = random.randint(1, max(1, math.ceil(count / 50)))
+        listed = self.client.get(f"/api/v1/vms/?page={page}", name="/api/v1/vms/?page=N").json()
         self.vm_ids = [vm["id"] for vm in listed.get("results", [])] or [None]
 
     @task(6)
@@ -73,7 +75,7 @@ class Developer(Person):
 
     @task(2)
     def vm_list_page(self) -> None:
-        self.client.get(f"/vms/?page={random.randint(2, 40)}", name="/vms/?page=N")
+        self.client.get(f"/vms/?page={random.randint(1, self.pages)}", name="/vms/?page=N")
 
     @task(3)
     def vm_detail(self) -> None:
