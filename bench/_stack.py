@@ -53,7 +53,7 @@ def password() -> str:
 def kennel_env() -> dict[str, str]:
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "kennel.settings",
         "KENNEL_MODE": "development",
         "DJANGO_DEBUG": "0",
         "DATABASE_URL": DATABASE_URL,
@@ -200,7 +200,7 @@ class Stack:
             "kennel-web",
             [
                 str(VENV / "gunicorn"),
-                "portal.wsgi:application",
+                "kennel.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{KENNEL_PORT}",
                 "--workers",
@@ -222,7 +222,7 @@ class Stack:
                 [
                     str(VENV / "celery"),
                     "-A",
-                    "portal",
+                    "kennel",
                     "worker",
                     "--loglevel",
                     "WARNING",
@@ -238,7 +238,7 @@ class Stack:
                 [
                     str(VENV / "celery"),
                     "-A",
-                    "portal",
+                    "kennel",
                     "beat",
                     "--loglevel",
                     "WARNING",
