@@ -13,6 +13,7 @@ here; deleting them ~12 min) and creates only the ones missing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -118,7 +119,14 @@ def seed_servers(total: int = SERVERS) -> None:
     """Create the bench project's missing servers through Nova's API, on one connection (one token), in
     batches of BATCH servers per create call (Nova's multiple create: ``bench-bNNNN-1`` … ``-BATCH``),
     with at most IN_FLIGHT building at once; then wait until none is building. Servers in ERROR are
-    deleted and made again."""
+    deleted and made again. One seeder at a time (a lock file): a second one waits, then counts again."""
+    CLOUD_ROOT.mkdir(parents=True, exist_ok=True)
+    with (CLOUD_ROOT / "seed.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _seed_servers(total)
+
+
+def _seed_servers(total: int) -> None:
     ensure_project()
     conn = connect(as_bench=True)
     servers = list(conn.compute.servers(details=True))
