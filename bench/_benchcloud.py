@@ -126,14 +126,29 @@ def seed_servers(total: int = SERVERS) -> None:
     CLOUD_ROOT.mkdir(parents=True, exist_ok=True)
     with (CLOUD_ROOT / "seed.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        for attempt in range(5):  # a cloud this busy drops a connection now and then: count again
+            try:
+                _seed_servers(total)
+                return
+            except openstack_errors() as error:
+                print(f"benchcloud: {error}; trying again ({attempt + 1})", flush=True)
+                time.sleep(10)
         _seed_servers(total)
+
+
+def openstack_errors() -> tuple[type[Exception], ...]:
+    from keystoneauth1.exceptions import ClientException
+    from openstack.exceptions import SDKException
+
+    return (ClientException, SDKException)
 
 
 def _seed_servers(total: int) -> None:
     ensure_project()
     conn = connect(as_bench=True)
-    servers = list(conn.compute.servers(details=True))
-    broken = [s for s in servers if s.status == "ERROR"]
+    # Light listings (ids and names; the ERROR ones apart): a detailed one of 1,000 servers is slow.
+    servers = list(conn.compute.servers(details=False))
+    broken = list(conn.compute.servers(details=False, status="ERROR"))
     for server in broken:
         conn.compute.delete_server(server)
     have = len(servers) - len(broken)

@@ -209,6 +209,10 @@ class Stack:
                 "gthread",
                 "--threads",
                 str(WEB_THREADS),
+                # Clients keep their connections (as behind a proxy): gunicorn's 2 s default closes them
+                # under the clients' feet, which they see as connection resets.
+                "--keep-alive",
+                "75",
                 "--timeout",
                 "120",
                 "--name",
@@ -267,6 +271,10 @@ class Stack:
                 "gthread",
                 "--threads",
                 str(WEB_THREADS),
+                # Clients keep their connections (as behind a proxy): gunicorn's 2 s default closes them
+                # under the clients' feet, which they see as connection resets.
+                "--keep-alive",
+                "75",
                 "--timeout",
                 "300",
                 "--name",

@@ -19,6 +19,7 @@ import math
 import os
 import random
 import re
+import time
 
 from locust import HttpUser, between, task
 
@@ -61,7 +62,7 @@ class Developer(Person):
         self.lead = number % DEVELOPERS == 0
         self.mine: int | None = None  # the VM this person requested and has not deleted yet
         self.made = 0
-        self.tag = f"{number:03d}"
+        self.tag = f"{int(time.time()) % 1_000_000}-{number:03d}"  # VM names unique across runs
         super().on_start()
         count = self.client.get("/api/v1/vms/", name="/api/v1/vms/").json().get("count", 0)
         self.pages = max(1, math.ceil(count / 25))  # the VM list page's pages (the API's hold 50)
