@@ -10,8 +10,8 @@ second the resident memory of each gunicorn worker and each Celery process (``/p
 requests per second, p95 per page, errors (target 0) and the peak RSS of a web worker and a Celery
 worker.
 
-``BENCH_LOAD_USERS`` (50), ``BENCH_LOAD_SECONDS`` (300) and ``BENCH_LOAD_SPAWN_RATE`` (1 a second: each sign-in hashes a password)
-shorten or lengthen the run.
+``BENCH_LOAD_USERS`` (50), ``BENCH_LOAD_SECONDS`` (300) and ``BENCH_LOAD_SPAWN_RATE`` (1 a second:
+each sign-in hashes a password) shorten or lengthen the run.
 """
 
 from __future__ import annotations
