@@ -26,7 +26,9 @@ from provisioning.services.vm_actions import (
 from provisioning.services.vm_console import (
     CONSOLE_LOG_LINES,
     vm_console_advance,
+    vm_console_give_up,
     vm_console_log_advance,
+    vm_console_log_give_up,
     vm_console_log_request,
     vm_console_request,
 )
@@ -65,7 +67,9 @@ __all__ = [
     "vm_action_advance",
     "vm_action_request",
     "vm_console_advance",
+    "vm_console_give_up",
     "vm_console_log_advance",
+    "vm_console_log_give_up",
     "vm_console_log_request",
     "vm_console_request",
     "vm_delete_advance",

@@ -22,6 +22,7 @@ from portal.hooks import hooks_run
 from portal.models import Team, User
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
+from portal.worker import stale_before
 from provisioning import cloudinit
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, CloudNetwork, Profile, VmRequest
@@ -333,9 +334,7 @@ def vm_requests_resume(*, older_than: timedelta | None = None) -> list[int]:
     """Re-enqueue requests whose task gave up or was lost (an outage longer than its retries, a
     worker killed): unchanged for ``older_than``, by default KENNEL_STALE_WORK_SECONDS (a build being
     watched is touched at every look). Returns their ids. Nothing waiting is ever dropped."""
-    if older_than is None:
-        older_than = timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
-    stale = timezone.now() - older_than
+    stale = stale_before(older_than)
     waiting = list(
         VmRequest.objects.filter(
             status__in=[Status.QUEUED, Status.BUILDING, Status.DELETING], updated_at__lt=stale
