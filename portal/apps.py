@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,3 +9,10 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import signals  # noqa: F401  (login/logout auditing)
+
+
+class KennelAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with Kennel's site: portal admins only, through Kennel's login (admin_site.py)."""
+
+    default = False  # named in INSTALLED_APPS; PortalConfig stays this module's default
+    default_site = "portal.admin_site.KennelAdminSite"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from inventory import services
 from inventory.models import HardwareState, Server
 from portal.models import AuditEvent
-from tests.factories import ServerFactory
+from tests.factories import HardwareStateFactory, ServerFactory
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
@@ -28,17 +27,11 @@ def server(db):
         username="bmc-user-x9",
         password=PASSWORD,
     )
-    now = timezone.now()
-    HardwareState.objects.create(
+    HardwareStateFactory(
         server=server,
-        power_state="on",
-        health="ok",
-        reachable=True,
         sensors=[{"name": "CPU1 Temp", "kind": "temperature", "value": 52.0, "health": "ok"}],
         max_temperature_c=52.0,
         power_watts=236.0,
-        polled_at=now,
-        last_seen_at=now,
     )
     return server
 
