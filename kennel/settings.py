@@ -17,6 +17,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from portal.env import (
     env_bool,
@@ -211,7 +212,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: an untrusted peer's X-Forwarded-* headers are gone before anything believes them.
+    # First: every request gets its id (logs, tasks, cloud calls) and is timed and counted (/metrics).
+    "portal.middleware.RequestIdMiddleware",
+    "portal.metrics.RequestMetricsMiddleware",
+    # An untrusted peer's X-Forwarded-* headers are gone before anything believes them.
     "portal.origin.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # First after security: a database that is away is a 503 with a page that needs no database.
@@ -404,8 +408,86 @@ KENNEL_FAILPOINT = env_str("KENNEL_FAILPOINT", "")
 KENNEL_FAILPOINT_DIR = env_str("KENNEL_FAILPOINT_DIR", "")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Celery queues, so that a slow BMC sweep or a mail outage never delays a VM build: each queue can have
+# workers of its own (README, "Running on more than one machine"). Every task is named here, once; a
+# task left out goes to "housekeeping", and tests/kennel/test_queues.py fails until it is placed.
+KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
+    # Everything that talks to the cloud: VM builds and actions, the mirror, quotas, onboarding, drains.
+    "cloud": (
+        "portal.tasks.cloud_check",
+        "provisioning.tasks.vm_request_build",
+        "provisioning.tasks.vm_request_delete",
+        "provisioning.tasks.vm_action",
+        "provisioning.tasks.vm_refresh",
+        "provisioning.tasks.vm_requests_resume",
+        "provisioning.tasks.vm_reconcile",
+        "provisioning.tasks.vm_floating_ip",
+        "provisioning.tasks.vm_console",
+        "provisioning.tasks.vm_console_log",
+        "provisioning.tasks.catalog_refresh",
+        "provisioning.tasks.hosts_refresh",
+        "provisioning.tasks.floating_ips_refresh",
+        "provisioning.tasks.floating_ip_release",
+        "provisioning.tasks.vm_floating_ip_release",
+        "catalog.tasks.image_properties_apply",
+        "catalog.tasks.image_import_run",
+        "catalog.tasks.image_import_clean",
+        "catalog.tasks.image_imports_resume",
+        "quotas.tasks.quota_request_apply",
+        "quotas.tasks.quota_sync",
+        "quotas.tasks.quota_requests_resume",
+        "onboarding.tasks.onboarding_run",
+        "onboarding.tasks.onboardings_resume",
+        "onboarding.tasks.team_roles_sync",
+        "onboarding.tasks.cloud_password_apply",
+        "onboarding.tasks.orphan_check_run",
+        "onboarding.tasks.cloud_orphans_check",
+        "inventory.tasks.server_drain_run",
+        "inventory.tasks.server_drain_migrate_run",
+        "inventory.tasks.server_drains_resume",
+        "inventory.tasks.server_drains_check",
+    ),
+    # BMCs: the minute's poll of every BMC and the power actions.
+    "bmc": (
+        "inventory.tasks.bmc_poll",
+        "inventory.tasks.power_request_run",
+        "inventory.tasks.power_requests_recover",
+    ),
+    # E-mail: a mail server that is away holds up only mail.
+    "mail": (
+        "quotas.tasks.quota_request_notify",
+        "provisioning.tasks.vm_lease_reminder_send",
+    ),
+    # Upkeep: the outbox, leases, utilization history, and the company directory's periodic sync (it
+    # only reads the directory; cloud roles it takes away are cloud tasks of their own).
+    "housekeeping": (
+        "portal.tasks.heartbeat",
+        "portal.tasks.directory_sync",
+        "portal.tasks.queue_outbox_flush",
+        "provisioning.tasks.vm_leases_enforce",
+        "inventory.tasks.utilization_snapshot",
+        "inventory.tasks.utilization_history_compact",
+    ),
+}
+CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in KENNEL_TASK_QUEUES]
+CELERY_TASK_ROUTES = {
+    task: {"queue": queue, "routing_key": queue}
+    for queue, tasks in KENNEL_TASK_QUEUES.items()
+    for task in tasks
+}
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": timedelta(seconds=30)},
+    # One heartbeat per queue: /health/ reads the housekeeping one; /metrics shows each queue's age
+    # (kennel_worker_heartbeat_age_seconds), so a queue without a worker is noticed.
+    **{
+        f"heartbeat-{queue}": {
+            "task": "portal.tasks.heartbeat",
+            "schedule": timedelta(seconds=30),
+            "args": (queue,),
+            "options": {"queue": queue, "routing_key": queue, "expires": 25},
+        }
+        for queue in KENNEL_TASK_QUEUES
+    },
     # Whether the cloud answers, for /health/'s details (the web never asks the cloud itself).
     "cloud-check": {
         "task": "portal.tasks.cloud_check",
@@ -643,11 +725,24 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Logs: plain text, or one JSON object per line for log collectors (portal.logs). Every line carries
+# the request id of its work (portal.request_ids), in the web, the workers and the cloud's own logs.
+KENNEL_LOG_FORMAT = env_choice("KENNEL_LOG_FORMAT", ("plain", "json"), "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": KENNEL_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("KENNEL_LOG_LEVEL", "INFO")},
     "loggers": {
         "openstack": {"level": "WARNING"},
@@ -656,3 +751,19 @@ LOGGING = {
         "axes": {"level": "WARNING"},  # every attempt at INFO; lock-outs are warnings
     },
 }
+
+# /metrics (Prometheus): answered to a scraper holding KENNEL_METRICS_TOKEN ("Authorization: Bearer")
+# or coming from KENNEL_METRICS_ALLOWED_NETWORKS (the client's address, portal.origin.client_ip); 404 to
+# everyone else. Loopback by default in development, nobody by default in production.
+KENNEL_METRICS_TOKEN = env_optional("KENNEL_METRICS_TOKEN")
+KENNEL_METRICS_ALLOWED_NETWORKS = env_networks(
+    "KENNEL_METRICS_ALLOWED_NETWORKS", "" if PRODUCTION else "127.0.0.0/8,::1/128"
+)
+# A worker on a machine without the web serves its own counters (tasks, cloud calls) on this
+# host:port, e.g. 0.0.0.0:9808; empty: off (the web's /metrics shows the workers that share its
+# PROMETHEUS_MULTIPROC_DIR). No token: bind it to a network only Prometheus reaches.
+KENNEL_WORKER_METRICS_LISTEN = env_str("KENNEL_WORKER_METRICS_LISTEN", "")
+if KENNEL_WORKER_METRICS_LISTEN and not KENNEL_WORKER_METRICS_LISTEN.rpartition(":")[2].isdigit():
+    raise ImproperlyConfigured(
+        f"KENNEL_WORKER_METRICS_LISTEN={KENNEL_WORKER_METRICS_LISTEN!r} must be host:port, e.g. 0.0.0.0:9808"
+    )

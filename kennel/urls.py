@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from kennel import monitoring
 from kennel import views as kennel_views
 from portal import views
 from portal.forms import LoginForm
@@ -31,6 +32,7 @@ urlpatterns = [
     path("account/tokens/<int:pk>/revoke/", views.api_token_revoke, name="token-revoke"),
     path("admin/", admin.site.urls),  # Django's admin, read-mostly, portal admins only (portal/admin.py)
     path("health/", views.health, name="health"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("inventory/", include("inventory.urls")),
     path("vms/", include("provisioning.urls")),

@@ -8,7 +8,10 @@ class PortalConfig(AppConfig):
     verbose_name = _("Portal")
 
     def ready(self) -> None:
-        from portal import signals  # noqa: F401  (login/logout auditing)
+        from portal import (
+            signals,  # noqa: F401  (login/logout auditing)
+            task_signals,  # noqa: F401  (every task: request id, metrics, a log line)
+        )
 
 
 class KennelAdminConfig(admin_apps.AdminConfig):

@@ -86,9 +86,10 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
 
 
 def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Comma-separated IP networks in CIDR notation (a bare address is its own /32 or /128)."""
+    """Comma-separated IP networks in CIDR notation (a bare address is its own /32 or /128); an empty
+    default is no network."""
     networks = []
-    for item in env_list(name, default.split(",")):
+    for item in env_list(name, [part for part in default.split(",") if part.strip()]):
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:

@@ -224,6 +224,8 @@ class QueuedTask(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The request id of the work that asked for it (portal.request_ids), sent with it when it goes.
+    request_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["pk"]

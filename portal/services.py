@@ -299,15 +299,17 @@ def api_token_use(key: str) -> ApiToken | None:
     return token
 
 
-def worker_heartbeat_record() -> None:
-    """Called by the beat-scheduled task on a worker: proves broker, beat and worker all run."""
+def worker_heartbeat_record(*, queue: str = "housekeeping") -> None:
+    """Called by the beat-scheduled task on a worker of ``queue``: proves broker, beat and a worker all
+    run (/health/), and that this queue has a worker (/metrics, per queue)."""
     import time
 
     from django.core.cache import cache
 
-    from portal.selectors import HEARTBEAT_KEY
+    from portal.selectors import HEARTBEAT_KEY, heartbeat_key
 
-    cache.set(HEARTBEAT_KEY, time.time(), timeout=None)
+    now = time.time()
+    cache.set_many({HEARTBEAT_KEY: now, heartbeat_key(queue): now}, timeout=None)
 
 
 def cloud_reachability_record() -> bool:

@@ -6,9 +6,10 @@ from portal import queue, services
 from portal.directory_sync import directory_people_sync
 
 
+# Beat sends one to each queue (settings.KENNEL_TASK_QUEUES), so each queue's workers prove they run.
 @shared_task(ignore_result=True)
-def heartbeat() -> None:
-    services.worker_heartbeat_record()
+def heartbeat(queue: str = "housekeeping") -> None:
+    services.worker_heartbeat_record(queue=queue)
 
 
 @shared_task(ignore_result=True)

@@ -26,8 +26,11 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def celery_worker(concurrency: int = 4, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
-    """A real Celery worker on the test database and the test Redis, stopped afterwards."""
+def celery_worker(
+    concurrency: int = 4, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen]:
+    """A real Celery worker on the test database and the test Redis, stopped afterwards; ``args`` are
+    more of ``celery worker``'s options (a node name, queues)."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -52,6 +55,7 @@ def celery_worker(concurrency: int = 4, env: dict[str, str] | None = None) -> It
             "INFO",
             "--without-heartbeat",
             "--without-gossip",
+            *args,
         ],
         cwd=ROOT,
         env=env,

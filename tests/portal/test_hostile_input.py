@@ -292,6 +292,7 @@ COVERAGE: dict[str, Case] = {
     "token-list": Case(post={"name": "cli"}),
     "token-revoke": Case(kwargs=_pk("token"), get=False, post={}),
     "health": Case(roles=("anonymous", "admin"), allowed=(503,)),
+    "metrics": Case(roles=("anonymous", "admin")),  # the test client's loopback address may read it
     "set_language": Case(get=False, post={"language": "zh-hans", "next": "/"}, roles=("anonymous", "member")),
     # inventory
     "inventory:server-list": Case(query=(*LIST_QUERY, "datacenter", "role", "power", "health"), roles=STAFF),

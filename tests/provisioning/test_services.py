@@ -296,6 +296,11 @@ def test_a_lease_extends_within_the_limit(fake_cloud, member, team, settings):
 def test_leases_remind_once_then_stop_the_vm(fake_cloud, member, team, mailoutbox, monkeypatch):
     stopped = []
     monkeypatch.setattr("provisioning.tasks.vm_action.delay", lambda pk, action: stopped.append((pk, action)))
+    # The reminder goes through the mail queue; here its task runs at once.
+    monkeypatch.setattr(
+        "provisioning.tasks.vm_lease_reminder_send.delay",
+        lambda pk: services.vm_lease_reminder_email(vm_id=pk),
+    )
     vm = build(submit(member, team))
     VmRequest.objects.filter(pk=vm.pk).update(expires_at=timezone.now() + timedelta(days=1))
     assert services.vm_leases_enforce() == {"reminded": 1, "expired": 0}
