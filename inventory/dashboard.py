@@ -6,6 +6,7 @@ developers see nothing of it (no BMC data). A constant number of queries, whatev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -115,6 +116,7 @@ class AlertKind(StrEnum):
     BMC_UNREACHABLE = "bmc_unreachable"
     TEMPERATURE = "temperature"
     HOST_UTILIZATION = "host_utilization"
+    HOST_HOT = "host_hot"  # from an app above (usage: CPUs really busy, per Prometheus)
 
 
 # How a resource is named in a sentence ("uses 93% of its disk").
@@ -127,6 +129,7 @@ ALERT_LABELS = {
     AlertKind.BMC_UNREACHABLE: gettext_lazy("BMC unreachable"),
     AlertKind.TEMPERATURE: gettext_lazy("Temperature"),
     AlertKind.HOST_UTILIZATION: gettext_lazy("Host nearly full"),
+    AlertKind.HOST_HOT: gettext_lazy("Host running hot"),
 }
 
 
@@ -160,12 +163,23 @@ class Alert:
                 "value": self.value,
                 "threshold": self.threshold,
             }
+        if self.kind == AlertKind.HOST_HOT:
+            return _("The CPUs of %(server)s are %(value).0f%% busy (alert at %(threshold).0f%%).") % {
+                "server": self.server_name or self.host,
+                "value": self.value,
+                "threshold": self.threshold,
+            }
         return _("Host %(host)s uses %(value).1f%% of its %(resource)s (alert at %(threshold).0f%%).") % {
             "host": self.host,
             "value": self.value,
             "resource": RESOURCE_NAMES.get(self.resource_class, self.resource_class),
             "threshold": self.threshold,
         }
+
+
+# Alerts from apps above inventory (registered in their AppConfig.ready(); inventory imports none of
+# them): each is called with the user and returns its alerts, or none when its source is away.
+ALERT_SOURCES: list[Callable[[User], list[Alert]]] = []
 
 
 def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> list[Alert]:
@@ -218,6 +232,8 @@ def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> 
                         threshold=percent,
                     )
                 )
+    for source in ALERT_SOURCES:
+        alerts.extend(source(user))
     order = list(AlertKind)
     return sorted(alerts, key=lambda a: order.index(a.kind))  # stable: by name within a kind
 

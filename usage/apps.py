@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class UsageConfig(AppConfig):
+    name = "usage"
+    verbose_name = _("Usage")
+
+    def ready(self) -> None:
+        from inventory.dashboard import ALERT_SOURCES
+        from usage import access  # noqa: F401  (registers the scoping rules)
+        from usage.alerts import hot_host_alerts
+
+        ALERT_SOURCES.append(hot_host_alerts)
