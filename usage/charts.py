@@ -27,8 +27,11 @@ _SPECS = {
     ),
     "vm_cpu": (
         gettext_lazy("CPU"),
-        gettext_lazy("% of its vCPUs"),
-        (("cpu", gettext_lazy("busy"), "used", 100.0),),
+        gettext_lazy("cores"),
+        (
+            ("vcpus", gettext_lazy("vCPUs"), "capacity", 1.0),
+            ("cpu", gettext_lazy("busy"), "used", 1.0),
+        ),
     ),
     "memory": (
         gettext_lazy("Memory"),

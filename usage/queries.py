@@ -83,26 +83,34 @@ def host_figures(*, where: str = "", step: float = 0, charts: str = "") -> str:
 
 
 def vm_figures(*, where: str = "", step: float = 0, charts: str = "") -> str:
-    """Per VM: busy share of its vCPUs, memory, disk and network rates, the host it runs on."""
-    v, h, r = vm_label(), host_label(), rate_window(step)
-    by = f"by ({v}, {h})"
-    vcpus = _sel("libvirt_domain_info_virtual_cpus", where)
-    rx = _sel("libvirt_domain_interface_stats_receive_bytes_total", where)
-    tx = _sel("libvirt_domain_interface_stats_transmit_bytes_total", where)
+    """Per VM (by its Nova id alone: the smallest answer): CPU cores busy, memory used, disk and network
+    bytes per second. Its vCPUs, RAM and host Kennel knows. A chart asks for its own, finer figures."""
+    v, r = vm_label(), rate_window(step)
+    by = f"by ({v})"
+
+    def rate(metric: str) -> str:
+        return f"sum {by} (rate({_sel(metric, where)}[{r}]))"
+
     parts = {
-        "vcpus": f"sum {by} ({vcpus})",
-        "cpu": f"sum {by} (rate({_sel('libvirt_domain_info_cpu_time_seconds_total', where)}[{r}])) "
-        f"/ sum {by} ({vcpus})",
+        "cpu": rate("libvirt_domain_info_cpu_time_seconds_total"),
+        "vcpus": f"sum {by} ({_sel('libvirt_domain_info_virtual_cpus', where)})",
         "memory_used": f"sum {by} ({_sel('libvirt_domain_info_memory_usage_bytes', where)})",
         "memory_total": f"sum {by} ({_sel('libvirt_domain_info_maximum_memory_bytes', where)})",
-        "disk_read": f"sum {by} (rate({_sel('libvirt_domain_block_stats_read_bytes_total', where)}[{r}]))",
-        "disk_write": f"sum {by} (rate({_sel('libvirt_domain_block_stats_write_bytes_total', where)}[{r}]))",
-        "net_rx": f"sum {by} (rate({rx}[{r}]))",
-        "net_tx": f"sum {by} (rate({tx}[{r}]))",
+        "disk": f"{rate('libvirt_domain_block_stats_read_bytes_total')} + "
+        f"{rate('libvirt_domain_block_stats_write_bytes_total')}",
+        "network": f"{rate('libvirt_domain_interface_stats_receive_bytes_total')} + "
+        f"{rate('libvirt_domain_interface_stats_transmit_bytes_total')}",
+        "disk_read": rate("libvirt_domain_block_stats_read_bytes_total"),
+        "disk_write": rate("libvirt_domain_block_stats_write_bytes_total"),
+        "net_rx": rate("libvirt_domain_interface_stats_receive_bytes_total"),
+        "net_tx": rate("libvirt_domain_interface_stats_transmit_bytes_total"),
     }
-    if charts:
-        parts = {name: parts[name] for name in CHART_FIGURES[charts]}
-    return figures(parts)
+    names = CHART_FIGURES[charts] if charts else VM_LIST_FIGURES
+    return figures({name: parts[name] for name in names})
+
+
+# What a list of VMs shows: four figures a VM, whatever the number of VMs.
+VM_LIST_FIGURES = ("cpu", "memory_used", "disk", "network")
 
 
 def idle_figures(*, window_seconds: int) -> str:
@@ -128,7 +136,7 @@ def idle_figures(*, window_seconds: int) -> str:
 # Which figures each chart draws (one query per chart).
 CHART_FIGURES = {
     "cpu": ("cpus", "cpu_used", "vm_cpu"),
-    "vm_cpu": ("cpu",),
+    "vm_cpu": ("vcpus", "cpu"),
     "memory": ("memory_total", "memory_used"),
     "disk": ("disk_total", "disk_used"),
     "vm_disk": ("disk_read", "disk_write"),

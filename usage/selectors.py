@@ -204,15 +204,19 @@ def hot_hosts(
 
 @dataclass(frozen=True)
 class VmUsage:
-    """One VM's real use (libvirt exporter on its host). A figure is None without a series (stopped:
-    libvirt lists only running domains)."""
+    """One VM's real use (libvirt exporter on its host): ``cpu`` cores busy, ``memory_used`` bytes,
+    ``disk`` and ``network`` bytes per second. A figure is None without a series (stopped: libvirt lists
+    only running domains). Its vCPUs, RAM and host are Kennel's (the cloud mirror)."""
 
     vm: VmRequest
     figures: dict[str, float] = field(default_factory=dict)
-    host: str = ""
 
     def get(self, figure: str) -> float | None:
         return self.figures.get(figure)
+
+    @property
+    def host(self) -> str:
+        return host_key(self.vm.host) if self.vm.host else ""
 
     @property
     def has_metrics(self) -> bool:
@@ -220,22 +224,19 @@ class VmUsage:
 
     @property
     def cpu_percent(self) -> float | None:
-        cpu = self.get("cpu")
-        return None if cpu is None else round(cpu * 100, 1)
+        return _percent(self.get("cpu"), self.vm.vcpus)
 
     @property
     def memory_percent(self) -> float | None:
-        return _percent(self.get("memory_used"), self.get("memory_total"))
+        return _percent(self.get("memory_used"), self.vm.ram_mb * 1024 * 1024)
 
     @property
     def disk_bps(self) -> float | None:
-        parts = [self.get("disk_read"), self.get("disk_write")]
-        return None if parts == [None, None] else sum(p or 0.0 for p in parts)
+        return self.get("disk")
 
     @property
     def network_bps(self) -> float | None:
-        parts = [self.get("net_rx"), self.get("net_tx")]
-        return None if parts == [None, None] else sum(p or 0.0 for p in parts)
+        return self.get("network")
 
 
 @dataclass(frozen=True)
@@ -261,10 +262,10 @@ def vm_totals(rows: list[VmUsage]) -> VmTotals:
     return VmTotals(
         vms=len(rows),
         measured=len(measured),
-        vcpus=sum(r.get("vcpus") or 0.0 for r in measured),
-        cpu_cores=sum((r.get("cpu") or 0.0) * (r.get("vcpus") or 0.0) for r in measured),
+        vcpus=float(sum(r.vm.vcpus for r in measured)),
+        cpu_cores=sum(r.get("cpu") or 0.0 for r in measured),
         memory_used=sum(r.get("memory_used") or 0.0 for r in measured),
-        memory_total=sum(r.get("memory_total") or 0.0 for r in measured),
+        memory_total=float(sum(r.vm.ram_mb for r in measured) * 1024 * 1024),
         disk_bps=sum(r.disk_bps or 0.0 for r in measured),
         network_bps=sum(r.network_bps or 0.0 for r in measured),
     )
@@ -272,11 +273,7 @@ def vm_totals(rows: list[VmUsage]) -> VmTotals:
 
 def _vm_rows(samples: list[Sample], vms: list[VmRequest]) -> list[VmUsage]:
     metrics = _by_figure(samples, queries.vm_label())
-    hosts = {s.labels.get(queries.vm_label(), ""): s.labels.get(queries.host_label(), "") for s in samples}
-    return [
-        VmUsage(vm=vm, figures=metrics.get(vm.server_id, {}), host=host_key(hosts.get(vm.server_id, "")))
-        for vm in vms
-    ]
+    return [VmUsage(vm=vm, figures=metrics.get(vm.server_id, {})) for vm in vms]
 
 
 def _active(queryset: QuerySet[VmRequest]) -> list[VmRequest]:

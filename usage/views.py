@@ -101,7 +101,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def vm_list(request: HttpRequest) -> HttpResponse:
     """The VMs the user may see, busiest first, with their teams' totals."""
     answer = selectors.vm_usage_list(user=request.user)
-    rows = sorted(answer.rows, key=lambda r: -(r.get("cpu") or -1.0))
+    rows = sorted(answer.rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
     return render(
         request, "usage/vm_list.html", {"answer": answer, "rows": rows, "totals": selectors.vm_totals(rows)}
     )

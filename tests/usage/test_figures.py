@@ -66,22 +66,24 @@ def test_each_vms_figures_are_what_promql_says_and_the_team_total_is_their_sum(m
     answer = selectors.vm_usage_list(user=member, at=at)
     assert answer.ok and len(answer.rows) == len(VMS)
     r = f"[{RATE_SECONDS}s]"
-    cpu = promql(
+    cpu = promql(metrics, f"sum by (uuid) (rate(libvirt_domain_info_cpu_time_seconds_total{r}))", at)
+    net = promql(
         metrics,
-        f"sum by (uuid) (rate(libvirt_domain_info_cpu_time_seconds_total{r})) "
-        f"/ sum by (uuid) (libvirt_domain_info_virtual_cpus)",
+        f"sum by (uuid) (rate(libvirt_domain_interface_stats_receive_bytes_total{r})"
+        f" + rate(libvirt_domain_interface_stats_transmit_bytes_total{r}))",
         at,
     )
-    rx = promql(metrics, f"sum by (uuid) (rate(libvirt_domain_interface_stats_receive_bytes_total{r}))", at)
     mem = promql(metrics, "sum by (uuid) (libvirt_domain_info_memory_usage_bytes)", at)
     for row in answer.rows:
-        assert row.get("cpu") == pytest.approx(cpu[row.vm.server_id])
-        assert row.get("net_rx") == pytest.approx(rx[row.vm.server_id])
-        assert row.get("memory_used") == mem[row.vm.server_id]
-        assert row.host == next(vm.host for vm in VMS if vm.uuid == row.vm.server_id)
+        spec = next(vm for vm in VMS if vm.uuid == row.vm.server_id)
+        assert row.get("cpu") == pytest.approx(cpu[spec.uuid])
+        assert row.cpu_percent == pytest.approx(round(cpu[spec.uuid] * 100 / spec.vcpus, 1))
+        assert row.network_bps == pytest.approx(net[spec.uuid])
+        assert row.get("memory_used") == mem[spec.uuid]
+        assert row.host == spec.host
     totals = selectors.vm_totals(answer.rows)
     assert totals.memory_used == sum(mem.values())
-    assert totals.cpu_cores == pytest.approx(sum(cpu[v.uuid] * v.vcpus for v in VMS))
+    assert totals.cpu_cores == pytest.approx(sum(cpu.values()))
 
 
 def test_a_chart_is_the_range_query_of_its_window(metrics, estate):

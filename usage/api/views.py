@@ -81,7 +81,7 @@ def vm_list(request):
             restrict(request.user, Team.objects.all()), slug=request.query_params["team"]
         )
     answer = selectors.vm_usage_list(user=request.user, team=team)
-    rows = sorted(answer.rows, key=lambda r: -(r.get("cpu") or -1.0))
+    rows = sorted(answer.rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
     return Response(
         UsageVmListSerializer({**_state(answer), "vms": rows, "totals": selectors.vm_totals(rows)}).data
     )
