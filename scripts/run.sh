@@ -37,9 +37,16 @@ python manage.py demo_load
 start() {  # each child in its own process group, so Ctrl-C stops its workers too
   setsid "$@" & pids+=("$!")
 }
+# Metrics: Debian's prometheus on loopback scraping the emulated node and libvirt exporters of the demo
+# estate and the cloud's VMs, and this machine's node exporter (as X1), unless one is configured already.
+if [[ -z "${KENNEL_PROMETHEUS_URL:-}" ]] && command -v prometheus >/dev/null; then
+  export KENNEL_PROMETHEUS_URL=http://127.0.0.1:19090
+  start python -m exportersim run --workdir var/prometheus --prometheus-port 19090 \
+    --exporter-port 19100 --node-exporter-port 19101
+fi
 start python manage.py runserver 127.0.0.1:8000
 start celery -A kennel worker --loglevel INFO --concurrency 2
 start celery -A kennel beat --loglevel INFO --schedule var/celerybeat-schedule
 start python -m bmcsim demo  # the demo servers' emulated BMCs (IPMI and Redfish) on loopback
-echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, worker, beat and the BMC emulators)"
+echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, worker, beat, the BMC emulators and Prometheus)"
 wait -n
