@@ -540,6 +540,8 @@ KENNEL_PROMETHEUS_USERNAME = env_optional("KENNEL_PROMETHEUS_USERNAME")  # basic
 KENNEL_PROMETHEUS_PASSWORD = env_optional("KENNEL_PROMETHEUS_PASSWORD")
 KENNEL_PROMETHEUS_TOKEN = env_optional("KENNEL_PROMETHEUS_TOKEN")  # a bearer token
 KENNEL_PROMETHEUS_TIMEOUT = env_int("KENNEL_PROMETHEUS_TIMEOUT", 5, minimum=1)
+# Answers are kept this long (0: never): about one scrape interval, Prometheus has nothing newer sooner.
+KENNEL_PROMETHEUS_CACHE_SECONDS = env_int("KENNEL_PROMETHEUS_CACHE_SECONDS", 15, minimum=0)
 # rate() looks this far back: at least four scrape intervals of the exporters.
 KENNEL_PROMETHEUS_RATE_SECONDS = env_int("KENNEL_PROMETHEUS_RATE_SECONDS", 300, minimum=1)
 # The label naming a host in the node and libvirt exporters' series (its value without a port matches a

@@ -10,6 +10,7 @@ garbage raises :class:`PrometheusUnavailable`; a query it refuses raises :class:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import urllib.error
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
+from django.core.cache import cache
 
 
 class PrometheusUnavailable(Exception):
@@ -134,14 +136,47 @@ def _error_of(error: urllib.error.HTTPError) -> str:
         return str(error.reason)
 
 
+class CachedPrometheus:
+    """Answers kept in Django's cache for a few seconds (KENNEL_PROMETHEUS_CACHE_SECONDS, about one
+    scrape interval: Prometheus has nothing newer before the next scrape), so a page reloaded, or read
+    by many, asks once. Failures are not kept; a query at a given instant (``at``) is never cached."""
+
+    def __init__(self, inner: HttpPrometheus, *, seconds: int) -> None:
+        self.inner, self.seconds = inner, seconds
+
+    def _key(self, *parts: object) -> str:
+        text = "\n".join(str(p) for p in (self.inner.url, *parts))
+        return "prometheus:" + hashlib.sha256(text.encode()).hexdigest()
+
+    def query(self, expr: str, *, at: float | None = None) -> list[Sample]:
+        if at is not None:
+            return self.inner.query(expr, at=at)
+        key = self._key("query", expr)
+        found = cache.get(key)
+        if found is None:
+            found = self.inner.query(expr)
+            cache.set(key, found, self.seconds)
+        return found
+
+    def query_range(self, expr: str, *, start: float, end: float, step: float) -> list[Series]:
+        key = self._key("range", expr, start, end, step)
+        found = cache.get(key)
+        if found is None:
+            found = self.inner.query_range(expr, start=start, end=end, step=step)
+            cache.set(key, found, self.seconds)
+        return found
+
+
 def prometheus(*, timeout: float | None = None) -> Prometheus | None:
     """The configured Prometheus, or None when ``KENNEL_PROMETHEUS_URL`` is not set."""
     if not settings.KENNEL_PROMETHEUS_URL:
         return None
-    return HttpPrometheus(
+    client = HttpPrometheus(
         settings.KENNEL_PROMETHEUS_URL,
         username=settings.KENNEL_PROMETHEUS_USERNAME,
         password=settings.KENNEL_PROMETHEUS_PASSWORD,
         token=settings.KENNEL_PROMETHEUS_TOKEN,
         timeout=timeout or settings.KENNEL_PROMETHEUS_TIMEOUT,
     )
+    seconds = int(settings.KENNEL_PROMETHEUS_CACHE_SECONDS)
+    return CachedPrometheus(client, seconds=seconds) if seconds > 0 else client

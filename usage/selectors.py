@@ -191,8 +191,9 @@ def hot_hosts(
     servers = list(server_list(user=user).order_by("name"))
     if not servers:
         return Answer(MetricsState.OK, [])
-    answer = _ask(
-        [],
+    empty: list[HostUsage] = []
+    answer: Answer[list[HostUsage]] = _ask(
+        empty,
         lambda p: _host_rows(user, p.query(queries.host_figures()), servers, unmatched=False),
         timeout=timeout,
     )

@@ -112,3 +112,21 @@ def test_an_answer_that_is_not_prometheus_is_unavailable(recorder):
 def test_without_a_url_there_is_no_gateway(settings):
     settings.KENNEL_PROMETHEUS_URL = None
     assert prometheus() is None
+
+
+def test_answers_are_kept_for_the_cache_seconds_and_failures_are_not(settings, recorder, clean_cache):
+    url, seen = recorder
+    settings.KENNEL_PROMETHEUS_URL = url
+    settings.KENNEL_PROMETHEUS_CACHE_SECONDS = 30
+    prometheus().query("up")
+    prometheus().query("up")
+    prometheus().query_range("up", start=0, end=60, step=30)
+    prometheus().query_range("up", start=0, end=60, step=30)
+    prometheus().query("up", at=1.0)  # an instant asked for is never a cached answer
+    assert len(seen.seen) == 3
+    seen.body = b"garbage"
+    with pytest.raises(PrometheusUnavailable):
+        prometheus().query("down")
+    seen.body = b'{"status": "success", "data": {"resultType": "vector", "result": []}}'
+    assert prometheus().query("down") == []
+    assert len(seen.seen) == 5
