@@ -6,7 +6,6 @@ developers see nothing of it (no BMC data). A constant number of queries, whatev
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from inventory.history import Forecast, utilization_forecast
+from inventory.hooks import InventoryEvent
 from inventory.models import HealthChoice, PowerStateChoice
 from inventory.selectors import (
     HostUtilization,
@@ -26,6 +26,7 @@ from inventory.selectors import (
     utilization_by_architecture,
 )
 from portal.access import restrict
+from portal.hooks import hooks_run
 from portal.models import Team, User
 from provisioning.models import VmRequest
 from provisioning.selectors import hosts_synced_at
@@ -177,11 +178,6 @@ class Alert:
         }
 
 
-# Alerts from apps above inventory (registered in their AppConfig.ready(); inventory imports none of
-# them): each is called with the user and returns its alerts, or none when its source is away.
-ALERT_SOURCES: list[Callable[[User], list[Alert]]] = []
-
-
 def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> list[Alert]:
     """Unreachable BMCs (with when they were last seen), servers whose hottest sensor is above
     KENNEL_TEMPERATURE_ALERT_C, and compute hosts using KENNEL_CAPACITY_ALERT_PERCENT or more of any
@@ -232,8 +228,8 @@ def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> 
                         threshold=percent,
                     )
                 )
-    for source in ALERT_SOURCES:
-        alerts.extend(source(user))
+    for more in hooks_run(InventoryEvent.ESTATE_ALERTS, user=user):  # the apps above (usage: hot hosts)
+        alerts.extend(more)
     order = list(AlertKind)
     return sorted(alerts, key=lambda a: order.index(a.kind))  # stable: by name within a kind
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.models import Team
 from portal.validators import validate_single_line, validate_text
 from provisioning.server_states import ACTIONS, ServerState, action_allowed, server_state_for

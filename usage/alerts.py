@@ -1,4 +1,4 @@
-"""Hot hosts as alerts on the manager's dashboard (registered into inventory.dashboard.ALERT_SOURCES)."""
+"""Hot hosts as alerts on the manager's dashboard (a hook of inventory.hooks.InventoryEvent.ESTATE_ALERTS)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from usage.selectors import hot_hosts
 DASHBOARD_TIMEOUT = 2.0
 
 
-def hot_host_alerts(user: User) -> list[Alert]:
+def hot_host_alerts(*, user: User) -> list[Alert]:
     """A server whose CPUs are busier than KENNEL_HOT_HOST_CPU_PERCENT; none when metrics are not
     configured or Prometheus is away (the dashboard's alerts are about the estate, not about Kennel)."""
     if not can(user, Capability.INVENTORY_VIEW):

@@ -7,8 +7,9 @@ class UsageConfig(AppConfig):
     verbose_name = _("Usage")
 
     def ready(self) -> None:
-        from inventory.dashboard import ALERT_SOURCES
+        from inventory.hooks import InventoryEvent
+        from portal.hooks import hook_register
         from usage import access  # noqa: F401  (registers the scoping rules)
         from usage.alerts import hot_host_alerts
 
-        ALERT_SOURCES.append(hot_host_alerts)
+        hook_register(InventoryEvent.ESTATE_ALERTS, hot_host_alerts)

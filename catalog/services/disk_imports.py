@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from catalog.models import ImageImport
 from catalog.services.offer import DEFAULT_MACHINE_TYPE, _check_architecture, _check_machine_type
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound
 from portal.models import User

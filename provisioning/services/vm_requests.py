@@ -18,10 +18,12 @@ from portal.access import Action, restrict
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound, CloudRequestError, QuotaExceeded
 from portal.failpoints import failpoint
+from portal.hooks import hooks_run
 from portal.models import Team, User
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from provisioning import cloudinit
+from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, CloudNetwork, Profile, VmRequest
 from provisioning.selectors import host_fit_count
 from provisioning.services.mirror import _mirror_network
@@ -33,7 +35,6 @@ from provisioning.services.vm_state import (
     _mirror_server,
     _transition,
 )
-from quotas.services import quota_vm_refusal
 
 METADATA_KEY = "kennel-request"
 
@@ -113,14 +114,16 @@ def vm_request_submit(
             .exists()
         ):
             raise ValidationError({"name": _("Your team already has a VM named %(name)s.") % {"name": name}})
-        refusal = quota_vm_refusal(
+        # The team's quota (the quotas app's hook), counted from the rows this lock serialises.
+        refusals = hooks_run(
+            ProvisioningEvent.VM_ADMIT,
             team=team,
             vcpus=flavor.vcpus,
             ram_mb=flavor.ram_mb,
             disk_gb=flavor.disk_gb,
             architecture=image.architecture,
         )
-        if refusal:
+        if refusal := next((r for r in refusals if r), None):
             raise ValidationError({"flavor": refusal})
         vm = VmRequest(
             team=team,
