@@ -134,18 +134,20 @@ class PromQLCounter:
         gateway.HttpPrometheus._post = self._post  # type: ignore[method-assign]
 
 
-def measure(client: Client, url: str, marker: str) -> tuple[float, float, int, int]:
-    times, queries, promql = [], 0, 0
+def measure(client: Client, url: str, marker: str) -> tuple[float, float, int, int, int]:
+    """p50 and p95 wall time, SQL and PromQL queries of the last round, and how many rounds did not
+    show the figures (Prometheus too slow for the timeout: the page said it cannot be reached)."""
+    times, queries, promql, errors = [], 0, 0, 0
     for _ in range(ROUNDS):
         with CaptureQueriesContext(connection) as captured, PromQLCounter() as counter:
             began = time.perf_counter()
             response = client.get(url)
             times.append((time.perf_counter() - began) * 1000)
-        body = response.content.decode()
-        assert response.status_code == 200 and marker in body, (url, response.status_code, body[:500])
+        assert response.status_code == 200, (url, response.status_code)
+        errors += marker not in response.content.decode()
         queries, promql = len(captured), counter.count
     times.sort()
-    return statistics.median(times), times[math.ceil(len(times) * 0.95) - 1], queries, promql
+    return statistics.median(times), times[math.ceil(len(times) * 0.95) - 1], queries, promql, errors
 
 
 def main() -> None:
@@ -178,9 +180,9 @@ def main() -> None:
                 f"/usage/hosts/{x2}/?window=day",
                 'data-figure="overcommit"',
             ),
-            (f"team page, {VMS} VMs", "/usage/teams/bench/", 'data-testid="vm-totals"'),
+            (f"team page, {VMS} VMs (50 a page)", "/usage/teams/bench/", 'data-testid="vm-totals"'),
             ("host list, 7 servers", "/usage/hosts/", 'data-host="X2"'),
-            (f"API team VMs, {VMS} VMs", "/api/v1/usage/vms/?team=bench", '"state":"ok"'),
+            (f"API team VMs, {VMS} VMs (50 a page)", "/api/v1/usage/vms/?team=bench", '"state":"ok"'),
             ("API host, day charts", f"/api/v1/usage/hosts/{x2}/?window=day", '"state":"ok"'),
         ]
         # Cold: every request asks Prometheus. Warm: as configured by default, an answer is kept 15 s (one
@@ -189,11 +191,11 @@ def main() -> None:
             settings.KENNEL_PROMETHEUS_CACHE_SECONDS = seconds
             cache.clear()
             for name, url, marker in cases:
-                p50, p95, queries, promql = measure(manager, url, marker)
+                p50, p95, queries, promql, errors = measure(manager, url, marker)
                 label = f"{name}, {'cache 15 s' if seconds else 'no cache'}"
                 record(
-                    label, bench="usage", p50_ms=p50, p95_ms=p95, queries=queries, value=f"{promql} PromQL",
-                    target="p95 <= 100 ms", met=p95 <= 100,
+                    label, bench="usage", p50_ms=p50, p95_ms=p95, queries=queries, errors=errors,
+                    value=f"{promql} PromQL", target="p95 <= 100 ms", met=p95 <= 100 and not errors,
                 )  # fmt: skip
 
 

@@ -105,6 +105,7 @@ class Stack:
         )
 
     def start(self, ready_timeout: float = 60) -> Stack:
+        self.started_at = time.time()  # Prometheus has no sample older than this
         self.workdir.mkdir(parents=True, exist_ok=True)
         emulated = [h.name for h in DEMO_HOSTS if not (self.real_node_exporter and h.name == "x1")]
         computes = [h.name for h in DEMO_HOSTS if h.compute]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
 from inventory.models import Server
@@ -188,6 +190,8 @@ def hot_hosts(
     *, user: User, threshold_percent: float, timeout: float | None = None
 ) -> Answer[list[HostUsage]]:
     """The servers whose CPUs are busier than the threshold right now (the dashboard's alert)."""
+    if not settings.KENNEL_PROMETHEUS_URL:  # not even the servers' query: the dashboard's count stays
+        return Answer(MetricsState.NOT_CONFIGURED, [])
     servers = list(server_list(user=user).order_by("name"))
     if not servers:
         return Answer(MetricsState.OK, [])
@@ -256,6 +260,16 @@ class VmTotals:
     @property
     def cpu_percent(self) -> float | None:
         return _percent(self.cpu_cores, self.vcpus)
+
+
+# A list of VMs shows this many a page, busiest first; its totals are over all of them.
+VMS_PER_PAGE = 50
+
+
+def vm_busiest_page(rows: list[VmUsage], page: object) -> Page:
+    """The page ``page`` (1 when it is not a page number) of ``rows``, busiest first."""
+    ordered = sorted(rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
+    return Paginator(ordered, VMS_PER_PAGE).get_page(page)
 
 
 def vm_totals(rows: list[VmUsage]) -> VmTotals:

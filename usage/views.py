@@ -101,21 +101,29 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def vm_list(request: HttpRequest) -> HttpResponse:
     """The VMs the user may see, busiest first, with their teams' totals."""
     answer = selectors.vm_usage_list(user=request.user)
-    rows = sorted(answer.rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
-    return render(
-        request, "usage/vm_list.html", {"answer": answer, "rows": rows, "totals": selectors.vm_totals(rows)}
-    )
+    page = selectors.vm_busiest_page(answer.rows, request.GET.get("page"))
+    context = {
+        "answer": answer,
+        "rows": page.object_list,
+        "page_obj": page,
+        "totals": selectors.vm_totals(answer.rows),
+    }
+    return render(request, "usage/vm_list.html", context)
 
 
 @login_required
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(restrict(request.user, Team.objects.all()), slug=slug)
     answer = selectors.vm_usage_list(user=request.user, team=team)
-    return render(
-        request,
-        "usage/team_detail.html",
-        {"team": team, "answer": answer, "rows": answer.rows, "totals": selectors.vm_totals(answer.rows)},
-    )
+    page = selectors.vm_busiest_page(answer.rows, request.GET.get("page"))
+    context = {
+        "team": team,
+        "answer": answer,
+        "rows": page.object_list,
+        "page_obj": page,
+        "totals": selectors.vm_totals(answer.rows),
+    }
+    return render(request, "usage/team_detail.html", context)
 
 
 @login_required

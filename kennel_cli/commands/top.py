@@ -73,7 +73,7 @@ def cmd_host_top(ctx: Context) -> int:
 
 
 def cmd_vm_top(ctx: Context) -> int:
-    answer = ctx.client.get("usage/vms/", team=ctx.args.team)
+    answer = ctx.client.get("usage/vms/", team=ctx.args.team, page=ctx.args.page)
     if ctx.json:
         print_json(answer)
         return Exit.OK
@@ -95,6 +95,8 @@ def cmd_vm_top(ctx: Context) -> int:
         ],
         empty="No running VMs.",
     )
+    if answer.get("pages", 1) > 1:
+        print(f"page {answer['page']} of {answer['pages']} ({answer['count']} VMs; --page N for more)")
     t = answer["totals"]
     print(
         f"total: {t['vms']} VMs ({t['measured']} measured), "

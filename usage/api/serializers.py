@@ -76,6 +76,9 @@ class UsageVmTotalsSerializer(serializers.Serializer):
 
 
 class UsageVmListSerializer(UsageStateSerializer):
+    count = serializers.IntegerField(help_text="running VMs in all pages")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
     vms = UsageVmUsageSerializer(many=True)
     totals = UsageVmTotalsSerializer()
 

@@ -69,22 +69,32 @@ def host_detail(request, pk: str):
 
 @extend_schema(
     operation_id="usage_vms_list",
-    parameters=[OpenApiParameter("team", str, description="a team's short name")],
+    parameters=[
+        OpenApiParameter("team", str, description="a team's short name"),
+        OpenApiParameter("page", int, description="50 VMs a page, busiest first"),
+    ],
     responses={200: UsageVmListSerializer},
 )
 @api_view(["GET"])
 def vm_list(request):
-    """The running VMs you may see (of one team with ``?team=``), busiest first, with their totals."""
+    """The running VMs you may see (of one team with ``?team=``), busiest first, 50 a page (``?page=``),
+    with the totals of all of them."""
     team = None
     if request.query_params.get("team"):
         team = get_object_or_404(
             restrict(request.user, Team.objects.all()), slug=request.query_params["team"]
         )
     answer = selectors.vm_usage_list(user=request.user, team=team)
-    rows = sorted(answer.rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
-    return Response(
-        UsageVmListSerializer({**_state(answer), "vms": rows, "totals": selectors.vm_totals(rows)}).data
-    )
+    page = selectors.vm_busiest_page(answer.rows, request.query_params.get("page"))
+    data = {
+        **_state(answer),
+        "count": page.paginator.count,
+        "page": page.number,
+        "pages": page.paginator.num_pages,
+        "vms": page.object_list,
+        "totals": selectors.vm_totals(answer.rows),
+    }
+    return Response(UsageVmListSerializer(data).data)
 
 
 @extend_schema(operation_id="usage_vm_read", parameters=[WINDOW], responses={200: UsageVmDetailSerializer})
