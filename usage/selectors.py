@@ -266,7 +266,7 @@ class VmTotals:
 VMS_PER_PAGE = 50
 
 
-def vm_busiest_page(rows: list[VmUsage], page: object) -> Page:
+def vm_busiest_page(rows: list[VmUsage], page: str | None) -> Page:
     """The page ``page`` (1 when it is not a page number) of ``rows``, busiest first."""
     ordered = sorted(rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
     return Paginator(ordered, VMS_PER_PAGE).get_page(page)
