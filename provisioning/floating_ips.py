@@ -27,6 +27,7 @@ from portal.models import AuditEvent, Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
+from portal.worker import claim
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFloatingIp, CloudSync, UnmanagedServer, VmEvent, VmRequest
 
@@ -161,10 +162,8 @@ def floating_ip_release_advance(*, fip_pk: int) -> CloudFloatingIp | None:
     may have attached it since the lead looked). Claimed with a conditional UPDATE, so a duplicated
     task does nothing. An outage puts the request back (``CloudUnavailable`` raised for the task to
     retry); any other refusal lands on the row. Returns the row (None when released or gone)."""
-    claimed = CloudFloatingIp.objects.filter(pk=fip_pk, release=CloudFloatingIp.Release.REQUESTED).update(
-        release=CloudFloatingIp.Release.RELEASING, release_changed_at=timezone.now()
-    )
-    if claimed != 1:
+    requested = CloudFloatingIp.objects.filter(pk=fip_pk, release=CloudFloatingIp.Release.REQUESTED)
+    if not claim(requested, release=CloudFloatingIp.Release.RELEASING, release_changed_at=timezone.now()):
         return None
     fip = CloudFloatingIp.objects.select_related("team", "release_requested_by").get(pk=fip_pk)
     gateway = cloud()

@@ -10,13 +10,12 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,17 +29,11 @@ from portal.failpoints import failpoint
 from portal.origin import WORKER
 from portal.queue import enqueue_now
 from portal.services import audit_record
+from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned, stale_before
 from provisioning.models import CloudImage
 from provisioning.services import catalog_refresh
 
 PROGRESS_EVERY = 1.0  # seconds between progress writes to the row
-
-
-def _stale_claim() -> timedelta:
-    """A worker refreshes its hold on an import far more often than this while it works (progress every
-    PROGRESS_EVERY); a hold older than KENNEL_STALE_WORK_SECONDS belongs to a worker that died, and
-    another may take the import over."""
-    return timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
 
 
 class ImportRefused(Exception):
@@ -48,15 +41,10 @@ class ImportRefused(Exception):
 
 
 def _claim(import_id: int, token: str) -> ImageImport | None:
-    """Hold the import for this worker if nobody else works on it (or their hold went stale).
-    The first step moves it from ``uploaded`` to ``inspecting``."""
-    now = timezone.now()
-    held = (
-        ImageImport.objects.filter(pk=import_id, state__in=ImageImport.WORKING)
-        .filter(Q(claim="") | Q(claim=token) | Q(heartbeat_at__lt=now - _stale_claim()))
-        .update(claim=token, heartbeat_at=now)
-    )
-    if not held:
+    """Hold the import for this worker if nobody else works on it (or their hold went stale: the
+    worker refreshes it far more often, with every progress write). The first step moves it from
+    ``uploaded`` to ``inspecting``."""
+    if not claim_take(ImageImport.objects.filter(pk=import_id, state__in=ImageImport.WORKING), token):
         return None
     ImageImport.objects.filter(pk=import_id, state=State.UPLOADED).update(
         state=State.INSPECTING, attempts=F("attempts") + 1
@@ -65,16 +53,10 @@ def _claim(import_id: int, token: str) -> ImageImport | None:
 
 
 def _update(imp: ImageImport, token: str, **fields: Any) -> None:
-    """Write ``fields`` if this worker still holds the import (ImportRefused if it lost it)."""
-    fields.setdefault("heartbeat_at", timezone.now())
-    if not ImageImport.objects.filter(pk=imp.pk, claim=token).update(updated_at=timezone.now(), **fields):
-        raise _LostClaim
+    """Write ``fields`` if this worker still holds the import (LostClaim if it lost it)."""
+    claim_keep(ImageImport.objects.filter(pk=imp.pk), token, updated_at=timezone.now(), **fields)
     for key, value in fields.items():
         setattr(imp, key, value)
-
-
-class _LostClaim(Exception):
-    """Another worker took the import over (this one was presumed dead): stop quietly."""
 
 
 def _complete(imp: ImageImport, token: str, step: str, **fields: Any) -> None:
@@ -101,21 +83,23 @@ def image_import_advance(*, import_id: int) -> None:
             return
         try:
             steps[imp.state](imp, token)
-        except _LostClaim:
+        except LostClaim:
             return
         except (qemu.DiskRefused, ImportRefused, CloudNotFound, CloudRequestError) as error:
             _fail(imp, token, str(error))
             return
         except CloudUnavailable as error:
-            ImageImport.objects.filter(pk=import_id, claim=token).update(
-                claim="", message=_("Waiting for the cloud: %(e)s") % {"e": error}
+            claim_release(
+                ImageImport.objects.filter(pk=import_id),
+                token,
+                message=_("Waiting for the cloud: %(e)s") % {"e": error},
             )
             raise
         except OSError as error:
             _fail(imp, token, _("The portal host could not read or write a file: %(e)s") % {"e": error})
             return
         if imp.state == State.DONE:
-            ImageImport.objects.filter(pk=import_id, claim=token).update(claim="")
+            claim_release(ImageImport.objects.filter(pk=import_id), token)
             return
 
 
@@ -133,10 +117,11 @@ def _fail(imp: ImageImport, token: str, reason: str, *, any_claim: bool = False)
         "step": State(step).label,
         "reason": reason.rstrip(".") + ".",
     }
-    rows = ImageImport.objects.filter(pk=imp.pk)
-    if not any_claim:
-        rows = rows.filter(claim=token)
-    rows.update(state=State.FAILED, message=message, claim="", updated_at=timezone.now())
+    rows, fields = ImageImport.objects.filter(pk=imp.pk), {"message": message, "updated_at": timezone.now()}
+    if any_claim:
+        rows.update(state=State.FAILED, claim="", **fields)
+    else:
+        claim_release(rows, token, state=State.FAILED, **fields)
     imp.state, imp.message = State.FAILED, message
     audit_record(
         actor=None,
@@ -409,10 +394,8 @@ def image_imports_resume() -> int:
     """Enqueue imports a dead worker left behind (held, but no heartbeat for KENNEL_STALE_WORK_SECONDS;
     or never claimed for a while), and the cleaning of discards that still leave something. Returns
     how many."""
-    now = timezone.now()
-    stale = ImageImport.objects.filter(state__in=ImageImport.WORKING).filter(
-        Q(heartbeat_at__lt=now - _stale_claim())
-        | Q(heartbeat_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
+    stale = claims_abandoned(
+        ImageImport.objects.filter(state__in=ImageImport.WORKING), waiting_since="created_at"
     )
     ids = list(stale.values_list("pk", flat=True))
     from catalog.tasks import image_import_clean, image_import_run
@@ -423,7 +406,7 @@ def image_imports_resume() -> int:
     # until nothing of it is left: an outage delays the cleaning, never drops it.
     unclean = [
         imp.pk
-        for imp in ImageImport.objects.filter(state=State.DISCARDED, updated_at__lt=now - _stale_claim())
+        for imp in ImageImport.objects.filter(state=State.DISCARDED, updated_at__lt=stale_before())
         if _leftovers(imp)
     ]
     for import_id in unclean:

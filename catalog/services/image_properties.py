@@ -15,6 +15,7 @@ from portal.cloud.gateway import CloudError, CloudNotFound, CloudRequestError, C
 from portal.models import User
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.worker import claim
 from provisioning.models import CloudImage
 from provisioning.services import catalog_refresh
 
@@ -96,10 +97,8 @@ def _enqueue_properties(change_id: int) -> None:
 def image_properties_apply(*, change_id: int) -> None:
     """Apply one change in Glance, then refresh the mirror. Lets CloudUnavailable through with the
     change back in ``pending`` (the task retries); a refusal lands on the change as ``failed``."""
-    claimed = ImagePropertyChange.objects.filter(pk=change_id, status=ChangeStatus.PENDING).update(
-        status=ChangeStatus.APPLYING, updated_at=timezone.now()
-    )
-    if not claimed:
+    pending = ImagePropertyChange.objects.filter(pk=change_id, status=ChangeStatus.PENDING)
+    if not claim(pending, status=ChangeStatus.APPLYING, updated_at=timezone.now()):
         return  # done, failed, gone, or another worker has it
     change = ImagePropertyChange.objects.get(pk=change_id)
     try:

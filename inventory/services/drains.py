@@ -22,6 +22,7 @@ from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
+from portal.worker import claim
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +127,11 @@ def server_drain_advance(*, server_id: int) -> ServerDrain | None:
         return None
     requested = ServerDrain.Status(drain.status)
     working, done, enabled = _DRAIN_STEPS[requested]
-    claimed = ServerDrain.objects.filter(pk=drain.pk, status=requested).update(
-        status=working, status_changed_at=timezone.now()
-    )
-    if claimed != 1:
+    if not claim(
+        ServerDrain.objects.filter(pk=drain.pk, status=requested),
+        status=working,
+        status_changed_at=timezone.now(),
+    ):
         return None
     host = drain.server.hypervisor_hostname
     who = drain.requested_by.get_username()

@@ -16,15 +16,16 @@ from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
 from inventory.bmc import BmcError, gateway_for
-from inventory.crypto import SecretUnreadable
 from inventory.models import PowerActionChoice, PowerRequest, Server, ServerDrain, ServerRole
 from inventory.services.assets import _refusal_audited
 from inventory.services.bmcs import _bmc_target, bmc_failure_text
 from portal.access import Action, restrict
+from portal.crypto import SecretUnreadable
 from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.worker import claim
 
 _OFF_ACTIONS = {
     PowerActionChoice.SOFT_OFF,
@@ -120,10 +121,8 @@ def power_request_confirm(*, actor: User, request: PowerRequest, source: str = S
         raise PowerActionRefused(gettext("Only an admin may power servers."))
     if request.requested_by_id == actor.pk:
         raise PowerActionRefused(gettext("A second admin must confirm, not the one who asked."))
-    claimed = PowerRequest.objects.filter(
-        pk=request.pk, status=PowerRequest.Status.AWAITING_CONFIRMATION
-    ).update(status=PowerRequest.Status.QUEUED, confirmed_by=actor)
-    if claimed != 1:
+    awaiting = PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.AWAITING_CONFIRMATION)
+    if not claim(awaiting, status=PowerRequest.Status.QUEUED, confirmed_by=actor):
         raise PowerActionRefused(gettext("This power action is no longer awaiting confirmation."))
     request.refresh_from_db()
     audit_record(
@@ -147,10 +146,8 @@ def power_request_execute(*, request_id: int, timeout: float | None = None) -> P
     """Worker side: claim a queued request, ask the BMC, record the outcome. A request that is gone or
     already claimed is left alone (returns None), so a duplicated task never acts twice. A power
     action is not retried: the BMC may have acted before it failed to answer."""
-    claimed = PowerRequest.objects.filter(pk=request_id, status=PowerRequest.Status.QUEUED).update(
-        status=PowerRequest.Status.RUNNING, started_at=timezone.now()
-    )
-    if claimed != 1:
+    queued = PowerRequest.objects.filter(pk=request_id, status=PowerRequest.Status.QUEUED)
+    if not claim(queued, status=PowerRequest.Status.RUNNING, started_at=timezone.now()):
         return None
     request = PowerRequest.objects.select_related("server", "requested_by").get(pk=request_id)
     error = ""
@@ -232,12 +229,8 @@ def power_requests_recover(*, timeout: float | None = None) -> list[PowerRequest
         else:
             status, error = PowerRequest.Status.FAILED, POWER_RECOVERED_OTHER_STATE
         now = timezone.now()
-        if (
-            PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.RUNNING).update(
-                status=status, error=error, finished_at=now
-            )
-            != 1
-        ):
+        running = PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.RUNNING)
+        if not claim(running, status=status, error=error, finished_at=now):
             continue
         request.status, request.error, request.finished_at = status, error, now
         audit_record(

@@ -63,6 +63,18 @@ def vm_console_advance(*, request_id: int) -> None:
     _event(vm, vm.status, message)
 
 
+def vm_console_give_up(*, request_id: int, error: str) -> None:
+    """The cloud stayed unreachable through the console task's retries: the page says so at once
+    (instead of waiting out its minute), and the person asks again later."""
+    VmRequest.objects.filter(pk=request_id, console_url="").update(console_error=_cloud_away(error))
+
+
+def _cloud_away(error: str) -> str:
+    return _("The cloud could not be reached (%(detail)s); try again in a few minutes.") % {
+        "detail": error[:300]
+    }
+
+
 def vm_console_log_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
     """Ask for the server's console output (its last CONSOLE_LOG_LINES lines); a worker fetches it.
     The log shown until then stays; VmStateConflict while the server has no host to ask."""
@@ -97,3 +109,9 @@ def vm_console_log_advance(*, request_id: int) -> None:
     VmRequest.objects.filter(pk=vm.pk).update(
         console_log=output, console_log_at=timezone.now(), console_log_error=""
     )
+
+
+def vm_console_log_give_up(*, request_id: int, error: str) -> None:
+    """The cloud stayed unreachable through the console-log task's retries: the page says so; the log
+    shown until then stays."""
+    VmRequest.objects.filter(pk=request_id).update(console_log_error=_cloud_away(error))

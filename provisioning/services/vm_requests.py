@@ -22,6 +22,7 @@ from portal.hooks import hooks_run
 from portal.models import Team, User
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
+from portal.worker import claim, stale_before
 from provisioning import cloudinit
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, CloudNetwork, Profile, VmRequest
@@ -216,11 +217,9 @@ def vm_request_build_advance(*, request_id: int) -> bool:
     gateway = cloud()
     if not vm.server_id:
         # Only the first try to create can be sure no server exists yet: it skips the lookup.
-        first_try = (
-            VmRequest.objects.filter(pk=request_id, create_requested_at__isnull=True).update(
-                create_requested_at=timezone.now()
-            )
-            == 1
+        first_try = claim(
+            VmRequest.objects.filter(pk=request_id, create_requested_at__isnull=True),
+            create_requested_at=timezone.now(),
         )
         failpoint("vm-build-before-create")
         try:
@@ -333,9 +332,7 @@ def vm_requests_resume(*, older_than: timedelta | None = None) -> list[int]:
     """Re-enqueue requests whose task gave up or was lost (an outage longer than its retries, a
     worker killed): unchanged for ``older_than``, by default KENNEL_STALE_WORK_SECONDS (a build being
     watched is touched at every look). Returns their ids. Nothing waiting is ever dropped."""
-    if older_than is None:
-        older_than = timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
-    stale = timezone.now() - older_than
+    stale = stale_before(older_than)
     waiting = list(
         VmRequest.objects.filter(
             status__in=[Status.QUEUED, Status.BUILDING, Status.DELETING], updated_at__lt=stale

@@ -16,6 +16,7 @@ from portal.cloud.gateway import CloudError, QuotaExceeded, Server
 from portal.models import User
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.worker import claim
 from provisioning.models import VmEvent, VmRequest
 from provisioning.server_states import ServerState, server_state_for
 
@@ -32,8 +33,12 @@ def _event(vm: VmRequest, status: str, message: str) -> None:
 
 def _transition(vm: VmRequest, to: str, message: str, **fields) -> bool:
     """Move ``vm`` from its current status to ``to`` if nobody moved it meanwhile."""
-    moved = VmRequest.objects.filter(pk=vm.pk, status=vm.status).update(
-        status=to, status_message=message, updated_at=timezone.now(), **fields
+    moved = claim(
+        VmRequest.objects.filter(pk=vm.pk, status=vm.status),
+        status=to,
+        status_message=message,
+        updated_at=timezone.now(),
+        **fields,
     )
     if moved:
         vm.status = to
