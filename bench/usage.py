@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://kennel@127.0.0.1:15432/kennel_bench_usage .venv/bin/python bench/usage.py
 
 Seeds (once, in its own database) the demo's seven servers and a team of 2,000 running VMs, 200 of them
-on X2; starts Debian's prometheus (exportersim.runner: a throwaway TSDB, a scrape every 5 s) scraping the
+on X2; starts Debian's prometheus (exportersim.runner: a throwaway TSDB, a scrape every 10 s) scraping the
 emulated exporters serving those 2,000 VMs and this machine's node exporter; waits until rate() has its
 window; then times, as a manager, the host page of X2 (its figures, four charts over a day and its 200
 VMs), the team page (2,000 VMs and their totals), the host list and the API, and counts the SQL and
@@ -50,7 +50,7 @@ from usage import prometheus as gateway  # noqa: E402
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "40"))
 VMS, ON_X2 = 2000, 200
 HOSTS = ("x2", "x3", "x4", "p1")
-RATE_SECONDS = 20  # four scrapes
+RATE_SECONDS = 40  # four scrapes
 
 
 def vm_specs() -> list[VmSpec]:
@@ -163,7 +163,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="kennel-bench-usage-"))
     vms_to_file(workdir / "vms.json", specs)
     began = time.perf_counter()
-    with Stack(workdir, interval=5, vms=str(workdir / "vms.json")) as stack:
+    stack = Stack(workdir, interval=10, vms=str(workdir / "vms.json")).start(ready_timeout=240)
+    with stack:
         print(f"Prometheus on {stack.url} scraping {VMS} VMs; ready in {time.perf_counter() - began:.1f} s")
         settings.KENNEL_PROMETHEUS_URL = stack.url
         settings.KENNEL_PROMETHEUS_RATE_SECONDS = RATE_SECONDS
