@@ -163,8 +163,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="kennel-bench-usage-"))
     vms_to_file(workdir / "vms.json", specs)
     began = time.perf_counter()
-    stack = Stack(workdir, interval=10, vms=str(workdir / "vms.json")).start(ready_timeout=240)
-    with stack:
+    with Stack(workdir, interval=10, vms=str(workdir / "vms.json"), ready_timeout=240) as stack:
         print(f"Prometheus on {stack.url} scraping {VMS} VMs; ready in {time.perf_counter() - began:.1f} s")
         settings.KENNEL_PROMETHEUS_URL = stack.url
         settings.KENNEL_PROMETHEUS_RATE_SECONDS = RATE_SECONDS

@@ -78,8 +78,10 @@ class Stack:
         interval: float = 15,
         vms: str = "cloud",
         real_node_exporter: bool = True,
+        ready_timeout: float = 60,
         log=None,
     ) -> None:
+        self.ready_timeout = ready_timeout
         self.workdir = Path(workdir)
         self.prometheus_port = prometheus_port or free_port()
         self.exporter_port = exporter_port or free_port()
@@ -104,7 +106,8 @@ class Stack:
             argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT
         )
 
-    def start(self, ready_timeout: float = 60) -> Stack:
+    def start(self, ready_timeout: float | None = None) -> Stack:
+        ready_timeout = ready_timeout or self.ready_timeout
         self.started_at = time.time()  # Prometheus has no sample older than this
         self.workdir.mkdir(parents=True, exist_ok=True)
         emulated = [h.name for h in DEMO_HOSTS if not (self.real_node_exporter and h.name == "x1")]
