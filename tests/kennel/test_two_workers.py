@@ -33,7 +33,8 @@ from portal.models import AuditEvent, QueuedTask
 from portal.services import team_link_project
 from provisioning import services
 from provisioning.models import CloudImage, CloudSync, VmRequest
-from tests.live import ROOT, celery_worker, eventually
+from tests.live import ROOT, celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 COPIES = 4

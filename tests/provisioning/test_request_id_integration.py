@@ -14,9 +14,10 @@ from portal.request_ids import request_id_new
 from portal.services import team_link_project
 from provisioning import services
 from provisioning.models import VmRequest
-from tests.live import ROOT, celery_worker, eventually
+from tests.fixtures.fake_cloud import offer_every_image
+from tests.live import ROOT, celery_worker
+from tests.polling import eventually
 from tests.portal.test_request_ids import json_lines
-from tests.provisioning.conftest import offer_every_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 Status = VmRequest.Status
