@@ -26,6 +26,7 @@ from portal.env import (
     env_list,
     env_networks,
     env_optional,
+    env_pairs,
     env_port_ranges,
     env_str,
 )
@@ -66,6 +67,8 @@ if PRODUCTION:
 else:
     SECRET_KEY = env_optional("DJANGO_SECRET_KEY") or _development_secret()
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# What `manage.py check --deploy` calls out (kennel/checks.py): secrets generated into var/ by this machine.
+KENNEL_SECRET_KEY_GENERATED = not env_optional("DJANGO_SECRET_KEY")
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -91,6 +94,7 @@ if not KENNEL_ENCRYPTION_KEYS:
             "print(Fernet.generate_key().decode())'"
         )
     KENNEL_ENCRYPTION_KEYS = [_development_encryption_key()]
+KENNEL_ENCRYPTION_KEY_GENERATED = not env_list("KENNEL_ENCRYPTION_KEY")
 for _key in KENNEL_ENCRYPTION_KEYS:
     try:
         Fernet(_key)
@@ -140,7 +144,51 @@ if KENNEL_API_TOKEN_DAYS > 36_500:
 # signed-in admins see them, everyone else gets ok / not ok.
 KENNEL_HEALTH_TOKEN = env_optional("KENNEL_HEALTH_TOKEN")
 
+# Company accounts (LDAP): off unless KENNEL_LDAP_URL is set. People sign in with their directory
+# password; their groups decide their portal role and team memberships (README, "Company accounts").
+# Local accounts keep working, first (the admins' way in when the directory is down).
+KENNEL_LDAP_URL = env_str("KENNEL_LDAP_URL", "")  # ldap://host:389 (with STARTTLS) or ldaps://host:636
+KENNEL_LDAP_BIND_DN = env_str("KENNEL_LDAP_BIND_DN", "")  # the account Kennel searches with
+KENNEL_LDAP_BIND_PASSWORD = env_str("KENNEL_LDAP_BIND_PASSWORD", "")
+KENNEL_LDAP_USER_BASE = env_str("KENNEL_LDAP_USER_BASE", "")
+KENNEL_LDAP_USER_FILTER = env_str("KENNEL_LDAP_USER_FILTER", "(objectClass=inetOrgPerson)")
+KENNEL_LDAP_USERNAME_ATTRIBUTE = env_str("KENNEL_LDAP_USERNAME_ATTRIBUTE", "uid")
+KENNEL_LDAP_GROUP_BASE = env_str("KENNEL_LDAP_GROUP_BASE", "")  # groupOfNames, members in "member"
+KENNEL_LDAP_STARTTLS = env_bool("KENNEL_LDAP_STARTTLS", False)
+KENNEL_LDAP_CA_FILE = env_str("KENNEL_LDAP_CA_FILE", "")  # PEM; unset: the system's trusted CAs
+KENNEL_LDAP_TIMEOUT = env_int("KENNEL_LDAP_TIMEOUT", 5, minimum=1)
+# Directory groups (their cn) that make a portal admin or manager; everyone else is a developer.
+KENNEL_LDAP_ADMIN_GROUPS = env_list("KENNEL_LDAP_ADMIN_GROUPS")
+KENNEL_LDAP_MANAGER_GROUPS = env_list("KENNEL_LDAP_MANAGER_GROUPS")
+# group=team-slug:member or group=team-slug:lead, comma-separated. Only these teams' memberships
+# follow the directory; a person in none of the mapped groups (roles or teams) cannot sign in.
+KENNEL_LDAP_TEAM_GROUPS: dict[str, tuple[str, str]] = {}
+for _group, _target in env_pairs("KENNEL_LDAP_TEAM_GROUPS").items():
+    _slug, _colon, _level = _target.partition(":")
+    if not _slug or _level not in ("member", "lead"):
+        raise ImproperlyConfigured(
+            f"KENNEL_LDAP_TEAM_GROUPS: {_group}={_target!r} must be group=team-slug:member or :lead"
+        )
+    KENNEL_LDAP_TEAM_GROUPS[_group] = (_slug, _level)
+KENNEL_LDAP_SYNC_SECONDS = env_int("KENNEL_LDAP_SYNC_SECONDS", 900, minimum=60)
+if KENNEL_LDAP_URL:
+    if not KENNEL_LDAP_URL.startswith(("ldap://", "ldaps://")):
+        raise ImproperlyConfigured(f"KENNEL_LDAP_URL={KENNEL_LDAP_URL!r} must start with ldap:// or ldaps://")
+    if KENNEL_LDAP_STARTTLS and KENNEL_LDAP_URL.startswith("ldaps://"):
+        raise ImproperlyConfigured("KENNEL_LDAP_STARTTLS is for ldap:// URLs; ldaps:// is TLS already")
+    for _name in ("KENNEL_LDAP_USER_BASE", "KENNEL_LDAP_GROUP_BASE"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"KENNEL_LDAP_URL is set: {_name} must be set too")
+    if not (KENNEL_LDAP_ADMIN_GROUPS or KENNEL_LDAP_MANAGER_GROUPS or KENNEL_LDAP_TEAM_GROUPS):
+        raise ImproperlyConfigured(
+            "KENNEL_LDAP_URL is set: map at least one group (KENNEL_LDAP_ADMIN_GROUPS, "
+            "KENNEL_LDAP_MANAGER_GROUPS or KENNEL_LDAP_TEAM_GROUPS), or nobody can sign in with it"
+        )
+if KENNEL_LDAP_CA_FILE and not Path(KENNEL_LDAP_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"KENNEL_LDAP_CA_FILE={KENNEL_LDAP_CA_FILE} is not a readable file")
+
 INSTALLED_APPS = [
+    "portal.apps.KennelAdminConfig",  # Django's admin at /admin/, for portal admins, read-mostly
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -268,6 +316,8 @@ AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Local accounts first: they never wait for the directory. Does nothing without KENNEL_LDAP_URL.
+    "portal.auth_backends.DirectoryBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -514,6 +564,12 @@ CELERY_BEAT_SCHEDULE = {
     "utilization-history-compact": {
         "task": "inventory.tasks.utilization_history_compact",
         "schedule": timedelta(hours=1),
+    },
+    # Company accounts: who left the directory or its groups loses access (does nothing without LDAP).
+    "directory-sync": {
+        "task": "portal.tasks.directory_sync",
+        "schedule": timedelta(seconds=KENNEL_LDAP_SYNC_SECONDS),
+        "options": {"expires": KENNEL_LDAP_SYNC_SECONDS - 10},
     },
     # Drained compute nodes: the VMs still on them, and a check fresh enough to allow a power-off.
     "drains-check": {

@@ -112,3 +112,14 @@ def env_port_ranges(name: str, default: str) -> list[tuple[int, int]]:
             raise ImproperlyConfigured(f"{name}: {item!r} must be ports from 1 to 65535, low-high")
         ranges.append((first, last))
     return ranges
+
+
+def env_pairs(name: str) -> dict[str, str]:
+    """Comma-separated ``key=value`` pairs, e.g. ``kennel-alpha=alpha:member,alpha-leads=alpha:lead``."""
+    pairs = {}
+    for item in env_list(name):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name}: {item!r} is not key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs

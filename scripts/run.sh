@@ -31,12 +31,23 @@ if [[ -z "${OS_CLOUD:-}" || "${OS_CLOUD}" == kennel-admin ]] && [[ -x devcloud/r
   devcloud/run start || echo "!! the local cloud did not start; Kennel runs, and cloud work waits for it" >&2
 fi
 
-python manage.py migrate --noinput -v0
-python manage.py demo_load
-
 start() {  # each child in its own process group, so Ctrl-C stops its workers too
   setsid "$@" & pids+=("$!")
 }
+
+# KENNEL_LDAP_DEMO=1: a demo company directory (slapd on 127.0.0.1:16389, devldap/) and sign-in
+# against it; its settings come from the env file it writes once it answers.
+if [[ "${KENNEL_LDAP_DEMO:-}" == 1 ]]; then
+  rm -f var/ldap-demo/env
+  start python -m devldap demo var/ldap-demo
+  for _ in $(seq 100); do [[ -e var/ldap-demo/env ]] && break; sleep 0.2; done
+  [[ -e var/ldap-demo/env ]] || { echo "!! the demo directory did not start (var/ldap-demo/slapd.log)" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  source var/ldap-demo/env
+fi
+
+python manage.py migrate --noinput -v0
+python manage.py demo_load
 # Web and workers of this machine add up their counters here for /metrics; emptied at each start.
 export PROMETHEUS_MULTIPROC_DIR="$PWD/var/metrics"
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"

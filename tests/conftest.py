@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.quotas",
     "tests.fixtures.bmcs",
     "tests.fixtures.demo",
+    "tests.fixtures.directory",
 ]
 
 # Locally, property tests explore new examples on every run; in CI they replay a fixed set, so a

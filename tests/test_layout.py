@@ -14,7 +14,7 @@ PORTAL_PACKAGES = ("kennel", "portal", "provisioning", "inventory", "catalog", "
 # (settings, URLs, the home page, the demo). Arrows only point down; the emulators and the local cloud
 # are never imported by any of them.
 CORE, TOP = "portal", "kennel"
-EMULATORS = ("devcloud", "kennel_devcloud", "bmcsim")
+EMULATORS = ("devcloud", "kennel_devcloud", "bmcsim", "devldap")
 IMPORTS_OPENSTACK = re.compile(r"^\s*(import|from) (openstack|keystoneauth1)\b", re.M)
 
 

@@ -229,12 +229,8 @@ def power_requests_recover(*, timeout: float | None = None) -> list[PowerRequest
         else:
             status, error = PowerRequest.Status.FAILED, POWER_RECOVERED_OTHER_STATE
         now = timezone.now()
-        if (
-            PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.RUNNING).update(
-                status=status, error=error, finished_at=now
-            )
-            != 1
-        ):
+        running = PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.RUNNING)
+        if not claim(running, status=status, error=error, finished_at=now):
             continue
         request.status, request.error, request.finished_at = status, error, now
         audit_record(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0007_names_refuse_control_characters_user'),
+        ('portal', '0008_user_directory_account'),
     ]
 
     operations = [
