@@ -458,9 +458,10 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "quotas.tasks.quota_request_notify",
         "provisioning.tasks.vm_lease_reminder_send",
     ),
-    # The database's own upkeep: the outbox, leases, utilization history.
+    # The database's own upkeep: the outbox, leases, utilization history, the directory's sync.
     "housekeeping": (
         "portal.tasks.heartbeat",
+        "portal.tasks.directory_sync",
         "portal.tasks.queue_outbox_flush",
         "provisioning.tasks.vm_leases_enforce",
         "inventory.tasks.utilization_snapshot",
