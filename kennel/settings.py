@@ -458,7 +458,8 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "quotas.tasks.quota_request_notify",
         "provisioning.tasks.vm_lease_reminder_send",
     ),
-    # The database's own upkeep: the outbox, leases, utilization history, the directory's sync.
+    # Upkeep: the outbox, leases, utilization history, and the company directory's periodic sync (it
+    # only reads the directory; cloud roles it takes away are cloud tasks of their own).
     "housekeeping": (
         "portal.tasks.heartbeat",
         "portal.tasks.directory_sync",
