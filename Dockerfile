@@ -19,4 +19,4 @@ RUN uv pip install --system --no-deps . \
 ENV KENNEL_STATIC_ROOT=/app/staticfiles
 USER kennel
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "kennel.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]

@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
 os.environ.setdefault("KENNEL_VAR_DIR", str(Path(__file__).resolve().parents[1] / "var" / "bench"))
 
 import django
@@ -211,7 +211,7 @@ def measure(client: Client, url: str) -> tuple[float, float, float, int]:
 def report(label: str) -> None:
     manager = Client()
     manager.force_login(User.objects.get(username="bench-manager"))
-    gc.freeze()  # as a web worker does once it is loaded (portal/wsgi.py)
+    gc.freeze()  # as a web worker does once it is loaded (kennel/wsgi.py)
     hosts, samples = CloudHost.objects.count(), UtilizationSample.objects.count()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\n{label}: {hosts} hosts, {Server.objects.count()} servers, {VmRequest.objects.count()} VMs, "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
 
 import django  # noqa: E402
 
@@ -34,7 +34,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from portal.demo import demo_cloud_link, demo_load  # noqa: E402
+from kennel.demo import demo_cloud_link, demo_load  # noqa: E402
 from portal.models import Team, User  # noqa: E402
 from provisioning import services  # noqa: E402
 from provisioning.models import CloudFlavor, CloudImage, VmRequest  # noqa: E402

@@ -1,5 +1,2 @@
-"""Kennel's project package: settings, URLs, the Celery app, people, teams and the audit log."""
-
-from portal.celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""Kennel's core: people, teams, access (``restrict``/``can``), the audit log, the cloud gateway, the API
+skeleton and the helpers every app builds on. It never imports an app or the project package (``kennel``)."""

@@ -92,24 +92,3 @@ def _cloud_check() -> Check:
         return Check("cloud", False, f"last checked {age:.0f} s ago: is a worker running?", essential=False)
     detail = f"{found['detail']} ({age:.0f} s ago)"
     return Check("cloud", bool(found["ok"]), detail, essential=False)
-
-
-def landing_summary(*, user: User) -> dict:
-    """What the signed-in user's landing page shows; each role's template picks its part."""
-    from inventory.selectors import server_list, utilization_by_architecture
-
-    teams = team_list(user=user)
-    servers = server_list(user=user)
-    return {
-        "teams": teams,
-        "servers_by_architecture": servers.values("architecture")
-        .annotate(count=Count("id"))
-        .order_by("architecture"),
-        "servers_by_datacenter": servers.values("datacenter__name")
-        .annotate(count=Count("id"))
-        .order_by("datacenter__name"),
-        "server_count": servers.count(),
-        "utilization_by_architecture": utilization_by_architecture(user=user),
-        "recent_events": audit_event_list(user=user)[:10],
-        "user_count": restrict(user, User.objects.filter(is_active=True)).count(),
-    }

@@ -1,4 +1,5 @@
-"""The portal's own pages: landing per role, teams, audit log, API tokens, health."""
+"""The core's own pages (teams, people, audit log, API tokens, health, the sign-in lock-out) and the view
+mixins every app uses. Pages that compose several apps (home, a team's page) live in ``kennel.views``."""
 
 from __future__ import annotations
 
@@ -15,20 +16,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django.views.generic import DetailView, ListView
+from django.views.generic import ListView
 
-from onboarding.models import Onboarding
-from onboarding.selectors import onboarding_progress
 from portal import selectors, services
-from portal.access import Action, Capability, can, restrict, role_of
+from portal.access import Action, Capability, can, restrict
 from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
 from portal.inputs import object_id
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
-from provisioning import selectors as vm_selectors
-from provisioning.floating_ips import floating_ip_list, floating_ip_may_release, floating_ips_synced_at
-from quotas import selectors as quota_selectors
 
 
 class CapabilityRequiredMixin:
@@ -76,19 +72,6 @@ class HtmxListMixin:
         return super().get_template_names()
 
 
-_LANDING_TEMPLATES = {
-    Role.DEVELOPER: "portal/home_developer.html",
-    Role.MANAGER: "portal/home_manager.html",
-    Role.ADMIN: "portal/home_admin.html",
-}
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    role = role_of(request.user)
-    return render(request, _LANDING_TEMPLATES[role], selectors.landing_summary(user=request.user))
-
-
 class TeamListView(LoginRequiredMixin, ListView):
     template_name = "portal/team_list.html"
     context_object_name = "teams"
@@ -96,41 +79,6 @@ class TeamListView(LoginRequiredMixin, ListView):
 
     def get_queryset(self):
         return selectors.team_list(user=self.request.user)
-
-
-class TeamDetailView(LoginRequiredMixin, DetailView):
-    template_name = "portal/team_detail.html"
-    context_object_name = "team"
-
-    def get_object(self, queryset=None):
-        return get_object_or_404(selectors.team_list(user=self.request.user), slug=self.kwargs["slug"])
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["memberships"] = self.object.memberships.select_related("user").order_by(
-            "-level", "user__username"
-        )
-        context["quota_table"] = quota_selectors.team_quota_table(self.object)
-        context["may_request_quota"] = quota_selectors.quota_may_request(
-            user=self.request.user, team=self.object
-        )
-        context["quota_requests"] = quota_selectors.quota_request_list(user=self.request.user).filter(
-            team=self.object
-        )[:5]
-        vms = list(
-            vm_selectors.team_vm_list(user=self.request.user, team=self.object).select_related("owner")
-        )
-        context["vms"], context["vm_state_counts"] = vms, vm_selectors.vm_state_counts(vms)
-        # The project's floating IPs, from the mirror a worker refreshes every minute.
-        context["floating_ips"] = [
-            (fip, floating_ip_may_release(user=self.request.user, fip=fip))
-            for fip in floating_ip_list(user=self.request.user, team=self.object)
-        ]
-        context["floating_ips_synced_at"] = floating_ips_synced_at()
-        onboarding = Onboarding.objects.filter(team=self.object).select_related("team").first()
-        if onboarding is not None:  # made by Kennel: its chain's progress, live
-            context.update(onboarding_progress(user=self.request.user, onboarding=onboarding))
-        return context
 
 
 @login_required

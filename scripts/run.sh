@@ -38,8 +38,8 @@ start() {  # each child in its own process group, so Ctrl-C stops its workers to
   setsid "$@" & pids+=("$!")
 }
 start python manage.py runserver 127.0.0.1:8000
-start celery -A portal worker --loglevel INFO --concurrency 2
-start celery -A portal beat --loglevel INFO --schedule var/celerybeat-schedule
+start celery -A kennel worker --loglevel INFO --concurrency 2
+start celery -A kennel beat --loglevel INFO --schedule var/celerybeat-schedule
 start python -m bmcsim demo  # the demo servers' emulated BMCs (IPMI and Redfish) on loopback
 echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, worker, beat and the BMC emulators)"
 wait -n

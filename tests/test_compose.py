@@ -261,13 +261,13 @@ def test_the_dockerfile_serves_the_web_services_app():
 @pytest.mark.parametrize(
     ("argv", "complaint"),
     [
-        (["gunicorn", "portal.wsgi:aplication", "--bind", "0.0.0.0:8000"], "no callable 'aplication'"),
+        (["gunicorn", "kennel.wsgi:aplication", "--bind", "0.0.0.0:8000"], "no callable 'aplication'"),
         (["gunicorn", "portal.wsgy:application"], "cannot import portal.wsgy"),
         (["python", "manage.py", "migrat"], "no command 'migrat'"),
         (["python", "manage.py", "migrate", "--no-input-please"], "unrecognized arguments"),
         (["python", "-c", "import urllib.request; urllib.request.urlopen('http://x/nowhere/')"], "/nowhere/"),
         (["celery", "-A", "provisioning", "worker"], "provisioning.celery_app is not a Celery app"),
-        (["celery", "-A", "portal", "flower"], "none of"),
+        (["celery", "-A", "kennel", "flower"], "none of"),
         (["uwsgi", "--http", ":8000"], "not a program"),
     ],
 )

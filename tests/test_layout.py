@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PORTAL_PACKAGES = ("portal", "provisioning", "inventory", "catalog", "quotas", "onboarding")
+PORTAL_PACKAGES = ("kennel", "portal", "provisioning", "inventory", "catalog", "quotas", "onboarding")
 IMPORTS_OPENSTACK = re.compile(r"^\s*(import|from) (openstack|keystoneauth1)\b", re.M)
 
 

@@ -1,3 +1,5 @@
+"""The core's own API routes (me, sign-in, teams, people, audit, tokens); kennel.api_urls adds the apps'."""
+
 from django.urls import include, path
 
 from portal.api import views
@@ -14,9 +16,4 @@ urlpatterns = [
     path("auth/login/", views.login, name="auth-login"),
     path("auth/logout/", views.logout, name="auth-logout"),
     path("", include(router.urls)),
-    path("", include("inventory.api.urls")),
-    path("", include("provisioning.api.urls")),
-    path("", include("quotas.api.urls")),
-    path("", include("catalog.api.urls")),
-    path("", include("onboarding.api.urls")),
 ]

@@ -124,7 +124,7 @@ def test_catalog_lists_for_people_and_for_scripts(kennel, logged_in, member, fak
 
 
 def test_profile_show_prints_the_user_data_of_one_architecture(kennel, logged_in, member, fake_cloud):
-    from portal.demo import _demo_profile
+    from kennel.demo import _demo_profile
 
     _demo_profile()
     logged_in(member)

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from kennel.demo import demo_cloud_link, demo_load
 from portal.cloud import cloud
-from portal.demo import demo_cloud_link, demo_load
 from portal.models import User
 from provisioning import services
 from provisioning.models import VmRequest

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal.demo import demo_cloud_link, demo_load
+from kennel.demo import demo_cloud_link, demo_load
 from portal.models import Team, User
 from provisioning import services
 from provisioning.models import CloudFlavor, CloudImage, VmRequest

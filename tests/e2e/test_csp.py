@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal.demo import demo_cloud_link, demo_load
+from kennel.demo import demo_cloud_link, demo_load
 from portal.models import Team, User
 from quotas.models import QuotaRequest
 from quotas.services import quota_request_submit

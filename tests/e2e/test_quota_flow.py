@@ -10,9 +10,9 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from kennel.demo import demo_load
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound, QuotaService
-from portal.demo import demo_load
 from portal.models import Team
 from portal.services import team_link_project
 from provisioning.services import catalog_refresh

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal.demo import demo_cloud_link, demo_load
+from kennel.demo import demo_cloud_link, demo_load
 from tests.live import celery_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -49,7 +49,7 @@ def gunicorn(env: dict[str, str], port: int):
             "4",
             "--timeout",
             "60",
-            "portal.wsgi:application",
+            "kennel.wsgi:application",
         ],
         cwd=ROOT,
         env=env,

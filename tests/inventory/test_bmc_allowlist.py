@@ -87,7 +87,7 @@ def test_a_name_is_allowed_when_all_its_addresses_are_and_the_connection_uses_th
 def test_the_default_allows_loopback_and_the_demo_emulators_ports(settings):
     from portal.env import env_networks, env_port_ranges
 
-    # portal.settings' defaults, read the same way: make run's emulated BMCs (bmcsim.demo) pass.
+    # kennel.settings' defaults, read the same way: make run's emulated BMCs (bmcsim.demo) pass.
     networks = env_networks("KENNEL_BMC_TEST_UNSET", "127.0.0.0/8,::1/128")
     ports = env_port_ranges("KENNEL_BMC_TEST_UNSET", "80,443,623,16200-16299,18000-18099")
     from bmcsim.demo import DEMO_BMCS

@@ -12,8 +12,8 @@ from django.utils import timezone
 from inventory import services
 from inventory.models import PowerRequest, ServerDrain, ServerRole
 from inventory.services import DrainRefused, PowerActionRefused
+from kennel.celery import app
 from portal.backoff import OUTAGE_RETRIES, outage_backoff
-from portal.celery import app
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudRequestError, CloudUnavailable

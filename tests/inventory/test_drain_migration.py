@@ -12,7 +12,7 @@ from django.utils import timezone
 from inventory import drain_migration, services
 from inventory.models import DrainMove, PowerRequest, ServerDrain, ServerRole
 from inventory.services import DrainRefused, PowerActionRefused
-from portal.celery import app
+from kennel.celery import app
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudUnavailable, ServerAction

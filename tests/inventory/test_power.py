@@ -10,7 +10,7 @@ from inventory import services
 from inventory.bmc import PowerAction, PowerState, gateway_for
 from inventory.models import PowerRequest, ServerRole
 from inventory.services import PowerActionRefused
-from portal.celery import app
+from kennel.celery import app
 from portal.models import AuditEvent, Role
 from tests.factories import ServerFactory, UserFactory
 from tests.inventory.conftest import target_of

@@ -13,7 +13,7 @@ from django.utils import timezone
 from inventory import services
 from inventory.bmc import PowerAction, PowerState, gateway_for
 from inventory.models import PowerRequest
-from portal.celery import app
+from kennel.celery import app
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
 from tests.inventory.conftest import target_of

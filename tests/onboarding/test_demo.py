@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management import call_command
 
+from kennel.demo import demo_onboard
 from onboarding.models import Onboarding
-from portal.demo import demo_onboard
 from tests.onboarding.conftest import run
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from kennel.celery import app
 from onboarding import tasks
 from onboarding.models import Onboarding, OnboardingStep
-from portal.celery import app
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.urls import handler400, handler403, handler404, handler500, urlpatterns
+from kennel.urls import handler400, handler403, handler404, handler500, urlpatterns
 
 
 def boom(request):

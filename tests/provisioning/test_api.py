@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from portal.demo import _demo_profile
+from kennel.demo import _demo_profile
 from provisioning import services
 from provisioning.models import Profile, VmRequest
 from tests.matrix import check_matrix

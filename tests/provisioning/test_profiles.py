@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from portal.demo import _demo_profile
+from kennel.demo import _demo_profile
 from provisioning.models import Profile
 from tests.matrix import check_matrix
 

@@ -227,7 +227,7 @@ def test_stale_waiting_requests_are_resumed(fake_cloud, member, team, monkeypatc
 
 
 def test_a_profiles_user_data_goes_with_the_request(fake_cloud, member, team):
-    from portal.demo import _demo_profile
+    from kennel.demo import _demo_profile
     from provisioning.models import Profile
 
     _demo_profile()

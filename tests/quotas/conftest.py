@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.celery import app
+from kennel.celery import app
 from portal.models import Membership
 from quotas import services
 from tests.provisioning.conftest import fake_cloud  # noqa: F401  (the same fake cloud, linked teams)

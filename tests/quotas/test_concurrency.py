@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
-from portal.celery import app
+from kennel.celery import app
 from provisioning import services as vms
 from provisioning.models import VmRequest
 from quotas import services

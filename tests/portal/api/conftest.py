@@ -21,11 +21,11 @@ from catalog import services as catalog_services
 from catalog.models import ImageImport
 from inventory import services as inventory_services
 from inventory.models import PowerActionChoice, ServerRole
+from kennel.demo import _demo_profile
 from onboarding import services as onboarding_services
 from onboarding.models import QuotaTemplate
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
-from portal.demo import _demo_profile
 from portal.models import ApiToken, Membership, Role, User
 from portal.services import api_token_create
 from provisioning import services as provisioning_services

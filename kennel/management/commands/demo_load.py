@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from portal.demo import demo_cloud_link, demo_load, demo_onboard
+from kennel.demo import demo_cloud_link, demo_load, demo_onboard
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
 
 app = Celery("kennel")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,18 +1,21 @@
+"""Every page and API route: the core's own, then each app's."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from kennel import views as kennel_views
 from portal import views
 from portal.forms import LoginForm
 
 api_patterns = [
-    path("v1/", include(("portal.api.urls", "api"), namespace="v1")),
+    path("v1/", include(("kennel.api_urls", "api"), namespace="v1")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", kennel_views.home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
@@ -20,7 +23,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
-    path("teams/<slug:slug>/", views.TeamDetailView.as_view(), name="team-detail"),
+    path("teams/<slug:slug>/", kennel_views.TeamDetailView.as_view(), name="team-detail"),
     path("people/", views.people, name="people"),
     path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
     path("account/tokens/", views.api_token_list, name="token-list"),

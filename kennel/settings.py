@@ -159,6 +159,7 @@ INSTALLED_APPS = [
     "catalog",
     "quotas",
     "onboarding",
+    "kennel",  # the top floor: composes the apps (demo_load)
 ]
 
 MIDDLEWARE = [
@@ -207,10 +208,10 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-ROOT_URLCONF = "portal.urls"
+ROOT_URLCONF = "kennel.urls"
 # A refused CSRF check is the portal's own page (in its layout, translated), as are 400/403/404/500.
 CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
-WSGI_APPLICATION = "portal.wsgi.application"
+WSGI_APPLICATION = "kennel.wsgi.application"
 
 TEMPLATES = [
     {
@@ -223,7 +224,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
-                "portal.context_processors.navigation",
+                "kennel.context_processors.navigation",
             ],
         },
     },

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class KennelConfig(AppConfig):
+    """The top floor as an app, so its management commands (``demo_load``) are found."""
+
+    name = "kennel"
+    verbose_name = _("Kennel")
