@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
 os.environ.setdefault("KENNEL_VAR_DIR", str(Path(__file__).resolve().parents[1] / "var" / "bench"))
 
 import django
@@ -108,7 +108,12 @@ def seed_hosts(start: int, count: int) -> None:
                         "allocation_ratio": 1.2,
                         "used": (i * 1024) % 600000,
                     },
-                    "DISK_GB": {"total": 3600, "reserved": 0, "allocation_ratio": 1.0, "used": (i * 53) % 3500},
+                    "DISK_GB": {
+                        "total": 3600,
+                        "reserved": 0,
+                        "allocation_ratio": 1.0,
+                        "used": (i * 53) % 3500,
+                    },
                 },
                 seen_at=now,
             )
@@ -240,7 +245,12 @@ def seed_catalog() -> None:
     )
     CloudFlavor.objects.bulk_create(
         CloudFlavor(
-            cloud_id=f"f{i}", name=f"m{i}.size", vcpus=1 + i % 16, ram_mb=512 << (i % 6), disk_gb=10, seen_at=now
+            cloud_id=f"f{i}",
+            name=f"m{i}.size",
+            vcpus=1 + i % 16,
+            ram_mb=512 << (i % 6),
+            disk_gb=10,
+            seen_at=now,
         )
         for i in range(30)
     )
@@ -315,7 +325,9 @@ def report(label: str) -> dict[str, tuple[float, float, float, int]]:
     figures = {}
     for url in URLS:
         figures[url] = p50, p95, cpu, queries = measure(admin, url)
-        print(f"  {url:<52} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  (cpu p50 {cpu:5.1f} ms)  {queries:3d} queries")
+        print(
+            f"  {url:<52} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  (cpu p50 {cpu:5.1f} ms)  {queries:3d} queries"
+        )
     return figures
 
 
@@ -340,16 +352,17 @@ def main() -> None:
         done_hosts, done_teams, done_vms = hosts, teams, vms
         for part in ("hosts", "servers", "catalog", "quotas"):
             CloudSync.objects.update_or_create(
-                part=part, defaults={"succeeded_at": timezone.now(), "attempted_at": timezone.now(), "error": ""}
+                part=part,
+                defaults={"succeeded_at": timezone.now(), "attempted_at": timezone.now(), "error": ""},
             )
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         print(f"seeded up to {hosts} hosts, {teams} teams, {vms} VMs in {time.perf_counter() - began:.1f} s")
         results.append((hosts, vms, report(f"{hosts} hosts, {vms} VMs")))
-    (small_hosts, small_vms, small), (hosts, vms, large) = results
+    (small_hosts, _small_vms, small), (hosts, vms, large) = results
     print(f"\n{'page':<52} {'p95 ms':>16} {'queries':>9}  (at {small_hosts} -> {hosts} hosts)")
     for url in URLS:
-        p50_a, p95_a, _cpu_a, q_a = small[url]
+        _p50_a, p95_a, _cpu_a, q_a = small[url]
         p50, p95, _cpu, q = large[url]
         print(f"  {url:<50} {p95_a:7.1f} -> {p95:6.1f} {q_a:4d} -> {q:3d}")
         record(
