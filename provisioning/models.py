@@ -496,7 +496,7 @@ class TeamVmUsage(models.Model):
     migration 0013), so the dashboard and the quota pages never sum 50,000 VM rows per view. Read it
     through ``provisioning.selectors``; never written by Python code."""
 
-    team = models.OneToOneField(Team, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    team = models.OneToOneField(Team, primary_key=True, on_delete=models.CASCADE, related_name="vm_usage")
     vm_count = models.BigIntegerField(default=0)
     vcpus = models.BigIntegerField(default=0)
     ram_mb = models.BigIntegerField(default=0)

@@ -11,27 +11,20 @@ from django.db.models import Count, QuerySet
 from portal.access import restrict
 from portal.models import Team, User
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, UnmanagedServer, VmRequest
+from provisioning.placement import fit_counts, schedulable
 from provisioning.sync import Part, mirror_freshness
 from quotas.selectors import quota_vm_fit_count, team_quota_table
-
-RESOURCES = (("VCPU", "vcpus"), ("MEMORY_MB", "ram_mb"), ("DISK_GB", "disk_gb"))
 
 
 def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
     """How many more VMs of ``flavor`` fit on the schedulable hosts of ``architecture`` right now,
-    by Placement's rule: (total - reserved) * allocation_ratio - used, per resource."""
-    return _fit_count(_schedulable_hosts(architecture), flavor)
+    by Placement's rule: (total - reserved) * allocation_ratio - used, per resource. One query (the
+    database sums the hosts, see provisioning.placement)."""
+    return _fit_counts(architecture, [flavor]).get((architecture, flavor.pk), 0)
 
 
-def _schedulable_hosts(architecture: str) -> list[CloudHost]:
-    return [host for host in CloudHost.objects.filter(architecture=architecture) if host.schedulable]
-
-
-def _fit_count(hosts: Iterable[CloudHost], flavor: CloudFlavor) -> int:
-    count = sum(
-        min(host.free(rc) // max(getattr(flavor, field), 1) for rc, field in RESOURCES) for host in hosts
-    )
-    return max(count, 0)
+def _fit_counts(architecture: str, flavors: list[CloudFlavor]) -> dict[tuple[str, int], int]:
+    return fit_counts(schedulable(CloudHost.objects.filter(architecture=architecture)), flavors)
 
 
 @dataclass(frozen=True)
@@ -54,12 +47,13 @@ class FlavorRoom:
 def flavor_room(*, flavors: Iterable[CloudFlavor], architecture: str, team: Team | None) -> list[FlavorRoom]:
     """``FlavorRoom`` for each flavor on ``architecture``, for ``team`` (None: hosts only). The hosts and
     the team's quota are read once for all the flavors."""
-    hosts = _schedulable_hosts(architecture)
+    flavors = list(flavors)
+    fits = _fit_counts(architecture, flavors)
     table = team_quota_table(team) if team is not None else None
     return [
         FlavorRoom(
             flavor=flavor,
-            host_fits=_fit_count(hosts, flavor),
+            host_fits=fits.get((architecture, flavor.pk), 0),
             quota_fits=quota_vm_fit_count(
                 table=table,
                 vcpus=flavor.vcpus,

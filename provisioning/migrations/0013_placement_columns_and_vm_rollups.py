@@ -184,7 +184,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='TeamVmUsage',
             fields=[
-                ('team', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='portal.team')),
+                ('team', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='vm_usage', serialize=False, to='portal.team')),
                 ('vm_count', models.BigIntegerField(default=0)),
                 ('vcpus', models.BigIntegerField(default=0)),
                 ('ram_mb', models.BigIntegerField(default=0)),
