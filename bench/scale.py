@@ -362,19 +362,20 @@ def main() -> None:
     (small_hosts, _small_vms, small), (hosts, vms, large) = results
     print(f"\n{'page':<52} {'p95 ms':>16} {'queries':>9}  (at {small_hosts} -> {hosts} hosts)")
     for url in URLS:
-        _p50_a, p95_a, _cpu_a, q_a = small[url]
-        p50, p95, _cpu, q = large[url]
-        print(f"  {url:<50} {p95_a:7.1f} -> {p95:6.1f} {q_a:4d} -> {q:3d}")
+        _p50_a, p95_a, cpu_a, q_a = small[url]
+        p50, p95, cpu, q = large[url]
+        print(
+            f"  {url:<50} {p95_a:7.1f} -> {p95:6.1f} {q_a:4d} -> {q:3d}"
+            f"   cpu p50 {cpu_a:5.1f} -> {cpu:5.1f} ms"
+        )
         record(
-            f"{url} as admin, {hosts:,} hosts / {vms:,} VMs (p95 at {small_hosts:,}: {p95_a:.1f} ms, "
-            f"{q_a} queries)",
+            f"{url} as admin, {hosts:,} hosts / {vms:,} VMs",
             p50_ms=p50,
             p95_ms=p95,
             queries=q,
+            # The CPU time is what load on the machine does not inflate; it is what must not grow.
+            value=f"CPU p50 {cpu:.0f} ms (at {small_hosts:,} hosts: {cpu_a:.0f} ms, p95 {p95_a:.0f} ms, "
+            f"{q_a} queries)",
             target="p95 <= 50 ms, queries constant",
             met=p95 <= 50 and q == q_a,
         )
-
-
-if __name__ == "__main__":
-    main()
