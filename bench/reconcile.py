@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
 os.environ.setdefault("KENNEL_VAR_DIR", str(ROOT / "var" / "bench"))
 
-SERVERS, HYPERVISORS, PROJECTS, KENNELS = 10_000, 500, 500, 8_000
+SERVERS = int(os.environ.get("BENCH_SERVERS", "10000"))
+HYPERVISORS = int(os.environ.get("BENCH_HYPERVISORS", "500"))
+PROJECTS = 500
 
 
 def _free_port() -> int:
