@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import ImageImport
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.inputs import BoundedIntegerField
 from portal.validators import validate_single_line
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.validators import validate_single_line
 
 

@@ -3,12 +3,8 @@ everyone else signed in); views call selectors and services and nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -16,30 +12,15 @@ from django.views.decorators.http import require_POST
 
 from catalog import selectors, services
 from catalog.forms import FlavorOfferForm, ImageImportForm, ImageOfferForm, ImagePropertiesForm
-from portal.access import Action, Capability, can, restrict
+from portal.access import Action, Capability, restrict
 from portal.origin import origin
+from portal.refusals import form_add_refusal, message_add_refusal
+from portal.views import capability_required
 from provisioning.models import CloudFlavor, CloudImage
 from provisioning.selectors import catalog_synced_at
 
 
-def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in (else the login page) and allowed to manage images (else 403)."""
-
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not can(request.user, Capability.IMAGES_MANAGE):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return guarded
-
-
-def _refusal(request: HttpRequest, error: ValidationError) -> None:
-    messages.error(request, " ".join(error.messages))
-
-
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def image_catalog(request: HttpRequest) -> HttpResponse:
     groups = selectors.image_catalog(user=request.user)
     busy = any(
@@ -64,7 +45,7 @@ def _image(request: HttpRequest, pk: int) -> CloudImage:
 
 
 @require_POST
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def image_offer(request: HttpRequest, pk: int) -> HttpResponse:
     image = _image(request, pk)
     form = ImageOfferForm(request.POST)
@@ -75,12 +56,12 @@ def image_offer(request: HttpRequest, pk: int) -> HttpResponse:
             )
             messages.success(request, _("Catalog updated."))
         except ValidationError as error:
-            _refusal(request, error)
+            message_add_refusal(request, error)
     return redirect("catalog:images")
 
 
 @require_POST
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
     image = _image(request, pk)
     form = ImagePropertiesForm(request.POST)
@@ -93,11 +74,11 @@ def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, _("The change is on its way to Glance; this page shows when it lands."))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("catalog:images")
 
 
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def flavor_catalog(request: HttpRequest) -> HttpResponse:
     architectures, rows = selectors.flavor_catalog(user=request.user)
     synced_at, sync_error = catalog_synced_at()
@@ -109,7 +90,7 @@ def flavor_catalog(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def flavor_offer(request: HttpRequest, pk: int) -> HttpResponse:
     flavor = get_object_or_404(restrict(request.user, CloudFlavor.objects.all(), Action.CHANGE), pk=pk)
     form = FlavorOfferForm(request.POST)
@@ -121,7 +102,7 @@ def flavor_offer(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("catalog:flavors")
 
 
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def image_import_list(request: HttpRequest) -> HttpResponse:
     """GET lists imports with the form; POST starts one (the file arrives already on disk)."""
     form = ImageImportForm(request.POST or None, request.FILES or None)
@@ -133,7 +114,7 @@ def image_import_list(request: HttpRequest) -> HttpResponse:
                 actor=request.user, upload=upload or None, source=origin(request), **data
             )
         except ValidationError as error:
-            form.add_error(None, error)  # a dict of field errors lands on its fields
+            form_add_refusal(form, error)
         else:
             return redirect("catalog:import-detail", pk=imp.pk)
     imports = selectors.image_import_list(user=request.user)[:100]
@@ -145,7 +126,7 @@ def image_import_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def image_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     template = "catalog/_import_status.html" if request.htmx else "catalog/import_detail.html"
@@ -153,22 +134,22 @@ def image_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def image_import_retry(request: HttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     try:
         services.image_import_retry(actor=request.user, imp=imp, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("catalog:import-detail", pk=imp.pk)
 
 
 @require_POST
-@admin_only
+@capability_required(Capability.IMAGES_MANAGE)
 def image_import_discard(request: HttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     try:
         services.image_import_discard(actor=request.user, imp=imp, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("catalog:import-detail", pk=imp.pk)

@@ -3,7 +3,8 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Architecture, DataCenter, HealthChoice, PowerStateChoice, Server
+from inventory.models import DataCenter, HealthChoice, PowerStateChoice, Server
+from portal.architectures import Architecture
 
 
 class ServerFilterSet(django_filters.FilterSet):

@@ -8,14 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from portal.architectures import Architecture
 from portal.validators import validate_single_line, validate_text
-
-
-class Architecture(models.TextChoices):
-    X86_64 = "x86_64", "x86_64"
-    PPC64LE = "ppc64le", "ppc64le"
-    PPC64 = "ppc64", "ppc64"
-    AARCH64 = "aarch64", "aarch64"
 
 
 class ServerRole(models.TextChoices):

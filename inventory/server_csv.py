@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
-from inventory.models import Architecture, BmcProtocolChoice, BmcTlsVerifyChoice, DataCenter, Server
+from inventory.models import BmcProtocolChoice, BmcTlsVerifyChoice, DataCenter, Server
 from inventory.services import (
     SERVER_ASSET_FIELDS,
     bmc_address_refusal,
@@ -35,6 +35,7 @@ from inventory.services import (
     server_upsert,
 )
 from portal.access import Capability, can, restrict
+from portal.architectures import Architecture
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record

@@ -4,8 +4,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from inventory import drain_migration, history, services
-from portal.backoff import OUTAGE_RETRIES, outage_backoff
-from portal.cloud.gateway import CloudUnavailable
+from portal.worker import OUTAGE_ERRORS, outage_retry
 
 
 # A BMC's own failure is stored on its row by the service; only a database hiccup is worth a retry.
@@ -37,10 +36,10 @@ def power_requests_recover() -> None:
 def server_drain_run(self, server_id: int) -> None:
     try:
         services.server_drain_advance(server_id=server_id)
-    except CloudUnavailable as error:
-        if self.request.retries >= OUTAGE_RETRIES:
-            return  # the row waits in its requested state; server_drains_resume re-enqueues it
-        raise self.retry(countdown=outage_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(
+            self, error
+        )  # at the bound the row waits as requested; server_drains_resume re-enqueues it
 
 
 # Moving VMs off a drained host: each step is a task of its own, queued again while a move runs; an
@@ -49,10 +48,9 @@ def server_drain_run(self, server_id: int) -> None:
 def server_drain_migrate_run(self, server_id: int) -> None:
     try:
         delay = drain_migration.server_drain_migrate_step(server_id=server_id)
-    except CloudUnavailable as error:
-        if self.request.retries >= OUTAGE_RETRIES:
-            return
-        raise self.retry(countdown=outage_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error)
+        return
     if delay is not None:
         server_drain_migrate_run.apply_async((server_id,), countdown=delay)
 

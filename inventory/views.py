@@ -65,6 +65,7 @@ from inventory.services import (
 )
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
+from portal.refusals import form_add_refusal
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
 from provisioning.selectors import hosts_synced_at
 
@@ -163,10 +164,7 @@ class ServerBmcEditView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
                 source=origin(self.request),
             )
         except ValidationError as refusal:  # e.g. an address outside the allowed BMC networks
-            for field, problems in refusal.message_dict.items():
-                name = field.removeprefix("bmc_")
-                for problem in problems:
-                    form.add_error(name if name in form.fields else None, problem)
+            form_add_refusal(form, refusal, field_of=lambda field: field.removeprefix("bmc_"))
             return self.form_invalid(form)
         messages.success(self.request, _("BMC of %(server)s saved.") % {"server": self.server.name})
         return redirect("inventory:server-detail", pk=self.server.pk)
@@ -324,7 +322,7 @@ class AssetFormView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
         try:
             obj = self.save(form)
         except ValidationError as error:
-            form.add_error(None, error)
+            form_add_refusal(form, error)
             return self.form_invalid(form)
         messages.success(self.request, self.saved_message(obj))
         return redirect(self.success_url_for(obj))

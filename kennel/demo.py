@@ -6,14 +6,16 @@ differs, so a second run writes nothing.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.db import transaction
 
-from bmcsim.demo import DEMO_BMCS
-from inventory.models import Architecture, ServerRole
+from inventory.models import ServerRole
 from inventory.services import datacenter_upsert, server_bmc_set, server_upsert
 from portal import services
+from portal.architectures import Architecture
 from portal.models import Membership, Role, Team, User
 
 
@@ -43,6 +45,33 @@ DEMO_USERS = (
     DemoUser("manager", "manager-kennel", Role.MANAGER, (), "Mona Manager"),
     DemoUser("admin", "admin-kennel", Role.ADMIN, (), "Ada Admin"),
 )
+
+# The demo servers' BMCs, in the data file the emulators (``python -m bmcsim demo``) read too.
+DEMO_ESTATE = Path(__file__).with_name("demo_estate.toml")
+
+
+@dataclass(frozen=True)
+class DemoBmc:
+    """One demo server's emulated BMC, on loopback."""
+
+    server: str
+    protocol: str  # "ipmi" or "redfish"
+    port: int
+    username: str
+    password: str
+    powered_on: bool = True
+
+    @property
+    def address(self) -> str:
+        """The address as Kennel stores it: the Redfish emulators speak plain HTTP."""
+        return "http://127.0.0.1" if self.protocol == "redfish" else "127.0.0.1"
+
+
+def demo_bmcs() -> dict[str, DemoBmc]:
+    """The demo servers' BMCs by server name, from ``demo_estate.toml``."""
+    with DEMO_ESTATE.open("rb") as estate:
+        return {entry["server"]: DemoBmc(**entry) for entry in tomllib.load(estate)["bmc"]}
+
 
 DEMO_DATACENTERS = (("dc1", "Data center 1"), ("dc2", "Data center 2"))
 
@@ -84,7 +113,7 @@ def demo_load() -> list[DemoUser]:
     datacenters = {
         code: datacenter_upsert(actor=None, code=code, name=name) for code, name in DEMO_DATACENTERS
     }
-    bmcs = {spec.name: spec for spec in DEMO_BMCS}
+    bmcs = demo_bmcs()
     for index, (name, dc, kind, roles, hypervisor, rack, unit) in enumerate(DEMO_SERVERS, start=1):
         server = server_upsert(
             actor=None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Architecture
 from onboarding.models import QuotaTemplate
+from portal.architectures import Architecture
 from portal.models import Membership, User
 from portal.validators import validate_single_line, validate_text
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, base_dimensions

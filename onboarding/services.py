@@ -32,10 +32,9 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 # A refusal raised in a request is in the reader's language; what a worker writes on a row is in the
@@ -74,6 +73,7 @@ from portal.models import Membership, Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record, membership_remove, membership_set, team_create
+from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned
 
 logger = logging.getLogger(__name__)
 State = Onboarding.State
@@ -105,11 +105,6 @@ OFFBOARD_STEPS = (
 )
 
 
-def _stale_claim() -> timedelta:
-    """A hold without a heartbeat for this long belongs to a worker that died (KENNEL_STALE_WORK_SECONDS)."""
-    return timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
-
-
 # A new cloud password waits (encrypted) this long for its owner to look at it once.
 PASSWORD_SHOW_WINDOW = timedelta(minutes=30)
 ORPHAN_CHECKS_KEPT = 20
@@ -118,10 +113,6 @@ ORPHAN_CHECKS_KEPT = 20
 class Advance(StrEnum):
     DONE = "done"  # finished, failed for good, or nothing to do
     WAITING = "waiting"  # a step waits on the cloud: run again in a few seconds
-
-
-class _LostClaim(Exception):
-    """Another worker took the chain over (this one was presumed dead): stop quietly."""
 
 
 def _require_admin(actor: User) -> None:
@@ -348,13 +339,7 @@ def _enqueue(onboarding_id: int) -> None:
 
 def _claim(onboarding_id: int, token: str) -> Onboarding | None:
     """Hold the chain for this worker unless another holds it (and is alive); queued becomes running."""
-    now = timezone.now()
-    held = (
-        Onboarding.objects.filter(pk=onboarding_id, state__in=Onboarding.WORKING)
-        .filter(Q(claim="") | Q(claim=token) | Q(heartbeat_at__lt=now - _stale_claim()))
-        .update(claim=token, heartbeat_at=now)
-    )
-    if not held:
+    if not claim_take(Onboarding.objects.filter(pk=onboarding_id, state__in=Onboarding.WORKING), token):
         return None
     for waiting, working in ((State.QUEUED, State.RUNNING), (State.OFFBOARD_QUEUED, State.OFFBOARDING)):
         Onboarding.objects.filter(pk=onboarding_id, state=waiting).update(
@@ -363,15 +348,8 @@ def _claim(onboarding_id: int, token: str) -> Onboarding | None:
     return Onboarding.objects.select_related("team").get(pk=onboarding_id)
 
 
-def _hold(onboarding: Onboarding, token: str) -> None:
-    if not Onboarding.objects.filter(pk=onboarding.pk, claim=token).update(heartbeat_at=timezone.now()):
-        raise _LostClaim
-
-
 def _release(onboarding: Onboarding, token: str, **fields: Any) -> None:
-    Onboarding.objects.filter(pk=onboarding.pk, claim=token).update(
-        claim="", updated_at=timezone.now(), **fields
-    )
+    claim_release(Onboarding.objects.filter(pk=onboarding.pk), token, updated_at=timezone.now(), **fields)
 
 
 def onboarding_advance(*, onboarding_id: int) -> Advance:
@@ -388,8 +366,8 @@ def onboarding_advance(*, onboarding_id: int) -> Advance:
         if step.status == StepStatus.DONE:
             continue
         try:
-            _hold(onboarding, token)
-        except _LostClaim:
+            claim_keep(Onboarding.objects.filter(pk=onboarding.pk), token)
+        except LostClaim:
             return Advance.DONE
         _step_update(step, status=StepStatus.RUNNING, message="", started_at=timezone.now())
         try:
@@ -450,10 +428,14 @@ def _fail(onboarding: Onboarding, step: OnboardingStep, reason: str, *, refused_
 def _finish(onboarding: Onboarding, token: str) -> None:
     done = State.OFFBOARDED if onboarding.phase == Phase.OFFBOARD else State.DONE
     now = timezone.now()
-    updated = Onboarding.objects.filter(pk=onboarding.pk, claim=token).update(
-        state=done, claim="", message="", finished_at=now, updated_at=now
-    )
-    if updated:
+    if claim_release(
+        Onboarding.objects.filter(pk=onboarding.pk),
+        token,
+        state=done,
+        message="",
+        finished_at=now,
+        updated_at=now,
+    ):
         onboarding.state = done
         audit_record(
             actor=None,
@@ -483,10 +465,8 @@ def onboarding_give_up(*, onboarding_id: int, error: str) -> None:
 def onboardings_resume() -> int:
     """Enqueue chains a dead worker left (held, no heartbeat for KENNEL_STALE_WORK_SECONDS; or never
     picked up). Returns how many."""
-    now = timezone.now()
-    stale = Onboarding.objects.filter(state__in=Onboarding.WORKING).filter(
-        Q(heartbeat_at__lt=now - _stale_claim())
-        | Q(heartbeat_at__isnull=True, updated_at__lt=now - timedelta(minutes=2))
+    stale = claims_abandoned(
+        Onboarding.objects.filter(state__in=Onboarding.WORKING), waiting_since="updated_at"
     )
     ids = list(stale.values_list("pk", flat=True))
     from onboarding.tasks import onboarding_run

@@ -1,18 +1,19 @@
 """Celery tasks for onboarding: thin callers of onboarding.services.
 
-A chain retries only on ``CloudUnavailable`` (an outage), with the shared capped, jittered backoff and
-a bound (``OUTAGE_RETRIES``); past the bound it fails where it stands with the reason on its row, for an
+A chain retries only on an outage (``portal.worker.outage_retry``: capped, jittered backoff and a
+bound); past the bound it fails where it stands with the reason on its row, for an
 admin to retry. A step that waits on the cloud (VMs being deleted) is looked at again every few seconds,
 up to ``WAIT_SECONDS`` in all. ``onboardings_resume`` restarts chains a dead worker left.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import shared_task
 
 from onboarding import services
-from portal.cloud.gateway import CloudUnavailable
-from provisioning.tasks import OUTAGE_RETRIES, _backoff
+from portal.worker import OUTAGE_ERRORS, outage_retry
 
 POLL_SECONDS = 2
 WAIT_SECONDS = 15 * 60
@@ -23,18 +24,20 @@ ROLE_SYNC_WAIT_RETRIES = 60  # 15 minutes behind a running chain, 15 s apart
 def onboarding_run(self, onboarding_id: int, outages: int = 0, waited: float = 0) -> None:
     try:
         outcome = services.onboarding_advance(onboarding_id=onboarding_id)
-    except CloudUnavailable as error:
-        if outages >= OUTAGE_RETRIES:
-            services.onboarding_give_up(
+    except OUTAGE_ERRORS as error:
+        # Outages are counted apart from the polls below, which retry the same task.
+        outage_retry(
+            self,
+            error,
+            attempt=outages,
+            kwargs={"onboarding_id": onboarding_id, "outages": outages + 1, "waited": waited},
+            give_up=lambda error: services.onboarding_give_up(
                 onboarding_id=onboarding_id,
                 error=f"The cloud stayed unreachable through {outages} retries ({error}). "
                 "Retry when it is back",
-            )
-            return
-        raise self.retry(
-            countdown=_backoff(outages),
-            kwargs={"onboarding_id": onboarding_id, "outages": outages + 1, "waited": waited},
-        ) from error
+            ),
+        )
+        return
     if outcome == services.Advance.WAITING:
         if waited >= WAIT_SECONDS:
             services.onboarding_give_up(
@@ -58,13 +61,15 @@ def onboardings_resume() -> None:
 def team_roles_sync(self, team_id: int, outages: int = 0, waits: int = 0) -> None:
     try:
         outcome = services.team_roles_sync_run(team_id=team_id)
-    except CloudUnavailable as error:
-        if outages >= OUTAGE_RETRIES:
-            services.team_roles_sync_give_up(team_id=team_id, error=str(error))
-            return
-        raise self.retry(
-            countdown=_backoff(outages), kwargs={"team_id": team_id, "outages": outages + 1, "waits": waits}
-        ) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(
+            self,
+            error,
+            attempt=outages,
+            kwargs={"team_id": team_id, "outages": outages + 1, "waits": waits},
+            give_up=partial(services.team_roles_sync_give_up, team_id=team_id),
+        )
+        return
     if outcome == services.Advance.WAITING and waits < ROLE_SYNC_WAIT_RETRIES:
         raise self.retry(countdown=15, kwargs={"team_id": team_id, "outages": outages, "waits": waits + 1})
 
@@ -73,22 +78,16 @@ def team_roles_sync(self, team_id: int, outages: int = 0, waits: int = 0) -> Non
 def cloud_password_apply(self, account_id: int) -> None:
     try:
         services.cloud_password_apply_run(account_id=account_id)
-    except CloudUnavailable as error:
-        if self.request.retries >= OUTAGE_RETRIES:
-            services.cloud_password_give_up(account_id=account_id, error=str(error))
-            return
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error, give_up=partial(services.cloud_password_give_up, account_id=account_id))
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
 def orphan_check_run(self, check_id: int) -> None:
     try:
         services.orphan_check_run_now(check_id=check_id)
-    except CloudUnavailable as error:
-        if self.request.retries >= OUTAGE_RETRIES:
-            services.orphan_check_give_up(check_id=check_id, error=str(error))
-            return
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error, give_up=partial(services.orphan_check_give_up, check_id=check_id))
 
 
 @shared_task(ignore_result=True)

@@ -5,7 +5,6 @@ own credentials. Views call selectors and services and nothing else."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,22 +19,12 @@ from django.views.decorators.http import require_POST
 from onboarding import selectors, services
 from onboarding.forms import MemberForm, OffboardForm, QuotaTemplateForm, TeamOnboardForm
 from onboarding.models import CloudAccount, Onboarding
-from portal.access import Action, Capability, can, restrict
+from portal.access import Action, Capability, restrict
 from portal.models import Team, User
 from portal.origin import origin
-
-
-def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in (else the login page) and allowed to onboard teams (else 403)."""
-
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not can(request.user, Capability.TEAMS_ONBOARD):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return guarded
+from portal.refusals import form_add_refusal, message_add_refusal
+from portal.views import capability_required
+from quotas.forms import field_name
 
 
 def _team_onboarding(request: HttpRequest, slug: str, action: Action = Action.VIEW) -> Onboarding:
@@ -51,21 +40,17 @@ def _team_onboarding(request: HttpRequest, slug: str, action: Action = Action.VI
     return onboarding
 
 
-def _refusal(request: HttpRequest, error: ValidationError) -> None:
-    messages.error(request, " ".join(error.messages))
-
-
 # --- chains ------------------------------------------------------------------------------------------
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def onboarding_list(request: HttpRequest) -> HttpResponse:
     return render(
         request, "onboarding/list.html", {"onboardings": selectors.onboarding_list(user=request.user)}
     )
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def team_onboard(request: HttpRequest) -> HttpResponse:
     form = TeamOnboardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -82,11 +67,7 @@ def team_onboard(request: HttpRequest) -> HttpResponse:
                 source=origin(request),
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error(None, error.messages)
+            form_add_refusal(form, error)
         else:
             messages.success(request, _("%(team)s is being onboarded.") % {"team": onboarding.team.name})
             return redirect("onboarding:team", onboarding.team.slug)
@@ -112,7 +93,7 @@ def _chain_action(
         try:
             service(actor=request.user, onboarding=onboarding, source=origin(request))
         except ValidationError as error:
-            _refusal(request, error)
+            message_add_refusal(request, error)
         else:
             messages.success(request, success)
         return redirect("onboarding:team", slug)
@@ -141,10 +122,7 @@ def team_offboard(request: HttpRequest, slug: str) -> HttpResponse:
                 source=origin(request),
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                form.add_error("confirm", error.message_dict.get("confirm", error.messages))
-            else:
-                form.add_error(None, error.messages)
+            form_add_refusal(form, error)
         else:
             messages.success(request, _("%(team)s is being offboarded.") % {"team": onboarding.team.name})
             return redirect("onboarding:team", slug)
@@ -175,7 +153,7 @@ def team_members(request: HttpRequest, slug: str) -> HttpResponse:
                 source=origin(request),
             )
         except ValidationError as error:
-            _refusal(request, error)
+            message_add_refusal(request, error)
         else:
             messages.success(request, _("Saved; the cloud's roles follow in a moment."))
             return redirect("onboarding:members", slug)
@@ -201,13 +179,13 @@ def team_member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpRes
 # --- quota templates ---------------------------------------------------------------------------------
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def quota_template_list(request: HttpRequest) -> HttpResponse:
     templates = selectors.quota_template_list(user=request.user)
     return render(request, "onboarding/template_list.html", {"templates": templates})
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def quota_template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     template = get_object_or_404(selectors.quota_template_list(user=request.user), pk=pk) if pk else None
     form = QuotaTemplateForm(request.POST or None, template=template)
@@ -222,8 +200,7 @@ def quota_template_edit(request: HttpRequest, pk: int | None = None) -> HttpResp
                 source=origin(request),
             )
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in ("name", "description") else None, errors)
+            form_add_refusal(form, error, field_of=field_name)
         else:
             messages.success(request, _("Quota template saved."))
             return redirect("onboarding:templates")
@@ -231,7 +208,7 @@ def quota_template_edit(request: HttpRequest, pk: int | None = None) -> HttpResp
 
 
 @require_POST
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def quota_template_delete(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(selectors.quota_template_list(user=request.user), pk=pk)
     services.quota_template_delete(actor=request.user, template=template, source=origin(request))
@@ -242,7 +219,7 @@ def quota_template_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- orphans -----------------------------------------------------------------------------------------
 
 
-@admin_only
+@capability_required(Capability.TEAMS_ONBOARD)
 def orphans(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         services.orphan_check_request(actor=request.user, source=origin(request))
@@ -304,7 +281,7 @@ def cloud_password_reset(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         services.cloud_password_reset(actor=request.user, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
     return redirect("onboarding:credentials", credentials.team.slug)
 
 
@@ -315,7 +292,7 @@ def cloud_password_reveal(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         password = services.cloud_password_reveal(actor=request.user, source=origin(request))
     except ValidationError as error:
-        _refusal(request, error)
+        message_add_refusal(request, error)
         return redirect("onboarding:credentials", credentials.team.slug)
     response = render(
         request,

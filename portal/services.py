@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from portal.access import Capability, can
+from portal.hooks import Event, hooks_run
 from portal.models import ApiToken, AuditEvent, Membership, Role, Team, User
 from portal.origin import SYSTEM
 
@@ -185,11 +186,9 @@ def membership_remove(*, actor: User, team: Team, user: User, source: str) -> No
 
 
 def _cloud_roles_changed(team_ids: list[int]) -> None:
-    """Membership (or a member's portal role) changed: a worker updates the role assignments in the
-    projects of those teams that Kennel onboarded, after commit."""
-    from onboarding.services import team_roles_sync_enqueue
-
-    team_roles_sync_enqueue(team_ids=team_ids)
+    """Membership (or a member's portal role) changed: the apps that keep roles elsewhere react through
+    their hooks (onboarding: a worker updates the role assignments in the teams' cloud projects)."""
+    hooks_run(Event.TEAM_ROLES_CHANGED, team_ids=team_ids)
 
 
 class ApiTokenExpired(Exception):

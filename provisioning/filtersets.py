@@ -4,7 +4,7 @@ import django_filters
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from provisioning.models import VmRequest
 from provisioning.server_states import ServerState
 

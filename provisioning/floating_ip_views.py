@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal.origin import origin
+from portal.refusals import message_add_refusal
 from provisioning.floating_ips import floating_ip_list, floating_ip_release_request
 
 
@@ -25,7 +26,7 @@ def floating_ip_release(request: HttpRequest, pk: int) -> HttpResponse:
         floating_ip_release_request(actor=request.user, fip=fip, source=origin(request))
         messages.success(request, _("Release of %(address)s requested.") % {"address": fip.address})
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        message_add_refusal(request, error)
     if fip.team is not None:
         return redirect("team-detail", slug=fip.team.slug)
     return redirect("home")

@@ -22,12 +22,14 @@ from django.utils.translation import gettext_noop
 from portal.access import Action, restrict
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudGateway, CloudNotFound, CloudUnavailable
+from portal.hooks import hooks_run
 from portal.models import AuditEvent, Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
+from portal.worker import claim
+from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFloatingIp, CloudSync, UnmanagedServer, VmEvent, VmRequest
-from quotas.services import quota_sync
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +162,8 @@ def floating_ip_release_advance(*, fip_pk: int) -> CloudFloatingIp | None:
     may have attached it since the lead looked). Claimed with a conditional UPDATE, so a duplicated
     task does nothing. An outage puts the request back (``CloudUnavailable`` raised for the task to
     retry); any other refusal lands on the row. Returns the row (None when released or gone)."""
-    claimed = CloudFloatingIp.objects.filter(pk=fip_pk, release=CloudFloatingIp.Release.REQUESTED).update(
-        release=CloudFloatingIp.Release.RELEASING, release_changed_at=timezone.now()
-    )
-    if claimed != 1:
+    requested = CloudFloatingIp.objects.filter(pk=fip_pk, release=CloudFloatingIp.Release.REQUESTED)
+    if not claim(requested, release=CloudFloatingIp.Release.RELEASING, release_changed_at=timezone.now()):
         return None
     fip = CloudFloatingIp.objects.select_related("team", "release_requested_by").get(pk=fip_pk)
     gateway = cloud()
@@ -229,11 +229,12 @@ def _released(fip: CloudFloatingIp, *, actor: User | None, detail: dict) -> None
 
 
 def _team_usage_refresh(team_id: int | None) -> None:
-    """The team's quota page shows Neutron's count again at once (not at the next 5-minute sync)."""
+    """The team's quota page shows Neutron's count again at once (not at the next 5-minute sync): the
+    quotas app's hook reads it."""
     if team_id is None:
         return
     try:
-        quota_sync(team_ids=[team_id])
+        hooks_run(ProvisioningEvent.TEAM_USAGE_CHANGED, team_ids=[team_id])
     except CloudError as error:  # the periodic sync catches up
         logger.warning("quota sync after a floating IP release failed: %s", error)
 

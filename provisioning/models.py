@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.models import Team
 from portal.validators import validate_single_line, validate_text
 from provisioning.placement_rule import capacity_expression, used_expression

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from portal.access import Action, Capability, can, restrict
 from portal.origin import origin
+from portal.refusals import message_add_refusal
 from portal.validators import validate_single_line, validate_text
 from provisioning import cloudinit, services
 from provisioning.models import Profile
@@ -46,7 +47,7 @@ def _save(request, profile, parts, **fields) -> bool:
             is_active=fields.get("is_active", profile.is_active if profile else True),
         )
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        message_add_refusal(request, error)
         return False
     return True
 

@@ -9,11 +9,12 @@ from datetime import datetime
 from django.db.models import Count, QuerySet
 
 from portal.access import restrict
+from portal.hooks import hooks_run
 from portal.models import Team, User
+from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, UnmanagedServer, VmRequest
 from provisioning.placement import fit_counts, schedulable
 from provisioning.sync import Part, mirror_freshness
-from quotas.selectors import quota_vm_fit_count, team_quota_table
 
 
 def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
@@ -49,22 +50,17 @@ def flavor_room(*, flavors: Iterable[CloudFlavor], architecture: str, team: Team
     the team's quota are read once for all the flavors."""
     flavors = list(flavors)
     fits = _fit_counts(architecture, flavors)
-    table = team_quota_table(team) if team is not None else None
+    quota_fits: list[int | None] = [None] * len(flavors)
+    if team is not None:  # the quotas app answers (portal.hooks), the tightest bound wins
+        sizes = [(flavor.vcpus, flavor.ram_mb, flavor.disk_gb) for flavor in flavors]
+        for answer in hooks_run(ProvisioningEvent.VM_ROOM, team=team, architecture=architecture, sizes=sizes):
+            quota_fits = [
+                theirs if ours is None else ours if theirs is None else min(ours, theirs)
+                for ours, theirs in zip(quota_fits, answer, strict=True)
+            ]
     return [
-        FlavorRoom(
-            flavor=flavor,
-            host_fits=fits.get((architecture, flavor.pk), 0),
-            quota_fits=quota_vm_fit_count(
-                table=table,
-                vcpus=flavor.vcpus,
-                ram_mb=flavor.ram_mb,
-                disk_gb=flavor.disk_gb,
-                architecture=architecture,
-            )
-            if table is not None
-            else None,
-        )
-        for flavor in flavors
+        FlavorRoom(flavor=flavor, host_fits=fits.get((architecture, flavor.pk), 0), quota_fits=quota)
+        for flavor, quota in zip(flavors, quota_fits, strict=True)
     ]
 
 

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.cloud.gateway import CloudError
+from portal.worker import claim
 from provisioning.models import CloudSync
 
 
@@ -48,12 +49,8 @@ def mirror_run(part: Part, *, stale_after: timedelta = timedelta(minutes=5)) -> 
     The claim is released in every case."""
     now = timezone.now()
     previous, _ = CloudSync.objects.get_or_create(part=part)
-    claimed = (
-        CloudSync.objects.filter(part=part)
-        .filter(Q(running_since__isnull=True) | Q(running_since__lt=now - stale_after))
-        .update(running_since=now, attempted_at=now)
-    )
-    if claimed != 1:
+    free = Q(running_since__isnull=True) | Q(running_since__lt=now - stale_after)
+    if not claim(CloudSync.objects.filter(part=part).filter(free), running_since=now, attempted_at=now):
         yield None
         return
     run = MirrorRun(part=part, started_at=now, previous=previous)

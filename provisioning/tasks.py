@@ -1,25 +1,26 @@
 """Celery tasks for VMs: thin callers of provisioning.services.
 
-Retries happen only on ``CloudUnavailable`` (an outage) with exponential backoff, jitter and a bound;
-when the bound is reached the request keeps its state and ``vm_requests_resume`` picks it up later, so
-an outage delays work and never drops it. "Still building" is not an error: the task looks again a
+Retries happen only on an outage (``portal.worker.outage_retry``: backoff, jitter and a bound); when
+the bound is reached the request keeps its state and ``vm_requests_resume`` picks it up later, so an
+outage delays work and never drops it. "Still building" is not an error: the task looks again a
 few seconds later, bounded by the service's build timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 
 from celery import shared_task
 
-# Shared with every app whose workers wait out an outage (``_backoff`` is the name callers use here).
-from portal.backoff import OUTAGE_RETRIES
-from portal.backoff import outage_backoff as _backoff
-from portal.cloud.gateway import CloudError, CloudUnavailable, ServerAction
+from portal.cloud.gateway import CloudError, ServerAction
+from portal.worker import OUTAGE_ERRORS, outage_retry
 from provisioning import floating_ips, services
 from provisioning.server_states import BUSY
 
 POLL_SECONDS = 2
+REFRESH_LOOKS = 5  # a refresh looks this often while the server settles (or the cloud is away)
+CONSOLE_TRIES = 3  # then the page says the cloud is away (a person waits for a console, not a queue)
 
 
 def _poll_delay(retries: int) -> float:
@@ -31,11 +32,10 @@ def _poll_delay(retries: int) -> float:
 def vm_request_build(self, request_id: int) -> None:
     try:
         finished = services.vm_request_build_advance(request_id=request_id)
-    except CloudUnavailable as error:
+    except OUTAGE_ERRORS as error:
         services.vm_request_wait_for_cloud(request_id=request_id, error=str(error))
-        if self.request.retries >= OUTAGE_RETRIES:
-            return  # vm_requests_resume re-enqueues it
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+        outage_retry(self, error)  # at the bound: the row says it waits; vm_requests_resume re-enqueues it
+        return
     if not finished:
         raise self.retry(countdown=_poll_delay(self.request.retries))
 
@@ -44,33 +44,34 @@ def vm_request_build(self, request_id: int) -> None:
 def vm_request_delete(self, request_id: int) -> None:
     try:
         finished = services.vm_delete_advance(request_id=request_id)
-    except CloudUnavailable as error:
+    except OUTAGE_ERRORS as error:
         services.vm_request_wait_for_cloud(request_id=request_id, error=str(error))
-        if self.request.retries >= OUTAGE_RETRIES:
-            return
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+        outage_retry(self, error)
+        return
     if not finished:
         raise self.retry(countdown=POLL_SECONDS)
 
 
-@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True)
+@shared_task(bind=True, max_retries=None, acks_late=True)
 def vm_action(self, request_id: int, action: str) -> None:
     try:
         services.vm_action_advance(request_id=request_id, action=ServerAction(action))
-    except CloudUnavailable as error:
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error)
+        return
     # Nova acts asynchronously: look again shortly so the page shows the new state within seconds.
     vm_refresh.apply_async((request_id,), countdown=POLL_SECONDS)
 
 
-@shared_task(bind=True, max_retries=5, acks_late=True)
+@shared_task(bind=True, max_retries=None, acks_late=True)
 def vm_refresh(self, request_id: int) -> None:
     try:
         vm = services.vm_refresh(request_id=request_id)
-    except CloudUnavailable as error:
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error, bound=REFRESH_LOOKS)
+        return
     # Starting, stopping, rebooting ...: look again until the server settles, so the page shows it.
-    if vm is not None and vm.server_state in BUSY and self.request.retries < 5:
+    if vm is not None and vm.server_state in BUSY and self.request.retries < REFRESH_LOOKS:
         raise self.retry(countdown=POLL_SECONDS)
 
 
@@ -106,28 +107,39 @@ def vm_leases_enforce() -> None:
     services.vm_leases_enforce()
 
 
-@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True)
+@shared_task(bind=True, max_retries=None, acks_late=True)
 def vm_floating_ip(self, request_id: int, attach: bool) -> None:
     try:
         services.vm_floating_ip_advance(request_id=request_id, attach=attach)
-    except CloudUnavailable as error:
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error)
+        return
 
 
-@shared_task(bind=True, max_retries=3, acks_late=True)
+@shared_task(bind=True, max_retries=None, acks_late=True)
 def vm_console(self, request_id: int) -> None:
     try:
         services.vm_console_advance(request_id=request_id)
-    except CloudUnavailable as error:
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(
+            self,
+            error,
+            bound=CONSOLE_TRIES,
+            give_up=partial(services.vm_console_give_up, request_id=request_id),
+        )
 
 
-@shared_task(bind=True, max_retries=3, acks_late=True)
+@shared_task(bind=True, max_retries=None, acks_late=True)
 def vm_console_log(self, request_id: int) -> None:
     try:
         services.vm_console_log_advance(request_id=request_id)
-    except CloudUnavailable as error:
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(
+            self,
+            error,
+            bound=CONSOLE_TRIES,
+            give_up=partial(services.vm_console_log_give_up, request_id=request_id),
+        )
 
 
 @shared_task(ignore_result=True)
@@ -137,23 +149,25 @@ def floating_ips_refresh() -> None:
         floating_ips.floating_ips_refresh()
 
 
-@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True, ignore_result=True)
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
 def floating_ip_release(self, fip_pk: int) -> None:
     try:
         floating_ips.floating_ip_release_advance(fip_pk=fip_pk)
-    except CloudUnavailable as error:
+    except OUTAGE_ERRORS as error:
         # After the bound the row waits as requested; floating_ips_refresh re-enqueues it.
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+        outage_retry(self, error)
+        return
     # The mirror follows at once, so the page shows the address gone (and the quota's usage with it).
     with contextlib.suppress(CloudError):
         floating_ips.floating_ips_refresh()
 
 
-@shared_task(bind=True, max_retries=OUTAGE_RETRIES, acks_late=True, ignore_result=True)
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
 def vm_floating_ip_release(self, vm_pk: int) -> None:
     # A VM deleted outside Kennel: its floating IP goes too. After the bound, the address stays on
     # the team page (unused) and in the orphan check, where a lead releases it.
     try:
         floating_ips.vm_floating_ip_release_run(vm_pk=vm_pk)
-    except CloudUnavailable as error:
-        raise self.retry(countdown=_backoff(self.request.retries)) from error
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error)
+        return

@@ -20,6 +20,7 @@ from django.views.generic import ListView
 from portal.access import Action, restrict
 from portal.cloud.gateway import ServerAction
 from portal.origin import origin
+from portal.refusals import form_add_refusal, message_add_refusal
 from portal.validators import validate_single_line
 from portal.views import HtmxListMixin
 from provisioning import selectors, services
@@ -76,7 +77,7 @@ def vm_request_create(request: HttpRequest) -> HttpResponse:
                     source=origin(request),
                 )
             except ValidationError as error:
-                form.add_error(None, error)  # a dict of field errors lands on its fields
+                form_add_refusal(form, error)
             else:
                 return redirect("provisioning:vm-detail", pk=vm.pk)
     else:
@@ -145,7 +146,7 @@ def _act_on_vm(request: HttpRequest, pk: int, act, success: str | None = None) -
         if success:
             messages.success(request, success)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        message_add_refusal(request, error)
     return redirect("provisioning:vm-detail", pk=vm.pk)
 
 
@@ -278,7 +279,7 @@ def ssh_key_list(request: HttpRequest) -> HttpResponse:
         try:
             services.ssh_key_add(user=request.user, source=origin(request), **form.cleaned_data)
         except ValidationError as error:
-            form.add_error(None, error)
+            form_add_refusal(form, error)
         else:
             messages.success(request, _("Key imported; new VMs get it."))
             return redirect("provisioning:ssh-keys")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.cloud.gateway import QuotaService
 from portal.inputs import INTEGER_MAX
 

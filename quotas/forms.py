@@ -48,11 +48,6 @@ class DimensionValuesForm(forms.Form):
             if name.startswith("dim_") and value is not None
         }
 
-    def add_service_errors(self, message_dict: dict[str, list[str]]) -> None:
-        for key, messages in message_dict.items():
-            name = field_name(key)
-            self.add_error(name if name in self.fields else None, messages)
-
 
 class QuotaRequestForm(DimensionValuesForm):
     reason = forms.CharField(

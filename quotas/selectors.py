@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -165,6 +165,21 @@ def quota_vm_fit_count(
 
 def team_quota_table(team: Team) -> TeamQuotaTable:
     return quota_tables([team])[0]
+
+
+def quota_vm_room(
+    *, team: Team, architecture: str, sizes: Sequence[tuple[int, int, int]]
+) -> list[int | None]:
+    """How many more VMs of each size (``(vcpus, ram_mb, disk_gb)``) the team's quota allows on
+    ``architecture``, None where it sets no bound; the team's table is read once for all the sizes.
+    Provisioning asks through its ``VM_ROOM`` hook (registered in ``QuotasConfig.ready``)."""
+    table = team_quota_table(team)
+    return [
+        quota_vm_fit_count(
+            table=table, vcpus=vcpus, ram_mb=ram_mb, disk_gb=disk_gb, architecture=architecture
+        )
+        for vcpus, ram_mb, disk_gb in sizes
+    ]
 
 
 def quota_overview(*, user: User) -> list[TeamQuotaTable]:

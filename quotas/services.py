@@ -30,11 +30,11 @@ from portal.access import Action, Capability, can, restrict
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudRequestError, QuotaService
 from portal.failpoints import failpoint
-from portal.locks import work_lock
 from portal.models import Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.worker import claim, stale_before, work_lock
 from provisioning.sync import Part, mirror_run
 from quotas.dimensions import PER_ARCHITECTURE, arch_key, cloud_dimensions, dimension, vm_need
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRequestEvent, QuotaRule, TeamQuota, TeamUsageSample
@@ -651,8 +651,10 @@ def _claim(request: QuotaRequest) -> bool:
         return False
     try:
         with transaction.atomic():
-            claimed = QuotaRequest.objects.filter(pk=request.pk, status=Status.APPROVED).update(
-                status=Status.APPLYING, updated_at=timezone.now()
+            claimed = claim(
+                QuotaRequest.objects.filter(pk=request.pk, status=Status.APPROVED),
+                status=Status.APPLYING,
+                updated_at=timezone.now(),
             )
     except IntegrityError:
         return False
@@ -693,9 +695,7 @@ def quota_requests_resume(*, stale_after: timedelta | None = None) -> int:
     """Enqueue approved requests nobody applied (a lost message) and applying ones whose worker died
     (unchanged for ``stale_after``, by default KENNEL_STALE_WORK_SECONDS); applying again is safe.
     Returns how many were enqueued."""
-    if stale_after is None:
-        stale_after = timedelta(seconds=settings.KENNEL_STALE_WORK_SECONDS)
-    cutoff = timezone.now() - stale_after
+    cutoff = stale_before(stale_after)
     ids = list(
         QuotaRequest.objects.filter(status__in=[Status.APPROVED, Status.APPLYING], updated_at__lt=cutoff)
         .order_by("decided_at")

@@ -20,6 +20,7 @@ from inventory.selectors import utilization_by_architecture
 from portal.access import Action, Capability, can, restrict
 from portal.models import Team
 from portal.origin import origin
+from portal.refusals import form_add_refusal, message_add_refusal
 from portal.views import HtmxListMixin
 from provisioning.sync import Part, mirror_freshness
 from quotas import selectors, services
@@ -33,6 +34,7 @@ from quotas.forms import (
     QuotaRequestForm,
     QuotaRuleForm,
     RejectForm,
+    field_name,
     key_of,
     rule_key_choices,
 )
@@ -125,10 +127,7 @@ def quota_request_create(request: HttpRequest, slug: str) -> HttpResponse:
                 source=origin(request),
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                form.add_service_errors(error.message_dict)
-            else:
-                form.add_error(None, error)
+            form_add_refusal(form, error, field_of=field_name)
         else:
             if created.auto_approved:
                 messages.success(request, _("Approved at once by the admins' rules; it is being applied."))
@@ -231,7 +230,7 @@ def quota_request_act(request: HttpRequest, pk: int, act: str) -> HttpResponse:
         service(actor=request.user, request=quota_request, source=origin(request), **arguments)
         messages.success(request, done)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        message_add_refusal(request, error)
     return redirect("quotas:request-detail", pk=quota_request.pk)
 
 
@@ -310,7 +309,7 @@ def quota_rules(request: HttpRequest) -> HttpResponse:
                     messages.success(request, _("Saved."))
                     return redirect("quotas:rules")
         except ValidationError as error:
-            rule_form.add_error(None, error)
+            form_add_refusal(rule_form, error)
     rules = sorted(QuotaRule.objects.all(), key=lambda rule: sort_key(rule.key))
     return render(
         request,

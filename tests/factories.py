@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import factory
 
-from inventory.models import Architecture, DataCenter, Server, ServerRole
+from inventory.models import DataCenter, Server, ServerRole
+from portal.architectures import Architecture
 from portal.models import Membership, Role, Team, User
 
 PASSWORD = "correct-horse-battery"

@@ -44,7 +44,7 @@ def celery_worker(concurrency: int = 4, env: dict[str, str] | None = None) -> It
             "-m",
             "celery",
             "-A",
-            "portal",
+            "kennel",
             "worker",
             "--pool",
             "threads",

@@ -4,8 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from catalog.models import ImageImport, ImagePropertyChange
-from inventory.models import Architecture
 from portal.api.parsers import PG_INT_MAX
+from portal.architectures import Architecture
 from portal.validators import validate_single_line
 from provisioning.models import CloudFlavor, CloudImage
 

@@ -4,7 +4,6 @@ from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 
 from inventory.models import (
-    Architecture,
     BmcProtocolChoice,
     BmcTlsVerifyChoice,
     DataCenter,
@@ -17,6 +16,7 @@ from inventory.models import (
     ServerRole,
 )
 from portal.api.parsers import csv_text_decode
+from portal.architectures import Architecture
 from portal.validators import validate_single_line, validate_text
 
 

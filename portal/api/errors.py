@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
 from django.utils.translation import gettext as _
@@ -10,17 +12,26 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.views import exception_handler
 
 
-def api_validation_error(error: ValidationError) -> ApiValidationError:
+def api_validation_error(
+    error: ValidationError, *, nest_under: str | None = None, top_level: Collection[str] = ()
+) -> ApiValidationError:
     """A service's ValidationError as a 400: field by field when it names fields (``__all__`` becomes
-    ``non_field_errors``), else ``non_field_errors``."""
-    if hasattr(error, "error_dict"):
-        return ApiValidationError(
-            {
-                "non_field_errors" if key == "__all__" else key: value
-                for key, value in error.message_dict.items()
-            }
-        )
-    return ApiValidationError({"non_field_errors": error.messages})
+    ``non_field_errors``), else ``non_field_errors``. With ``nest_under``, the fields other than
+    ``top_level`` go under that key, as a nested serializer's would (a quota request's ``values``)."""
+    if not hasattr(error, "error_dict"):
+        return ApiValidationError({"non_field_errors": error.messages})
+    detail: dict[str, object] = {}
+    nested: dict[str, list[str]] = {}
+    for key, messages in error.message_dict.items():
+        if key == "__all__":
+            detail["non_field_errors"] = messages
+        elif nest_under and key not in top_level:
+            nested[key] = messages
+        else:
+            detail[key] = messages
+    if nested and nest_under:
+        detail[nest_under] = nested
+    return ApiValidationError(detail)
 
 
 def api_exception_handler(exc, context):

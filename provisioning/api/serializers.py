@@ -3,7 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from inventory.models import Architecture
+from portal.architectures import Architecture
 from portal.cloud.gateway import ServerAction
 from portal.validators import validate_single_line
 from provisioning import cloudinit

@@ -12,9 +12,9 @@ from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 
-from inventory.models import Architecture
 from portal.access import restrict
 from portal.api.errors import api_validation_error
+from portal.architectures import Architecture
 from portal.cloud.gateway import ServerAction
 from portal.origin import origin
 from portal.selectors import team_list

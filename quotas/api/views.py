@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 
 from portal.api.errors import api_validation_error
@@ -25,6 +24,9 @@ from quotas.api.serializers import (
     TeamQuotaSerializer,
 )
 from quotas.filtersets import QuotaRequestFilterSet
+
+# A refusal of one dimension goes under ``values``, as a nested serializer's would; these stay on top.
+_REQUEST_FIELDS = ("reason", "question", "answer")
 
 
 class QuotaViewSet(viewsets.ViewSet):
@@ -73,7 +75,7 @@ class QuotaRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                 source=origin(request),
             )
         except ValidationError as error:
-            raise _values_error(error) from error
+            raise api_validation_error(error, nest_under="values", top_level=_REQUEST_FIELDS) from error
         except PermissionDenied as error:
             return Response({"detail": str(error)}, status=status.HTTP_403_FORBIDDEN)
         return Response(self._fresh(created.pk), status=status.HTTP_201_CREATED)
@@ -93,7 +95,7 @@ class QuotaRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         try:
             service(actor=request.user, request=quota_request, source=origin(request), **arguments)
         except ValidationError as error:
-            raise _values_error(error) from error
+            raise api_validation_error(error, nest_under="values", top_level=_REQUEST_FIELDS) from error
         except PermissionDenied:
             return Response(
                 {"detail": "You may not do this to this request."}, status=status.HTTP_403_FORBIDDEN
@@ -129,22 +131,3 @@ class QuotaRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         return self._act(request, services.quota_request_retry)
-
-
-def _values_error(error: ValidationError) -> ApiValidationError:
-    """A service's refusal as a 400; refusals of single dimensions go under ``values``, as a nested
-    serializer's would."""
-    if not hasattr(error, "error_dict"):
-        return api_validation_error(error)
-    detail: dict[str, object] = {}
-    values: dict[str, list[str]] = {}
-    for key, messages in error.message_dict.items():
-        if key == "__all__":
-            detail["non_field_errors"] = messages
-        elif key in ("reason", "question", "answer"):
-            detail[key] = messages
-        else:
-            values[key] = messages
-    if values:
-        detail["values"] = values
-    return ApiValidationError(detail)

@@ -200,7 +200,7 @@ def celery_beat(env: dict[str, str]) -> Iterator[subprocess.Popen]:
             "-m",
             "celery",
             "-A",
-            "portal",
+            "kennel",
             "beat",
             "--loglevel",
             "INFO",

@@ -13,11 +13,11 @@ from inventory import services
 from inventory.models import PowerRequest, ServerDrain, ServerRole
 from inventory.services import DrainRefused, PowerActionRefused
 from kennel.celery import app
-from portal.backoff import OUTAGE_RETRIES, outage_backoff
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudRequestError, CloudUnavailable
 from portal.models import AuditEvent
+from portal.worker import OUTAGE_RETRIES, outage_backoff
 from tests.factories import ServerFactory
 from tests.matrix import check_matrix
 
@@ -209,7 +209,7 @@ def test_the_task_retries_with_growing_backoff_and_completes_when_the_cloud_retu
     admin, x4, eager_tasks, monkeypatch, django_capture_on_commit_callbacks
 ):
     spy = BackoffSpy()
-    monkeypatch.setattr("inventory.tasks.outage_backoff", spy)
+    monkeypatch.setattr("portal.worker.outage.outage_backoff", spy)
     with override(FakeCloud()) as fake:
         # Three timeouts, the last one after Nova had acted (its answer lost): setting the flag again
         # is harmless.
@@ -231,7 +231,7 @@ def test_a_long_outage_ends_the_retries_and_the_resume_task_finishes_the_drain(
     admin, x4, eager_tasks, monkeypatch, django_capture_on_commit_callbacks
 ):
     spy = BackoffSpy()
-    monkeypatch.setattr("inventory.tasks.outage_backoff", spy)
+    monkeypatch.setattr("portal.worker.outage.outage_backoff", spy)
     with override(FakeCloud()) as fake:
         fake.available = False
         with django_capture_on_commit_callbacks(execute=True):

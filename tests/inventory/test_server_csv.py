@@ -12,7 +12,7 @@ from django.test import Client
 
 from inventory import services
 from inventory.crypto import secret_decrypt
-from inventory.models import Server
+from inventory.models import DataCenter, Server
 from inventory.server_csv import (
     EXPORT_COLUMNS,
     servers_csv_export,
@@ -297,7 +297,7 @@ def test_the_file_is_checked_again_when_applied(admin, estate, clean_cache):
     client = as_user(admin)
     preview = upload(client, "name,architecture,datacenter\r\nN1,x86_64,dc2\r\n")
     assert preview.status_code == 200
-    services.datacenter_delete(actor=admin, datacenter=services.DataCenter.objects.get(code="dc2"))
+    services.datacenter_delete(actor=admin, datacenter=DataCenter.objects.get(code="dc2"))
     applied = client.post("/inventory/servers/import/", {"token": preview.context["token"]})
     assert applied.status_code == 409 and "dc2" in applied.content.decode()
     assert not Server.objects.filter(name="N1").exists()

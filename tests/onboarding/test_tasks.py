@@ -8,6 +8,7 @@ import pytest
 from kennel.celery import app
 from onboarding import tasks
 from onboarding.models import Onboarding, OnboardingStep
+from portal.worker import OUTAGE_RETRIES
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def eager_tasks(monkeypatch):
     """Tasks run in the test's process, retries at once (no countdown), as a worker would run them."""
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
-    monkeypatch.setattr(tasks, "_backoff", lambda retries: 0)
+    monkeypatch.setattr("portal.worker.outage.outage_backoff", lambda retries: 0)
     yield
     app.conf.task_always_eager = previous
 
@@ -29,7 +30,7 @@ def test_an_outage_past_the_bound_fails_the_chain_saying_what_to_do(fake, onboar
     assert "stayed unreachable" in onboarding.message and "Retry" in onboarding.message
     step = onboarding.steps.get(name=OnboardingStep.Name.PROJECT)
     assert step.status == OnboardingStep.Status.FAILED
-    assert fake.calls["find_project"] == tasks.OUTAGE_RETRIES + 1  # the first try and each retry
+    assert fake.calls["find_project"] == OUTAGE_RETRIES + 1  # the first try and each retry
 
 
 def test_a_short_outage_is_waited_out(fake, onboard, eager_tasks):

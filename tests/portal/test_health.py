@@ -46,7 +46,7 @@ def test_health_is_degraded_without_a_worker_heartbeat(client, clean_cache):
 def test_health_is_ok_once_a_real_worker_ran_the_heartbeat(client, clean_cache):
     # A real worker process on the same Redis (an in-thread worker would close the test's DB connection).
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        [sys.executable, "-m", "celery", "-A", "kennel", "worker", "--pool", "solo", "--loglevel", "WARNING"],
         cwd=ROOT,
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,

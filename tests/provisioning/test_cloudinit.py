@@ -617,7 +617,7 @@ def test_free_text_without_control_characters_is_kept_verbatim(hostile):
 def test_any_password_is_rendered_only_as_its_hash(password):
     marked = f"PW-{password}-PW"  # "-" never occurs in a crypt hash, so the marker cannot appear by chance
     # glibc's default cost: the cost is not what this tests, and 100,000 rounds per example add up.
-    with mock.patch.object(cloudinit, "PASSWORD_HASH_ROUNDS", 5000):
+    with mock.patch.object(cloudinit.validators, "PASSWORD_HASH_ROUNDS", 5000):
         part = part_for("user", password=marked)
     text, config = render([part])
     assert_round_trip(text, config)

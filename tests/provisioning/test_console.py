@@ -143,3 +143,32 @@ def test_the_api_asks_for_the_console_log_and_shows_it(vm, member, fake_cloud):
     VmRequest.objects.filter(pk=vm.pk).update(server_status="SHUTOFF", server_state="stopped")
     refused = api.post(f"/api/v1/vms/{vm.pk}/console/")
     assert refused.status_code == 409 and "stopped" in refused.json()["detail"]
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Tasks run in the test's process, retries at once, as a worker would run them."""
+    from kennel.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    monkeypatch.setattr("portal.worker.outage.outage_backoff", lambda retries: 0)
+    yield
+    app.conf.task_always_eager = previous
+
+
+def test_a_console_asked_for_during_an_outage_says_the_cloud_is_away_once_the_retries_end(
+    vm, browser, fake_cloud, eager_tasks
+):
+    from provisioning import tasks
+
+    url = reverse("provisioning:vm-console", args=[vm.pk])
+    browser.post(url, **HTMX)
+    fake_cloud.available = False
+    tasks.vm_console.apply(args=(vm.pk,))
+    answered = browser.get(url, **HTMX).content.decode()
+    assert 'data-testid="console-error"' in answered and "could not be reached" in answered
+    assert "hx-trigger" not in answered  # polling stops: no minute of waiting for nothing
+    tasks.vm_console_log.apply(args=(vm.pk,))
+    vm.refresh_from_db()
+    assert "could not be reached" in vm.console_log_error and not vm.console_log_waiting

@@ -1,335 +1,43 @@
-"""Cloud-init profiles: validated parts rendered to #cloud-config user-data (issue 4).
-
-A profile is an ordered list of parts. Each part kind has a Django form (what an admin fills in, and what
-stored JSON is re-validated through) and an immutable dataclass (what the form produces), whose
-``to_cloud_config(arch)`` returns that part's contribution to the cloud-config mapping.
-
-User-data is built as a Python mapping and written by PyYAML's emitter, never by string templates, so no
-field can inject YAML. Values that end up in line-based files on the VM (ssh config, yum repo files,
-/etc/environment, /etc/passwd) are refused when they hold control characters, so no field can inject a
-line there either.
-
-Stored profiles are JSON: ``[{"kind": "proxy", "version": 1, "host": ..., "port": ...}, ...]``; see
-``profile_to_data`` and ``profile_from_data``.
-
-Contributions are merged in order with ``merge_cloud_config``: mappings are merged key by key, lists are
-appended (an item equal to one already there is not repeated), anything else is replaced by the later
-value. Expert parts (free-form YAML) are merged after every other part and the request's own SSH keys
-and packages, so an expert can override anything; the result is still checked against cloud-init's schema.
-"""
+"""Cloud-init parts, each kind an immutable dataclass (what goes into cloud-config) with its Django form
+(what an admin fills in, and what stored JSON is re-validated through), and stored profiles' JSON."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import functools
-import ipaddress
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-import jsonschema
 import yaml
 from django import forms
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.validators import RegexValidator, URLValidator
-from django.utils.translation import gettext
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
-from passlib.hash import sha512_crypt
 
-HEADER = "#cloud-config"
-DATA_VERSION = 1
-# Nova refuses user_data longer than 65,535 bytes once base64-encoded.
-NOVA_USER_DATA_LIMIT = 65_535
-# glibc's default is 5,000 rounds; user-data can be read back from the metadata service, so make a
-# leaked hash dearer to attack (about 50 ms per hash here).
-PASSWORD_HASH_ROUNDS = 100_000
-SUDO_ALL = "ALL=(ALL) NOPASSWD:ALL"
-EXPERT_YAML_MAX_CHARS = 32_000
-
-HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
-HOSTNAME_RE = re.compile(rf"^{HOST_LABEL}(\.{HOST_LABEL})*\.?$")
-ARCH_RE = re.compile(r"^[a-z0-9_]{1,32}$")
-# RPM and Debian package names; no leading dash, so a name is never read as a package manager option.
-PACKAGE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$")
-# useradd's default NAME_REGEX, at most 32 characters.
-USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SHELL_RE = re.compile(r"^/[A-Za-z0-9._/-]{1,63}$")
-# ssh_config Host patterns: names, addresses and the wildcards * ? with ! for negation.
-SSH_HOST_PATTERN_RE = re.compile(r"^!?[A-Za-z0-9*?._:\[\]-]{1,253}$")
-SHA512_CRYPT_RE = re.compile(r"^\$6\$(rounds=[0-9]{1,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
-SSH_KEY_TYPES = frozenset(
-    {
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-    }
+from provisioning.cloudinit.fields import ArchUrlField, LineListField
+from provisioning.cloudinit.validators import (
+    REPO_ID_RE,
+    SHELL_RE,
+    USER_NAME_RE,
+    hash_password,
+    validate_host,
+    validate_hostname,
+    validate_nameserver,
+    validate_no_proxy_entry,
+    validate_package_name,
+    validate_sha512_crypt,
+    validate_single_line,
+    validate_ssh_host_pattern,
+    validate_ssh_public_key,
+    validate_url,
 )
 
-
-# ---------------------------------------------------------------------------------------------------------
-# Field validators
+DATA_VERSION = 1
 
 
-def _has_control_character(value: str) -> bool:
-    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in value)
-
-
-def validate_single_line(value: str) -> None:
-    """Text written into a line-based file on the VM: no line breaks or other control characters."""
-    if _has_control_character(value):
-        raise ValidationError(_("Line breaks and control characters are not allowed."), code="control")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(_("This text is not valid Unicode."), code="unicode") from None
-
-
-def validate_hostname(value: str) -> None:
-    if len(value) > 253 or not HOSTNAME_RE.match(value):
-        raise ValidationError(
-            _("%(value)s is not a host name (letters, digits, hyphens and dots)."),
-            code="hostname",
-            params={"value": value},
-        )
-
-
-def validate_host(value: str) -> None:
-    """A host name or an IP address."""
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        validate_hostname(value)
-
-
-def validate_no_proxy_entry(value: str) -> None:
-    """A no_proxy entry: a domain (optionally with a leading dot), an IP address or a CIDR network."""
-    if "/" in value:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            raise ValidationError(
-                _("%(value)s is not a network in CIDR form, such as 10.0.0.0/8."),
-                code="cidr",
-                params={"value": value},
-            ) from None
-        return
-    if value == "*":
-        return
-    validate_host(value.removeprefix(".") if value.startswith(".") else value)
-
-
-def validate_nameserver(value: str) -> None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValidationError(
-            _("%(value)s is not an IP address."), code="ip", params={"value": value}
-        ) from None
-
-
-def validate_package_name(value: str) -> None:
-    if not PACKAGE_RE.match(value):
-        raise ValidationError(
-            _("%(value)s is not a package name (letters, digits and . _ + -, not starting with -)."),
-            code="package",
-            params={"value": value},
-        )
-
-
-def validate_ssh_host_pattern(value: str) -> None:
-    if not SSH_HOST_PATTERN_RE.match(value):
-        raise ValidationError(
-            _("%(value)s is not an ssh host pattern (a name or address, * and ? as wildcards)."),
-            code="ssh_host_pattern",
-            params={"value": value},
-        )
-
-
-def validate_ssh_public_key(value: str) -> None:
-    """One OpenSSH public key line: a known type, its base64 body, and an optional one-line comment.
-
-    The body must decode and start with the same type name, so a truncated or mistyped key is caught here
-    rather than on a VM nobody can log in to. No options (``from=...``) and no second line.
-    """
-    validate_single_line(value)
-    key_type, _sep, rest = value.partition(" ")
-    body = rest.split(" ", 1)[0]
-    if key_type not in SSH_KEY_TYPES:
-        raise ValidationError(
-            _("The key must start with its type, one of: %(types)s."),
-            code="ssh_key_type",
-            params={"types": ", ".join(sorted(SSH_KEY_TYPES))},
-        )
-    try:
-        blob = base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        blob = b""
-    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
-    if blob[4 : 4 + length] != key_type.encode() or len(blob) < 4 + length + 4:
-        raise ValidationError(
-            _("This %(type)s key's body is not valid base64 key data."),
-            code="ssh_key_body",
-            params={"type": key_type},
-        )
-
-
-def validate_sha512_crypt(value: str) -> None:
-    if not SHA512_CRYPT_RE.match(value):
-        raise ValidationError(_("This is not a SHA-512 crypt hash ($6$...)."), code="hash")
-
-
-def validate_url(value: str) -> None:
-    """An http(s) or ftp URL, or a file:/// URL (a GPG key shipped in the image, say)."""
-    validate_single_line(value)
-    if value.startswith("file:///"):
-        if " " in value or len(value) <= len("file:///"):
-            raise ValidationError(_("Enter a valid URL."), code="invalid")
-        return
-    URLValidator(schemes=["http", "https", "ftp"])(value)
-
-
-def hash_password(password: str) -> str:
-    """SHA-512 crypt (``$6$``), as cloud-init's ``hashed_passwd`` and /etc/shadow expect.
-
-    libpass (the maintained fork of passlib) has its own implementation, so this does not depend on the
-    stdlib ``crypt`` module, which is deprecated and gone in Python 3.13.
-    """
-    return str(sha512_crypt.using(rounds=PASSWORD_HASH_ROUNDS).hash(password))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Form fields
-
-
-class LineListField(forms.Field):
-    """A list of strings: one per line from a textarea, or a JSON list from stored data.
-
-    Lines are split on newlines only and trimmed of spaces and tabs; blank lines are dropped. Each item
-    goes through ``item_validators`` and errors name the item they are about.
-    """
-
-    widget = forms.Textarea(attrs={"rows": 4})
-    default_error_messages = {
-        "invalid": _("Enter one item per line."),
-        "max_items": _("At most %(max)s items."),
-    }
-
-    def __init__(
-        self, *, item_validators: Sequence[Any] = (), max_items: int | None = None, **kwargs: Any
-    ) -> None:
-        self.item_validators = list(item_validators)
-        self.max_items = max_items
-        super().__init__(**kwargs)
-
-    def to_python(self, value: Any) -> list[str]:
-        if value in (None, ""):
-            return []
-        if isinstance(value, str):
-            items = value.split("\n")
-        elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
-            items = list(value)
-        else:
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
-        return [item.strip(" \t\r") for item in items if item.strip(" \t\r")]
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return "\n".join(value)
-        return value
-
-    def validate(self, value: list[str]) -> None:
-        if self.required and not value:
-            raise ValidationError(self.error_messages["required"], code="required")
-        if self.max_items is not None and len(value) > self.max_items:
-            raise ValidationError(
-                self.error_messages["max_items"], code="max_items", params={"max": self.max_items}
-            )
-
-    def run_validators(self, value: list[str]) -> None:
-        errors: list[ValidationError] = []
-        for item in value:
-            for validator in self.item_validators:
-                try:
-                    validator(item)
-                except ValidationError as exc:
-                    errors.extend(exc.error_list)
-        if errors:
-            raise ValidationError(errors)
-
-
-class ArchUrlField(forms.Field):
-    """Base URLs by architecture: ``{"x86_64": url, "ppc64le": url, "*": url}``.
-
-    In a textarea, one ``ARCH URL`` pair per line. ``*`` is the URL for every architecture not listed.
-    Architectures are not a fixed list: they come from the cloud's images.
-    """
-
-    widget = forms.Textarea(attrs={"rows": 3})
-    default_error_messages = {
-        "invalid": _("Enter one line per architecture: the architecture, a space, then the URL."),
-        "arch": _("%(value)s is not an architecture name (such as x86_64 or ppc64le)."),
-        "duplicate": _("%(value)s is given twice."),
-    }
-
-    def to_python(self, value: Any) -> dict[str, str]:
-        if value in (None, ""):
-            return {}
-        if isinstance(value, dict):
-            pairs = list(value.items())
-        elif isinstance(value, str):
-            pairs = []
-            for line in value.split("\n"):
-                if line.strip(" \t\r"):
-                    arch, _sep, url = line.strip(" \t\r").partition(" ")
-                    pairs.append((arch, url.strip(" \t")))
-        else:
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
-        urls: dict[str, str] = {}
-        for arch, url in pairs:
-            if not isinstance(arch, str) or not isinstance(url, str) or not url:
-                raise ValidationError(self.error_messages["invalid"], code="invalid")
-            if arch != "*" and not ARCH_RE.match(arch):
-                raise ValidationError(self.error_messages["arch"], code="arch", params={"value": arch})
-            if arch in urls:
-                raise ValidationError(
-                    self.error_messages["duplicate"], code="duplicate", params={"value": arch}
-                )
-            urls[arch] = url
-        return urls
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return "\n".join(f"{arch} {url}" for arch, url in value.items())
-        return value
-
-    def validate(self, value: dict[str, str]) -> None:
-        if self.required and not value:
-            raise ValidationError(self.error_messages["required"], code="required")
-
-    def run_validators(self, value: dict[str, str]) -> None:
-        errors: list[ValidationError] = []
-        for url in value.values():
-            try:
-                validate_url(url)
-            except ValidationError as exc:
-                errors.extend(exc.error_list)
-        if errors:
-            raise ValidationError(errors)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Parts
+SUDO_ALL = "ALL=(ALL) NOPASSWD:ALL"
+EXPERT_YAML_MAX_CHARS = 32_000
 
 
 class Part(Protocol):
@@ -867,10 +575,6 @@ PART_FORMS: dict[str, type[PartForm]] = {
 }
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Stored profiles
-
-
 def profile_to_data(parts: Iterable[Part]) -> list[dict[str, Any]]:
     """The JSON to store: ``[{"kind": ..., "version": 1, <the part's fields>}, ...]``, in profile order."""
     return [{"kind": part.kind, "version": DATA_VERSION, **part.to_data()} for part in parts]
@@ -913,169 +617,3 @@ def profile_from_data(data: Any) -> list[Part]:
 def _form_data(fields: dict[str, Any]) -> dict[str, Any]:
     """Stored values as form data: a BooleanField reads a missing key as False, so False is left out."""
     return {key: value for key, value in fields.items() if value is not False}
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Rendering
-
-
-def merge_cloud_config(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra`` merged into a copy of ``base``: mappings merged key by key, lists appended (without
-    repeating an item equal to one already there), anything else replaced by ``extra``'s value."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in extra.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = merge_cloud_config(current, value)
-        elif isinstance(current, list) and isinstance(value, list):
-            merged[key] = current + [copy.deepcopy(item) for item in value if item not in current]
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def build_cloud_config(
-    parts: Sequence[Part],
-    *,
-    architecture: str,
-    hostname: str,
-    extra_ssh_keys: Sequence[str] = (),
-    extra_packages: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The cloud-config mapping for one VM; ProfileError (a ValidationError) when it cannot be built.
-
-    The request's own SSH keys go to the image's default user; its packages are added to the profile's.
-    """
-    errors: list[ValidationError] = []
-    if not ARCH_RE.match(architecture):
-        errors.append(
-            ValidationError(_("%(value)s is not an architecture name."), params={"value": architecture})
-        )
-    try:
-        validate_hostname(hostname)
-    except ValidationError as exc:
-        errors.extend(exc.error_list)
-    for check, values in ((validate_ssh_public_key, extra_ssh_keys), (validate_package_name, extra_packages)):
-        for value in values:
-            try:
-                check(value)
-            except ValidationError as exc:
-                errors.extend(exc.error_list)
-    if errors:
-        raise ProfileError(errors)
-
-    config: dict[str, Any] = {"hostname": hostname}
-    expert = [part for part in parts if part.kind == ExtraConfigPart.kind]
-    for part in [part for part in parts if part.kind != ExtraConfigPart.kind]:
-        config = merge_cloud_config(config, part.to_cloud_config(architecture))
-    requested: dict[str, Any] = {}
-    if extra_ssh_keys:
-        requested["ssh_authorized_keys"] = list(extra_ssh_keys)
-    if extra_packages:
-        requested["packages"] = list(extra_packages)
-    config = merge_cloud_config(config, requested)
-    for part in expert:
-        config = merge_cloud_config(config, part.to_cloud_config(architecture))
-    return config
-
-
-class _Dumper(yaml.SafeDumper):
-    """PyYAML's safe emitter, tuned for a readable preview: repeated objects are written out in full
-    rather than as &id001 anchors, and file contents as literal blocks (``|``). The emitter itself falls
-    back to a quoted style for any string a block cannot hold exactly."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-    def represent_str(self, data: str) -> yaml.ScalarNode:
-        if any(c in data for c in "\x85\u2028\u2029\ufeff"):
-            # YAML reads NEL, LS and PS as line breaks; with allow_unicode PyYAML writes them raw in plain
-            # and single-quoted scalars, where a reader folds them away. Double quotes escape them.
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-        if "\n" in data and "\r" not in data:
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-        return super().represent_str(data)
-
-
-_Dumper.add_representer(str, _Dumper.represent_str)
-
-
-def dump_user_data(config: Mapping[str, Any]) -> str:
-    """``#cloud-config`` and the mapping as YAML; lines are never folded, so keys stay on one line."""
-    body = yaml.dump(
-        dict(config),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=1_000_000,
-    )
-    return f"{HEADER}\n{body}"
-
-
-def render_user_data(
-    parts: Sequence[Part],
-    *,
-    architecture: str,
-    hostname: str,
-    extra_ssh_keys: Sequence[str] = (),
-    extra_packages: Sequence[str] = (),
-) -> str:
-    """The #cloud-config user-data for one VM, written by the YAML emitter. Raises ProfileError."""
-    return dump_user_data(
-        build_cloud_config(
-            parts,
-            architecture=architecture,
-            hostname=hostname,
-            extra_ssh_keys=extra_ssh_keys,
-            extra_packages=extra_packages,
-        )
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Validation against cloud-init's schema
-
-
-@functools.cache
-def _validator(path: Path) -> jsonschema.protocols.Validator:
-    try:
-        schema = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ImproperlyConfigured(
-            f"cloud-init's schema cannot be read from KENNEL_CLOUDINIT_SCHEMA={path} ({exc}); "
-            "run scripts/cloudinit-schema.sh"
-        ) from exc
-    # Draft 4 with "#/$defs/..." references inside the same document: resolved without a registry.
-    validator_class = jsonschema.validators.validator_for(schema)
-    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-
-
-def schema_errors(config: Any) -> list[str]:
-    """cloud-init's schema errors for a cloud-config mapping, as ``path: message`` lines."""
-    validator = _validator(Path(settings.KENNEL_CLOUDINIT_SCHEMA))
-    errors = sorted(validator.iter_errors(config), key=lambda error: list(map(str, error.absolute_path)))
-    return [
-        f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}" for error in errors
-    ]
-
-
-def validate_user_data(text: str) -> list[str]:
-    """What is wrong with this user-data: not #cloud-config, not YAML, not a mapping, too large for Nova,
-    or failing cloud-init's schema. An empty list means valid."""
-    if not text.startswith(HEADER + "\n"):
-        return [gettext("User-data must start with a #cloud-config line.")]
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return [gettext("User-data is not valid YAML: %(error)s") % {"error": exc}]
-    if not isinstance(config, dict):
-        return [gettext("User-data must be a mapping.")]
-    errors = schema_errors(config)
-    encoded = len(base64.b64encode(text.encode("utf-8")))
-    if encoded > NOVA_USER_DATA_LIMIT:
-        errors.append(
-            gettext("User-data is %(size)s bytes once encoded; Nova accepts at most %(limit)s.")
-            % {"size": encoded, "limit": NOVA_USER_DATA_LIMIT}
-        )
-    return errors

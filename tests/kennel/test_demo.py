@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.management import call_command
 
 from inventory.models import Server
+from kennel.demo import demo_bmcs
 from portal.models import AuditEvent, Membership, Team, User
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +84,41 @@ def test_demo_profile_renders_valid_user_data_for_both_architectures():
         assert cloudinit.validate_user_data(text) == []
         assert f"http://mirror.dc1.example/el9/{arch}/" in text and "proxy.dc1.example:3128" in text
         assert "dev-kennel" not in text  # the password travels only as a hash
+
+
+def test_demo_servers_get_the_bmcs_of_the_shared_estate_file():
+    call_command("demo_load", "--no-cloud")
+    stored = {s.name: (s.bmc_protocol, s.bmc_address, s.bmc_port) for s in Server.objects.all()}
+    assert stored["X1"] == ("redfish", "http://127.0.0.1", 18081)
+    assert stored["P2"] == ("ipmi", "127.0.0.1", 16242)
+
+
+def test_the_emulators_run_the_bmcs_the_demo_stores():
+    from bmcsim.demo import DEMO_BMCS  # tests may import the emulators; the portal may not
+
+    emulated = {
+        (b.name, b.protocol, b.address, b.port, b.username, b.password, b.powered_on) for b in DEMO_BMCS
+    }
+    stored = {
+        (b.server, b.protocol, b.address, b.port, b.username, b.password, b.powered_on)
+        for b in demo_bmcs().values()
+    }
+    assert emulated == stored and len(stored) == 7
+
+
+def test_the_demo_loader_imports_no_emulator_code():
+    # A Python where bmcsim cannot be imported at all (as in the container image): the demo still loads
+    # its estate data. Django is set up, so every app's module the demo pulls in is imported too.
+    code = (
+        "import sys; sys.modules['bmcsim'] = None\n"
+        "import django; django.setup()\n"
+        "from kennel.demo import demo_bmcs\n"
+        "import kennel.management.commands.demo_load\n"
+        "print(sorted(demo_bmcs()))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "kennel.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(sorted(["P1", "P2", "X1", "X2", "X3", "X4", "X5"]))

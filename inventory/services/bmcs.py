@@ -1,0 +1,310 @@
+"""Writes for BMCs: their settings and encrypted passwords, key rotation, and the poll that reads every
+BMC's power, health and sensors into ``HardwareState``."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+# Stored untranslated, translated when shown ({% trans hw.error %}): the worker has no reader's language.
+from django.utils.translation import gettext_noop as _
+
+from inventory import bmc
+from inventory.bmc import (
+    BmcAuthError,
+    BmcError,
+    BmcProtocol,
+    BmcProtocolError,
+    BmcRefused,
+    BmcTarget,
+    BmcTimeout,
+    BmcUnreachable,
+    gateway_for,
+)
+from inventory.bmc.allowlist import bmc_endpoint
+from inventory.crypto import (
+    SecretUnreadable,
+    secret_decrypt,
+    secret_encrypt,
+    secret_is_current,
+    secret_rotate,
+)
+from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
+from portal.models import User
+from portal.origin import SYSTEM
+from portal.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+
+_BMC_FIELDS = ("bmc_protocol", "bmc_address", "bmc_port", "bmc_username")
+
+
+def bmc_address_refusal(*, protocol: str, address: str, port: int | None) -> ValidationError | None:
+    """Why Kennel would not connect to this BMC (inventory.bmc.allowlist: KENNEL_BMC_ALLOWED_NETWORKS
+    and KENNEL_BMC_ALLOWED_PORTS, a name must resolve inside them), as a ValidationError naming the
+    field (``bmc_address`` or ``bmc_port``); None when it is allowed or there is no BMC."""
+    if not protocol:
+        return None
+    try:
+        bmc_endpoint(protocol=protocol, address=address, port=port)
+    except BmcRefused as refusal:
+        return ValidationError({f"bmc_{refusal.field}": str(refusal)})
+    return None
+
+
+@transaction.atomic
+def server_bmc_set(
+    *,
+    actor: User | None,
+    server: Server,
+    protocol: str,
+    address: str,
+    port: int | None,
+    username: str,
+    password: str | None,
+    tls_verify: str | None = None,
+    source: str = SYSTEM,
+) -> Server:
+    """Set ``server``'s BMC. ``password`` None or empty keeps the stored one; ``tls_verify`` (a
+    BmcTlsVerifyChoice) None keeps the stored choice; an empty ``protocol`` removes the BMC, its
+    password and its choice. Writes and audits only what changed; the audit entry names the changed
+    fields, never a password."""
+    server = Server.objects.select_for_update().get(pk=server.pk)
+    wanted: dict[str, Any] = dict(zip(_BMC_FIELDS, (protocol, address, port, username), strict=True))
+    if tls_verify is not None:
+        wanted["bmc_tls_verify"] = tls_verify
+    if not protocol:
+        wanted = {
+            "bmc_protocol": "",
+            "bmc_address": "",
+            "bmc_port": None,
+            "bmc_username": "",
+            "bmc_tls_verify": "",
+        }
+    changed = [field for field, value in wanted.items() if getattr(server, field) != value]
+    # A new or moved BMC must be one Kennel may connect to; an unchanged one is left alone (the
+    # gateways refuse it anyway, and an admin may still change its username or remove it).
+    if {"bmc_protocol", "bmc_address", "bmc_port"} & set(changed):
+        refusal = bmc_address_refusal(protocol=protocol, address=address, port=port)
+        if refusal is not None:
+            raise refusal
+    for field in changed:
+        setattr(server, field, wanted[field])
+    if not protocol and server.bmc_password_encrypted:
+        server.bmc_password_encrypted = ""
+        changed.append("bmc_password")
+    elif protocol and password and not bmc_password_matches(server, password):
+        server.bmc_password_encrypted = secret_encrypt(password)
+        changed.append("bmc_password")
+    if not changed:
+        return server
+    server.full_clean()
+    server.save()
+    audit_record(
+        actor=actor, action="server.bmc_set", target=server, source=source, detail={"fields": sorted(changed)}
+    )
+    return server
+
+
+def bmc_password_matches(server: Server, password: str) -> bool:
+    """Is ``password`` the one stored for ``server``'s BMC? (Compared in constant time.)"""
+    if not server.bmc_password_encrypted:
+        return False
+    try:
+        # As bytes: compare_digest refuses str holding anything but ASCII (a TypeError), which made a
+        # non-ASCII password impossible to replace once stored.
+        stored = secret_decrypt(server.bmc_password_encrypted)
+        return secrets.compare_digest(stored.encode(), password.encode())
+    except SecretUnreadable:
+        return False
+
+
+@dataclass(frozen=True)
+class SecretRotation:
+    """What ``bmc_secrets_rotate`` did: re-encrypted, already on the current key, and the servers whose
+    password no configured key decrypts (left as they are)."""
+
+    rotated: int
+    current: int
+    unreadable: tuple[str, ...]
+
+
+def bmc_secrets_rotate(*, dry_run: bool = False, source: str = SYSTEM) -> SecretRotation:
+    """Re-encrypt every stored BMC password with the first key of KENNEL_ENCRYPTION_KEY, so the older
+    keys can be dropped. Passwords already on that key are left alone, so a second run changes nothing.
+    A password no key decrypts is reported, never changed. ``dry_run`` counts without writing. Audited
+    (counts only) unless nothing changed."""
+    rotated, current, unreadable = 0, 0, []
+    with transaction.atomic():
+        servers = Server.objects.select_for_update().exclude(bmc_password_encrypted="").order_by("name")
+        for server in servers:
+            if secret_is_current(server.bmc_password_encrypted):
+                current += 1
+                continue
+            try:
+                ciphertext = secret_rotate(server.bmc_password_encrypted)
+            except SecretUnreadable:
+                unreadable.append(server.name)
+                continue
+            rotated += 1
+            if not dry_run:
+                Server.objects.filter(pk=server.pk).update(bmc_password_encrypted=ciphertext)
+        if rotated and not dry_run:
+            audit_record(
+                actor=None,
+                action="bmc_secrets.rotate",
+                source=source,
+                detail={"rotated": rotated, "current": current, "unreadable": len(unreadable)},
+            )
+    return SecretRotation(rotated=rotated, current=current, unreadable=tuple(unreadable))
+
+
+def _bmc_target(server: Server) -> BmcTarget:
+    """The gateway's view of ``server``'s BMC, with the password decrypted. Stays in memory."""
+    password = secret_decrypt(server.bmc_password_encrypted) if server.bmc_password_encrypted else ""
+    return BmcTarget(
+        protocol=BmcProtocol(server.bmc_protocol),
+        address=server.bmc_address,
+        port=int(server.bmc_port or 0),
+        username=server.bmc_username,
+        password=password,
+        verify=bmc_tls_verify(server),
+    )
+
+
+def bmc_tls_verify(server: Server) -> bool | str:
+    """How ``server``'s Redfish BMC certificate is checked: False (not at all), True (against the
+    system's CAs) or the path of KENNEL_BMC_CA_BUNDLE. The server's own choice wins over the setting
+    KENNEL_BMC_TLS_VERIFY (off by default)."""
+    if server.bmc_tls_verify == BmcTlsVerifyChoice.SKIP:
+        return False
+    if server.bmc_tls_verify != BmcTlsVerifyChoice.VERIFY and not settings.KENNEL_BMC_TLS_VERIFY:
+        return False
+    return settings.KENNEL_BMC_CA_BUNDLE or True
+
+
+@dataclass(frozen=True)
+class BmcPollResult:
+    server_id: int
+    state: bmc.HardwareState | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class BmcPollSummary:
+    polled: int
+    reachable: int
+    unreachable: int
+    seconds: float
+
+
+def bmc_failure_text(error: BmcError, *, timeout: float) -> str:
+    """What a BMC's failure is, in words that tell the kinds apart: a BMC that never answers, one that
+    answers garbage, one that refuses the credentials, one nobody listens for, one Kennel may not reach."""
+    if isinstance(error, BmcRefused):
+        return _(
+            "Not polled: the BMC's address is outside KENNEL_BMC_ALLOWED_NETWORKS or "
+            "KENNEL_BMC_ALLOWED_PORTS (or does not resolve)."
+        )
+    if isinstance(error, BmcAuthError):
+        return _("The BMC refused the credentials.")
+    if isinstance(error, BmcTimeout):
+        return _("The BMC did not answer within %(seconds)s s.") % {"seconds": f"{timeout:g}"}
+    if isinstance(error, BmcUnreachable):
+        return _("The BMC did not answer.")
+    if isinstance(error, BmcProtocolError):
+        return _("The BMC answered with something that is not its protocol: %(detail)s") % {
+            "detail": str(error)[:150]
+        }
+    return str(error)[:200]
+
+
+def _bmc_read(server_id: int, target: BmcTarget, timeout: float) -> BmcPollResult:
+    try:
+        return BmcPollResult(
+            server_id, state=gateway_for(target.protocol).read_state(target, timeout=timeout)
+        )
+    except BmcError as exc:
+        return BmcPollResult(server_id, error=bmc_failure_text(exc, timeout=timeout))
+    except Exception:
+        # One BMC's surprise must not end the poll of the others. The target's repr hides the password.
+        logger.exception("polling %s failed", target)
+        return BmcPollResult(server_id, error=(_("Polling failed; see the worker's log.")))
+
+
+def bmc_poll_all(*, timeout: float | None = None, workers: int | None = None) -> BmcPollSummary:
+    """Poll every server that has a BMC, all at once, and store what each answered as its latest
+    ``HardwareState``.
+
+    Each BMC gets ``timeout`` seconds (KENNEL_BMC_TIMEOUT); a dead one costs only that, in its own
+    thread, and is stored as unreachable with its last-seen time kept. ``workers`` (KENNEL_BMC_POLL_WORKERS)
+    BMCs are polled at a time. Raises nothing for a BMC's failure; database errors propagate.
+    """
+    timeout = float(timeout or settings.KENNEL_BMC_TIMEOUT)
+    workers = workers or settings.KENNEL_BMC_POLL_WORKERS
+    started = time.monotonic()
+    servers = list(Server.objects.exclude(bmc_protocol="").exclude(bmc_address="").exclude(bmc_port=None))
+    results: list[BmcPollResult] = []
+    targets: dict[int, BmcTarget] = {}
+    for server in servers:
+        try:
+            targets[server.pk] = _bmc_target(server)
+        except SecretUnreadable:
+            results.append(
+                BmcPollResult(server.pk, error=(_("The stored BMC password cannot be decrypted.")))
+            )
+    if targets:
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(targets)), thread_name_prefix="bmc-poll")
+        futures = {pool.submit(_bmc_read, pk, target, timeout): pk for pk, target in targets.items()}
+        # Every read bounds itself; this guard covers one that does not (a hung library call).
+        rounds = -(-len(futures) // min(workers, len(futures)))
+        done, late = wait(futures, timeout=rounds * timeout + 5)
+        results += [future.result() for future in done]
+        results += [BmcPollResult(futures[f], error=(_("The BMC did not answer."))) for f in late]
+        pool.shutdown(wait=False, cancel_futures=True)
+    _hardware_states_store(results)
+    reachable = sum(1 for r in results if r.state is not None)
+    return BmcPollSummary(
+        polled=len(results),
+        reachable=reachable,
+        unreachable=len(results) - reachable,
+        seconds=time.monotonic() - started,
+    )
+
+
+@transaction.atomic
+def _hardware_states_store(results: list[BmcPollResult]) -> None:
+    """Write each result onto its server's HardwareState. Polls are observations, not anyone's
+    change, so they are not audited; what an admin does to a BMC is."""
+    now = timezone.now()
+    existing = {
+        h.server_id: h for h in HardwareState.objects.filter(server_id__in=[r.server_id for r in results])
+    }
+    for result in results:
+        row = existing.get(result.server_id) or HardwareState(server_id=result.server_id, polled_at=now)
+        row.polled_at = now
+        if result.state is not None:
+            state = result.state
+            row.reachable, row.error, row.last_seen_at = True, "", now
+            row.power_state, row.health = state.power.value, state.health.value
+            row.sensors = [
+                {"name": s.name, "kind": s.kind.value, "value": s.value, "health": s.health.value}
+                for s in state.sensors
+            ]
+            row.max_temperature_c, row.power_watts = state.max_temperature_c, state.power_watts
+        else:
+            # What we knew is no longer known; the last-seen time says when it was.
+            row.reachable, row.error = False, result.error
+            row.power_state, row.health = PowerStateChoice.UNKNOWN, HealthChoice.UNKNOWN
+            row.max_temperature_c = row.power_watts = None
+        row.save()

@@ -1,0 +1,22 @@
+"""What provisioning asks of the apps above it (quotas), through the core's hook registry
+(``portal.hooks``): the apps register their answers in their ``AppConfig.ready()``, so provisioning never
+imports them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProvisioningEvent(StrEnum):
+    # May the team have one more VM of this size? Asked inside the transaction that accepts a VM, after
+    # the team's row is locked. Keyword arguments: ``team``, ``vcpus``, ``ram_mb``, ``disk_gb``,
+    # ``architecture``. Each hook answers why not (a message), or None.
+    VM_ADMIT = "provisioning.vm_admit"
+    # How many more VMs of each size may the team have? Keyword arguments: ``team``, ``architecture``,
+    # ``sizes`` (a list of ``(vcpus, ram_mb, disk_gb)``). Each hook answers a list, one count per size
+    # (None: it sets no bound).
+    VM_ROOM = "provisioning.vm_room"
+    # What the team uses in the cloud changed outside a VM's life cycle (a floating IP released).
+    # Keyword argument: ``team_ids``. May raise CloudError (the caller logs it; the periodic sync
+    # catches up).
+    TEAM_USAGE_CHANGED = "provisioning.team_usage_changed"

@@ -1,0 +1,165 @@
+"""Operating a VM: start, stop, reboot and refresh, and deleting it."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from portal.cloud import cloud
+from portal.cloud.gateway import CloudNotFound, CloudRequestError, ServerAction
+from portal.models import User
+from portal.origin import WORKER
+from portal.queue import enqueue
+from portal.services import audit_record
+from provisioning.floating_ips import floating_ip_release_after_vanish, floating_ip_release_with_vm
+from provisioning.models import VmRequest
+from provisioning.server_states import BUSY, ServerState
+from provisioning.services.vm_requests import METADATA_KEY
+from provisioning.services.vm_state import _GONE, Status, _event, _mirror_server, _operable, _transition
+
+ACTION_LABELS = {
+    ServerAction.START: gettext_lazy("start"),
+    ServerAction.STOP: gettext_lazy("stop"),
+    ServerAction.REBOOT_SOFT: gettext_lazy("reboot"),
+    ServerAction.REBOOT_HARD: gettext_lazy("hard-reboot"),
+}
+
+
+class VmStateConflict(ValidationError):
+    """The action makes no sense in the server's current state (start a running VM, stop a stopped
+    one, anything while it reboots). The API answers 409; pages show the message."""
+
+
+def _state_refusal(vm: VmRequest, action: str) -> VmStateConflict | None:
+    """Why ``action`` makes no sense for ``vm``'s server right now (None: it does)."""
+    if vm.may(action):
+        return None
+    state = vm.state_label.lower()
+    if vm.server_state in BUSY:
+        return VmStateConflict(
+            _("%(name)s is %(state)s right now; wait until that is finished, then try again.")
+            % {"name": vm.name, "state": state}
+        )
+    if action == ServerAction.START and vm.server_state == ServerState.RUNNING:
+        return VmStateConflict(_("%(name)s is already running.") % {"name": vm.name})
+    if action == ServerAction.STOP and vm.server_state == ServerState.STOPPED:
+        return VmStateConflict(_("%(name)s is already stopped.") % {"name": vm.name})
+    labels = {str(key): str(label) for key, label in ACTION_LABELS.items()}
+    labels.update(console=_("open the console of"), console_log=_("read the console log of"))
+    what = labels.get(str(action), str(action))
+    return VmStateConflict(
+        _("You cannot %(action)s %(name)s while it is %(state)s.")
+        % {"action": what, "name": vm.name, "state": state}
+    )
+
+
+def vm_action_request(*, actor: User, vm: VmRequest, action: ServerAction, source: str) -> VmRequest:
+    """Ask for start, stop or reboot; the worker does it. Only an active VM with a server takes actions
+    (ValidationError), and only those that make sense in the server's state as last mirrored
+    (VmStateConflict: no start on a running server, no stop on a stopped one, nothing while it is busy)."""
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status != Status.ACTIVE or not vm.server_id:
+            raise ValidationError(_("Only an active VM can be started, stopped or rebooted."))
+        refusal = _state_refusal(vm, ServerAction(action))
+        if refusal is not None:
+            raise refusal
+        _event(
+            vm,
+            vm.status,
+            _("%(user)s asked to %(action)s it.")
+            % {"user": actor.get_username(), "action": ACTION_LABELS[action]},
+        )
+        audit_record(actor=actor, action=f"vm.{action}", target=vm, team=vm.team, source=source)
+        from provisioning.tasks import vm_action
+
+        request_id = vm.pk
+        enqueue(vm_action, request_id, str(action))
+    return vm
+
+
+def vm_action_advance(*, request_id: int, action: ServerAction) -> None:
+    vm = VmRequest.objects.filter(pk=request_id, status=Status.ACTIVE).first()
+    if vm is None or not vm.server_id:
+        return
+    gateway = cloud()
+    try:
+        gateway.server_action(vm.server_id, ServerAction(action))
+    except CloudRequestError as error:
+        _event(vm, vm.status, _("The cloud refused: %(detail)s") % {"detail": error})
+        return
+    vm_refresh(request_id=request_id)
+
+
+def vm_refresh(*, request_id: int) -> VmRequest | None:
+    """Bring one VM's mirrored server state up to date (after the portal's own action)."""
+    vm = VmRequest.objects.filter(pk=request_id).first()
+    if vm is None or not vm.server_id:
+        return vm
+    try:
+        _mirror_server(vm, cloud().get_server(vm.server_id))
+    except CloudNotFound:
+        if vm.status == Status.ACTIVE:
+            _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."), **_GONE)
+            floating_ip_release_after_vanish(vm=vm)
+    return vm
+
+
+def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
+    """Mark the VM for deletion and enqueue it. Deleting a deleted VM is a no-op."""
+    with transaction.atomic():
+        vm = _operable(actor, vm)
+        if vm.status in (Status.DELETING, Status.DELETED):
+            return vm
+        if vm.status == Status.QUEUED and not vm.server_id:
+            # Not built yet: the build task's claim (queued -> building) will now find nothing to do.
+            _transition(
+                vm,
+                Status.DELETED,
+                _("Cancelled by %(user)s before it was built.") % {"user": actor.get_username()},
+            )
+        else:
+            _transition(
+                vm, Status.DELETING, _("%(user)s asked to delete it.") % {"user": actor.get_username()}
+            )
+        audit_record(actor=actor, action="vm.delete", target=vm, team=vm.team, source=source)
+        if vm.status == Status.DELETING:
+            from provisioning.tasks import vm_request_delete
+
+            request_id = vm.pk
+            enqueue(vm_request_delete, request_id)
+    return vm
+
+
+def vm_delete_advance(*, request_id: int) -> bool:
+    """Delete the server and wait until Nova no longer has it. True when done."""
+    vm = VmRequest.objects.filter(pk=request_id, status=Status.DELETING).first()
+    if vm is None:
+        return True
+    gateway = cloud()
+    server_id = vm.server_id or next(
+        (
+            s.id
+            for s in gateway.find_servers_by_metadata(
+                project_id=vm.team.openstack_project_id, key=METADATA_KEY, value=str(vm.pk)
+            )
+        ),
+        "",
+    )
+    # The address Kennel allocated for the VM goes with it (Neutron would keep it, unattached, counting
+    # against the team's quota). First, so a retry after an outage finds it done.
+    floating_ip_release_with_vm(vm=vm, gateway=gateway)
+    if not server_id:
+        _transition(vm, Status.DELETED, _("Deleted."), **_GONE)
+        return True
+    try:
+        server = gateway.get_server(server_id)
+        if server.status != "DELETED" and server.task_state != "deleting":
+            gateway.delete_server(server_id)
+        return False
+    except CloudNotFound:
+        _transition(vm, Status.DELETED, _("Deleted."), **{**_GONE, "server_status": "DELETED"})
+        audit_record(actor=None, action="vm.deleted", target=vm, team=vm.team, source=WORKER)
+        return True
