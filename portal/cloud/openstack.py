@@ -426,14 +426,18 @@ class OpenStackGateway:
             usages = placement.get(f"/resource_providers/{rp.id}/usages", microversion="1.9").json()["usages"]
             traits = placement.get(f"/resource_providers/{rp.id}/traits", microversion="1.6").json()["traits"]
             arch = next((t[len("HW_ARCH_") :].lower() for t in traits if t.startswith("HW_ARCH_")), None)
+            # As JSON, like the usages and traits: an SDK Resource per inventory costs more CPU than the
+            # request (bench/reconcile.py, 500 providers).
+            listed = placement.get(f"/resource_providers/{rp.id}/inventories", microversion="1.0")
+            os_exceptions.raise_from_response(listed)
             inventories = {
-                inv.resource_class: Inventory(
-                    total=inv.total,
-                    reserved=inv.reserved or 0,
-                    allocation_ratio=float(inv.allocation_ratio),
-                    used=int(usages.get(inv.resource_class, 0)),
+                resource_class: Inventory(
+                    total=inv["total"],
+                    reserved=inv.get("reserved") or 0,
+                    allocation_ratio=float(inv.get("allocation_ratio", 1.0)),
+                    used=int(usages.get(resource_class, 0)),
                 )
-                for inv in placement.resource_provider_inventories(rp)
+                for resource_class, inv in listed.json()["inventories"].items()
             }
             providers.append(
                 ResourceProvider(
