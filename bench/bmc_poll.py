@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
+# The emulators listen on free loopback ports, outside the BMC ports a real estate allows.
+os.environ.setdefault("KENNEL_BMC_ALLOWED_PORTS", "1-65535")
 
 
 def main() -> None:
