@@ -52,7 +52,12 @@ TIMEOUT = 900
 
 def wait(probe, what: str, timeout: float = TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
-    while not probe():
+    while True:
+        try:
+            if probe():
+                return
+        except openstack.exceptions.SDKException as error:  # a loaded cloud drops a connection now and then
+            print(f"  (retrying after: {error})")
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(1)
