@@ -5,7 +5,7 @@
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: ## install what is missing, start the portal with demo data on http://127.0.0.1:8000
+run: ## install what is missing, start the portal with demo data on http://127.0.0.1:8000 (KENNEL_LDAP_DEMO=1: and a demo directory)
 	scripts/run.sh
 
 test: ## install what is missing, start PostgreSQL/Redis/the local cloud, lint and run the whole suite
@@ -14,7 +14,7 @@ test: ## install what is missing, start PostgreSQL/Redis/the local cloud, lint a
 bootstrap: ## only install what is missing (Debian packages, .venv, compiled translations)
 	scripts/bootstrap.sh test
 
-lint: ## ruff lint and format check, mypy on the service layer
+lint: ## ruff lint and format check, mypy on the services, views and the API
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 format: ## apply ruff's fixes and formatting

@@ -21,6 +21,8 @@ class ArchitectureImages:
     architecture: str  # "" for images without hw_architecture
     has_hosts: bool
     images: list[CloudImage] = field(default_factory=list)
+    # An image of the group has a property change still on its way to Glance (the page polls).
+    changing: bool = False
 
 
 def image_catalog(*, user: User) -> list[ArchitectureImages]:
@@ -35,9 +37,13 @@ def image_catalog(*, user: User) -> list[ArchitectureImages]:
         latest.setdefault(change.image_id, change)  # newest first
     groups: dict[str, ArchitectureImages] = {}
     for image in images:
-        image.latest_change = latest.get(image.cloud_id)  # type: ignore[attr-defined]
+        newest = latest.get(image.cloud_id)
+        # For the template, beside the image; django-stubs knows only the model's own fields.
+        image.latest_change = newest  # type: ignore[attr-defined]
         arch = image.architecture or NO_ARCHITECTURE
-        groups.setdefault(arch, ArchitectureImages(arch, arch in hosts)).images.append(image)
+        group = groups.setdefault(arch, ArchitectureImages(arch, arch in hosts))
+        group.images.append(image)
+        group.changing = group.changing or (newest is not None and not newest.finished)
     return sorted(groups.values(), key=lambda g: (g.architecture == NO_ARCHITECTURE, g.architecture))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from catalog import selectors, services
 from catalog.forms import FlavorOfferForm, ImageImportForm, ImageOfferForm, ImagePropertiesForm
 from portal.access import Action, Capability, restrict
+from portal.http import AuthenticatedHttpRequest
 from portal.origin import origin
 from portal.refusals import form_add_refusal, message_add_refusal
 from portal.views import capability_required
@@ -21,13 +22,9 @@ from provisioning.selectors import catalog_synced_at
 
 
 @capability_required(Capability.IMAGES_MANAGE)
-def image_catalog(request: HttpRequest) -> HttpResponse:
+def image_catalog(request: AuthenticatedHttpRequest) -> HttpResponse:
     groups = selectors.image_catalog(user=request.user)
-    busy = any(
-        image.latest_change is not None and not image.latest_change.finished
-        for group in groups
-        for image in group.images
-    )
+    busy = any(group.changing for group in groups)
     synced_at, sync_error = catalog_synced_at()
     context = {
         "groups": groups,
@@ -40,13 +37,13 @@ def image_catalog(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _image(request: HttpRequest, pk: int) -> CloudImage:
+def _image(request: AuthenticatedHttpRequest, pk: int) -> CloudImage:
     return get_object_or_404(restrict(request.user, CloudImage.objects.all(), Action.CHANGE), pk=pk)
 
 
 @require_POST
 @capability_required(Capability.IMAGES_MANAGE)
-def image_offer(request: HttpRequest, pk: int) -> HttpResponse:
+def image_offer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     image = _image(request, pk)
     form = ImageOfferForm(request.POST)
     if form.is_valid():
@@ -62,11 +59,11 @@ def image_offer(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.IMAGES_MANAGE)
-def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
+def image_properties(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     image = _image(request, pk)
     form = ImagePropertiesForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, " ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))
         return redirect("catalog:images")
     try:
         services.image_properties_request(
@@ -79,7 +76,7 @@ def image_properties(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @capability_required(Capability.IMAGES_MANAGE)
-def flavor_catalog(request: HttpRequest) -> HttpResponse:
+def flavor_catalog(request: AuthenticatedHttpRequest) -> HttpResponse:
     architectures, rows = selectors.flavor_catalog(user=request.user)
     synced_at, sync_error = catalog_synced_at()
     return render(
@@ -91,7 +88,7 @@ def flavor_catalog(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.IMAGES_MANAGE)
-def flavor_offer(request: HttpRequest, pk: int) -> HttpResponse:
+def flavor_offer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     flavor = get_object_or_404(restrict(request.user, CloudFlavor.objects.all(), Action.CHANGE), pk=pk)
     form = FlavorOfferForm(request.POST)
     if form.is_valid():
@@ -103,7 +100,7 @@ def flavor_offer(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @capability_required(Capability.IMAGES_MANAGE)
-def image_import_list(request: HttpRequest) -> HttpResponse:
+def image_import_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET lists imports with the form; POST starts one (the file arrives already on disk)."""
     form = ImageImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -127,7 +124,7 @@ def image_import_list(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(Capability.IMAGES_MANAGE)
-def image_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def image_import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     template = "catalog/_import_status.html" if request.htmx else "catalog/import_detail.html"
     return render(request, template, {"imp": imp, "poll": not imp.finished})
@@ -135,7 +132,7 @@ def image_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.IMAGES_MANAGE)
-def image_import_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def image_import_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     try:
         services.image_import_retry(actor=request.user, imp=imp, source=origin(request))
@@ -146,7 +143,7 @@ def image_import_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.IMAGES_MANAGE)
-def image_import_discard(request: HttpRequest, pk: int) -> HttpResponse:
+def image_import_discard(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     imp = get_object_or_404(selectors.image_import_list(user=request.user), pk=pk)
     try:
         services.image_import_discard(actor=request.user, imp=imp, source=origin(request))

@@ -39,6 +39,7 @@ from portal.cloud.gateway import Server as CloudServer
 from portal.models import AuditEvent
 from portal.origin import WORKER
 from portal.services import audit_record
+from portal.worker import claim
 
 logger = logging.getLogger(__name__)
 
@@ -264,10 +265,8 @@ def _finish(server_id: int) -> None:
     """All moves are over: the drain is drained; the check stores whether the host is now empty."""
     from inventory.services import server_drain_check
 
-    finished = ServerDrain.objects.filter(server_id=server_id, status=ServerDrain.Status.MIGRATING).update(
-        status=ServerDrain.Status.DRAINED, status_changed_at=timezone.now()
-    )
-    if finished != 1:
+    migrating = ServerDrain.objects.filter(server_id=server_id, status=ServerDrain.Status.MIGRATING)
+    if not claim(migrating, status=ServerDrain.Status.DRAINED, status_changed_at=timezone.now()):
         return
     drain = ServerDrain.objects.select_related("server", "requested_by").get(server_id=server_id)
     moves = list(drain.moves.all())

@@ -82,7 +82,7 @@ class Server(models.Model):
         _("hypervisor host name"), max_length=255, blank=True, validators=[validate_single_line]
     )
     notes = models.TextField(_("notes"), blank=True, validators=[validate_text])
-    # The BMC. The password is stored only encrypted (inventory.crypto) and never leaves services.
+    # The BMC. The password is stored only encrypted (portal.crypto) and never leaves services.
     bmc_protocol = models.CharField(
         _("BMC protocol"), max_length=16, choices=BmcProtocolChoice.choices, blank=True
     )

@@ -24,7 +24,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
 from inventory.models import BmcProtocolChoice, BmcTlsVerifyChoice, DataCenter, Server
 from inventory.services import (
     SERVER_ASSET_FIELDS,
@@ -36,6 +35,7 @@ from inventory.services import (
 )
 from portal.access import Capability, can, restrict
 from portal.architectures import Architecture
+from portal.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record

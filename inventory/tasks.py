@@ -16,7 +16,7 @@ from portal.worker import OUTAGE_ERRORS, outage_retry
     retry_jitter=True,
 )
 def bmc_poll() -> None:
-    services.bmc_poll_all()
+    services.bmc_poll_scheduled()
 
 
 # No retry: a power action the BMC may already have done is not repeated blindly; the row says what happened.

@@ -7,10 +7,12 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
+from django.forms import BaseForm
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -64,6 +66,7 @@ from inventory.services import (
     server_update,
 )
 from portal.access import Action, Capability, can, restrict
+from portal.http import AuthenticatedHttpRequest
 from portal.origin import origin
 from portal.refusals import form_add_refusal
 from portal.views import CapabilityRequiredMixin, HtmxListMixin
@@ -301,7 +304,7 @@ class AssetFormView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
 
     capability = Capability.INVENTORY_CHANGE
     template_name = "inventory/asset_form.html"
-    title = ""
+    title: str | Promise = ""
 
     def save(self, form):
         raise NotImplementedError
@@ -329,7 +332,7 @@ class AssetFormView(LoginRequiredMixin, CapabilityRequiredMixin, FormView):
 
 
 class ServerFormMixin:
-    form_class = ServerForm
+    form_class: type[BaseForm] | None = ServerForm
 
     def get_form_kwargs(self):
         return {
@@ -397,7 +400,7 @@ class AssetDeleteView(LoginRequiredMixin, CapabilityRequiredMixin, View):
         raise NotImplementedError
 
     success_url_name = ""
-    what = ""
+    what: str | Promise = ""
 
     def _page(self, obj, form, *, error: str | None = None, status: int = 200):
         context = {
@@ -468,7 +471,7 @@ class DataCenterListView(LoginRequiredMixin, CapabilityRequiredMixin, ListView):
 
 
 class DataCenterFormMixin:
-    form_class = DataCenterForm
+    form_class: type[BaseForm] | None = DataCenterForm
 
     def saved_message(self, obj) -> str:
         return _("Data center %(dc)s saved.") % {"dc": obj.name}
@@ -553,6 +556,7 @@ class ServerImportView(LoginRequiredMixin, CapabilityRequiredMixin, View):
     capability = Capability.INVENTORY_CHANGE
     http_method_names = ["get", "post"]
     template_name = "inventory/server_import.html"
+    request: AuthenticatedHttpRequest  # LoginRequiredMixin let only a signed-in person this far
 
     def _page(self, form, *, plan=None, token="", error="", status=200):
         context = {"form": form, "plan": plan, "token": token, "error": error}

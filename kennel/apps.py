@@ -7,3 +7,6 @@ class KennelConfig(AppConfig):
 
     name = "kennel"
     verbose_name = _("Kennel")
+
+    def ready(self) -> None:
+        from kennel import checks  # noqa: F401 - registers the deployment checks (manage.py check --deploy)

@@ -17,6 +17,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from portal.env import (
     env_bool,
@@ -25,6 +26,7 @@ from portal.env import (
     env_list,
     env_networks,
     env_optional,
+    env_pairs,
     env_port_ranges,
     env_str,
 )
@@ -65,6 +67,8 @@ if PRODUCTION:
 else:
     SECRET_KEY = env_optional("DJANGO_SECRET_KEY") or _development_secret()
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# What `manage.py check --deploy` calls out (kennel/checks.py): secrets generated into var/ by this machine.
+KENNEL_SECRET_KEY_GENERATED = not env_optional("DJANGO_SECRET_KEY")
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -80,7 +84,7 @@ def _development_encryption_key() -> str:
 
 
 # Encrypts stored secrets (BMC passwords). A comma-separated list: the first key encrypts, every key
-# decrypts, so a key is rotated by putting the new one first and re-saving (inventory.crypto).
+# decrypts, so a key is rotated by putting the new one first and re-saving (portal.crypto).
 KENNEL_ENCRYPTION_KEYS = env_list("KENNEL_ENCRYPTION_KEY")
 if not KENNEL_ENCRYPTION_KEYS:
     if PRODUCTION:
@@ -90,6 +94,7 @@ if not KENNEL_ENCRYPTION_KEYS:
             "print(Fernet.generate_key().decode())'"
         )
     KENNEL_ENCRYPTION_KEYS = [_development_encryption_key()]
+KENNEL_ENCRYPTION_KEY_GENERATED = not env_list("KENNEL_ENCRYPTION_KEY")
 for _key in KENNEL_ENCRYPTION_KEYS:
     try:
         Fernet(_key)
@@ -139,7 +144,51 @@ if KENNEL_API_TOKEN_DAYS > 36_500:
 # signed-in admins see them, everyone else gets ok / not ok.
 KENNEL_HEALTH_TOKEN = env_optional("KENNEL_HEALTH_TOKEN")
 
+# Company accounts (LDAP): off unless KENNEL_LDAP_URL is set. People sign in with their directory
+# password; their groups decide their portal role and team memberships (README, "Company accounts").
+# Local accounts keep working, first (the admins' way in when the directory is down).
+KENNEL_LDAP_URL = env_str("KENNEL_LDAP_URL", "")  # ldap://host:389 (with STARTTLS) or ldaps://host:636
+KENNEL_LDAP_BIND_DN = env_str("KENNEL_LDAP_BIND_DN", "")  # the account Kennel searches with
+KENNEL_LDAP_BIND_PASSWORD = env_str("KENNEL_LDAP_BIND_PASSWORD", "")
+KENNEL_LDAP_USER_BASE = env_str("KENNEL_LDAP_USER_BASE", "")
+KENNEL_LDAP_USER_FILTER = env_str("KENNEL_LDAP_USER_FILTER", "(objectClass=inetOrgPerson)")
+KENNEL_LDAP_USERNAME_ATTRIBUTE = env_str("KENNEL_LDAP_USERNAME_ATTRIBUTE", "uid")
+KENNEL_LDAP_GROUP_BASE = env_str("KENNEL_LDAP_GROUP_BASE", "")  # groupOfNames, members in "member"
+KENNEL_LDAP_STARTTLS = env_bool("KENNEL_LDAP_STARTTLS", False)
+KENNEL_LDAP_CA_FILE = env_str("KENNEL_LDAP_CA_FILE", "")  # PEM; unset: the system's trusted CAs
+KENNEL_LDAP_TIMEOUT = env_int("KENNEL_LDAP_TIMEOUT", 5, minimum=1)
+# Directory groups (their cn) that make a portal admin or manager; everyone else is a developer.
+KENNEL_LDAP_ADMIN_GROUPS = env_list("KENNEL_LDAP_ADMIN_GROUPS")
+KENNEL_LDAP_MANAGER_GROUPS = env_list("KENNEL_LDAP_MANAGER_GROUPS")
+# group=team-slug:member or group=team-slug:lead, comma-separated. Only these teams' memberships
+# follow the directory; a person in none of the mapped groups (roles or teams) cannot sign in.
+KENNEL_LDAP_TEAM_GROUPS: dict[str, tuple[str, str]] = {}
+for _group, _target in env_pairs("KENNEL_LDAP_TEAM_GROUPS").items():
+    _slug, _colon, _level = _target.partition(":")
+    if not _slug or _level not in ("member", "lead"):
+        raise ImproperlyConfigured(
+            f"KENNEL_LDAP_TEAM_GROUPS: {_group}={_target!r} must be group=team-slug:member or :lead"
+        )
+    KENNEL_LDAP_TEAM_GROUPS[_group] = (_slug, _level)
+KENNEL_LDAP_SYNC_SECONDS = env_int("KENNEL_LDAP_SYNC_SECONDS", 900, minimum=60)
+if KENNEL_LDAP_URL:
+    if not KENNEL_LDAP_URL.startswith(("ldap://", "ldaps://")):
+        raise ImproperlyConfigured(f"KENNEL_LDAP_URL={KENNEL_LDAP_URL!r} must start with ldap:// or ldaps://")
+    if KENNEL_LDAP_STARTTLS and KENNEL_LDAP_URL.startswith("ldaps://"):
+        raise ImproperlyConfigured("KENNEL_LDAP_STARTTLS is for ldap:// URLs; ldaps:// is TLS already")
+    for _name in ("KENNEL_LDAP_USER_BASE", "KENNEL_LDAP_GROUP_BASE"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"KENNEL_LDAP_URL is set: {_name} must be set too")
+    if not (KENNEL_LDAP_ADMIN_GROUPS or KENNEL_LDAP_MANAGER_GROUPS or KENNEL_LDAP_TEAM_GROUPS):
+        raise ImproperlyConfigured(
+            "KENNEL_LDAP_URL is set: map at least one group (KENNEL_LDAP_ADMIN_GROUPS, "
+            "KENNEL_LDAP_MANAGER_GROUPS or KENNEL_LDAP_TEAM_GROUPS), or nobody can sign in with it"
+        )
+if KENNEL_LDAP_CA_FILE and not Path(KENNEL_LDAP_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"KENNEL_LDAP_CA_FILE={KENNEL_LDAP_CA_FILE} is not a readable file")
+
 INSTALLED_APPS = [
+    "portal.apps.KennelAdminConfig",  # Django's admin at /admin/, for portal admins, read-mostly
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -163,7 +212,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: an untrusted peer's X-Forwarded-* headers are gone before anything believes them.
+    # First: every request gets its id (logs, tasks, cloud calls) and is timed and counted (/metrics).
+    "portal.middleware.RequestIdMiddleware",
+    "portal.metrics.RequestMetricsMiddleware",
+    # An untrusted peer's X-Forwarded-* headers are gone before anything believes them.
     "portal.origin.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # First after security: a database that is away is a 503 with a page that needs no database.
@@ -264,6 +316,8 @@ AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Local accounts first: they never wait for the directory. Does nothing without KENNEL_LDAP_URL.
+    "portal.auth_backends.DirectoryBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -354,8 +408,86 @@ KENNEL_FAILPOINT = env_str("KENNEL_FAILPOINT", "")
 KENNEL_FAILPOINT_DIR = env_str("KENNEL_FAILPOINT_DIR", "")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Celery queues, so that a slow BMC sweep or a mail outage never delays a VM build: each queue can have
+# workers of its own (README, "Running on more than one machine"). Every task is named here, once; a
+# task left out goes to "housekeeping", and tests/kennel/test_queues.py fails until it is placed.
+KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
+    # Everything that talks to the cloud: VM builds and actions, the mirror, quotas, onboarding, drains.
+    "cloud": (
+        "portal.tasks.cloud_check",
+        "provisioning.tasks.vm_request_build",
+        "provisioning.tasks.vm_request_delete",
+        "provisioning.tasks.vm_action",
+        "provisioning.tasks.vm_refresh",
+        "provisioning.tasks.vm_requests_resume",
+        "provisioning.tasks.vm_reconcile",
+        "provisioning.tasks.vm_floating_ip",
+        "provisioning.tasks.vm_console",
+        "provisioning.tasks.vm_console_log",
+        "provisioning.tasks.catalog_refresh",
+        "provisioning.tasks.hosts_refresh",
+        "provisioning.tasks.floating_ips_refresh",
+        "provisioning.tasks.floating_ip_release",
+        "provisioning.tasks.vm_floating_ip_release",
+        "catalog.tasks.image_properties_apply",
+        "catalog.tasks.image_import_run",
+        "catalog.tasks.image_import_clean",
+        "catalog.tasks.image_imports_resume",
+        "quotas.tasks.quota_request_apply",
+        "quotas.tasks.quota_sync",
+        "quotas.tasks.quota_requests_resume",
+        "onboarding.tasks.onboarding_run",
+        "onboarding.tasks.onboardings_resume",
+        "onboarding.tasks.team_roles_sync",
+        "onboarding.tasks.cloud_password_apply",
+        "onboarding.tasks.orphan_check_run",
+        "onboarding.tasks.cloud_orphans_check",
+        "inventory.tasks.server_drain_run",
+        "inventory.tasks.server_drain_migrate_run",
+        "inventory.tasks.server_drains_resume",
+        "inventory.tasks.server_drains_check",
+    ),
+    # BMCs: the minute's poll of every BMC and the power actions.
+    "bmc": (
+        "inventory.tasks.bmc_poll",
+        "inventory.tasks.power_request_run",
+        "inventory.tasks.power_requests_recover",
+    ),
+    # E-mail: a mail server that is away holds up only mail.
+    "mail": (
+        "quotas.tasks.quota_request_notify",
+        "provisioning.tasks.vm_lease_reminder_send",
+    ),
+    # Upkeep: the outbox, leases, utilization history, and the company directory's periodic sync (it
+    # only reads the directory; cloud roles it takes away are cloud tasks of their own).
+    "housekeeping": (
+        "portal.tasks.heartbeat",
+        "portal.tasks.directory_sync",
+        "portal.tasks.queue_outbox_flush",
+        "provisioning.tasks.vm_leases_enforce",
+        "inventory.tasks.utilization_snapshot",
+        "inventory.tasks.utilization_history_compact",
+    ),
+}
+CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in KENNEL_TASK_QUEUES]
+CELERY_TASK_ROUTES = {
+    task: {"queue": queue, "routing_key": queue}
+    for queue, tasks in KENNEL_TASK_QUEUES.items()
+    for task in tasks
+}
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": timedelta(seconds=30)},
+    # One heartbeat per queue: /health/ reads the housekeeping one; /metrics shows each queue's age
+    # (kennel_worker_heartbeat_age_seconds), so a queue without a worker is noticed.
+    **{
+        f"heartbeat-{queue}": {
+            "task": "portal.tasks.heartbeat",
+            "schedule": timedelta(seconds=30),
+            "args": (queue,),
+            "options": {"queue": queue, "routing_key": queue, "expires": 25},
+        }
+        for queue in KENNEL_TASK_QUEUES
+    },
     # Whether the cloud answers, for /health/'s details (the web never asks the cloud itself).
     "cloud-check": {
         "task": "portal.tasks.cloud_check",
@@ -434,6 +566,12 @@ CELERY_BEAT_SCHEDULE = {
     "utilization-history-compact": {
         "task": "inventory.tasks.utilization_history_compact",
         "schedule": timedelta(hours=1),
+    },
+    # Company accounts: who left the directory or its groups loses access (does nothing without LDAP).
+    "directory-sync": {
+        "task": "portal.tasks.directory_sync",
+        "schedule": timedelta(seconds=KENNEL_LDAP_SYNC_SECONDS),
+        "options": {"expires": KENNEL_LDAP_SYNC_SECONDS - 10},
     },
     # Drained compute nodes: the VMs still on them, and a check fresh enough to allow a power-off.
     "drains-check": {
@@ -587,11 +725,24 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Logs: plain text, or one JSON object per line for log collectors (portal.logs). Every line carries
+# the request id of its work (portal.request_ids), in the web, the workers and the cloud's own logs.
+KENNEL_LOG_FORMAT = env_choice("KENNEL_LOG_FORMAT", ("plain", "json"), "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": KENNEL_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("KENNEL_LOG_LEVEL", "INFO")},
     "loggers": {
         "openstack": {"level": "WARNING"},
@@ -600,3 +751,19 @@ LOGGING = {
         "axes": {"level": "WARNING"},  # every attempt at INFO; lock-outs are warnings
     },
 }
+
+# /metrics (Prometheus): answered to a scraper holding KENNEL_METRICS_TOKEN ("Authorization: Bearer")
+# or coming from KENNEL_METRICS_ALLOWED_NETWORKS (the client's address, portal.origin.client_ip); 404 to
+# everyone else. Loopback by default in development, nobody by default in production.
+KENNEL_METRICS_TOKEN = env_optional("KENNEL_METRICS_TOKEN")
+KENNEL_METRICS_ALLOWED_NETWORKS = env_networks(
+    "KENNEL_METRICS_ALLOWED_NETWORKS", "" if PRODUCTION else "127.0.0.0/8,::1/128"
+)
+# A worker on a machine without the web serves its own counters (tasks, cloud calls) on this
+# host:port, e.g. 0.0.0.0:9808; empty: off (the web's /metrics shows the workers that share its
+# PROMETHEUS_MULTIPROC_DIR). No token: bind it to a network only Prometheus reaches.
+KENNEL_WORKER_METRICS_LISTEN = env_str("KENNEL_WORKER_METRICS_LISTEN", "")
+if KENNEL_WORKER_METRICS_LISTEN and not KENNEL_WORKER_METRICS_LISTEN.rpartition(":")[2].isdigit():
+    raise ImproperlyConfigured(
+        f"KENNEL_WORKER_METRICS_LISTEN={KENNEL_WORKER_METRICS_LISTEN!r} must be host:port, e.g. 0.0.0.0:9808"
+    )

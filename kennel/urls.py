@@ -1,9 +1,11 @@
 """Every page and API route: the core's own, then each app's."""
 
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from kennel import monitoring
 from kennel import views as kennel_views
 from portal import views
 from portal.forms import LoginForm
@@ -28,7 +30,9 @@ urlpatterns = [
     path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
     path("account/tokens/", views.api_token_list, name="token-list"),
     path("account/tokens/<int:pk>/revoke/", views.api_token_revoke, name="token-revoke"),
+    path("admin/", admin.site.urls),  # Django's admin, read-mostly, portal admins only (portal/admin.py)
     path("health/", views.health, name="health"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("inventory/", include("inventory.urls")),
     path("vms/", include("provisioning.urls")),

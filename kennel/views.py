@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.generic import DetailView
 
@@ -13,13 +13,13 @@ from kennel.selectors import landing_summary
 from onboarding.models import Onboarding
 from onboarding.selectors import onboarding_progress
 from portal import selectors
-from portal.access import role_of
+from portal.http import AuthenticatedHttpRequest
 from portal.models import Role
 from provisioning import selectors as vm_selectors
 from provisioning.floating_ips import floating_ip_list, floating_ip_may_release, floating_ips_synced_at
 from quotas import selectors as quota_selectors
 
-_LANDING_TEMPLATES = {
+_LANDING_TEMPLATES: dict[str, str] = {
     Role.DEVELOPER: "kennel/home_developer.html",
     Role.MANAGER: "kennel/home_manager.html",
     Role.ADMIN: "kennel/home_admin.html",
@@ -27,9 +27,8 @@ _LANDING_TEMPLATES = {
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    role = role_of(request.user)
-    return render(request, _LANDING_TEMPLATES[role], landing_summary(user=request.user))
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return render(request, _LANDING_TEMPLATES[request.user.portal_role], landing_summary(user=request.user))
 
 
 class TeamDetailView(LoginRequiredMixin, DetailView):

@@ -41,7 +41,6 @@ from django.utils import timezone
 # portal's default language (LANGUAGE_CODE), as the worker has no reader.
 from django.utils.translation import gettext as _
 
-from inventory.crypto import secret_decrypt, secret_encrypt
 from onboarding.models import (
     CloudAccount,
     Onboarding,
@@ -68,12 +67,13 @@ from portal.cloud.gateway import (
     CloudUnavailable,
     QuotaExceeded,
 )
+from portal.crypto import secret_decrypt, secret_encrypt
 from portal.failpoints import failpoint
 from portal.models import Membership, Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record, membership_remove, membership_set, team_create
-from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned
+from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned, work_lock
 
 logger = logging.getLogger(__name__)
 State = Onboarding.State
@@ -662,6 +662,24 @@ def orphan_check_request(*, actor: User | None, source: str = SYSTEM) -> OrphanC
         check_id = check.pk
         enqueue(orphan_check_run, check_id)
     return check
+
+
+# The schedule's check runs every six hours; one asked for this recently (or still waiting) is enough.
+ORPHAN_SCHEDULE_GAP = timedelta(hours=1)
+
+
+def orphan_check_schedule() -> OrphanCheck | None:
+    """The schedule's check (beat's ``cloud-orphans-check``): asked for once however many copies of the
+    schedule's message arrive at once (two beats, a redelivered message): not when one was asked for
+    within ``ORPHAN_SCHEDULE_GAP``. None when left to that one."""
+    # The lock is held until the new row is committed, so the next run sees it.
+    with work_lock("orphan-check-schedule", 0) as held:
+        if not held:
+            return None
+        with transaction.atomic():
+            if OrphanCheck.objects.filter(created_at__gte=timezone.now() - ORPHAN_SCHEDULE_GAP).exists():
+                return None
+            return orphan_check_request(actor=None)
 
 
 def orphan_check_run_now(*, check_id: int) -> None:

@@ -93,4 +93,4 @@ def orphan_check_run(self, check_id: int) -> None:
 @shared_task(ignore_result=True)
 def cloud_orphans_check() -> None:
     """The schedule's check (every few hours), so the admins' page is never very old."""
-    services.orphan_check_request(actor=None)
+    services.orphan_check_schedule()

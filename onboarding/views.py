@@ -5,11 +5,12 @@ own credentials. Views call selectors and services and nothing else."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -20,14 +21,20 @@ from onboarding import selectors, services
 from onboarding.forms import MemberForm, OffboardForm, QuotaTemplateForm, TeamOnboardForm
 from onboarding.models import CloudAccount, Onboarding
 from portal.access import Action, Capability, restrict
+from portal.http import AuthenticatedHttpRequest
 from portal.models import Team, User
 from portal.origin import origin
 from portal.refusals import form_add_refusal, message_add_refusal
 from portal.views import capability_required
 from quotas.forms import field_name
 
+if TYPE_CHECKING:  # django-stubs-ext is a development dependency
+    from django_stubs_ext import StrOrPromise
 
-def _team_onboarding(request: HttpRequest, slug: str, action: Action = Action.VIEW) -> Onboarding:
+
+def _team_onboarding(
+    request: AuthenticatedHttpRequest, slug: str, action: Action = Action.VIEW
+) -> Onboarding:
     """The team's chain: 404 if the user may not see it, 403 if they see it but may not ``action`` it."""
     try:
         onboarding = selectors.onboarding_get(user=request.user, slug=slug)
@@ -44,14 +51,14 @@ def _team_onboarding(request: HttpRequest, slug: str, action: Action = Action.VI
 
 
 @capability_required(Capability.TEAMS_ONBOARD)
-def onboarding_list(request: HttpRequest) -> HttpResponse:
+def onboarding_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request, "onboarding/list.html", {"onboardings": selectors.onboarding_list(user=request.user)}
     )
 
 
 @capability_required(Capability.TEAMS_ONBOARD)
-def team_onboard(request: HttpRequest) -> HttpResponse:
+def team_onboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TeamOnboardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -75,7 +82,7 @@ def team_onboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def onboarding_team(request: HttpRequest, slug: str) -> HttpResponse:
+def onboarding_team(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """The chain's progress: the whole page, or (htmx) the fragment that polls until it finishes."""
     onboarding = _team_onboarding(request, slug)
     context = selectors.onboarding_progress(user=request.user, onboarding=onboarding)
@@ -84,11 +91,11 @@ def onboarding_team(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _chain_action(
-    service: Callable[..., object], success: object
-) -> Callable[[HttpRequest, str], HttpResponse]:
+    service: Callable[..., object], success: StrOrPromise
+) -> Callable[[AuthenticatedHttpRequest, str], HttpResponse]:
     @require_POST
     @login_required
-    def view(request: HttpRequest, slug: str) -> HttpResponse:
+    def view(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         onboarding = _team_onboarding(request, slug, Action.CHANGE)
         try:
             service(actor=request.user, onboarding=onboarding, source=origin(request))
@@ -110,7 +117,7 @@ onboarding_run_again = _chain_action(
 
 
 @login_required
-def team_offboard(request: HttpRequest, slug: str) -> HttpResponse:
+def team_offboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     onboarding = _team_onboarding(request, slug, Action.CHANGE)
     form = OffboardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -139,7 +146,7 @@ def team_offboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def team_members(request: HttpRequest, slug: str) -> HttpResponse:
+def team_members(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     onboarding = _team_onboarding(request, slug, Action.CHANGE)
     team = onboarding.team
     form = MemberForm(request.POST or None)
@@ -166,7 +173,7 @@ def team_members(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def team_member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+def team_member_remove(request: AuthenticatedHttpRequest, slug: str, user_id: int) -> HttpResponse:
     onboarding = _team_onboarding(request, slug, Action.CHANGE)
     user = get_object_or_404(User, pk=user_id, memberships__team=onboarding.team)
     services.team_member_remove(actor=request.user, team=onboarding.team, user=user, source=origin(request))
@@ -180,13 +187,13 @@ def team_member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpRes
 
 
 @capability_required(Capability.TEAMS_ONBOARD)
-def quota_template_list(request: HttpRequest) -> HttpResponse:
+def quota_template_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     templates = selectors.quota_template_list(user=request.user)
     return render(request, "onboarding/template_list.html", {"templates": templates})
 
 
 @capability_required(Capability.TEAMS_ONBOARD)
-def quota_template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def quota_template_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     template = get_object_or_404(selectors.quota_template_list(user=request.user), pk=pk) if pk else None
     form = QuotaTemplateForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
@@ -209,7 +216,7 @@ def quota_template_edit(request: HttpRequest, pk: int | None = None) -> HttpResp
 
 @require_POST
 @capability_required(Capability.TEAMS_ONBOARD)
-def quota_template_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def quota_template_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(selectors.quota_template_list(user=request.user), pk=pk)
     services.quota_template_delete(actor=request.user, template=template, source=origin(request))
     messages.success(request, _("Quota template %(name)s deleted.") % {"name": template.name})
@@ -220,7 +227,7 @@ def quota_template_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @capability_required(Capability.TEAMS_ONBOARD)
-def orphans(request: HttpRequest) -> HttpResponse:
+def orphans(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         services.orphan_check_request(actor=request.user, source=origin(request))
         return redirect("onboarding:orphans")
@@ -232,7 +239,7 @@ def orphans(request: HttpRequest) -> HttpResponse:
 # --- a member's own credentials ----------------------------------------------------------------------
 
 
-def _credentials(request: HttpRequest, slug: str) -> selectors.CloudCredentials:
+def _credentials(request: AuthenticatedHttpRequest, slug: str) -> selectors.CloudCredentials:
     try:
         return selectors.cloud_credentials(user=request.user, slug=slug)
     except (Team.DoesNotExist, CloudAccount.DoesNotExist):
@@ -240,7 +247,7 @@ def _credentials(request: HttpRequest, slug: str) -> selectors.CloudCredentials:
 
 
 @login_required
-def cloud_credentials(request: HttpRequest, slug: str) -> HttpResponse:
+def cloud_credentials(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     try:
         credentials = selectors.cloud_credentials(user=request.user, slug=slug)
     except Team.DoesNotExist:
@@ -261,13 +268,13 @@ def _download(text: str, filename: str, content_type: str) -> HttpResponse:
 
 
 @login_required
-def cloud_credentials_yaml(request: HttpRequest, slug: str) -> HttpResponse:
+def cloud_credentials_yaml(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     credentials = _credentials(request, slug)
     return _download(credentials.clouds_yaml(), "clouds.yaml", "application/yaml; charset=utf-8")
 
 
 @login_required
-def cloud_credentials_openrc(request: HttpRequest, slug: str) -> HttpResponse:
+def cloud_credentials_openrc(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     credentials = _credentials(request, slug)
     return _download(
         credentials.openrc(), f"{credentials.cloud_name}-openrc.sh", "text/x-shellscript; charset=utf-8"
@@ -276,7 +283,7 @@ def cloud_credentials_openrc(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def cloud_password_reset(request: HttpRequest, slug: str) -> HttpResponse:
+def cloud_password_reset(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     credentials = _credentials(request, slug)
     try:
         services.cloud_password_reset(actor=request.user, source=origin(request))
@@ -287,7 +294,7 @@ def cloud_password_reset(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def cloud_password_reveal(request: HttpRequest, slug: str) -> HttpResponse:
+def cloud_password_reveal(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     credentials = _credentials(request, slug)
     try:
         password = services.cloud_password_reveal(actor=request.user, source=origin(request))

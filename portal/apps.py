@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -7,4 +8,14 @@ class PortalConfig(AppConfig):
     verbose_name = _("Portal")
 
     def ready(self) -> None:
-        from portal import signals  # noqa: F401  (login/logout auditing)
+        from portal import (
+            signals,  # noqa: F401  (login/logout auditing)
+            task_signals,  # noqa: F401  (every task: request id, metrics, a log line)
+        )
+
+
+class KennelAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with Kennel's site: portal admins only, through Kennel's login (admin_site.py)."""
+
+    default = False  # named in INSTALLED_APPS; PortalConfig stays this module's default
+    default_site = "portal.admin_site.KennelAdminSite"

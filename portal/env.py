@@ -86,9 +86,10 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
 
 
 def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Comma-separated IP networks in CIDR notation (a bare address is its own /32 or /128)."""
+    """Comma-separated IP networks in CIDR notation (a bare address is its own /32 or /128); an empty
+    default is no network."""
     networks = []
-    for item in env_list(name, default.split(",")):
+    for item in env_list(name, [part for part in default.split(",") if part.strip()]):
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
@@ -111,3 +112,14 @@ def env_port_ranges(name: str, default: str) -> list[tuple[int, int]]:
             raise ImproperlyConfigured(f"{name}: {item!r} must be ports from 1 to 65535, low-high")
         ranges.append((first, last))
     return ranges
+
+
+def env_pairs(name: str) -> dict[str, str]:
+    """Comma-separated ``key=value`` pairs, e.g. ``kennel-alpha=alpha:member,alpha-leads=alpha:lead``."""
+    pairs = {}
+    for item in env_list(name):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name}: {item!r} is not key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs

@@ -3,7 +3,9 @@ so) and the broker (the work asked for is kept, and the person is told it is del
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -11,9 +13,13 @@ from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.translation import gettext as _
 
 from portal import queue
+from portal.metrics import view_label
+from portal.origin import client_ip
+from portal.request_ids import HTTP_HEADER, request_id_bound, request_id_new, request_id_parse
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = 10
@@ -84,4 +90,47 @@ class WorkDelayedMiddleware:
             if not request.path.startswith("/api/"):
                 messages.warning(request, note)
             queue.work_delayed_reset()
+        return response
+
+
+request_logger = logging.getLogger("kennel.requests")
+
+
+def _username_if_known(request: HttpRequest) -> str | None:
+    # Only a user the request already loaded: loading it here could hit a database that is away.
+    user = getattr(request, "user", None)
+    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
+        return None
+    return user.get_username() if user.is_authenticated else None
+
+
+class RequestIdMiddleware:
+    """Gives every request its id (portal.request_ids): the caller's ``X-Request-ID`` when it is one,
+    else a new one. Logs and tasks of the request carry it, the answer returns it in ``X-Request-ID``,
+    and one log line per request says what was answered, to whom and how fast."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_parse(request.headers.get(HTTP_HEADER)) or request_id_new()
+        started = time.perf_counter()
+        with request_id_bound(request_id):
+            response = self.get_response(request)
+            response[HTTP_HEADER] = request_id
+            request_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "view": view_label(request),
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "client": client_ip(request),
+                    "user": _username_if_known(request),
+                },
+            )
         return response

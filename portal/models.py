@@ -47,6 +47,14 @@ class User(AbstractUser):
         _("last name"), max_length=150, blank=True, validators=[validate_single_line]
     )
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
+    # Company accounts (portal.directory): the person's entry in the directory, empty for a local
+    # account; and when the directory sync kept them out (they left it or all its mapped groups), so
+    # that coming back lets them in again, while someone an admin kept out stays out.
+    # db_default: the previous release, still running during an upgrade, inserts users without it.
+    directory_dn = models.CharField(
+        _("directory entry"), max_length=255, blank=True, default="", db_default="", editable=False
+    )
+    left_directory_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects: ClassVar[KennelUserManager] = KennelUserManager()
 
@@ -56,6 +64,10 @@ class User(AbstractUser):
         key_salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
         value = self.password if not self.session_epoch else f"{self.password}:{self.session_epoch}"
         return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
+
+    @property
+    def is_directory_account(self) -> bool:
+        return bool(self.directory_dn)
 
     @property
     def portal_role(self) -> str:
@@ -212,6 +224,8 @@ class QueuedTask(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The request id of the work that asked for it (portal.request_ids), sent with it when it goes.
+    request_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["pk"]

@@ -20,6 +20,7 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from portal.models import QueuedTask
+from portal.request_ids import TASK_HEADER, request_id_get
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,13 @@ def enqueue_now(task: Task, *args: Any, **kwargs: Any) -> None:
         task.delay(*args, **kwargs)
     except BROKER_ERRORS as error:
         logger.warning("broker unavailable, %s kept for later: %s", task.name, error)
-        QueuedTask.objects.create(task=task.name, args=list(args), kwargs=kwargs, error=str(error)[:2000])
+        QueuedTask.objects.create(
+            task=task.name,
+            args=list(args),
+            kwargs=kwargs,
+            error=str(error)[:2000],
+            request_id=request_id_get() or "",
+        )
         _state.delayed = True
 
 
@@ -70,7 +77,13 @@ def queue_outbox_flush() -> int:
         rows = list(QueuedTask.objects.select_for_update(skip_locked=True).order_by("pk")[:FLUSH_BATCH])
         for row in rows:
             try:
-                celery_app.send_task(row.task, args=row.args, kwargs=row.kwargs)
+                celery_app.send_task(
+                    row.task,
+                    args=row.args,
+                    kwargs=row.kwargs,
+                    # The id of the request that asked for it, not the flush's own.
+                    headers={TASK_HEADER: row.request_id} if row.request_id else None,
+                )
             except BROKER_ERRORS as error:
                 QueuedTask.objects.filter(pk=row.pk).update(
                     attempts=row.attempts + 1, error=str(error)[:2000]

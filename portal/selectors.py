@@ -14,6 +14,13 @@ from portal.access import Action, restrict
 from portal.models import AuditEvent, Team, User
 
 HEARTBEAT_KEY = "worker-heartbeat"
+
+
+def heartbeat_key(queue: str) -> str:
+    """Where the heartbeat of one Celery queue's workers is kept (portal.services.worker_heartbeat_record)."""
+    return f"{HEARTBEAT_KEY}:{queue}"
+
+
 CLOUD_CHECK_KEY = "cloud-check"
 # The cloud check runs every minute; older than this, its answer no longer says anything.
 CLOUD_CHECK_MAX_AGE = 300

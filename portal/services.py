@@ -59,16 +59,26 @@ def user_create(
     first_name: str = "",
     last_name: str = "",
     source: str = SYSTEM,
+    directory_dn: str = "",
 ) -> User:
-    """Create a person with a portal role. ``password=None`` leaves it unusable (SSO or reset later)."""
-    user = User(username=username, email=email, role=role, first_name=first_name, last_name=last_name)
+    """Create a person with a portal role. ``password=None`` leaves it unusable (SSO or reset later).
+    ``directory_dn`` makes it a company account that follows the directory (portal.directory_sync)."""
+    user = User(
+        username=username,
+        email=email,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        directory_dn=directory_dn,
+    )
     if password is None:
         user.set_unusable_password()
     else:
         user.set_password(password)
     user.full_clean()
     user.save()
-    audit_record(actor=actor, action="user.create", target=user, source=source, detail={"role": role})
+    detail = {"role": role, **({"directory_dn": directory_dn} if directory_dn else {})}
+    audit_record(actor=actor, action="user.create", target=user, source=source, detail=detail)
     return user
 
 
@@ -101,15 +111,16 @@ def user_set_role(*, actor: User | None, user: User, role: str, source: str = SY
 
 
 @transaction.atomic
-def user_set_active(*, actor: User, user: User, active: bool, source: str = SYSTEM) -> User:
-    """Let a person in, or keep them out (admins only; never oneself). An inactive person cannot sign
-    in, and a worker removes their roles in the projects of their teams that Kennel onboarded. Keeping
-    someone out ends their web sessions and deletes their API tokens for good: letting them in again
-    brings neither back (the session epoch moves, so sessions in any store stop matching). Their VMs
-    stay with their team. Raises PermissionDenied or ValidationError."""
-    if not can(actor, Capability.TEAMS_ONBOARD):
+def user_set_active(*, actor: User | None, user: User, active: bool, source: str = SYSTEM) -> User:
+    """Let a person in, or keep them out (admins only; never oneself; ``actor=None`` is the system: the
+    company directory's sync, portal.directory_sync). An inactive person cannot sign in, and a worker
+    removes their roles in the projects of their teams that Kennel onboarded. Keeping someone out ends
+    their web sessions and deletes their API tokens for good: letting them in again brings neither back
+    (the session epoch moves, so sessions in any store stop matching). Their VMs stay with their team.
+    Raises PermissionDenied or ValidationError."""
+    if actor is not None and not can(actor, Capability.TEAMS_ONBOARD):
         raise PermissionDenied
-    if user.pk == actor.pk and not active:
+    if actor is not None and user.pk == actor.pk and not active:
         raise ValidationError(gettext("You cannot deactivate yourself; ask another admin."))
     if user.is_active == active:
         return user
@@ -172,7 +183,7 @@ def membership_set(
 
 
 @transaction.atomic
-def membership_remove(*, actor: User, team: Team, user: User, source: str) -> None:
+def membership_remove(*, actor: User | None, team: Team, user: User, source: str) -> None:
     deleted, _ = Membership.objects.filter(team=team, user=user).delete()
     if deleted:
         audit_record(
@@ -288,15 +299,17 @@ def api_token_use(key: str) -> ApiToken | None:
     return token
 
 
-def worker_heartbeat_record() -> None:
-    """Called by the beat-scheduled task on a worker: proves broker, beat and worker all run."""
+def worker_heartbeat_record(*, queue: str = "housekeeping") -> None:
+    """Called by the beat-scheduled task on a worker of ``queue``: proves broker, beat and a worker all
+    run (/health/), and that this queue has a worker (/metrics, per queue)."""
     import time
 
     from django.core.cache import cache
 
-    from portal.selectors import HEARTBEAT_KEY
+    from portal.selectors import HEARTBEAT_KEY, heartbeat_key
 
-    cache.set(HEARTBEAT_KEY, time.time(), timeout=None)
+    now = time.time()
+    cache.set_many({HEARTBEAT_KEY: now, heartbeat_key(queue): now}, timeout=None)
 
 
 def cloud_reachability_record() -> bool:

@@ -3,11 +3,13 @@
 from celery import shared_task
 
 from portal import queue, services
+from portal.directory_sync import directory_people_sync
 
 
+# Beat sends one to each queue (settings.KENNEL_TASK_QUEUES), so each queue's workers prove they run.
 @shared_task(ignore_result=True)
-def heartbeat() -> None:
-    services.worker_heartbeat_record()
+def heartbeat(queue: str = "housekeeping") -> None:
+    services.worker_heartbeat_record(queue=queue)
 
 
 @shared_task(ignore_result=True)
@@ -19,3 +21,9 @@ def cloud_check() -> None:
 def queue_outbox_flush() -> None:
     # Tasks the broker could not take while it was away; beat runs this every half minute.
     queue.queue_outbox_flush()
+
+
+@shared_task(ignore_result=True)
+def directory_sync() -> None:
+    # Company accounts follow the directory: who left it or its groups is kept out (portal.directory_sync).
+    directory_people_sync()

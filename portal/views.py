@@ -25,6 +25,7 @@ from portal import selectors, services
 from portal.access import Action, Capability, can, restrict
 from portal.filtersets import AuditEventFilterSet
 from portal.forms import ApiTokenForm
+from portal.http import AuthenticatedHttpRequest
 from portal.inputs import object_id
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
@@ -105,7 +106,7 @@ class TeamListView(LoginRequiredMixin, ListView):
 
 
 @login_required
-def people(request: HttpRequest) -> HttpResponse:
+def people(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Everyone with their role, teams and whether they may sign in (managers read; admins change)."""
     if not can(request.user, Capability.TEAMS_VIEW_ALL):
         raise PermissionDenied
@@ -155,7 +156,7 @@ class AuditEventListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMi
 
 
 @login_required
-def api_token_list(request: HttpRequest) -> HttpResponse:
+def api_token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's API tokens; POST issues a new one and shows its key once."""
     new_key = None
     if request.method == "POST":
@@ -185,7 +186,7 @@ def api_token_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def api_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(restrict(request.user, ApiToken.objects.all(), Action.DELETE), pk=pk)
     services.api_token_revoke(actor=request.user, token=token, source=origin(request))
     messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar, cast
+
 from django import forms
 from django.conf import settings
+from django.db.models import Model, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from portal.access import restrict
 from portal.inputs import BoundedIntegerField, object_id
-from portal.models import User
+from portal.models import Team, User
 from portal.validators import validate_single_line
 from provisioning import cloudinit, selectors
-from provisioning.models import Profile, SshKey
+from provisioning.models import CloudFlavor, CloudImage, Profile, SshKey
+
+M = TypeVar("M", bound=Model)
+
+
+def _chosen(queryset: QuerySet[M], value: object) -> M | None:
+    """The row of ``queryset`` whose id the submitted ``value`` names, or None (not an id, or not in it)."""
+    pk = object_id(value)
+    return None if pk is None else queryset.filter(pk=pk).first()
 
 
 class VmRequestForm(forms.Form):
-    team = forms.ModelChoiceField(label=_("Team"), queryset=None, empty_label=None)
+    # The querysets depend on the person and on what was chosen: set in __init__.
+    team: forms.ModelChoiceField[Team] = forms.ModelChoiceField(
+        label=_("Team"), queryset=None, empty_label=None
+    )
     architecture = forms.ChoiceField(label=_("Architecture"), widget=forms.RadioSelect)
-    image = forms.ModelChoiceField(label=_("Image"), queryset=None)
-    flavor = forms.ModelChoiceField(label=_("Flavor"), queryset=None)
+    image: forms.ModelChoiceField[CloudImage] = forms.ModelChoiceField(label=_("Image"), queryset=None)
+    flavor: forms.ModelChoiceField[CloudFlavor] = forms.ModelChoiceField(label=_("Flavor"), queryset=None)
     profile = forms.ModelChoiceField(
         label=_("Cloud-init profile"),
         queryset=Profile.objects.filter(is_active=True),
@@ -53,32 +67,42 @@ class VmRequestForm(forms.Form):
         self.fields["ssh_keys"].initial = "\n".join(
             restrict(user, SshKey.objects.all()).values_list("public_key", flat=True)
         )
-        self.fields["team"].queryset = selectors.teams_for_requests(user=user)
+        self.teams = selectors.teams_for_requests(user=user)
+        self._choice_field("team").queryset = self.teams
         arches = selectors.architecture_list()
-        self.fields["architecture"].choices = [(a.architecture, a.architecture) for a in arches]
+        architectures = cast(forms.ChoiceField, self.fields["architecture"])
+        architectures.choices = [(a.architecture, a.architecture) for a in arches]
         known = [a.architecture for a in arches]
         # Only a known architecture narrows the images; anything else (a NUL included) narrows to none.
         architecture = self.data.get("architecture")
         if architecture not in known:
             architecture = known[0] if len(known) == 1 else None
-        self.fields["image"].queryset = selectors.image_list(user=user, architecture=architecture or "-")
-        image = self.fields["image"].queryset.filter(pk=object_id(self.data.get("image"))).first()
-        self.fields["flavor"].queryset = (
+        images = selectors.image_list(user=user, architecture=architecture or "-")
+        self._choice_field("image").queryset = images
+        image = _chosen(images, self.data.get("image"))
+        self.flavors = (
             selectors.flavor_list(user=user, image=image)
             if image
             else (selectors.flavor_list(user=user).none())
         )
+        self._choice_field("flavor").queryset = self.flavors
         self.selected_image = image
+
+    def _choice_field(self, name: str) -> forms.ModelChoiceField[Any]:
+        """One of the form's model choice fields (``self.fields`` holds them as plain Fields to the type
+        checker)."""
+        return cast("forms.ModelChoiceField[Any]", self.fields[name])
 
     def flavor_choices_with_room(self) -> list[selectors.FlavorRoom]:
         """How many of each flavor fit for the chosen image: on its architecture's hosts and within the
         chosen team's quota."""
         if self.selected_image is None:
             return []
-        teams = self.fields["team"].queryset
-        team = teams.filter(pk=object_id(self.data.get("team"))).first() or teams.first()
+        team = _chosen(self.teams, self.data.get("team")) or self.teams.first()
         return selectors.flavor_room(
-            flavors=self.fields["flavor"].queryset, architecture=self.selected_image.architecture, team=team
+            flavors=self.flavors,
+            architecture=self.selected_image.architecture,
+            team=team,
         )
 
 

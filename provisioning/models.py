@@ -278,6 +278,9 @@ class VmRequest(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     lease_reminded_at = models.DateTimeField(null=True, blank=True)
+    # When an expired lease was last enforced (stopped or deleted): claimed once per run of the hourly
+    # task, so duplicated runs stop (and audit) a VM once.
+    lease_enforced_at = models.DateTimeField(null=True, blank=True)
     floating_ip = models.GenericIPAddressField(_("floating IP"), null=True, blank=True)
     floating_ip_id = models.CharField(max_length=64, blank=True)
     console_url = models.TextField(blank=True)

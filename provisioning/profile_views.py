@@ -6,13 +6,14 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from portal.access import Action, Capability, can, restrict
+from portal.http import AuthenticatedHttpRequest
 from portal.origin import origin
 from portal.refusals import message_add_refusal
 from portal.validators import validate_single_line, validate_text
@@ -31,7 +32,7 @@ class ProfileForm(forms.Form):
     is_active = forms.BooleanField(label=gettext_lazy("Offered to developers"), required=False, initial=True)
 
 
-def _profile(request: HttpRequest, pk: int, action: Action = Action.VIEW) -> Profile:
+def _profile(request: AuthenticatedHttpRequest, pk: int, action: Action = Action.VIEW) -> Profile:
     return get_object_or_404(restrict(request.user, Profile.objects.all(), action), pk=pk)
 
 
@@ -53,7 +54,7 @@ def _save(request, profile, parts, **fields) -> bool:
 
 
 @login_required
-def profile_list(request: HttpRequest) -> HttpResponse:
+def profile_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     profiles = restrict(request.user, Profile.objects.all())
     can_edit = can(request.user, Capability.PROFILES_MANAGE)
     form = ProfileForm(request.POST or None)
@@ -70,7 +71,7 @@ def profile_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def profile_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     profile = _profile(request, pk)
     parts = services.profile_parts(profile)
     previews = {
@@ -92,7 +93,9 @@ def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def profile_part_edit(request: HttpRequest, pk: int, index: int | None = None, kind: str | None = None):
+def profile_part_edit(
+    request: AuthenticatedHttpRequest, pk: int, index: int | None = None, kind: str | None = None
+):
     """Add a part of ``kind`` (index None) or edit part ``index``."""
     profile = _profile(request, pk, Action.CHANGE)
     stored = list(profile.parts)
@@ -126,7 +129,7 @@ def profile_part_edit(request: HttpRequest, pk: int, index: int | None = None, k
 
 @require_POST
 @login_required
-def profile_part_delete(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+def profile_part_delete(request: AuthenticatedHttpRequest, pk: int, index: int) -> HttpResponse:
     profile = _profile(request, pk, Action.CHANGE)
     parts = services.profile_parts(profile)
     if not 0 <= index < len(parts):

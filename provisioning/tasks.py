@@ -19,6 +19,7 @@ from provisioning import floating_ips, services
 from provisioning.server_states import BUSY
 
 POLL_SECONDS = 2
+MAIL_TRIES = 5  # a lease reminder waits out a mail server that is away this many times
 REFRESH_LOOKS = 5  # a refresh looks this often while the server settles (or the cloud is away)
 CONSOLE_TRIES = 3  # then the page says the cloud is away (a person waits for a console, not a queue)
 
@@ -105,6 +106,15 @@ def vm_reconcile() -> None:
 @shared_task(ignore_result=True)
 def vm_leases_enforce() -> None:
     services.vm_leases_enforce()
+
+
+# On the mail queue: a mail server that is away is retried with backoff and holds up nothing else.
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
+def vm_lease_reminder_send(self, vm_id: int) -> None:
+    try:
+        services.vm_lease_reminder_email(vm_id=vm_id)
+    except OSError as error:  # the mail server is away: try again later, a few times
+        outage_retry(self, error, bound=MAIL_TRIES)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,6 +19,7 @@ from django.views.generic import ListView
 
 from portal.access import Action, restrict
 from portal.cloud.gateway import ServerAction
+from portal.http import AuthenticatedHttpRequest
 from portal.origin import origin
 from portal.refusals import form_add_refusal, message_add_refusal
 from portal.validators import validate_single_line
@@ -58,7 +59,7 @@ def _catalog_context() -> dict:
 
 
 @login_required
-def vm_request_create(request: HttpRequest) -> HttpResponse:
+def vm_request_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET shows the form (htmx GETs re-render it as the architecture and image change); POST submits."""
     if request.method == "POST":
         form = VmRequestForm(request.POST, user=request.user)
@@ -91,7 +92,7 @@ def vm_request_create(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def vm_user_data_preview(request: HttpRequest) -> HttpResponse:
+def vm_user_data_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The exact user-data the request form would send, or what is wrong with it (an htmx fragment)."""
     form = VmRequestForm(request.POST, user=request.user)
     form.is_valid()
@@ -111,7 +112,7 @@ def vm_user_data_preview(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             problems = error.messages
     problems += [
-        f"{form.fields[name].label}: {' '.join(errors)}"
+        f"{form.fields[name].label}: {' '.join(map(str, errors))}"
         for name, errors in form.errors.items()
         if name in ("ssh_keys", "packages")
     ]
@@ -119,7 +120,7 @@ def vm_user_data_preview(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     template = "provisioning/_vm_status.html" if request.htmx else "provisioning/vm_detail.html"
     events = list(vm.events.all())
@@ -138,7 +139,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _act_on_vm(request: HttpRequest, pk: int, act, success: str | None = None) -> HttpResponse:
+def _act_on_vm(request: AuthenticatedHttpRequest, pk: int, act, success: str | None = None) -> HttpResponse:
     """POST handlers of the VM page: call ``act(vm)`` (a service), show its refusal, back to the page."""
     vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     try:
@@ -152,7 +153,7 @@ def _act_on_vm(request: HttpRequest, pk: int, act, success: str | None = None) -
 
 @require_POST
 @login_required
-def vm_floating_ip(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_floating_ip(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     attach = request.POST.get("attach") == "1"
     return _act_on_vm(
         request,
@@ -163,7 +164,9 @@ def vm_floating_ip(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _vm_fragment(request: HttpRequest, pk: int, *, template: str, refusal_key: str, act) -> HttpResponse:
+def _vm_fragment(
+    request: AuthenticatedHttpRequest, pk: int, *, template: str, refusal_key: str, act
+) -> HttpResponse:
     """A VM page's section that follows a worker (the console, its log): GET renders it (htmx polls it
     until the answer arrives); POST calls ``act(vm)``, a service, then renders it (htmx) or goes back to
     the page. A refusal is shown in the section (htmx) or as a message."""
@@ -185,7 +188,7 @@ def _vm_fragment(request: HttpRequest, pk: int, *, template: str, refusal_key: s
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def vm_console(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_console(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """POST asks a worker for a console URL; the section follows it until the link (or the reason
     there is none) arrives, without reloading the page."""
     return _vm_fragment(
@@ -199,7 +202,7 @@ def vm_console(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def vm_console_log(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_console_log(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """POST asks a worker to read the server's console output; the section shows it when it arrives."""
     return _vm_fragment(
         request,
@@ -212,7 +215,7 @@ def vm_console_log(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_action(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     try:
         action = ServerAction(request.POST.get("action", ""))
     except ValueError:
@@ -229,7 +232,7 @@ def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def vm_extend(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_extend(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     form = LeaseExtendForm(request.POST)
 
     def extend(vm):
@@ -243,7 +246,7 @@ def vm_extend(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Confirm by typing the VM's name; POST deletes."""
     vm = get_object_or_404(selectors.vm_list(user=request.user), pk=pk)
     error = None
@@ -272,7 +275,7 @@ class SshKeyForm(forms.Form):
 
 
 @login_required
-def ssh_key_list(request: HttpRequest) -> HttpResponse:
+def ssh_key_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The developer's SSH keys: import one (POST), see them, remove them."""
     form = SshKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -289,7 +292,7 @@ def ssh_key_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def ssh_key_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def ssh_key_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(restrict(request.user, SshKey.objects.all(), Action.DELETE), pk=pk)
     services.ssh_key_remove(user=request.user, key=key, source=origin(request))
     return redirect("provisioning:ssh-keys")

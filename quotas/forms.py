@@ -23,7 +23,7 @@ def key_of(name: str) -> str:
 
 class DimensionValuesForm(forms.Form):
     """New limits for some dimensions. The service checks them (usage, ceilings, hardware); its errors
-    come back onto the fields by ``add_service_errors``."""
+    come back onto the fields by ``portal.refusals.form_add_refusal(form, error, field_of=field_name)``."""
 
     def __init__(self, *args, keys: Iterable[str], initial_values: dict[str, int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -18,6 +20,7 @@ from django.views.generic import ListView
 
 from inventory.selectors import utilization_by_architecture
 from portal.access import Action, Capability, can, restrict
+from portal.http import AuthenticatedHttpRequest
 from portal.models import Team
 from portal.origin import origin
 from portal.refusals import form_add_refusal, message_add_refusal
@@ -41,11 +44,14 @@ from quotas.forms import (
 from quotas.models import QuotaRequest, QuotaRule
 from quotas.selectors import TeamQuotaTable
 
+if TYPE_CHECKING:  # django-stubs-ext is a development dependency
+    from django_stubs_ext import StrOrPromise
+
 SORTS = {"name", *(d.key for d in base_dimensions())}
 
 
 @login_required
-def quota_overview(request: HttpRequest) -> HttpResponse:
+def quota_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every team the user may see, one row each: used / limit per dimension. Sortable by how full a
     dimension is; ``?format=csv`` exports the same rows."""
     tables = selectors.quota_overview(user=request.user)
@@ -110,7 +116,7 @@ def _request_keys(user, table) -> list[str]:
 
 
 @login_required
-def quota_request_create(request: HttpRequest, slug: str) -> HttpResponse:
+def quota_request_create(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(restrict(request.user, Team.objects.all()), slug=slug)
     if not selectors.quota_may_request(user=request.user, team=team):
         raise PermissionDenied
@@ -174,7 +180,7 @@ def _detail_lines(quota_request: QuotaRequest) -> list[dict[str, Any]]:
 
 
 @login_required
-def quota_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def quota_request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     quota_request = get_object_or_404(selectors.quota_request_list(user=request.user), pk=pk)
     visible = QuotaRequest.objects.filter(pk=pk)
     may_decide = restrict(request.user, visible, Action.CHANGE).exists()
@@ -207,11 +213,13 @@ def quota_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def quota_request_act(request: HttpRequest, pk: int, act: str) -> HttpResponse:
+def quota_request_act(request: AuthenticatedHttpRequest, pk: int, act: str) -> HttpResponse:
     """The request page's buttons: approve (with edits), reject, ask, answer, cancel, retry."""
     quota_request = get_object_or_404(selectors.quota_request_list(user=request.user), pk=pk)
     if act != "approve" and act not in _STEPS:
         return HttpResponse(_("Unknown action."), status=400)
+    service: Callable[..., object]
+    done: StrOrPromise
     try:
         if act == "approve":
             form = ApproveForm(request.POST, keys=list(quota_request.values))
@@ -244,7 +252,7 @@ def _form_problems(form) -> list[str]:
 
 
 # The other buttons: the service, the form its text comes in (if any), what the page says when done.
-_STEPS = {
+_STEPS: dict[str, tuple[Callable[..., object], type[forms.Form] | None, StrOrPromise]] = {
     "reject": (
         services.quota_request_reject,
         RejectForm,
@@ -266,7 +274,7 @@ _STEPS = {
 
 
 @login_required
-def quota_rules(request: HttpRequest) -> HttpResponse:
+def quota_rules(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Admins: who may ask, ceilings and auto-approval per dimension."""
     if not can(request.user, Capability.QUOTA_APPROVE):
         raise PermissionDenied

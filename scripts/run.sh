@@ -31,15 +31,34 @@ if [[ -z "${OS_CLOUD:-}" || "${OS_CLOUD}" == kennel-admin ]] && [[ -x devcloud/r
   devcloud/run start || echo "!! the local cloud did not start; Kennel runs, and cloud work waits for it" >&2
 fi
 
-python manage.py migrate --noinput -v0
-python manage.py demo_load
-
 start() {  # each child in its own process group, so Ctrl-C stops its workers too
   setsid "$@" & pids+=("$!")
 }
+
+# KENNEL_LDAP_DEMO=1: a demo company directory (slapd on 127.0.0.1:16389, devldap/) and sign-in
+# against it; its settings come from the env file it writes once it answers.
+if [[ "${KENNEL_LDAP_DEMO:-}" == 1 ]]; then
+  rm -f var/ldap-demo/env
+  start python -m devldap demo var/ldap-demo
+  for _ in $(seq 100); do [[ -e var/ldap-demo/env ]] && break; sleep 0.2; done
+  [[ -e var/ldap-demo/env ]] || { echo "!! the demo directory did not start (var/ldap-demo/slapd.log)" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  source var/ldap-demo/env
+fi
+
+python manage.py migrate --noinput -v0
+python manage.py demo_load
+# Web and workers of this machine add up their counters here for /metrics; emptied at each start.
+export PROMETHEUS_MULTIPROC_DIR="$PWD/var/metrics"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 start python manage.py runserver 127.0.0.1:8000
-start celery -A kennel worker --loglevel INFO --concurrency 2
+# One worker per Celery queue (KENNEL_TASK_QUEUES in kennel/settings.py): a slow BMC sweep or a mail
+# outage never waits in front of a VM build.
+start celery -A kennel worker -Q cloud -n cloud@%h --loglevel INFO --concurrency 2
+start celery -A kennel worker -Q bmc -n bmc@%h --loglevel INFO --concurrency 1
+start celery -A kennel worker -Q mail -n mail@%h --loglevel INFO --concurrency 1
+start celery -A kennel worker -Q housekeeping -n housekeeping@%h --loglevel INFO --concurrency 1
 start celery -A kennel beat --loglevel INFO --schedule var/celerybeat-schedule
 start python -m bmcsim demo  # the demo servers' emulated BMCs (IPMI and Redfish) on loopback
-echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, worker, beat and the BMC emulators)"
+echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, workers, beat and the BMC emulators)"
 wait -n

@@ -28,6 +28,15 @@ if [[ -x devcloud/run ]]; then
   export OS_CLIENT_CONFIG_FILE="$PWD/var/devcloud/clouds.yaml" OS_CLOUD=kennel-admin
 fi
 
+echo "== migrations"
+# A model change without its migration passes every test (pytest builds the test database from the
+# models' migrations) and then breaks the first deploy: refuse it here.
+if ! python manage.py makemigrations --check --dry-run >/dev/null; then
+  echo "!! models changed without a migration: run python manage.py makemigrations <app> -n <name>" >&2
+  python manage.py makemigrations --dry-run >&2 || true
+  exit 1
+fi
+
 echo "== pytest"
 set +e
 python -m pytest "$@"

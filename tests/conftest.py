@@ -4,11 +4,20 @@ import os
 from ipaddress import ip_network
 
 import pytest
-from django.core.cache import cache
 from hypothesis import settings as hypothesis_settings
 
-from portal.models import Membership, Role
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+# The fixtures more than one app's tests use, by what they provide (tests/fixtures/__init__.py).
+pytest_plugins = [
+    "tests.fixtures.people",
+    "tests.fixtures.cache",
+    "tests.fixtures.tasks",
+    "tests.fixtures.fake_cloud",
+    "tests.fixtures.local_cloud",
+    "tests.fixtures.quotas",
+    "tests.fixtures.bmcs",
+    "tests.fixtures.demo",
+    "tests.fixtures.directory",
+]
 
 # Locally, property tests explore new examples on every run; in CI they replay a fixed set, so a
 # submission lands or not on its own merits. A failure found locally becomes a regression test.
@@ -30,58 +39,3 @@ def _test_settings(settings):
         ip_network("10.0.0.0/8"),
     ]
     settings.KENNEL_BMC_ALLOWED_PORTS = [(1, 65535)]
-
-
-@pytest.fixture
-def team(db):
-    return TeamFactory(name="Alpha", slug="alpha")
-
-
-@pytest.fixture
-def other_team(db):
-    return TeamFactory(name="Beta", slug="beta")
-
-
-@pytest.fixture
-def member(team):
-    user = UserFactory(username="member")
-    MembershipFactory(user=user, team=team, level=Membership.Level.MEMBER)
-    return user
-
-
-@pytest.fixture
-def lead(team):
-    user = UserFactory(username="lead")
-    MembershipFactory(user=user, team=team, level=Membership.Level.LEAD)
-    return user
-
-
-@pytest.fixture
-def outsider(other_team):
-    user = UserFactory(username="outsider")
-    MembershipFactory(user=user, team=other_team)
-    return user
-
-
-@pytest.fixture
-def manager(db):
-    return UserFactory(username="manager", role=Role.MANAGER)
-
-
-@pytest.fixture
-def admin(db):
-    return UserFactory(username="admin", role=Role.ADMIN)
-
-
-@pytest.fixture
-def people(member, outsider, manager, admin):
-    """Everyone the permission matrix asks, by name (see tests/matrix.py)."""
-    return {"member": member, "outsider": outsider, "manager": manager, "admin": admin}
-
-
-@pytest.fixture
-def clean_cache():
-    """The real Redis cache, emptied before and after the test."""
-    cache.clear()
-    yield cache
-    cache.clear()

@@ -1,21 +1,19 @@
-"""Helpers for tests that run real processes against the test database: a Celery worker, polling."""
+"""Helpers for tests that run real processes against the test database: a Celery worker (waiting for
+what it does: tests/polling.py)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
-T = TypeVar("T")
 
 
 def test_database_url() -> str:
@@ -28,8 +26,11 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def celery_worker(concurrency: int = 4, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
-    """A real Celery worker on the test database and the test Redis, stopped afterwards."""
+def celery_worker(
+    concurrency: int = 4, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen]:
+    """A real Celery worker on the test database and the test Redis, stopped afterwards; ``args`` are
+    more of ``celery worker``'s options (a node name, queues)."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -54,6 +55,7 @@ def celery_worker(concurrency: int = 4, env: dict[str, str] | None = None) -> It
             "INFO",
             "--without-heartbeat",
             "--without-gossip",
+            *args,
         ],
         cwd=ROOT,
         env=env,
@@ -69,15 +71,3 @@ def celery_worker(concurrency: int = 4, env: dict[str, str] | None = None) -> It
         except subprocess.TimeoutExpired:
             worker.kill()
         log.close()
-
-
-def eventually(probe: Callable[[], T], done: Callable[[T], bool], *, timeout: float, what: str) -> T:
-    """Call ``probe`` until ``done(result)``; fail with the last result after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: still {result!r} after {timeout:.0f} s")
-        time.sleep(0.5)

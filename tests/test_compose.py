@@ -184,8 +184,19 @@ def test_the_file_follows_the_compose_specification():
 
 
 def test_it_has_the_services_kennel_needs():
-    assert {"web", "worker", "beat", "redis", "postgres"} <= set(services())
-    assert {"web", "worker", "beat"} <= set(OWN_SERVICES)
+    assert {"web", "beat", "redis", "postgres"} <= set(services())
+    assert {"web", "beat"} <= set(OWN_SERVICES)
+
+
+def test_every_celery_queue_has_a_worker_service():
+    consumed = set()
+    for name in OWN_SERVICES:
+        for argv in commands_of(name):
+            if argv[:1] == ["celery"] and "worker" in argv:
+                queues = option_value(argv, "-Q", "--queues")
+                assert queues, f"{name} consumes no named queue (-Q)"
+                consumed |= set(queues.split(","))
+    assert consumed == set(settings.KENNEL_TASK_QUEUES)
 
 
 @pytest.mark.parametrize("name", OWN_SERVICES)

@@ -109,8 +109,9 @@ class CatalogFlavorViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
     def _rows(self):
         _arches, rows = selectors.flavor_catalog(user=self.request.user)
         for row in rows:
-            row.flavor.fits = row.fits
-            row.flavor.architectures = row.architectures
+            # CatalogFlavorSerializer reads them from the flavor; django-stubs knows only the model's fields.
+            row.flavor.fits = row.fits  # type: ignore[attr-defined]
+            row.flavor.architectures = row.architectures  # type: ignore[attr-defined]
         return [row.flavor for row in rows]
 
     def list(self, request):

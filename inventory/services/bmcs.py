@@ -31,17 +31,18 @@ from inventory.bmc import (
     gateway_for,
 )
 from inventory.bmc.allowlist import bmc_endpoint
-from inventory.crypto import (
+from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
+from portal.crypto import (
     SecretUnreadable,
     secret_decrypt,
     secret_encrypt,
     secret_is_current,
     secret_rotate,
 )
-from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record
+from portal.worker import work_lock
 
 logger = logging.getLogger(__name__)
 
@@ -308,3 +309,10 @@ def _hardware_states_store(results: list[BmcPollResult]) -> None:
             row.power_state, row.health = PowerStateChoice.UNKNOWN, HealthChoice.UNKNOWN
             row.max_temperature_c = row.power_watts = None
         row.save()
+
+
+def bmc_poll_scheduled() -> BmcPollSummary | None:
+    """The schedule's poll (every minute): one at a time across all workers, since two overlapping polls
+    would ask every BMC twice. None, and nothing asked, when another worker's poll still runs."""
+    with work_lock("bmc-poll", 0) as held:
+        return bmc_poll_all() if held else None

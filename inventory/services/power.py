@@ -16,11 +16,11 @@ from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
 from inventory.bmc import BmcError, gateway_for
-from inventory.crypto import SecretUnreadable
 from inventory.models import PowerActionChoice, PowerRequest, Server, ServerDrain, ServerRole
 from inventory.services.assets import _refusal_audited
 from inventory.services.bmcs import _bmc_target, bmc_failure_text
 from portal.access import Action, restrict
+from portal.crypto import SecretUnreadable
 from portal.models import AuditEvent, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue
@@ -229,12 +229,8 @@ def power_requests_recover(*, timeout: float | None = None) -> list[PowerRequest
         else:
             status, error = PowerRequest.Status.FAILED, POWER_RECOVERED_OTHER_STATE
         now = timezone.now()
-        if (
-            PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.RUNNING).update(
-                status=status, error=error, finished_at=now
-            )
-            != 1
-        ):
+        running = PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.RUNNING)
+        if not claim(running, status=status, error=error, finished_at=now):
             continue
         request.status, request.error, request.finished_at = status, error, now
         audit_record(

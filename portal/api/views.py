@@ -113,7 +113,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
             )
         except ValidationError as error:
             raise api_validation_error(error) from error
-        token.key = key
+        token.key = key  # type: ignore[attr-defined]  # shown once, in this answer only; never stored
         return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
@@ -155,7 +155,7 @@ def login(request):
     token, key = services.api_token_create(
         user=user, name=data["name"], read_only=data["read_only"], source=origin(request)
     )
-    token.key = key
+    token.key = key  # type: ignore[attr-defined]  # shown once, in this answer only; never stored
     return Response(LoginTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 
 

@@ -55,6 +55,8 @@ from portal.cloud.gateway import (
     Subnet,
     User,
 )
+from portal.metrics import cloud_request_observe
+from portal.request_ids import request_id_get
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -245,6 +247,44 @@ def _image(i: Any) -> Image:
     )
 
 
+def _service_of(request_kwargs: Mapping[str, Any]) -> str:
+    """The service type a keystoneauth request goes to (openstacksdk's proxies name it in the endpoint
+    filter); a request without one is keystoneauth's own: a token (unauthenticated) or a discovery."""
+    service = (request_kwargs.get("endpoint_filter") or {}).get("service_type")
+    if service:
+        return str(service)
+    return "identity" if request_kwargs.get("authenticated") is False else "discovery"
+
+
+def _observed(conn: openstack.connection.Connection) -> openstack.connection.Connection:
+    """Every HTTP request of ``conn`` (each proxy and keystoneauth's token requests go through its one
+    session) is counted by service and status (portal.metrics), and carries the request id of the work
+    it is for (portal.request_ids) as ``X-OpenStack-Request-ID``, which Nova, Neutron, Glance and
+    Keystone log as the global request id."""
+    session = conn.session
+    send = session.request
+
+    def request(url: str, method: str, **kwargs: Any) -> requests.Response:
+        service = _service_of(kwargs)
+        request_id = request_id_get()
+        if request_id and not kwargs.get("global_request_id"):
+            kwargs["global_request_id"] = request_id
+        try:
+            response = send(url, method, **kwargs)
+        except (ks_exceptions.ClientException, requests.RequestException) as error:
+            # An HTTP error raised for its status (raise_exc) still had an answer.
+            status = getattr(getattr(error, "response", None), "status_code", None) or getattr(
+                error, "http_status", None
+            )
+            cloud_request_observe(service, status if isinstance(status, int) else None)
+            raise
+        cloud_request_observe(service, response.status_code)
+        return response
+
+    session.request = request  # type: ignore[method-assign,assignment]
+    return conn
+
+
 class OpenStackGateway:
     """``CloudGateway`` against a real OpenStack. Thread-safe; connections are made lazily."""
 
@@ -265,7 +305,7 @@ class OpenStackGateway:
                     config_files=[self._config_file] if self._config_file else None
                 )
                 region = config.get_one(cloud=self._cloud, api_timeout=self._timeout)
-                self._admin = openstack.connection.Connection(config=region)
+                self._admin = _observed(openstack.connection.Connection(config=region))
             return self._admin
 
     @property
@@ -278,7 +318,9 @@ class OpenStackGateway:
         with self._lock:
             if project_id not in self._projects:
                 # By id: connect_as_project() with a string would take it for a project name.
-                self._projects[project_id] = admin.connect_as(project_id=project_id, project_name=None)
+                self._projects[project_id] = _observed(
+                    admin.connect_as(project_id=project_id, project_name=None)
+                )
             return self._projects[project_id]
 
     # --- catalog -------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ class VmViewSet(
                 f"Image {image.name!r} is {image.architecture}, not {data['architecture']}; "
                 "choose one of that architecture's images."
             ]
-        if missing:
+        if missing or image is None or flavor is None:  # (None is in ``missing``; said for the type checker)
             raise ApiValidationError(missing)
         # As on the request page: without a list of keys, the developer's imported keys go on the VM.
         ssh_keys = data.get("ssh_keys")
@@ -237,7 +237,8 @@ def flavors(request):
     found = list(selectors.flavor_list(user=request.user, image=image))
     if architecture:
         for room in selectors.flavor_room(flavors=found, architecture=architecture, team=team):
-            room.flavor.fits, room.flavor.quota_fits = room.fits, room.quota_fits
+            # FlavorSerializer reads the counts from the flavor; django-stubs knows only the model's fields.
+            room.flavor.fits, room.flavor.quota_fits = room.fits, room.quota_fits  # type: ignore[attr-defined]
     return Response(FlavorSerializer(found, many=True).data)
 
 

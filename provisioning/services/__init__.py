@@ -9,7 +9,7 @@ Celery tasks call the ``*_advance`` services, which talk to the cloud through th
 along its state machine. Import from here: ``from provisioning.services import vm_request_submit``.
 """
 
-from provisioning.services.leases import vm_lease_extend, vm_leases_enforce
+from provisioning.services.leases import vm_lease_extend, vm_lease_reminder_email, vm_leases_enforce
 from provisioning.services.mirror import catalog_mirror_refresh, catalog_refresh, hosts_mirror_refresh
 from provisioning.services.profiles import profile_parts, profile_save
 from provisioning.services.reconcile import SERVERS_FULL_EVERY, SERVERS_SINCE_MARGIN, vm_reconcile
@@ -77,6 +77,7 @@ __all__ = [
     "vm_floating_ip_advance",
     "vm_floating_ip_request",
     "vm_lease_extend",
+    "vm_lease_reminder_email",
     "vm_leases_enforce",
     "vm_reconcile",
     "vm_refresh",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +18,36 @@ from portal.queue import enqueue_now
 from portal.services import audit_record
 from provisioning.models import VmRequest
 from provisioning.services.vm_state import Status, _event, _operable, _transition
+
+
+def vm_lease_reminder_email(*, vm_id: int) -> bool:
+    """E-mail a VM's owner that its lease ends soon (the mail queue's task, once per reminder that
+    ``vm_leases_enforce`` claimed). False, and nothing sent, when the VM is gone, no longer active or
+    has no end. A mail server that is away raises OSError (the task retries)."""
+    from django.core.mail import send_mail
+
+    vm = VmRequest.objects.select_related("owner", "team").filter(pk=vm_id, status=Status.ACTIVE).first()
+    if vm is None or vm.expires_at is None:
+        return False
+    expires = vm.expires_at
+    send_mail(
+        _("Your VM %(name)s expires on %(date)s") % {"name": vm.name, "date": expires.date().isoformat()},
+        _(
+            "Your VM %(name)s (team %(team)s) expires on %(date)s, when it will be %(action)s. "
+            "Extend it at %(url)s if you still need it."
+        )
+        % {
+            "name": vm.name,
+            "team": vm.team.slug,
+            "date": expires.date().isoformat(),
+            "action": _("stopped") if settings.KENNEL_VM_EXPIRY_ACTION == "stop" else _("deleted"),
+            "url": f"{settings.KENNEL_BASE_URL}/vms/{vm.pk}/",
+        },
+        None,
+        [vm.owner.email],
+        fail_silently=False,
+    )
+    return True
 
 
 def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> VmRequest:
@@ -66,42 +97,42 @@ def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> Vm
     return vm
 
 
+LEASE_ENFORCE_GAP = timedelta(minutes=50)  # the task runs hourly
+
+
 def vm_leases_enforce() -> dict[str, int]:
-    """Remind owners of leases ending soon (once), and stop or delete expired VMs."""
-    from django.core.mail import send_mail
+    """Remind owners of leases ending soon (once: each reminder is claimed on the VM's row, so two runs
+    at once remind once; the mail queue sends it), and stop or delete expired VMs."""
+    from provisioning.tasks import vm_lease_reminder_send
 
     now = timezone.now()
     soon = now + timedelta(days=settings.KENNEL_VM_LEASE_REMINDER_DAYS)
     counts = {"reminded": 0, "expired": 0}
-    for vm in VmRequest.objects.filter(
+    due = VmRequest.objects.filter(
         status=Status.ACTIVE, expires_at__gt=now, expires_at__lte=soon, lease_reminded_at__isnull=True
-    ).select_related("owner"):
-        expires = vm.expires_at
-        assert expires is not None  # the query asked for a date
-        send_mail(
-            _("Your VM %(name)s expires on %(date)s") % {"name": vm.name, "date": expires.date().isoformat()},
-            _(
-                "Your VM %(name)s (team %(team)s) expires on %(date)s, when it will be %(action)s. "
-                "Extend it at %(url)s if you still need it."
-            )
-            % {
-                "name": vm.name,
-                "team": vm.team.slug,
-                "date": expires.date().isoformat(),
-                "action": _("stopped") if settings.KENNEL_VM_EXPIRY_ACTION == "stop" else _("deleted"),
-                "url": f"{settings.KENNEL_BASE_URL}/vms/{vm.pk}/",
-            },
-            None,
-            [vm.owner.email],
-            fail_silently=False,
-        )
-        VmRequest.objects.filter(pk=vm.pk).update(lease_reminded_at=now)
+    )
+    for vm_id in due.values_list("pk", flat=True):
+        if (
+            VmRequest.objects.filter(pk=vm_id, lease_reminded_at__isnull=True).update(lease_reminded_at=now)
+            != 1
+        ):
+            continue  # another run claimed it
+        enqueue_now(vm_lease_reminder_send, vm_id)
         counts["reminded"] += 1
     from provisioning.tasks import vm_action, vm_request_delete
 
     for vm in VmRequest.objects.filter(status=Status.ACTIVE, expires_at__lte=now).exclude(
         server_status="SHUTOFF"
     ):
+        # Once per hourly run, whatever the number of copies of the run: a VM started again without
+        # extending its lease is stopped again by the next hour's run, as before.
+        claimed = (
+            VmRequest.objects.filter(pk=vm.pk)
+            .filter(Q(lease_enforced_at__isnull=True) | Q(lease_enforced_at__lt=now - LEASE_ENFORCE_GAP))
+            .update(lease_enforced_at=now)
+        )
+        if claimed != 1:
+            continue
         if settings.KENNEL_VM_EXPIRY_ACTION == "delete":
             if _transition(vm, Status.DELETING, _("The lease expired; deleting.")):
                 enqueue_now(vm_request_delete, vm.pk)

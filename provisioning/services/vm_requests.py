@@ -22,7 +22,7 @@ from portal.hooks import hooks_run
 from portal.models import Team, User
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
-from portal.worker import stale_before
+from portal.worker import claim, stale_before
 from provisioning import cloudinit
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, CloudNetwork, Profile, VmRequest
@@ -217,11 +217,9 @@ def vm_request_build_advance(*, request_id: int) -> bool:
     gateway = cloud()
     if not vm.server_id:
         # Only the first try to create can be sure no server exists yet: it skips the lookup.
-        first_try = (
-            VmRequest.objects.filter(pk=request_id, create_requested_at__isnull=True).update(
-                create_requested_at=timezone.now()
-            )
-            == 1
+        first_try = claim(
+            VmRequest.objects.filter(pk=request_id, create_requested_at__isnull=True),
+            create_requested_at=timezone.now(),
         )
         failpoint("vm-build-before-create")
         try:

@@ -1,10 +1,8 @@
 """Catalog tests run the services against the FakeCloud (it passes the contract suite, Glance part
-included) and real qemu-img on small disks made in the test; test_integration.py uses the real cloud."""
+included) and real qemu-img on small disks made in the test (tests/fixtures/disks.py);
+test_integration.py uses the real cloud."""
 
 from __future__ import annotations
-
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -29,15 +27,3 @@ def fake(db):
     with override(fake):
         catalog_refresh()
         yield fake
-
-
-def make_qcow2(path: Path, size: str = "64M", data_mib: int = 1) -> Path:
-    """A qcow2 with ``data_mib`` MiB of written data (qemu-io), so it is not all holes."""
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), size], check=True)
-    if data_mib:
-        subprocess.run(
-            ["qemu-io", "-f", "qcow2", "-c", f"write -P 0xab 0 {data_mib}M", str(path)],
-            check=True,
-            capture_output=True,
-        )
-    return path

@@ -15,7 +15,7 @@ from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound
 from provisioning.models import CloudImage
 from provisioning.services import catalog_refresh
-from tests.catalog.conftest import make_qcow2
+from tests.fixtures.disks import make_qcow2
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 State = ImageImport.State

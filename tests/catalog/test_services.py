@@ -17,7 +17,7 @@ from catalog.models import ImageImport, ImagePropertyChange
 from portal.cloud.gateway import CloudRequestError, CloudUnavailable
 from provisioning import selectors
 from provisioning.models import CloudFlavor, CloudHost, CloudImage
-from tests.catalog.conftest import make_qcow2
+from tests.fixtures.disks import make_qcow2
 
 pytestmark = pytest.mark.django_db
 State = ImageImport.State

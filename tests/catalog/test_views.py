@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from catalog.models import ImageImport, ImagePropertyChange
 from provisioning.models import CloudFlavor, CloudImage
-from tests.catalog.conftest import make_qcow2
+from tests.fixtures.disks import make_qcow2
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db

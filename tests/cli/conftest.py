@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import pty
 import select
 import subprocess
-import sys
 import termios
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from celery import current_app
 
+from tests.cli.console_script import KENNEL, Run
 from tests.factories import PASSWORD
-from tests.provisioning.conftest import fake_cloud  # noqa: F401  (a fixture these tests use too)
-
-KENNEL = Path(sys.executable).with_name("kennel")
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
 
 
 @pytest.fixture(autouse=True)
@@ -73,15 +57,6 @@ def kennel(home) -> Callable[..., Run]:
 @pytest.fixture
 def config_file(home) -> Path:
     return home / ".config" / "kennel" / "config.json"
-
-
-@pytest.fixture
-def eager_tasks():
-    """Tasks run inside the request that queues them (the fake cloud lives in this process)."""
-    previous = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = True
-    yield
-    current_app.conf.task_always_eager = previous
 
 
 @pytest.fixture
@@ -147,6 +122,3 @@ def kennel_on_terminal(home) -> Callable[..., Run]:
         return Run(code, seen.replace(b"\x00", b"").decode(errors="replace"), "")
 
     return run
-
-
-from tests.quotas.conftest import lead_member, synced  # noqa: E402, F401  (the quota tests' fixtures)

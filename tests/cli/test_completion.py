@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.cli.conftest import KENNEL
+from tests.cli.console_script import KENNEL
 
 
 def script(shell: str) -> str:

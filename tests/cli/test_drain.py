@@ -6,7 +6,7 @@ import pytest
 
 from inventory.models import ServerDrain, ServerRole
 from tests.factories import ServerFactory
-from tests.inventory.test_drain_migration import place
+from tests.fixtures.fake_cloud import place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,25 +7,16 @@ import re
 
 import pytest
 
-from kennel.demo import demo_cloud_link, demo_load
 from portal.cloud import cloud
 from portal.models import User
 from provisioning import services
 from provisioning.models import VmRequest
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 X86_HOSTS = {"x2", "x3", "x4"}
 STEP = re.compile(r"^\d\d:\d\d:\d\d  (queued|building|active)\s+\S")
-
-
-@pytest.fixture
-def demo(transactional_db):
-    """The demo users and teams, linked to the local cloud's projects, its catalog mirrored."""
-    passwords = {user.username: user.password for user in demo_load()}
-    problem = demo_cloud_link()
-    assert problem is None, f"the local cloud is not reachable: {problem}"
-    return passwords
 
 
 def status_of(vm: VmRequest) -> str:

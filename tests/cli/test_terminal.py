@@ -9,7 +9,7 @@ from portal.models import ApiToken, AuditEvent
 from provisioning import services
 from provisioning.models import VmRequest
 from tests.factories import PASSWORD, ServerFactory
-from tests.provisioning.conftest import flavor, image
+from tests.fixtures.fake_cloud import flavor, image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,22 +10,14 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from kennel.demo import demo_cloud_link, demo_load
 from portal.models import Team, User
 from provisioning import services
 from provisioning.models import CloudFlavor, CloudImage, VmRequest
-from tests.live import celery_worker, eventually
+from tests.live import celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)  # two cores shared with the whole cloud: htmx swaps can take seconds
-
-
-@pytest.fixture
-def demo(transactional_db):
-    users = {user.username: user.password for user in demo_load()}
-    problem = demo_cloud_link()
-    assert problem is None, f"the local cloud is not reachable: {problem}"
-    return users
 
 
 def test_the_console_button_shows_the_link_without_a_reload(page: Page, live_server, demo):

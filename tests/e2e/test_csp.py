@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from kennel.demo import demo_cloud_link, demo_load
 from portal.models import Team, User
 from quotas.models import QuotaRequest
 from quotas.services import quota_request_submit
@@ -23,14 +22,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
 });
 """
-
-
-@pytest.fixture
-def demo(transactional_db):
-    users = {user.username: user.password for user in demo_load()}
-    problem = demo_cloud_link()
-    assert problem is None, f"the local cloud is not reachable: {problem}"
-    return users
 
 
 @pytest.fixture

@@ -8,19 +8,10 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from kennel.demo import demo_cloud_link, demo_load
 from tests.live import celery_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)  # two cores shared with the whole cloud: htmx swaps can take seconds
-
-
-@pytest.fixture
-def demo(transactional_db):
-    users = {user.username: user.password for user in demo_load()}
-    problem = demo_cloud_link()
-    assert problem is None, f"the local cloud is not reachable: {problem}"
-    return users
 
 
 def test_dev1_requests_a_power_vm_watches_it_build_reboots_and_deletes_it(page: Page, live_server, demo):

@@ -17,7 +17,6 @@ import pytest
 from inventory import services
 from inventory.models import HardwareState
 from tests.factories import ServerFactory
-from tests.inventory.conftest import bmcs  # noqa: F401  (the session's emulated BMCs)
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db]
 TIMEOUT = 3.0
@@ -92,7 +91,7 @@ def with_bmc(name: str, spec, *, port: int | None = None, password: str | None =
     )
 
 
-def test_hung_babbling_and_refusing_bmcs_are_each_named_and_do_not_slow_the_others(bmcs):  # noqa: F811
+def test_hung_babbling_and_refusing_bmcs_are_each_named_and_do_not_slow_the_others(bmcs):
     healthy = [with_bmc("OK-IPMI", bmcs["ipmi"]), with_bmc("OK-RF", bmcs["redfish"])]
     alone = services.bmc_poll_all(timeout=TIMEOUT)
     assert (alone.reachable, alone.unreachable) == (2, 0)

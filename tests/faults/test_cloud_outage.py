@@ -18,13 +18,13 @@ import pytest
 
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudError, CloudNotFound
-from portal.services import team_link_project
 from provisioning import services as vm_services
 from provisioning.models import VmRequest
-from tests.faults.conftest import QUICK_RECOVERY, broker, celery_beat
-from tests.live import ROOT, celery_worker, eventually
-from tests.portal.cloud.conftest import wait_gone
-from tests.provisioning.conftest import flavor, image, offer_every_image
+from tests.faults.processes import QUICK_RECOVERY, broker, celery_beat
+from tests.fixtures.fake_cloud import flavor, image
+from tests.fixtures.local_cloud import wait_gone
+from tests.live import ROOT, celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 Status = VmRequest.Status
@@ -39,14 +39,6 @@ def devcloud(command: str, service: str) -> None:
         timeout=180,
         env={**os.environ},
     )
-
-
-@pytest.fixture
-def linked_team(team):
-    team_link_project(actor=None, team=team, project="alpha")
-    vm_services.catalog_refresh()
-    offer_every_image()
-    return team
 
 
 @pytest.mark.parametrize("service", ["nova-api", "neutron", "keystone"])

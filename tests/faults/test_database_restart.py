@@ -21,8 +21,9 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.faults.conftest import broker, free_port
-from tests.live import ROOT, celery_worker, eventually
+from tests.faults.processes import broker, free_port
+from tests.live import ROOT, celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.fault]
 
@@ -113,9 +114,11 @@ def test_a_postgres_restart_under_load_is_a_clear_503_then_everything_carries_on
     base = f"http://127.0.0.1:{port}"
     results: list[tuple[float, str, int, str]] = []  # (time, what, status, body head)
     stop = threading.Event()
+    # The load stops when the test says so, or by itself if the test failed before saying it.
+    give_up = time.monotonic() + 300
 
     def load(session: requests.Session) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and time.monotonic() < give_up:
             for what, call in (
                 ("page", lambda: session.get(f"{base}/vms/", timeout=15)),
                 ("api", lambda: session.get(f"{base}/api/v1/vms/", timeout=15)),

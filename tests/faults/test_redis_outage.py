@@ -17,25 +17,17 @@ from celery import current_app
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound
 from portal.models import QueuedTask
-from portal.services import team_link_project
 from provisioning import services as vm_services
 from provisioning.models import VmRequest
-from tests.faults.conftest import QUICK_RECOVERY, broker, celery_beat
-from tests.live import celery_worker, eventually
-from tests.portal.cloud.conftest import wait_gone
-from tests.provisioning.conftest import flavor, image, offer_every_image
+from tests.faults.processes import QUICK_RECOVERY, broker, celery_beat
+from tests.fixtures.fake_cloud import flavor, image
+from tests.fixtures.local_cloud import wait_gone
+from tests.live import celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 Status = VmRequest.Status
 DELAYED = "the work is delayed"
-
-
-@pytest.fixture
-def linked_team(team):
-    team_link_project(actor=None, team=team, project="alpha")
-    vm_services.catalog_refresh()
-    offer_every_image()
-    return team
 
 
 def test_requests_made_while_redis_is_down_are_accepted_and_all_built_when_it_returns(

@@ -30,13 +30,13 @@ from provisioning import services as vm_services
 from provisioning.models import VmEvent, VmRequest
 from quotas import services as quota_services
 from quotas.models import QuotaRequest, QuotaRequestEvent
-from tests.catalog.conftest import make_qcow2
 from tests.factories import UserFactory
-from tests.faults.conftest import QUICK_RECOVERY, broker, celery_beat, kill_hard, wait_for_failpoint
-from tests.live import celery_worker, eventually
-from tests.onboarding.test_integration import admin_connection
-from tests.portal.cloud.conftest import wait_gone
-from tests.provisioning.conftest import flavor, image, offer_every_image
+from tests.faults.processes import QUICK_RECOVERY, broker, celery_beat, kill_hard, wait_for_failpoint
+from tests.fixtures.disks import make_qcow2
+from tests.fixtures.fake_cloud import flavor, image
+from tests.fixtures.local_cloud import admin_connection, wait_gone
+from tests.live import celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -72,14 +72,6 @@ def kill_and_recover(
 
 
 # --- a VM build -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def linked_team(team):
-    team_link_project(actor=None, team=team, project="alpha")
-    vm_services.catalog_refresh()
-    offer_every_image()
-    return team
 
 
 @pytest.mark.parametrize("failpoint", ["vm-build-before-create", "vm-build-after-create"])

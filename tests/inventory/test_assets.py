@@ -9,10 +9,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 
 from inventory import services
-from inventory.models import DataCenter, PowerRequest, Server, ServerDrain
+from inventory.models import DataCenter, PowerRequest, Server
 from inventory.services import AssetRefused
 from portal.models import AuditEvent
-from tests.factories import DataCenterFactory, ServerFactory
+from tests.factories import DataCenterFactory, PowerRequestFactory, ServerDrainFactory, ServerFactory
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +131,7 @@ def test_an_update_writes_and_audits_only_what_changed(admin, a1, dc2):
 
 
 def test_a_server_with_an_open_power_action_is_not_deleted(admin, a1):
-    PowerRequest.objects.create(server=a1, action="cycle", reason="r", requested_by=admin, status="running")
+    PowerRequestFactory(server=a1, action="cycle", requested_by=admin, status="running")
     with pytest.raises(AssetRefused, match="open power action"):
         services.server_delete(actor=admin, server=a1)
     assert Server.objects.filter(pk=a1.pk).exists()
@@ -148,18 +148,14 @@ def test_a_server_with_an_open_power_action_is_not_deleted(admin, a1):
     ],
 )
 def test_a_server_being_drained_or_drained_is_not_deleted(admin, a1, status, says):
-    ServerDrain.objects.create(
-        server=a1, status=status, reason="r", requested_by=admin, requested_at="2025-01-01T00:00Z"
-    )
+    ServerDrainFactory(server=a1, status=status, requested_by=admin)
     with pytest.raises(AssetRefused, match=says):
         services.server_delete(actor=admin, server=a1)
 
 
 def test_a_server_whose_actions_are_finished_is_deleted_with_its_history(admin, a1):
-    PowerRequest.objects.create(server=a1, action="on", reason="r", requested_by=admin, status="done")
-    ServerDrain.objects.create(
-        server=a1, status="undrained", reason="r", requested_by=admin, requested_at="2025-01-01T00:00Z"
-    )
+    PowerRequestFactory(server=a1, requested_by=admin, status="done")
+    ServerDrainFactory(server=a1, status="undrained", requested_by=admin)
     services.server_delete(actor=admin, server=a1)
     assert not Server.objects.filter(name="A1").exists()
     assert not PowerRequest.objects.exists()
@@ -282,7 +278,7 @@ def test_an_admin_edits_a_server_without_touching_its_bmc(admin, a1, dc2):
     a1.refresh_from_db()
     assert (a1.name, a1.datacenter, a1.rack_unit, a1.roles) == ("A1-renamed", dc2, 20, ["network", "compute"])
     assert (a1.bmc_protocol, a1.bmc_username) == ("ipmi", "bmc-user-a1")
-    from inventory.crypto import secret_decrypt
+    from portal.crypto import secret_decrypt
 
     assert secret_decrypt(a1.bmc_password_encrypted) == PASSWORD
 
@@ -300,7 +296,7 @@ def test_delete_needs_the_name_typed(admin, a1):
 
 
 def test_the_delete_page_says_why_a_server_in_use_cannot_go(admin, a1):
-    PowerRequest.objects.create(server=a1, action="on", reason="r", requested_by=admin, status="queued")
+    PowerRequestFactory(server=a1, requested_by=admin, status="queued")
     client = as_user(admin)
     page = client.get(f"/inventory/servers/{a1.pk}/delete/").content.decode()
     assert 'data-testid="delete-refusal"' in page and "open power action" in page
@@ -380,9 +376,7 @@ def test_api_errors_are_per_field(admin, a1, dc1):
 
 
 def test_api_delete_of_a_server_in_use_is_a_409_with_the_reason(admin, a1):
-    PowerRequest.objects.create(
-        server=a1, action="on", reason="r", requested_by=admin, status="awaiting_confirmation"
-    )
+    PowerRequestFactory(server=a1, requested_by=admin, status="awaiting_confirmation")
     response = as_user(admin).delete(f"/api/v1/servers/{a1.pk}/")
     assert response.status_code == 409 and "open power action" in response.json()["detail"]
 

@@ -18,7 +18,7 @@ from inventory.bmc import (
     gateway_for,
 )
 from inventory.bmc.ipmi import parse_chassis_status, parse_dcmi_power, parse_sensor_list
-from tests.inventory.conftest import target_of
+from tests.fixtures.bmcs import target_of
 
 
 def wait_for_power(target: BmcTarget, wanted: PowerState, *, within: float) -> float:

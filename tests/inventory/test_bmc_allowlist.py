@@ -220,7 +220,7 @@ def test_a_stored_address_on_loopback_is_polled_when_allowed(settings, bmcs):
     server = ServerFactory(
         name="OK", bmc_protocol="redfish", bmc_address=spec.address, bmc_port=spec.port, bmc_username="root"
     )
-    from inventory.crypto import secret_encrypt
+    from portal.crypto import secret_encrypt
 
     Server.objects.filter(pk=server.pk).update(bmc_password_encrypted=secret_encrypt(spec.password))
     assert bmc_poll_all(timeout=5).reachable == 1

@@ -25,7 +25,7 @@ from inventory.bmc import BmcError, BmcProtocol, BmcTarget, PowerState, gateway_
 from inventory.bmc.redfish import _connect
 from inventory.models import BmcTlsVerifyChoice, HardwareState
 from tests.factories import ServerFactory
-from tests.inventory.conftest import target_of
+from tests.fixtures.bmcs import target_of
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,19 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from inventory.dashboard import AlertKind, estate_alerts, server_state_counts, team_usage_list
-from inventory.models import HardwareState, ServerRole, UtilizationSample
+from inventory.models import ServerRole, UtilizationSample
 from portal.models import Role
 from provisioning.models import CloudHost, CloudSync, VmRequest
-from tests.factories import DataCenterFactory, ServerFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CloudHostFactory,
+    DataCenterFactory,
+    HardwareStateFactory,
+    ServerFactory,
+    TeamFactory,
+    UserFactory,
+    UtilizationSampleFactory,
+    VmRequestFactory,
+)
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
@@ -27,24 +36,15 @@ HOUR = timedelta(hours=1)
 
 
 def _host(name: str, arch: str = "x86_64", *, vcpu_used: int = 0, ram_used: int = 0) -> CloudHost:
-    return CloudHost.objects.create(
+    return CloudHostFactory(
         name=name,
         architecture=arch,
-        state="up",
-        status="enabled",
         inventories={
             "VCPU": {"total": 32, "reserved": 0, "allocation_ratio": 16.0, "used": vcpu_used},
             "MEMORY_MB": {"total": 262144, "reserved": 4096, "allocation_ratio": 1.2, "used": ram_used},
             "DISK_GB": {"total": 1800, "reserved": 0, "allocation_ratio": 1.0, "used": 0},
         },
-        seen_at=timezone.now(),
     )
-
-
-def _state(server, **values) -> HardwareState:
-    now = timezone.now()
-    defaults = {"power_state": "on", "health": "ok", "reachable": True, "polled_at": now, "last_seen_at": now}
-    return HardwareState.objects.create(server=server, **{**defaults, **values})
 
 
 @pytest.fixture
@@ -64,11 +64,11 @@ def estate(db):
             ("srv-e", "x7"),
         )
     }
-    _state(servers["srv-a"], max_temperature_c=85.0)
-    _state(servers["srv-b"], max_temperature_c=40.0)
-    _state(servers["srv-c"], power_state="off", health="warning", max_temperature_c=30.0)
-    _state(
-        servers["srv-d"],
+    HardwareStateFactory(server=servers["srv-a"], max_temperature_c=85.0)
+    HardwareStateFactory(server=servers["srv-b"], max_temperature_c=40.0)
+    HardwareStateFactory(server=servers["srv-c"], power_state="off", health="warning", max_temperature_c=30.0)
+    HardwareStateFactory(
+        server=servers["srv-d"],
         power_state="unknown",
         health="unknown",
         reachable=False,
@@ -138,10 +138,9 @@ def test_developers_get_no_bmc_data_and_no_alerts(estate, member):
 
 def test_teams_are_ranked_by_what_their_active_vms_hold(manager, team, other_team, member, outsider):
     def vm(team, owner, vcpus, status=VmRequest.Status.ACTIVE):
-        VmRequest.objects.create(
-            team=team, owner=owner, name=f"vm{vcpus}{status}", architecture="x86_64", image_name="i",
-            flavor_name="f", vcpus=vcpus, ram_mb=vcpus * 2048, disk_gb=vcpus * 10, status=status,
-        )  # fmt: skip
+        VmRequestFactory(
+            team=team, owner=owner, vcpus=vcpus, ram_mb=vcpus * 2048, disk_gb=vcpus * 10, status=status
+        )
 
     vm(team, member, 2)
     vm(team, member, 4)
@@ -170,10 +169,7 @@ def test_history_page_permission_matrix(estate, people):
 
 
 def test_dashboard_shows_alerts_states_utilization_forecast_and_teams(estate, manager, team, member):
-    VmRequest.objects.create(
-        team=team, owner=member, name="vm", architecture="x86_64", image_name="i", flavor_name="f",
-        vcpus=2, ram_mb=4096, disk_gb=20, status=VmRequest.Status.ACTIVE, host="x3",
-    )  # fmt: skip
+    VmRequestFactory(team=team, owner=member, vcpus=2, ram_mb=4096, disk_gb=20, host="x3")
     client = Client()
     client.force_login(manager)
     body = client.get(DASHBOARD).content.decode()
@@ -208,7 +204,7 @@ def _history_rows(now: datetime, hours: int, resolution: str = "1h") -> None:
     step = HOUR if resolution == "1h" else 24 * HOUR
     UtilizationSample.objects.bulk_create(
         [
-            UtilizationSample(
+            UtilizationSampleFactory.build(
                 resolution=resolution, scope=scope, key=key, at=now - (hours - i) * step, host_count=3,
                 vm_count=i, vcpu_used=100 + i, vcpu_capacity=1536, memory_mb_used=1000 + i,
                 memory_mb_capacity=900000, disk_gb_used=80, disk_gb_capacity=5400,
@@ -255,7 +251,9 @@ def _fleet(n: int) -> None:
         server = ServerFactory(
             name=f"srv-{i}", datacenter=dc, roles=[ServerRole.COMPUTE.value], hypervisor_hostname=f"h{i}"
         )
-        _state(server, reachable=i % 3 != 0, max_temperature_c=90.0 if i % 5 == 0 else 40.0)
+        HardwareStateFactory(
+            server=server, reachable=i % 3 != 0, max_temperature_c=90.0 if i % 5 == 0 else 40.0
+        )
         _host(f"h{i}", "x86_64" if i % 2 else "ppc64le", vcpu_used=500 if i % 4 == 0 else 10)
 
 
@@ -332,10 +330,9 @@ def test_api_forecast_gives_the_date_and_validates_its_window(manager):
     # +20 vCPUs a day for 10 days, up to 600 of 1000 yesterday: 900 is 15 days after yesterday's noon.
     UtilizationSample.objects.bulk_create(
         [
-            UtilizationSample(
-                resolution="1d", scope="architecture", key="x86_64", at=today - (10 - i) * 24 * HOUR,
-                host_count=1, vm_count=1, vcpu_used=420 + 20 * i, vcpu_capacity=1000, memory_mb_used=10,
-                memory_mb_capacity=10, disk_gb_used=0, disk_gb_capacity=0,
+            UtilizationSampleFactory.build(
+                resolution="1d", at=today - (10 - i) * 24 * HOUR, vcpu_used=420 + 20 * i,
+                vcpu_capacity=1000, memory_mb_used=10, memory_mb_capacity=10,
             )
             for i in range(10)
         ]

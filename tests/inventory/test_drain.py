@@ -12,7 +12,6 @@ from django.utils import timezone
 from inventory import services
 from inventory.models import PowerRequest, ServerDrain, ServerRole
 from inventory.services import DrainRefused, PowerActionRefused
-from kennel.celery import app
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudRequestError, CloudUnavailable
@@ -20,6 +19,7 @@ from portal.models import AuditEvent
 from portal.worker import OUTAGE_RETRIES, outage_backoff
 from tests.factories import ServerFactory
 from tests.matrix import check_matrix
+from tests.polling import until_done
 
 pytestmark = pytest.mark.django_db
 
@@ -39,8 +39,10 @@ def fake():
             fake.set_compute_service_enabled(host, enabled=False, reason="test")
         for name in ("web-1", "web-2"):
             fake.create_server(project_id=project.id, name=name, image_id=image.id, flavor_id=flavor.id)
-        while any(s.host is None for s in fake.list_servers()):
-            pass  # each read moves the fake's time on: the scheduler places them
+        # Each read moves the fake's time on: the scheduler places them.
+        until_done(
+            lambda: all(s.host is not None for s in fake.list_servers()), what="placing web-1 and web-2"
+        )
         for host in ("x2", "x3"):
             fake.set_compute_service_enabled(host, enabled=True)
         assert {s.name for s in fake.list_servers_on_host("x4")} == {"web-1", "web-2"}
@@ -61,14 +63,6 @@ def x4(settings):
     )
 
 
-@pytest.fixture
-def eager_tasks():
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
 def power_off(admin, server, action="hard_off"):
     return services.power_request_create(
         actor=admin, server=server, action=action, reason="replace PSU", confirm_name=server.name
@@ -85,8 +79,14 @@ def drain(admin, server) -> ServerDrain:
 def empty_host(fake, host: str) -> None:
     for vm in fake.list_servers_on_host(host):
         fake.delete_server(vm.id)
-    while fake.list_servers_on_host(host):
-        fake.list_servers()  # the deletions finish as the fake's time moves on
+    until_done(lambda: servers_on_host_after_a_tick(fake, host) == 0, what=f"emptying {host}")
+
+
+def servers_on_host_after_a_tick(fake, host: str) -> int:
+    """How many servers ``host`` holds once the fake's time moved on (each list_servers() moves it,
+    and deletions finish as it does)."""
+    fake.list_servers()
+    return len(fake.list_servers_on_host(host))
 
 
 def test_drain_disables_the_host_and_lists_its_vms(
@@ -127,8 +127,7 @@ def test_the_page_shows_vms_leaving_after_a_check(admin, fake, x4):
     drain(admin, x4)
     vm = next(s for s in fake.list_servers_on_host("x4") if s.name == "web-1")
     fake.delete_server(vm.id)
-    while len(fake.list_servers_on_host("x4")) > 1:
-        fake.list_servers()
+    until_done(lambda: servers_on_host_after_a_tick(fake, "x4") == 1, what="deleting web-1")
     assert services.server_drains_check_all() == 1
     client = Client()
     client.force_login(admin)

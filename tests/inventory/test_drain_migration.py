@@ -18,29 +18,13 @@ from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudUnavailable, ServerAction
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
+from tests.fixtures.fake_cloud import place
 from tests.matrix import check_matrix
+from tests.polling import until_done
 
 pytestmark = pytest.mark.django_db
 
 X86 = {"x2", "x3", "x4"}
-
-
-def place(fake: FakeCloud, host: str, names: list[str], arch: str = "x86_64") -> None:
-    """Servers named ``names`` on ``host`` (the other hosts disabled while they are scheduled)."""
-    project = fake.find_project("alpha")
-    assert project is not None
-    fake.assign_role(user_id=fake.whoami().id, project_id=project.id, role="admin")
-    image = next(i for i in fake.list_images() if i.architecture == arch)
-    tiny = next(f for f in fake.list_flavors() if f.name == "m1.tiny")
-    others = [h.hostname for h in fake.list_hypervisors() if h.hostname != host and h.status == "enabled"]
-    for other in others:
-        fake.set_compute_service_enabled(other, enabled=False, reason="test")
-    for name in names:
-        fake.create_server(project_id=project.id, name=name, image_id=image.id, flavor_id=tiny.id)
-    fake.settle()
-    for other in others:
-        fake.set_compute_service_enabled(other, enabled=True)
-    assert {s.name for s in fake.list_servers_on_host(host)} >= set(names)
 
 
 @pytest.fixture
@@ -48,14 +32,6 @@ def fake():
     fake = FakeCloud()
     with override(fake):
         yield fake
-
-
-@pytest.fixture
-def eager_tasks():
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def compute(name: str, host: str, arch: str = "x86_64"):
@@ -185,8 +161,9 @@ def test_no_other_enabled_host_of_the_architecture_is_a_reason_too(
         fake.set_compute_service_enabled(host, enabled=False, reason="maintenance")
     drain = drain_with_moves(admin, x4, django_capture_on_commit_callbacks)
     services.server_drain_advance(server_id=x4.pk)
-    while drain_migration.server_drain_migrate_step(server_id=x4.pk) is not None:
-        pass
+    until_done(
+        lambda: drain_migration.server_drain_migrate_step(server_id=x4.pk) is None, what="moving x4's VMs off"
+    )
     assert "No other enabled x86_64 host: x4" in drain.moves.get().reason
 
 
@@ -287,8 +264,9 @@ def test_the_page_and_the_api_show_each_vms_move_and_poll_only_while_working(
     html = live.content.decode()
     assert html.startswith('<section id="drain"') and 'hx-trigger="every 2s"' in html
     assert 'data-state="migrating"' in html and 'data-state="waiting"' in html
-    while drain_migration.server_drain_migrate_step(server_id=x4.pk) is not None:
-        pass
+    until_done(
+        lambda: drain_migration.server_drain_migrate_step(server_id=x4.pk) is None, what="moving x4's VMs off"
+    )
     html = client.get(
         f"/inventory/servers/{x4.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="drain"
     ).content.decode()

@@ -10,22 +10,12 @@ from inventory import services
 from inventory.bmc import PowerAction, PowerState, gateway_for
 from inventory.models import PowerRequest, ServerRole
 from inventory.services import PowerActionRefused
-from kennel.celery import app
 from portal.models import AuditEvent, Role
 from tests.factories import ServerFactory, UserFactory
-from tests.inventory.conftest import target_of
+from tests.fixtures.bmcs import target_of
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_tasks():
-    """Tasks run in the test's process when their transaction commits, as a worker would run them."""
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def server_on(spec, *, name: str = "PX1", roles: list[str] | None = None):

@@ -15,8 +15,8 @@ from inventory.bmc import PowerAction, PowerState, gateway_for
 from inventory.models import PowerRequest
 from kennel.celery import app
 from portal.models import AuditEvent
-from tests.factories import ServerFactory
-from tests.inventory.conftest import target_of
+from tests.factories import PowerRequestFactory, ServerFactory
+from tests.fixtures.bmcs import target_of
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def server_on(spec, name="PX1"):
 
 def running(server, user, action: str, *, for_seconds: float) -> PowerRequest:
     """A request a worker claimed ``for_seconds`` ago and never finished."""
-    return PowerRequest.objects.create(
+    return PowerRequestFactory(
         server=server,
         action=action,
         reason="replace PSU",
@@ -113,7 +113,7 @@ def test_a_request_whose_server_lost_its_bmc_is_failed_unconfirmed(admin, settin
 def test_young_running_and_other_requests_are_left_alone(admin, bmcs, settings):
     server = server_on(bmcs["ipmi"])
     young = running(server, admin, "on", for_seconds=settings.KENNEL_POWER_STUCK_AFTER - 30)
-    queued = PowerRequest.objects.create(server=server, action="on", reason="r", requested_by=admin)
+    queued = PowerRequestFactory(server=server, requested_by=admin)
     assert services.power_requests_recover(timeout=5) == []
     young.refresh_from_db()
     queued.refresh_from_db()

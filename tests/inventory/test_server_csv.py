@@ -11,7 +11,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from inventory import services
-from inventory.crypto import secret_decrypt
 from inventory.models import DataCenter, Server
 from inventory.server_csv import (
     EXPORT_COLUMNS,
@@ -20,6 +19,7 @@ from inventory.server_csv import (
     servers_csv_plan,
     servers_csv_stage,
 )
+from portal.crypto import secret_decrypt
 from portal.models import AuditEvent
 from tests.factories import DataCenterFactory, ServerFactory
 from tests.matrix import check_matrix

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from bmcsim.fleet import BmcSpec
 from inventory import services
-from inventory.crypto import secret_decrypt
 from inventory.models import HardwareState, Server
+from portal.crypto import secret_decrypt
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
 
@@ -193,6 +193,36 @@ def test_the_poll_task_calls_the_service(bmcs):
     server = with_bmc(ServerFactory(), bmcs["redfish"])
     bmc_poll.apply()
     assert HardwareState.objects.get(server=server).reachable is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduled_poll_is_left_alone_while_another_workers_poll_runs(bmcs):
+    import threading
+
+    from portal.worker import work_lock
+
+    server = with_bmc(ServerFactory(), bmcs["redfish"])
+    held, release, results = threading.Event(), threading.Event(), []
+
+    def other_worker() -> None:  # holds the poll's lock on its own database connection
+        from django.db import connection
+
+        with work_lock("bmc-poll", 0) as got:
+            results.append(got)
+            held.set()
+            release.wait(30)
+        connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert held.wait(30) and results == [True]
+        assert services.bmc_poll_scheduled() is None
+        assert not HardwareState.objects.filter(server=server).exists()
+    finally:
+        release.set()
+        thread.join()
+    assert services.bmc_poll_scheduled().polled == 1
 
 
 class _Collector(logging.Handler):

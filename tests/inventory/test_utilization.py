@@ -16,10 +16,10 @@ from inventory.selectors import (
 )
 from portal.cloud import cloud, override
 from portal.cloud.fake import ComputeHost, FakeCloud
-from provisioning.models import CloudFlavor, UnmanagedServer, VmRequest
+from provisioning.models import CloudFlavor, VmRequest
 from provisioning.selectors import host_fit_count
 from provisioning.services import catalog_refresh
-from tests.factories import DataCenterFactory, ServerFactory
+from tests.factories import DataCenterFactory, ServerFactory, UnmanagedServerFactory, VmRequestFactory
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
@@ -102,19 +102,9 @@ def test_usage_free_and_percent_follow_the_running_vm(estate, manager):
 
 def test_hosts_carry_their_physical_server_and_vm_count(estate, manager, team, member):
     x2 = estate.list_resource_providers()[0].name
-    VmRequest.objects.create(
-        team=team, owner=member, name="a", architecture="x86_64", image_name="i", flavor_name="f",
-        vcpus=1, ram_mb=512, disk_gb=1, status=VmRequest.Status.ACTIVE, host="x3",
-    )  # fmt: skip
-    VmRequest.objects.create(
-        team=team, owner=member, name="b", architecture="x86_64", image_name="i", flavor_name="f",
-        vcpus=1, ram_mb=512, disk_gb=1, status=VmRequest.Status.DELETED, host="x3",
-    )  # fmt: skip
-    from django.utils import timezone
-
-    UnmanagedServer.objects.create(
-        server_id="u1", name="stray", project_id="p", status="ACTIVE", host="x3", seen_at=timezone.now()
-    )
+    VmRequestFactory(team=team, owner=member, status=VmRequest.Status.ACTIVE, host="x3")
+    VmRequestFactory(team=team, owner=member, status=VmRequest.Status.DELETED, host="x3")
+    UnmanagedServerFactory(status="ACTIVE", host="x3")
     hosts = _by_name(host_utilization_list(user=manager))
     assert hosts["x3"].vm_count == 2  # the active VM and the unmanaged one, not the deleted one
     assert (hosts["x2"].server_name, hosts["x2"].datacenter) == ("srv-x2", "Data center 1")

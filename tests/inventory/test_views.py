@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from inventory import services
 from inventory.models import HardwareState, Server
 from portal.models import AuditEvent
-from tests.factories import ServerFactory
+from tests.factories import HardwareStateFactory, ServerFactory
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
@@ -28,17 +27,11 @@ def server(db):
         username="bmc-user-x9",
         password=PASSWORD,
     )
-    now = timezone.now()
-    HardwareState.objects.create(
+    HardwareStateFactory(
         server=server,
-        power_state="on",
-        health="ok",
-        reachable=True,
         sensors=[{"name": "CPU1 Temp", "kind": "temperature", "value": 52.0, "health": "ok"}],
         max_temperature_c=52.0,
         power_watts=236.0,
-        polled_at=now,
-        last_seen_at=now,
     )
     return server
 
@@ -131,7 +124,7 @@ def test_an_admin_changes_the_bmc_and_a_blank_password_keeps_the_old_one(admin, 
     assert response.status_code == 302
     server.refresh_from_db()
     assert (server.bmc_protocol, server.bmc_address, server.bmc_port) == ("redfish", "10.0.0.19", 443)
-    from inventory.crypto import secret_decrypt
+    from portal.crypto import secret_decrypt
 
     assert secret_decrypt(server.bmc_password_encrypted) == PASSWORD
     event = AuditEvent.objects.filter(action="server.bmc_set", actor=admin).get()
@@ -195,7 +188,7 @@ def test_the_bmc_api_takes_a_password_and_never_returns_it(admin, server):
     }
     assert "new-pw-1" not in response.content.decode()
     server.refresh_from_db()
-    from inventory.crypto import secret_decrypt
+    from portal.crypto import secret_decrypt
 
     assert secret_decrypt(server.bmc_password_encrypted) == "new-pw-1"
 

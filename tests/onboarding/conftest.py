@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from onboarding import services
-from onboarding.models import Onboarding, QuotaTemplate
+from onboarding.models import Onboarding
 from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.models import Role
-from tests.factories import UserFactory
+from tests.factories import QuotaTemplateFactory, UserFactory
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def fake(db):
 
 @pytest.fixture
 def template(db):
-    return QuotaTemplate.objects.create(
+    return QuotaTemplateFactory(
         name="small", values={"instances": 5, "cores": 12, "ram_mb": 24576, "floating_ips": 3}
     )
 
@@ -36,15 +36,6 @@ def crew(db):
         "member": UserFactory(username="mem"),
         "team_admin": UserFactory(username="tad", role=Role.ADMIN),
     }
-
-
-def run(onboarding: Onboarding, *, rounds: int = 20) -> Onboarding:
-    """What the worker does: advance until the chain stops waiting."""
-    for _ in range(rounds):
-        if services.onboarding_advance(onboarding_id=onboarding.pk) == services.Advance.DONE:
-            break
-    onboarding.refresh_from_db()
-    return onboarding
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 from kennel.demo import demo_onboard
 from onboarding.models import Onboarding
-from tests.onboarding.conftest import run
+from tests.onboarding.worker import run
 
 
 def test_the_demo_onboards_gamma_once_and_the_chain_finishes(fake):

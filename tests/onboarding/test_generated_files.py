@@ -20,6 +20,7 @@ from django.urls import reverse
 from onboarding.models import CloudAccount, Onboarding
 from onboarding.selectors import cloud_credentials
 from portal.models import Team
+from tests.factories import CloudAccountFactory, OnboardingFactory
 
 
 def hostile(marker) -> dict[str, str]:
@@ -40,10 +41,8 @@ def hostile_download(tmp_path, team, member, admin):
     """The member's two files for a team whose stored names are all hostile."""
     marker = "pwned"  # relative: bash runs in tmp_path, and the names must fit their columns
     values = hostile(marker)
-    onboarding = Onboarding.objects.create(team=team, requested_by=admin, state=Onboarding.State.DONE)
-    CloudAccount.objects.create(
-        user=member, keystone_name="member", keystone_user_id="k1", created_by_kennel=True
-    )
+    onboarding = OnboardingFactory(team=team, requested_by=admin, state=Onboarding.State.DONE)
+    CloudAccountFactory(user=member, keystone_name="member", keystone_user_id="k1")
     # Past the validators: straight UPDATEs.
     Team.objects.filter(pk=team.pk).update(
         name=values["team_name"], slug=values["slug"], openstack_project_id=values["project_id"]

@@ -4,12 +4,11 @@ the cloud's admin. Every test uses unique names and removes what it made, even w
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 
-import openstack
 import pytest
+from django.core.exceptions import ValidationError
 
 from onboarding import services
 from onboarding.models import Onboarding, QuotaTemplate, SubnetAllocation
@@ -17,17 +16,14 @@ from portal.cloud import cloud, override
 from portal.cloud.gateway import CloudRequestError
 from portal.models import Role
 from provisioning.models import VmRequest
-from tests.factories import UserFactory
-from tests.live import celery_worker, eventually
-from tests.portal.cloud.conftest import wait_active
+from tests.factories import UserFactory, VmRequestFactory
+from tests.fixtures.local_cloud import admin_connection, wait_active
+from tests.live import celery_worker
+from tests.polling import eventually
 from tests.portal.cloud.test_contract import flavor, image_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 State = Onboarding.State
-
-
-def admin_connection() -> openstack.connection.Connection:
-    return openstack.connect(cloud=os.environ.get("OS_CLOUD", "kennel-admin"))
 
 
 def run(onboarding: Onboarding, timeout: float = 180) -> Onboarding:
@@ -220,24 +216,12 @@ def test_a_failure_at_the_router_resumes_to_the_same_end_and_offboarding_leaves_
         metadata={"kennel-request": "integration"},
     )
     server = wait_active(gateway, server.id)
-    vm = VmRequest.objects.create(
-        team=onboarding.team,
-        owner=crew["member"],
-        name=server.name,
-        architecture="x86_64",
-        image_name="cirros",
-        flavor_name="m1.tiny",
-        vcpus=1,
-        ram_mb=512,
-        disk_gb=1,
-        status=VmRequest.Status.ACTIVE,
-        server_id=server.id,
-    )
+    vm = VmRequestFactory(team=onboarding.team, owner=crew["member"], name=server.name, server_id=server.id)
     public = next(n for n in gateway.list_networks(external=True) if n.name == "public")
     fip = gateway.create_floating_ip(project_id=project_id, external_network_id=public.id)
     gateway.attach_floating_ip(floating_ip_id=fip.id, server_id=server.id)
 
-    with pytest.raises(Exception, match=server.name):
+    with pytest.raises(ValidationError, match=server.name):
         services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm="")
     services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm=slug)
     onboarding = run(onboarding)

@@ -16,8 +16,8 @@ from portal.cloud.gateway import CloudRequestError, CloudUnavailable, QuotaServi
 from portal.models import Membership, Team
 from provisioning.models import VmRequest
 from quotas.models import QuotaRequest
-from tests.factories import TeamFactory, UserFactory
-from tests.onboarding.conftest import run
+from tests.factories import TeamFactory, UserFactory, VmRequestFactory
+from tests.onboarding.worker import run
 
 State = Onboarding.State
 
@@ -277,17 +277,12 @@ def make_vm(fake, onboarding, owner) -> VmRequest:
         metadata={"kennel-request": "1"},
     )
     fake.settle()
-    return VmRequest.objects.create(
+    return VmRequestFactory(
         team=onboarding.team,
         owner=owner,
         name="vm1",
-        architecture="x86_64",
         image_name=image.name,
         flavor_name=size.name,
-        vcpus=1,
-        ram_mb=512,
-        disk_gb=1,
-        status=VmRequest.Status.ACTIVE,
         server_id=server.id,
     )
 

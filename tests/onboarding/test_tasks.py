@@ -45,7 +45,7 @@ def test_a_membership_change_reaches_the_cloud_through_the_task(
     fake, onboard, crew, eager_tasks, django_capture_on_commit_callbacks
 ):
     from onboarding import services
-    from tests.onboarding.conftest import run
+    from tests.onboarding.worker import run
 
     onboarding = run(onboard("gamma"))
     with django_capture_on_commit_callbacks(execute=True):

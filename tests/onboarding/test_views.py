@@ -11,7 +11,13 @@ import yaml
 from django.test import Client
 
 from onboarding import services
-from onboarding.models import CloudAccount, Onboarding, OnboardingStep, QuotaTemplate
+from onboarding.models import CloudAccount, Onboarding, QuotaTemplate
+from tests.factories import (
+    CloudAccountFactory,
+    OnboardingFactory,
+    OnboardingStepFactory,
+    QuotaTemplateFactory,
+)
 from tests.matrix import check_matrix
 
 ADMIN_ONLY = {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 200}
@@ -27,7 +33,7 @@ def onboarded(team, member, admin, fake):
     project = fake.create_project(name="alpha-kennel", description="Kennel team alpha: Alpha")
     team.openstack_project_id = project.id
     team.save()
-    onboarding = Onboarding.objects.create(
+    onboarding = OnboardingFactory(
         team=team,
         requested_by=admin,
         state=Onboarding.State.FAILED,
@@ -35,18 +41,14 @@ def onboarded(team, member, admin, fake):
         region_name="RegionOne",
         interface="public",
     )
-    OnboardingStep.objects.create(
-        onboarding=onboarding, phase="onboard", name="project", position=0, status="failed", message="boom"
-    )
+    OnboardingStepFactory(onboarding=onboarding, status="failed", message="boom")
     keystone = fake.create_user(name="member", description="Kennel: portal user member")
-    CloudAccount.objects.create(
-        user=member, keystone_name="member", keystone_user_id=keystone.id, created_by_kennel=True
-    )
+    CloudAccountFactory(user=member, keystone_name="member", keystone_user_id=keystone.id)
     return onboarding
 
 
 def test_admin_pages_are_for_admins_only(people, onboarded):
-    template = QuotaTemplate.objects.create(name="t", values={"cores": 4})
+    template = QuotaTemplateFactory(name="t", values={"cores": 4})
     for url in (
         "/onboarding/",
         "/onboarding/new/",
@@ -190,7 +192,7 @@ def test_a_quota_template_with_a_bad_value_is_refused(admin, db):
 
 
 def test_every_other_action_is_guarded(people, onboarded, member):
-    template = QuotaTemplate.objects.create(name="t", values={"cores": 4})
+    template = QuotaTemplateFactory(name="t", values={"cores": 4})
     admin_post = {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 302}
     check_matrix(people, f"/onboarding/templates/{template.pk}/delete/", admin_post, method="post")
     check_matrix(people, "/onboarding/orphans/", admin_post, method="post")

@@ -51,7 +51,7 @@ def _candidates(kind: str, name: str) -> list[str]:
         return ["1"]
     if kind == SlugConverter.__name__:
         return ["alpha", "x"]
-    return ["alpha", "1", "x", "clouds.yaml"]
+    return ["alpha", "1", "x", "clouds.yaml", "portal"]  # portal: an app label (Django admin)
 
 
 def project_urls() -> list[str]:

@@ -13,9 +13,6 @@ from portal.inputs import INTEGER_MAX, object_id
 from portal.models import AuditEvent
 from quotas.models import QuotaRequest, QuotaRule
 from tests.factories import ServerFactory
-from tests.provisioning.conftest import fake_cloud  # noqa: F401
-from tests.provisioning.test_views import vm  # noqa: F401
-from tests.quotas.conftest import lead_member, pending, synced  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +35,7 @@ def test_object_id_reads_ids():
 
 
 @pytest.mark.parametrize("odd", ["abc", "²", "1" * 5000, "-1", "%ED%A0%80", "9" * 30])
-def test_the_vm_form_and_its_preview_ignore_ids_that_are_not_ids(member, fake_cloud, odd):  # noqa: F811
+def test_the_vm_form_and_its_preview_ignore_ids_that_are_not_ids(member, fake_cloud, odd):
     client = client_for(member)
     query = {"team": odd, "architecture": "x86_64", "image": odd, "flavor": odd, "profile": odd}
     page = client.get(reverse("provisioning:vm-request"), query, headers={"HX-Request": "true"})
@@ -62,7 +59,7 @@ def test_people_refuses_a_person_that_is_not_an_id(admin, member):
 
 
 @pytest.mark.parametrize("days", ["1000000000", "9" * 40, "-5", "abc", "\x00"])
-def test_a_lease_extended_by_absurd_days_is_refused_with_a_message(member, vm, days):  # noqa: F811
+def test_a_lease_extended_by_absurd_days_is_refused_with_a_message(member, vm, days):
     before = vm.expires_at
     response = client_for(member).post(
         reverse("provisioning:vm-extend", args=[vm.pk]), {"days": days}, follow=True
@@ -74,14 +71,14 @@ def test_a_lease_extended_by_absurd_days_is_refused_with_a_message(member, vm, d
     assert "flash-error" in page
 
 
-def test_a_lease_past_the_limit_says_the_limit(member, vm, settings):  # noqa: F811
+def test_a_lease_past_the_limit_says_the_limit(member, vm, settings):
     response = client_for(member).post(
         reverse("provisioning:vm-extend", args=[vm.pk]), {"days": "91"}, follow=True
     )
     assert f"at most {settings.KENNEL_VM_LEASE_MAX_DAYS} days" in response.content.decode()
 
 
-def test_quota_values_past_any_integer_are_form_errors(lead_member, team, synced):  # noqa: F811
+def test_quota_values_past_any_integer_are_form_errors(lead_member, team, synced):
     url = reverse("quotas:request-create", args=[team.slug])
     response = client_for(lead_member).post(url, {"dim_cores": str(INTEGER_MAX + 1), "reason": "CI"})
     assert response.status_code == 200
@@ -90,7 +87,7 @@ def test_quota_values_past_any_integer_are_form_errors(lead_member, team, synced
 
 
 @pytest.mark.parametrize("act,field", [("reject", "reason"), ("ask", "question"), ("approve", "comment")])
-def test_a_nul_in_a_decision_text_is_refused_with_a_message(admin, pending, act, field):  # noqa: F811
+def test_a_nul_in_a_decision_text_is_refused_with_a_message(admin, pending, act, field):
     url = reverse("quotas:request-act", args=[pending.pk, act])
     response = client_for(admin).post(url, {field: "no\x00pe", "dim_cores": "80"}, follow=True)
     assert response.status_code == 200

@@ -64,6 +64,8 @@ def test_production_without_allowed_hosts_refuses_to_start():
 def test_production_deploy_check_is_clean(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text(GOOD_SECRET)
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
     result = run_django(
         {
             "KENNEL_MODE": "production",
@@ -71,6 +73,11 @@ def test_production_deploy_check_is_clean(tmp_path):
             "DJANGO_ALLOWED_HOSTS": "kennel.example.org",
             "DATABASE_URL": "postgres://k@127.0.0.1/k",
             "KENNEL_ENCRYPTION_KEY": GOOD_FERNET_KEY,
+            # what kennel/checks.py asks of a deployment on more than one machine
+            "REDIS_URL": "redis://redis.example.org:6379/0",
+            "EMAIL_HOST": "smtp.example.org",
+            "KENNEL_BASE_URL": "https://kennel.example.org",
+            "OS_CLIENT_CONFIG_FILE": str(clouds),
         },
         "check",
         "--deploy",

@@ -14,21 +14,9 @@ from portal.models import AuditEvent
 from provisioning import services
 from provisioning.models import VmEvent, VmRequest
 from tests.matrix import check_matrix
-from tests.provisioning.conftest import flavor, image
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def vm(fake_cloud, member, team):
-    vm = services.vm_request_submit(
-        actor=member, team=team, name="web1", image=image(), flavor=flavor(), source="test"
-    )
-    while not services.vm_request_build_advance(request_id=vm.pk):
-        pass
-    vm.refresh_from_db()
-    return vm
 
 
 @pytest.fixture

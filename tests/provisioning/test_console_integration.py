@@ -13,7 +13,8 @@ from portal.cloud.gateway import ServerAction
 from portal.services import team_link_project
 from provisioning import services
 from provisioning.models import VmRequest
-from tests.provisioning.conftest import flavor, image, offer_every_image
+from tests.fixtures.fake_cloud import flavor, image, offer_every_image
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -40,13 +41,13 @@ def vm(member, team):
 
 
 def settle(vm, want, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
+    def look() -> str:
         services.vm_refresh(request_id=vm.pk)
         vm.refresh_from_db()
-        if vm.server_state == want or time.monotonic() > deadline:
-            return vm
-        time.sleep(0.5)
+        return vm.server_state
+
+    eventually(look, lambda state: state == want, timeout=timeout, what=f"{vm.name}'s state (want {want})")
+    return vm
 
 
 def test_the_state_follows_the_server_and_the_console_link_answers(member, vm):

@@ -32,7 +32,7 @@ from provisioning import services
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, UnmanagedServer, VmRequest
 from quotas.models import TeamQuota
 from quotas.selectors import team_usage
-from tests.provisioning.conftest import flavor, image, offer_every_image
+from tests.fixtures.fake_cloud import flavor, image, offer_every_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -10,26 +10,16 @@ import pytest
 
 from portal.cloud import cloud
 from portal.cloud.gateway import QuotaService
-from portal.services import team_link_project
 from provisioning import floating_ips, services
 from provisioning.models import CloudFloatingIp, VmRequest
 from quotas.selectors import team_quota_table
 from quotas.services import quota_sync
-from tests.live import celery_worker, eventually
-from tests.provisioning.conftest import offer_every_image
+from tests.live import celery_worker
+from tests.polling import eventually
 from tests.provisioning.test_integration import delete_and_wait, request_vm, status_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 Status = VmRequest.Status
-
-
-@pytest.fixture
-def linked_team(team):
-    """Team Alpha linked to the local cloud's ``alpha`` project, the catalog mirrored."""
-    team_link_project(actor=None, team=team, project="alpha")
-    services.catalog_refresh()
-    offer_every_image()
-    return team
 
 
 def kennel_usage(team) -> int:

@@ -13,24 +13,15 @@ from celery import current_app
 from django.utils import timezone
 
 from portal.cloud import cloud
-from portal.services import team_link_project
 from provisioning import services
 from provisioning.models import VmRequest
-from tests.live import ROOT, celery_worker, eventually
-from tests.provisioning.conftest import flavor, image, offer_every_image
+from tests.fixtures.fake_cloud import flavor, image
+from tests.live import ROOT, celery_worker
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 Status = VmRequest.Status
 X86_HOSTS = {"x2", "x3", "x4"}
-
-
-@pytest.fixture
-def linked_team(team):
-    """Team Alpha linked to the local cloud's ``alpha`` project, the catalog mirrored."""
-    team_link_project(actor=None, team=team, project="alpha")
-    services.catalog_refresh()
-    offer_every_image()
-    return team
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,8 @@ from provisioning.sync import Part, mirror_run
 from quotas.models import TeamQuota
 from quotas.selectors import team_usage
 from quotas.services import quota_mirror_refresh
-from tests.provisioning.conftest import flavor, image
+from tests.fixtures.fake_cloud import flavor, image
+from tests.polling import until_done
 
 pytestmark = pytest.mark.django_db
 Status = VmRequest.Status
@@ -29,8 +30,7 @@ def built(member, team, name="vm1", size="m1.tiny"):
     vm = services.vm_request_submit(
         actor=member, team=team, name=name, image=image(), flavor=flavor(size), source="test"
     )
-    while not services.vm_request_build_advance(request_id=vm.pk):
-        pass
+    until_done(lambda: services.vm_request_build_advance(request_id=vm.pk), what=f"building {vm.name}")
     vm.refresh_from_db()
     return vm
 

@@ -12,7 +12,8 @@ from portal.cloud.gateway import ServerAction
 from provisioning import services
 from provisioning.models import VmRequest
 from provisioning.server_states import action_allowed, server_state_for
-from tests.provisioning.conftest import flavor, image
+from tests.fixtures.fake_cloud import flavor, image
+from tests.polling import until_done
 
 Status = VmRequest.Status
 
@@ -81,8 +82,7 @@ def built(member, team, name="web1"):
     vm = services.vm_request_submit(
         actor=member, team=team, name=name, image=image(), flavor=flavor(), source="test"
     )
-    while not services.vm_request_build_advance(request_id=vm.pk):
-        pass
+    until_done(lambda: services.vm_request_build_advance(request_id=vm.pk), what=f"building {vm.name}")
     vm.refresh_from_db()
     return vm
 
@@ -156,8 +156,7 @@ def test_a_deleted_vm_shows_deleted_whatever_its_server_was(fake_cloud, member, 
     services.vm_delete_request(actor=member, vm=vm, source="test")
     vm.refresh_from_db()
     assert (vm.state, vm.lifecycle_shown) == ("running", True)  # the server still runs; being deleted
-    while not services.vm_delete_advance(request_id=vm.pk):
-        pass
+    until_done(lambda: services.vm_delete_advance(request_id=vm.pk), what=f"deleting {vm.name}")
     vm.refresh_from_db()
     assert (vm.status, vm.server_state, vm.state) == ("deleted", "deleted", "deleted")
 

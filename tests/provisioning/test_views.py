@@ -8,21 +8,10 @@ from rest_framework.test import APIClient
 
 from provisioning import services
 from provisioning.models import VmRequest
+from tests.fixtures.fake_cloud import flavor, image
 from tests.matrix import check_matrix
-from tests.provisioning.conftest import flavor, image
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def vm(fake_cloud, member, team):
-    vm = services.vm_request_submit(
-        actor=member, team=team, name="web1", image=image(), flavor=flavor(), source="test"
-    )
-    while not services.vm_request_build_advance(request_id=vm.pk):
-        pass
-    vm.refresh_from_db()
-    return vm
 
 
 def test_vm_pages_matrix(people, vm):

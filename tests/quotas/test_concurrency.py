@@ -13,7 +13,7 @@ from provisioning import services as vms
 from provisioning.models import VmRequest
 from quotas import services
 from quotas.models import TeamQuota
-from tests.provisioning.conftest import flavor, image
+from tests.fixtures.fake_cloud import flavor, image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,9 @@ from portal.services import team_link_project
 from provisioning.services import catalog_refresh
 from quotas import services
 from quotas.models import QuotaRequest
-from tests.live import celery_worker, eventually
-from tests.portal.cloud.conftest import wait_active, wait_gone
+from tests.fixtures.local_cloud import wait_active, wait_gone
+from tests.live import celery_worker
+from tests.polling import eventually
 from tests.portal.cloud.test_contract import flavor, image_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -14,11 +14,12 @@ from portal.cloud.fake import FakeCloud
 from portal.cloud.gateway import CloudRequestError, CloudUnavailable, QuotaService
 from portal.models import AuditEvent, Team
 from provisioning import services as vms
-from provisioning.models import UnmanagedServer, VmRequest
+from provisioning.models import VmRequest
 from quotas import services
 from quotas.models import QuotaPolicy, QuotaRequest, QuotaRule, TeamQuota, TeamUsageSample
 from quotas.selectors import hardware_capacity, quota_vm_fit_count, team_quota_table, team_usage
-from tests.provisioning.conftest import flavor, image
+from tests.factories import UnmanagedServerFactory
+from tests.fixtures.fake_cloud import flavor, image
 
 pytestmark = pytest.mark.django_db
 Status = QuotaRequest.Status
@@ -58,17 +59,13 @@ def test_usage_is_counted_from_the_vms_holding_resources_not_stored(synced, memb
     VmRequest.objects.filter(pk=gone.pk).update(status=VmRequest.Status.DELETED)
     failed = submit_vm(member, team, name="d", size="m1.large")
     VmRequest.objects.filter(pk=failed.pk).update(status=VmRequest.Status.FAILED)
-    UnmanagedServer.objects.create(
-        server_id="x",
-        name="by-hand",
+    UnmanagedServerFactory(
         project_id=team.openstack_project_id,
         team=team,
-        status="ACTIVE",
         architecture="x86_64",
         vcpus=4,
         ram_mb=8192,
         disk_gb=80,
-        seen_at=timezone.now(),
     )
     used = team_usage(team)
     assert used["instances"] == 3 and used["cores"] == 2 + 1 + 4 and used["ram_mb"] == 4096 + 2048 + 8192

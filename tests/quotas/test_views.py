@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from quotas import services
 from quotas.models import QuotaRequest, QuotaRule, TeamQuota
+from tests.fixtures.fake_cloud import image
 from tests.matrix import check_matrix
-from tests.provisioning.conftest import image
 
 pytestmark = pytest.mark.django_db
 Status = QuotaRequest.Status

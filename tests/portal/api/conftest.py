@@ -32,7 +32,7 @@ from provisioning import services as provisioning_services
 from provisioning.models import CloudFlavor, CloudImage, Profile
 from quotas import services as quota_services
 from tests.factories import MembershipFactory, ServerFactory, TeamFactory, UserFactory
-from tests.provisioning.conftest import offer_every_image
+from tests.fixtures.fake_cloud import offer_every_image
 
 
 @dataclass

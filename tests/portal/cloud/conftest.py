@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from portal.cloud.gateway import CloudGateway, CloudNotFound, Server
+from portal.cloud.gateway import CloudGateway, CloudNotFound
+from tests.fixtures.local_cloud import wait_gone
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -58,32 +57,3 @@ def project(gateway):
             with contextlib.suppress(CloudNotFound):
                 gateway.delete_security_group(group.id)
     gateway.delete_project(created.id)
-
-
-def wait_for(
-    gateway: CloudGateway, server_id: str, done: Callable[[Server], bool], timeout: float = 90
-) -> Server:
-    """Poll until ``done(server)``; fails with the server's last state."""
-    deadline = time.monotonic() + timeout
-    server = gateway.get_server(server_id)
-    while not done(server):
-        if time.monotonic() > deadline:
-            pytest.fail(f"server {server.name} stuck at {server.status}/{server.task_state}: {server.fault}")
-        time.sleep(0.3)
-        server = gateway.get_server(server_id)
-    return server
-
-
-def wait_active(gateway: CloudGateway, server_id: str) -> Server:
-    return wait_for(gateway, server_id, lambda s: s.status in ("ACTIVE", "ERROR") and s.settled)
-
-
-def wait_gone(gateway: CloudGateway, server_id: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            gateway.get_server(server_id)
-        except CloudNotFound:
-            return
-        time.sleep(0.3)
-    pytest.fail(f"server {server_id} was not deleted within {timeout} s")

@@ -23,7 +23,7 @@ from portal.cloud.gateway import (
     QuotaService,
     ServerAction,
 )
-from tests.portal.cloud.conftest import wait_active, wait_for, wait_gone
+from tests.fixtures.local_cloud import wait_active, wait_for, wait_gone
 
 X86_HOSTS = {"x2", "x3", "x4"}
 

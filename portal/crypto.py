@@ -1,4 +1,5 @@
-"""Encryption at rest for stored secrets (BMC passwords), with the keys from KENNEL_ENCRYPTION_KEY.
+"""Encryption at rest for stored secrets (BMC passwords, members' cloud credentials), with the keys from
+KENNEL_ENCRYPTION_KEY. The core's, so every app encrypts the same way.
 
 Fernet (AES-128-CBC with HMAC-SHA256, from ``cryptography``): authenticated, so a tampered or
 foreign ciphertext fails loudly instead of decrypting to garbage. The first key encrypts; all keys

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
 from inventory import services
-from inventory.crypto import SecretUnreadable, secret_decrypt, secret_encrypt, secret_is_current
+from portal.crypto import SecretUnreadable, secret_decrypt, secret_encrypt, secret_is_current
 from portal.models import AuditEvent
 from tests.factories import ServerFactory
 
