@@ -496,7 +496,7 @@ class CloudFloatingIp(models.Model):
 
 class TeamVmUsage(models.Model):
     """What a team's active VMs hold, summed: a rollup the database keeps (a trigger on VmRequest, see
-    migration 0013), so the dashboard and the quota pages never sum 50,000 VM rows per view. Read it
+    migration 0014), so the dashboard and the quota pages never sum 50,000 VM rows per view. Read it
     through ``provisioning.selectors``; never written by Python code."""
 
     team = models.OneToOneField(Team, primary_key=True, on_delete=models.CASCADE, related_name="vm_usage")
@@ -515,7 +515,7 @@ class TeamVmUsage(models.Model):
 
 class HostVmCount(models.Model):
     """How many servers a compute host runs: Kennel's active VMs plus the servers made outside Kennel,
-    kept by the database (triggers on VmRequest and UnmanagedServer, see migration 0013)."""
+    kept by the database (triggers on VmRequest and UnmanagedServer, see migration 0014)."""
 
     # The host's name, not a constraint: a VM may name a host the mirror does not (yet) have.
     host = models.OneToOneField(

@@ -166,7 +166,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('portal', '0007_names_refuse_control_characters_user'),
-        ('provisioning', '0012_names_refuse_control_characters'),
+        ('provisioning', '0013_vm_lease_enforced_at'),
     ]
 
     operations = [
