@@ -1,6 +1,6 @@
 # Thin aliases; the work is in scripts/ and devcloud/.
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format messages devcloud devcloud-stop devcloud-status bootstrap
+.PHONY: help run test bench lint format messages devcloud devcloud-stop devcloud-status bootstrap
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -10,6 +10,9 @@ run: ## install what is missing, start the portal with demo data on http://127.0
 
 test: ## install what is missing, start PostgreSQL/Redis/the local cloud, lint and run the whole suite
 	scripts/test.sh $(ARGS)
+
+bench: ## run every benchmark (ONLY="horizon load" for some) against a benchmark cloud; prints one table
+	scripts/bench.sh $(ONLY)
 
 bootstrap: ## only install what is missing (Debian packages, .venv, compiled translations)
 	scripts/bootstrap.sh test

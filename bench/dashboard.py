@@ -38,6 +38,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.report import record  # noqa: E402
 from inventory.history import (  # noqa: E402
     COLUMNS,
     utilization_history_compact,
@@ -230,6 +231,14 @@ def report(label: str) -> None:
         p50, p95, cpu, queries = measure(manager, url)
         print(
             f"  {url:<60} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  (cpu p50 {cpu:5.1f} ms)  {queries:3d} queries"
+        )
+        record(
+            f"{url}, {hosts} hosts",
+            p50_ms=p50,
+            p95_ms=p95,
+            queries=queries,
+            target="p95 <= 50 ms",
+            met=p95 <= 50,
         )
 
 

@@ -30,6 +30,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from bench.report import record  # noqa: E402
 from portal.cloud import override  # noqa: E402
 from portal.cloud.fake import ComputeHost, FakeCloud  # noqa: E402
 from portal.cloud.gateway import QuotaService, ServerAction  # noqa: E402
@@ -48,7 +49,7 @@ def hosts(n: int) -> tuple[ComputeHost, ...]:
 LONG_AGO = datetime.now(UTC) - timedelta(hours=2)
 
 
-def measure(label: str, fake: FakeCloud, run) -> None:
+def measure(label: str, fake: FakeCloud, run, size: str = "") -> None:
     calls = sum(fake.calls.values())
     began = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
@@ -57,6 +58,11 @@ def measure(label: str, fake: FakeCloud, run) -> None:
     print(
         f"{label:<52} {took:8.1f} ms  {len(queries):4d} queries  "
         f"{sum(fake.calls.values()) - calls:2d} gateway calls  {result}"
+    )
+    record(
+        f"{label}{size}",
+        queries=len(queries),
+        value=f"{took:.0f} ms, {sum(fake.calls.values()) - calls} gateway calls",
     )
 
 
@@ -124,25 +130,33 @@ def main() -> None:
             grow(fake, team, owner, kennel=total * 2 // 3 - alive, outside=outside)
             print(f"--- {total} servers ({total * 2 // 3} Kennel's VMs)")
             full = lambda: services.vm_reconcile(full=True)  # noqa: E731
-            measure("servers: complete listing, new servers", fake, full)
-            measure("servers: complete listing, nothing changed", fake, full)
+            size = f", {total:,} servers"
+            measure("servers: complete listing, new servers", fake, full, size)
+            measure("servers: complete listing, nothing changed", fake, full, size)
             measure(
-                "servers: changes-since, nothing changed", fake, lambda: services.vm_reconcile(full=False)
+                "servers: changes-since, nothing changed",
+                fake,
+                lambda: services.vm_reconcile(full=False),
+                size,
             )
             for vm in VmRequest.objects.filter(server_status="ACTIVE").order_by("?")[:20]:
                 fake.server_action(vm.server_id, ServerAction.STOP)
             fake.settle()
-            measure("servers: changes-since, 20 stopped", fake, lambda: services.vm_reconcile(full=False))
+            measure(
+                "servers: changes-since, 20 stopped", fake, lambda: services.vm_reconcile(full=False), size
+            )
             for vm in VmRequest.objects.filter(status=VmRequest.Status.ACTIVE).order_by("?")[:5]:
                 fake.delete_server(vm.server_id)
             fake.settle()
-            measure("servers: changes-since, 5 deleted", fake, lambda: services.vm_reconcile(full=False))
+            measure(
+                "servers: changes-since, 5 deleted", fake, lambda: services.vm_reconcile(full=False), size
+            )
 
     fake = FakeCloud(hosts=hosts(200), portal_user=None)
     with override(fake):
         print("--- 200 compute hosts")
-        measure("hosts: first read", fake, services.hosts_mirror_refresh)
-        measure("hosts: nothing changed", fake, services.hosts_mirror_refresh)
+        measure("hosts: first read", fake, services.hosts_mirror_refresh, ", 200 hosts")
+        measure("hosts: nothing changed", fake, services.hosts_mirror_refresh, ", 200 hosts")
         image = next(i for i in fake.list_images() if i.architecture == "x86_64")
         size = next(f for f in fake.list_flavors() if f.name == "m1.tiny")
         admin = fake.find_project("alpha")
@@ -150,7 +164,9 @@ def main() -> None:
         for i in range(5):
             fake.create_server(project_id=admin.id, name=f"h{i}", image_id=image.id, flavor_id=size.id)
         fake.settle()
-        measure("hosts: 5 servers placed (allocations moved)", fake, services.hosts_mirror_refresh)
+        measure(
+            "hosts: 5 servers placed (allocations moved)", fake, services.hosts_mirror_refresh, ", 200 hosts"
+        )
 
 
 if __name__ == "__main__":

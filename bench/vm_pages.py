@@ -31,6 +31,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.report import record  # noqa: E402
 from portal.models import Membership, Role, Team, User  # noqa: E402
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, VmRequest  # noqa: E402
 from quotas.models import TeamQuota  # noqa: E402
@@ -143,6 +144,14 @@ def report(label: str) -> None:
     ):
         p50, p95, queries = measure(client, url)
         print(f"  {who:<9} {url:<48} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {queries:3d} queries")
+        record(
+            f"{who} {url}, {vms:,} VMs",
+            p50_ms=p50,
+            p95_ms=p95,
+            queries=queries,
+            target="p95 <= 50 ms",
+            met=p95 <= 50,
+        )
 
 
 def main() -> None:

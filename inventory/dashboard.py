@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from inventory.history import Forecast, utilization_forecast
+from inventory.hooks import InventoryEvent
 from inventory.models import HealthChoice, PowerStateChoice
 from inventory.selectors import (
     HostUtilization,
@@ -25,6 +26,7 @@ from inventory.selectors import (
     utilization_by_architecture,
 )
 from portal.access import restrict
+from portal.hooks import hooks_run
 from portal.models import Team, User
 from provisioning.selectors import hosts_synced_at
 
@@ -110,6 +112,7 @@ class AlertKind(StrEnum):
     BMC_UNREACHABLE = "bmc_unreachable"
     TEMPERATURE = "temperature"
     HOST_UTILIZATION = "host_utilization"
+    HOST_HOT = "host_hot"  # from an app above (usage: CPUs really busy, per Prometheus)
 
 
 # How a resource is named in a sentence ("uses 93% of its disk").
@@ -122,6 +125,7 @@ ALERT_LABELS = {
     AlertKind.BMC_UNREACHABLE: gettext_lazy("BMC unreachable"),
     AlertKind.TEMPERATURE: gettext_lazy("Temperature"),
     AlertKind.HOST_UTILIZATION: gettext_lazy("Host nearly full"),
+    AlertKind.HOST_HOT: gettext_lazy("Host running hot"),
 }
 
 
@@ -152,6 +156,12 @@ class Alert:
         if self.kind == AlertKind.TEMPERATURE:
             return _("%(server)s is at %(value).0f °C (alert above %(threshold).0f °C).") % {
                 "server": self.server_name,
+                "value": self.value,
+                "threshold": self.threshold,
+            }
+        if self.kind == AlertKind.HOST_HOT:
+            return _("The CPUs of %(server)s are %(value).0f%% busy (alert at %(threshold).0f%%).") % {
+                "server": self.server_name or self.host,
                 "value": self.value,
                 "threshold": self.threshold,
             }
@@ -222,6 +232,8 @@ def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> 
                         threshold=percent,
                     )
                 )
+    for more in hooks_run(InventoryEvent.ESTATE_ALERTS, user=user):  # the apps above (usage: hot hosts)
+        alerts.extend(more)
     order = list(AlertKind)
     return sorted(alerts, key=lambda a: order.index(a.kind))  # stable: by name within a kind
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("quotas.api.urls")),
     path("", include("catalog.api.urls")),
     path("", include("onboarding.api.urls")),
+    path("", include("usage.api.urls")),
 ]

@@ -19,6 +19,7 @@ _NAVIGATION = [
     (_("Dashboard"), "inventory:dashboard", Capability.INVENTORY_VIEW),
     (_("Servers"), "inventory:server-list", Capability.INVENTORY_VIEW),
     (_("Utilization"), "inventory:utilization", Capability.INVENTORY_VIEW),
+    (_("Usage"), "usage:hosts", Capability.INVENTORY_VIEW),
     (_("Audit log"), "audit-list", Capability.AUDIT_VIEW),
 ]
 # The person's own things, in the menu under their name.

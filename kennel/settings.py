@@ -208,6 +208,7 @@ INSTALLED_APPS = [
     "catalog",
     "quotas",
     "onboarding",
+    "usage",
     "kennel",  # the top floor: composes the apps (demo_load)
 ]
 
@@ -467,6 +468,7 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "provisioning.tasks.vm_leases_enforce",
         "inventory.tasks.utilization_snapshot",
         "inventory.tasks.utilization_history_compact",
+        "usage.tasks.idle_vm_scan",  # Prometheus, then one mail per newly idle VM
     ),
 }
 CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
@@ -498,6 +500,12 @@ CELERY_BEAT_SCHEDULE = {
     # a complete listing every 5 minutes inside the same task), hosts 60 s, images, flavors and
     # quotas 5 minutes. Each run claims its part (a slow run is never joined by a second one), and a
     # run that waited in the queue longer than its period is dropped: the next one is fresher.
+    # Idle VMs: flagged (their owners told once) or unflagged, from Prometheus.
+    "idle-vm-scan": {
+        "task": "usage.tasks.idle_vm_scan",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "vm-reconcile": {
         "task": "provisioning.tasks.vm_reconcile",
         "schedule": timedelta(seconds=15),
@@ -661,6 +669,31 @@ KENNEL_TEMPERATURE_ALERT_C = env_int("KENNEL_TEMPERATURE_ALERT_C", 80, minimum=1
 KENNEL_CAPACITY_ALERT_PERCENT = env_int("KENNEL_CAPACITY_ALERT_PERCENT", 90, minimum=1)
 # The forecast fits a straight line to this many days of hourly utilization history.
 KENNEL_FORECAST_WINDOW_DAYS = env_int("KENNEL_FORECAST_WINDOW_DAYS", 30, minimum=2)
+
+# What servers and VMs really use, read from Prometheus (usage/). Unset: every page says that metrics
+# are not configured. ``make run`` starts one on loopback (exportersim) and sets the URL.
+KENNEL_PROMETHEUS_URL = env_optional("KENNEL_PROMETHEUS_URL")
+if KENNEL_PROMETHEUS_URL and not KENNEL_PROMETHEUS_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"KENNEL_PROMETHEUS_URL={KENNEL_PROMETHEUS_URL!r} must start with http(s)://")
+KENNEL_PROMETHEUS_USERNAME = env_optional("KENNEL_PROMETHEUS_USERNAME")  # basic auth, or:
+KENNEL_PROMETHEUS_PASSWORD = env_optional("KENNEL_PROMETHEUS_PASSWORD")
+KENNEL_PROMETHEUS_TOKEN = env_optional("KENNEL_PROMETHEUS_TOKEN")  # a bearer token
+KENNEL_PROMETHEUS_TIMEOUT = env_int("KENNEL_PROMETHEUS_TIMEOUT", 5, minimum=1)
+# Answers are kept this long (0: never): about one scrape interval, Prometheus has nothing newer sooner.
+KENNEL_PROMETHEUS_CACHE_SECONDS = env_int("KENNEL_PROMETHEUS_CACHE_SECONDS", 15, minimum=0)
+# rate() looks this far back: at least four scrape intervals of the exporters.
+KENNEL_PROMETHEUS_RATE_SECONDS = env_int("KENNEL_PROMETHEUS_RATE_SECONDS", 300, minimum=1)
+# The label naming a host in the node and libvirt exporters' series (its value without a port matches a
+# server's name or hypervisor host name), and the label holding a VM's Nova id in the libvirt series.
+KENNEL_PROMETHEUS_HOST_LABEL = env_str("KENNEL_PROMETHEUS_HOST_LABEL", "instance")
+KENNEL_PROMETHEUS_VM_LABEL = env_str("KENNEL_PROMETHEUS_VM_LABEL", "uuid")
+# A host whose CPUs are busier than this (%) is an alert on the dashboard.
+KENNEL_HOT_HOST_CPU_PERCENT = env_int("KENNEL_HOT_HOST_CPU_PERCENT", 85, minimum=1)
+# A VM is idle when, over this many days, its CPU stayed below this share of its vCPUs (%) and its
+# network (received + sent) below this many bytes per second on average.
+KENNEL_IDLE_DAYS = env_int("KENNEL_IDLE_DAYS", 14, minimum=1)
+KENNEL_IDLE_CPU_PERCENT = env_int("KENNEL_IDLE_CPU_PERCENT", 2, minimum=0)
+KENNEL_IDLE_NETWORK_BYTES = env_int("KENNEL_IDLE_NETWORK_BYTES", 2048, minimum=0)
 
 # The portal's own cloud credentials, in openstacksdk's convention: OS_CLOUD names an entry of the
 # clouds.yaml found at OS_CLIENT_CONFIG_FILE. By default the local devcloud's admin cloud.

@@ -39,6 +39,7 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("quotas/", include("quotas.urls")),
     path("onboarding/", include("onboarding.urls")),
+    path("usage/", include("usage.urls")),
     path("api/", include(api_patterns)),
 ]
 

@@ -176,3 +176,12 @@ def directory_people_sync(*, source: str = DIRECTORY) -> DirectorySyncResult:
         if user is not None and user.left_directory_at is not None and user.username not in result.kept_out:
             result.kept_out.append(user.username)
     return result
+
+
+def directory_people_sync_scheduled() -> DirectorySyncResult | None:
+    """Beat's sync: one at a time across all workers (two at once would keep the same person out
+    twice: two audit entries, two role removals). None, and nothing done, while another one runs."""
+    from portal.worker import work_lock
+
+    with work_lock("directory-sync", 0) as held:
+        return directory_people_sync() if held else None

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from portal import queue, services
-from portal.directory_sync import directory_people_sync
+from portal.directory_sync import directory_people_sync_scheduled
 
 
 # Beat sends one to each queue (settings.KENNEL_TASK_QUEUES), so each queue's workers prove they run.
@@ -26,4 +26,4 @@ def queue_outbox_flush() -> None:
 @shared_task(ignore_result=True)
 def directory_sync() -> None:
     # Company accounts follow the directory: who left it or its groups is kept out (portal.directory_sync).
-    directory_people_sync()
+    directory_people_sync_scheduled()

@@ -51,6 +51,13 @@ python manage.py demo_load
 # Web and workers of this machine add up their counters here for /metrics; emptied at each start.
 export PROMETHEUS_MULTIPROC_DIR="$PWD/var/metrics"
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+# Metrics: Debian's prometheus on loopback scraping the emulated node and libvirt exporters of the demo
+# estate and the cloud's VMs, and this machine's node exporter (as X1), unless one is configured already.
+if [[ -z "${KENNEL_PROMETHEUS_URL:-}" ]] && command -v prometheus >/dev/null; then
+  export KENNEL_PROMETHEUS_URL=http://127.0.0.1:19090
+  start python -m exportersim run --workdir var/prometheus --prometheus-port 19090 \
+    --exporter-port 19100 --node-exporter-port 19101
+fi
 start python manage.py runserver 127.0.0.1:8000
 # One worker per Celery queue (KENNEL_TASK_QUEUES in kennel/settings.py): a slow BMC sweep or a mail
 # outage never waits in front of a VM build.
@@ -60,5 +67,5 @@ start celery -A kennel worker -Q mail -n mail@%h --loglevel INFO --concurrency 1
 start celery -A kennel worker -Q housekeeping -n housekeeping@%h --loglevel INFO --concurrency 1
 start celery -A kennel beat --loglevel INFO --schedule var/celerybeat-schedule
 start python -m bmcsim demo  # the demo servers' emulated BMCs (IPMI and Redfish) on loopback
-echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, workers, beat and the BMC emulators)"
+echo "== Kennel is starting on http://127.0.0.1:8000/ (Ctrl-C stops web, workers, beat, the BMC emulators and Prometheus)"
 wait -n

@@ -39,3 +39,6 @@ def _test_settings(settings):
         ip_network("10.0.0.0/8"),
     ]
     settings.KENNEL_BMC_ALLOWED_PORTS = [(1, 65535)]
+    # Metrics are off unless a test points Kennel at its own Prometheus (tests/usage/conftest.py).
+    settings.KENNEL_PROMETHEUS_URL = None
+    settings.KENNEL_PROMETHEUS_CACHE_SECONDS = 0  # each test sees Prometheus as it is (tests/usage/)

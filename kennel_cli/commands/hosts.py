@@ -7,6 +7,7 @@ import sys
 import time
 
 from kennel_cli.commands import command, noun
+from kennel_cli.commands.top import cmd_host_top
 from kennel_cli.context import Context
 from kennel_cli.errors import CliError, Exit
 from kennel_cli.output import print_fields, print_json, print_table, when
@@ -24,6 +25,10 @@ def register(commands) -> None:
         host, "show", cmd_host_show, "one server: location, roles, BMC reading, drain, power history"
     )
     show.add_argument("server", metavar="SERVER", help="its name or id")
+    top = command(
+        host, "top", cmd_host_top, "what each server really uses: CPU, memory, disk, network (Prometheus)"
+    )
+    top.add_argument("--limit", type=int, default=0, help="only the N busiest")
     power = command(
         host,
         "power",

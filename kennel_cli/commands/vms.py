@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kennel_cli.commands import command, noun
+from kennel_cli.commands.top import cmd_vm_top
 from kennel_cli.context import Context
 from kennel_cli.errors import CliError, Exit
 from kennel_cli.output import StatusLine, addresses, clock, print_fields, print_json, print_table, when
@@ -47,6 +48,10 @@ KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
 def register(commands) -> None:
     vm = noun(commands, "vm", "your team's VMs")
 
+    top = command(vm, "top", cmd_vm_top, "what your running VMs really use, busiest first (Prometheus)")
+    top.add_argument("--team", help="only this team's (its short name), with its totals")
+    top.add_argument("--limit", type=int, default=0, help="only the N busiest")
+    top.add_argument("--page", type=int, default=None, help="50 VMs a page, busiest first")
     listing = command(vm, "list", cmd_vm_list, "VMs you can see (deleted ones with --all)")
     listing.add_argument("--mine", action="store_true", help="only VMs you requested")
     listing.add_argument("--team", help="only this team's (its short name)")

@@ -7,6 +7,9 @@ import pytest
 from kennel import checks
 from tests.portal.test_settings import GOOD_FERNET_KEY, GOOD_SECRET, run_django
 
+# The checks read settings.DATABASES only; no connection is made with the overridden one.
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES:UserWarning")
+
 
 def ids(*results) -> set[str]:
     return {message.id for result in results for message in result}

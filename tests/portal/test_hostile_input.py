@@ -217,7 +217,18 @@ def _build_estate() -> Estate:
         team=team,
         seen_at=timezone.now(),
     )
+    from usage.models import IdleVm
+
+    idle_vm = IdleVm.objects.create(
+        vm=vm,
+        flagged_at=timezone.now(),
+        checked_at=timezone.now(),
+        cpu_percent=0.4,
+        network_bps=90,
+        window_days=14,
+    )
     estate.ids.update(
+        idle_vm=idle_vm,
         floating_ip=floating_ip,
         team=team,
         vm=vm,
@@ -457,6 +468,15 @@ COVERAGE: dict[str, Case] = {
     "onboarding:openrc": Case(kwargs=_slug, roles=("member",)),
     "onboarding:password-reset": Case(kwargs=_slug, get=False, post={}, roles=("member",)),
     "onboarding:password-reveal": Case(kwargs=_slug, get=False, post={}, roles=("member",)),
+    # usage (metrics not configured in tests: the pages say so; the query strings still reach them)
+    "usage:hosts": Case(roles=STAFF),
+    "usage:host-detail": Case(kwargs=_pk("server"), query=("window",), roles=STAFF),
+    "usage:vms": Case(),
+    "usage:vm-detail": Case(kwargs=_pk("vm"), query=("window",)),
+    "usage:team-detail": Case(kwargs=_slug),
+    "usage:idle": Case(),
+    "usage:idle-stop": Case(kwargs=_pk("idle_vm"), get=False, post={}),
+    "usage:idle-delete": Case(kwargs=_pk("idle_vm"), get=False, post={"confirm": "x"}),
 }
 
 # URL names outside this test: the REST API (its own property tests, over the OpenAPI schema) and its

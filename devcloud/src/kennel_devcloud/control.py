@@ -39,6 +39,11 @@ ETC, DATA, LOG, RUN, STAMPS = (ROOT / d for d in ("etc", "data", "log", "run", "
 TEMPLATES = DEVCLOUD / "templates"
 CLOUDS_YAML = ROOT / "clouds.yaml"
 
+# A second cloud (the benchmarks' one, under var/benchcloud) runs beside the first with its own root
+# (DEVCLOUD_ROOT) and every port moved by DEVCLOUD_PORT_OFFSET; DEVCLOUD_VENV lends it an installed venv.
+PORT_OFFSET = int(os.environ.get("DEVCLOUD_PORT_OFFSET", "0"))
+if "DEVCLOUD_VENV" in os.environ:
+    VENV = Path(os.environ["DEVCLOUD_VENV"])
 PORTS = {
     "epmd": 34369,
     "mariadb": 13306,
@@ -52,6 +57,9 @@ PORTS = {
     "cinder": 8776,
     "nova-novncproxy": 6080,
 }
+PORTS = {name: port + PORT_OFFSET for name, port in PORTS.items()}
+# The first cloud's RabbitMQ node keeps its name (its Mnesia folder is named after it).
+RABBITMQ_NODE = f"devcloud{PORT_OFFSET or ''}@localhost"
 KEYSTONE_URL = f"http://127.0.0.1:{PORTS['keystone']}/v3"
 
 # The team's compute hosts. p1 is a Power8 (SMT8): 20 cores x 8 threads.
@@ -212,7 +220,7 @@ def gunicorn(name: str, module: str, port: int, config_env: dict[str, str], extr
 def infrastructure_services() -> list[Service]:
     rabbit_env = {
         "HOME": str(DATA / "rabbitmq"),  # where Erlang keeps its cookie
-        "RABBITMQ_NODENAME": "devcloud@localhost",
+        "RABBITMQ_NODENAME": RABBITMQ_NODE,
         "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
         "RABBITMQ_NODE_PORT": str(PORTS["rabbitmq"]),
         "RABBITMQ_DIST_PORT": str(PORTS["rabbitmq-dist"]),
@@ -451,6 +459,8 @@ def install() -> None:
     )
     if stamp_ok("venv", wanted) and (VENV / "bin" / "kennel-devcloud-nova-control").exists():
         return
+    if "DEVCLOUD_VENV" in os.environ and (VENV / "bin" / "kennel-devcloud-nova-control").exists():
+        return  # another cloud's venv, lent as it is (never installed into from here)
     say(f"installing the OpenStack services into {VENV} (first use)")
     log = LOG / "install.log"
     if not (VENV / "bin" / "python").exists():
@@ -509,6 +519,7 @@ def render_configs(secret: dict[str, str]) -> None:
         "db_url": f"mysql+pymysql://devcloud:{secret['db']}@127.0.0.1:{PORTS['mariadb']}",
         "transport_url": f"rabbit://guest:guest@127.0.0.1:{PORTS['rabbitmq']}/",
         "keystone_url": KEYSTONE_URL,
+        "novncproxy_port": str(PORTS["nova-novncproxy"]),
         "service_password": secret["service"],
     }
     values["nova_clients"] = string.Template((TEMPLATES / "nova-clients.conf").read_text()).substitute(values)
@@ -588,7 +599,13 @@ def spawn(service: Service) -> None:
             service,
         )
     # Few malloc arenas: the threaded Python services otherwise grow one per thread.
-    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "MALLOC_TRIM_THRESHOLD_": "131072", **service.env}
+    env = {
+        **os.environ,
+        **_source_env(),
+        "MALLOC_ARENA_MAX": "1",
+        "MALLOC_TRIM_THRESHOLD_": "131072",
+        **service.env,
+    }
     with service.logfile.open("ab") as out:
         out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(service.argv)}\n".encode())
         out.flush()
@@ -810,12 +827,19 @@ def _shell_quote(arg: str) -> str:
     return "'" + arg.replace("'", "'\\''") + "'"
 
 
+def _source_env() -> dict[str, str]:
+    """This checkout's kennel_devcloud ahead of the venv's (a lent venv's editable install may point at
+    another checkout), and the port offset (seed.py registers the endpoints)."""
+    path = os.pathsep.join(p for p in (str(SRC.parent), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "DEVCLOUD_PORT_OFFSET": str(PORT_OFFSET)}
+
+
 def seed(phase: str, *extra: str) -> None:
     if cinder_enabled():
         extra = (*extra, "--cinder")
     run(
         [str(VENV / "bin" / "kennel-devcloud-seed"), phase, "--secrets", str(ROOT / "secrets.json"), *extra],
-        env={"OS_CLIENT_CONFIG_FILE": str(CLOUDS_YAML)},
+        env={"OS_CLIENT_CONFIG_FILE": str(CLOUDS_YAML), **_source_env()},
         log=LOG / "seed.log",
     )
 

@@ -14,6 +14,8 @@ import argparse
 import datetime
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -35,6 +37,13 @@ CINDER_CATALOG = {
     "volumev3": ("cinderv3", "http://127.0.0.1:8776/v3"),
 }
 REGION = "RegionOne"
+# A second cloud (the benchmarks') moves every port by the same offset (see control.py).
+PORT_OFFSET = int(os.environ.get("DEVCLOUD_PORT_OFFSET", "0"))
+
+
+def _moved(url: str) -> str:
+    return re.sub(r":(\d+)", lambda m: f":{int(m.group(1)) + PORT_OFFSET}", url, count=1)
+
 
 # project: (member user, private CIDR)
 DEMO_PROJECTS = {"alpha": ("alpha-member", "10.10.0.0/24"), "beta": ("beta-member", "10.20.0.0/24")}
@@ -132,6 +141,7 @@ def seed_identity(conn, secret: dict[str, str], *, cinder: bool) -> None:
         ensure_grant(conn, service_project, user, service_role)
 
     for service_type, (name, url) in catalog.items():
+        url = _moved(url)
         service = next(iter(conn.identity.services(type=service_type)), None)
         if service is None:
             log(f"catalog entry {service_type}")

@@ -191,6 +191,18 @@ def _populate(team, other_team, incoming: Path) -> Estate:
         source="test",
     )
     onboarding_services.orphan_check_request(actor=admin, source="test")
+    from django.utils import timezone
+
+    from usage.models import IdleVm
+
+    idle = IdleVm.objects.create(
+        vm=vms[0],
+        flagged_at=timezone.now(),
+        checked_at=timezone.now(),
+        cpu_percent=0.5,
+        network_bps=10,
+        window_days=14,
+    )
     made = Estate(users=users)
     for role in users:
         made.key(role)
@@ -198,6 +210,8 @@ def _populate(team, other_team, incoming: Path) -> Estate:
     made.known = {
         "vms": [vm.pk for vm in vms],
         "servers": [server.pk, outside.pk],
+        "hosts": [server.pk, outside.pk],  # /usage/hosts/{id}/
+        "idle": [idle.pk],  # /usage/idle/{id}/...
         "datacenters": [server.datacenter.code],
         "power-requests": [power.pk],
         "quota-requests": [quota_request.pk],

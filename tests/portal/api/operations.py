@@ -32,7 +32,7 @@ class Operation:
     def collection(self) -> str:
         """``/api/v1/catalog/manage/images/{id}/offer/`` -> ``images``: what its path parameter names."""
         fixed = [p for p in self.path.split("/") if p and not p.startswith("{")]
-        fixed = [p for p in fixed if p not in ("api", "v1", "catalog", "manage")]
+        fixed = [p for p in fixed if p not in ("api", "v1", "catalog", "manage", "usage")]
         return fixed[0] if fixed else ""
 
     def url(self, value: object = None, known: dict[str, list] | None = None) -> str:

@@ -1,0 +1,423 @@
+"""Reads: what hosts and VMs use, from Prometheus, beside what Kennel knows (servers, Placement's
+allocation, VMs and their teams). Each list or chart is one PromQL query (usage.queries); the rows are
+matched to servers by host name and to VMs by Nova id in Python, against querysets scoped by
+``restrict``. Nothing here raises when Prometheus is missing or away: the answer's ``state`` says so.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+
+from inventory.models import Server
+from inventory.selectors import host_utilization_list, server_list
+from portal.access import restrict
+from portal.models import Team, User
+from provisioning.models import VmRequest
+from usage import queries
+from usage.prometheus import PrometheusQueryError, PrometheusUnavailable, Sample, Series, prometheus
+
+T = TypeVar("T")
+
+
+class MetricsState(StrEnum):
+    OK = "ok"
+    NOT_CONFIGURED = "not_configured"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """What a page shows: the rows (empty unless ``state`` is ok) and why there are none."""
+
+    state: MetricsState
+    rows: T
+    error: str = ""
+    at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.state == MetricsState.OK
+
+
+def _ask(empty: T, read: Callable[..., T], *, timeout: float | None = None) -> Answer[T]:
+    client = prometheus(timeout=timeout)
+    if client is None:
+        return Answer(MetricsState.NOT_CONFIGURED, empty)
+    try:
+        return Answer(MetricsState.OK, read(client), at=time.time())
+    except (PrometheusUnavailable, PrometheusQueryError) as error:
+        return Answer(MetricsState.UNAVAILABLE, empty, error=str(error))
+
+
+def host_key(value: str) -> str:
+    """``X2``, ``x2.dc1.example.org`` and ``x2:9100`` are all the host ``x2``."""
+    return value.split(":")[0].split(".")[0].lower()
+
+
+def _by_figure(samples: Iterable[Sample], label: str) -> dict[str, dict[str, float]]:
+    rows: dict[str, dict[str, float]] = defaultdict(dict)
+    for sample in samples:
+        key = sample.labels.get(label, "")
+        if key and not math.isnan(sample.value):
+            rows[key][sample.labels.get("figure", "")] = sample.value
+    return rows
+
+
+def _percent(part: float | None, whole: float | None) -> float | None:
+    if part is None or not whole:
+        return None
+    return round(part * 100 / whole, 1)
+
+
+# --- Hosts --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostUsage:
+    """One physical server's real use (node exporter; its VMs' from the libvirt exporter) beside what
+    Placement allocates on it. A figure is None when Prometheus has no series for it."""
+
+    name: str  # the server's name, or the host label's value for a host not in the inventory
+    server_id: int | None
+    architecture: str
+    in_openstack: bool
+    figures: dict[str, float] = field(default_factory=dict)
+    vcpu_allocated: int | None = None  # Placement: vCPUs the VMs on it hold
+    vcpu_capacity: int | None = None  # Placement: (total - reserved) x allocation ratio
+
+    def get(self, figure: str) -> float | None:
+        return self.figures.get(figure)
+
+    @property
+    def has_metrics(self) -> bool:
+        return bool(self.figures)
+
+    @property
+    def cpu_percent(self) -> float | None:
+        return _percent(self.get("cpu_used"), self.get("cpus"))
+
+    @property
+    def memory_percent(self) -> float | None:
+        return _percent(self.get("memory_used"), self.get("memory_total"))
+
+    @property
+    def disk_percent(self) -> float | None:
+        return _percent(self.get("disk_used"), self.get("disk_total"))
+
+    @property
+    def vcpu_overcommit(self) -> float | None:
+        """Allocated vCPUs per physical CPU: what the allocation promises."""
+        cpus = self.get("cpus")
+        return round(self.vcpu_allocated / cpus, 2) if self.vcpu_allocated is not None and cpus else None
+
+    @property
+    def vm_cpu_of_allocated(self) -> float | None:
+        """How much of the vCPUs allocated on the host its VMs really keep busy (%)."""
+        return _percent(self.get("vm_cpu"), self.vcpu_allocated)
+
+    def hot(self, threshold_percent: float) -> bool:
+        return self.cpu_percent is not None and self.cpu_percent >= threshold_percent
+
+
+def _server_keys(server: Server) -> set[str]:
+    return {host_key(n) for n in (server.name, server.hypervisor_hostname) if n}
+
+
+def _host_rows(
+    user: User, samples: list[Sample], servers: list[Server], *, unmatched: bool
+) -> list[HostUsage]:
+    metrics = {host_key(k): v for k, v in _by_figure(samples, queries.host_label()).items()}
+    placement = {h.server_id: h for h in host_utilization_list(user=user) if h.server_id is not None}
+    rows, matched = [], set()
+    for server in servers:
+        keys = _server_keys(server)
+        found = next((metrics[k] for k in sorted(keys) if k in metrics), {})
+        matched |= keys
+        alloc = placement.get(server.pk)
+        vcpu = next((r for r in alloc.resources if r.resource_class == "VCPU"), None) if alloc else None
+        rows.append(
+            HostUsage(
+                name=server.name,
+                server_id=server.pk,
+                architecture=server.architecture,
+                in_openstack=bool(server.hypervisor_hostname),
+                figures=found,
+                vcpu_allocated=vcpu.used if vcpu else None,
+                vcpu_capacity=vcpu.capacity if vcpu else None,
+            )
+        )
+    if unmatched:
+        for key in sorted(set(metrics) - matched):
+            rows.append(
+                HostUsage(name=key, server_id=None, architecture="", in_openstack=False, figures=metrics[key])
+            )
+    return rows
+
+
+def host_usage_list(*, user: User, at: float | None = None) -> Answer[list[HostUsage]]:
+    """Every server the user may see (managers, admins) with its real use; hosts Prometheus knows and
+    the inventory does not come last. One PromQL query; the inventory's and Placement's few SQL."""
+    servers = list(server_list(user=user).order_by("name"))
+    if not servers:
+        return Answer(MetricsState.OK, [])
+    return _ask(
+        [], lambda p: _host_rows(user, p.query(queries.host_figures(), at=at), servers, unmatched=True)
+    )
+
+
+def host_usage(*, user: User, server: Server, at: float | None = None) -> Answer[HostUsage | None]:
+    """One server's real use (one query, only its series)."""
+    where = queries.host_matcher(sorted(_server_keys(server)))
+    return _ask(
+        None,
+        lambda p: _host_rows(
+            user, p.query(queries.host_figures(where=where), at=at), [server], unmatched=False
+        )[0],
+    )
+
+
+def hot_hosts(
+    *, user: User, threshold_percent: float, timeout: float | None = None
+) -> Answer[list[HostUsage]]:
+    """The servers whose CPUs are busier than the threshold right now (the dashboard's alert)."""
+    if not settings.KENNEL_PROMETHEUS_URL:  # not even the servers' query: the dashboard's count stays
+        return Answer(MetricsState.NOT_CONFIGURED, [])
+    servers = list(server_list(user=user).order_by("name"))
+    if not servers:
+        return Answer(MetricsState.OK, [])
+    empty: list[HostUsage] = []
+    answer: Answer[list[HostUsage]] = _ask(
+        empty,
+        lambda p: _host_rows(user, p.query(queries.host_figures()), servers, unmatched=False),
+        timeout=timeout,
+    )
+    return Answer(answer.state, [h for h in answer.rows if h.hot(threshold_percent)], answer.error, answer.at)
+
+
+# --- VMs ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VmUsage:
+    """One VM's real use (libvirt exporter on its host): ``cpu`` cores busy, ``memory_used`` bytes,
+    ``disk`` and ``network`` bytes per second. A figure is None without a series (stopped: libvirt lists
+    only running domains). Its vCPUs, RAM and host are Kennel's (the cloud mirror)."""
+
+    vm: VmRequest
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def get(self, figure: str) -> float | None:
+        return self.figures.get(figure)
+
+    @property
+    def host(self) -> str:
+        return host_key(self.vm.host) if self.vm.host else ""
+
+    @property
+    def has_metrics(self) -> bool:
+        return bool(self.figures)
+
+    @property
+    def cpu_percent(self) -> float | None:
+        return _percent(self.get("cpu"), self.vm.vcpus)
+
+    @property
+    def memory_percent(self) -> float | None:
+        return _percent(self.get("memory_used"), self.vm.ram_mb * 1024 * 1024)
+
+    @property
+    def disk_bps(self) -> float | None:
+        return self.get("disk")
+
+    @property
+    def network_bps(self) -> float | None:
+        return self.get("network")
+
+
+@dataclass(frozen=True)
+class VmTotals:
+    """A set of VMs summed: running ones with metrics, their busy vCPUs, memory, disk and network."""
+
+    vms: int
+    measured: int
+    vcpus: float
+    cpu_cores: float
+    memory_used: float
+    memory_total: float
+    disk_bps: float
+    network_bps: float
+
+    @property
+    def cpu_percent(self) -> float | None:
+        return _percent(self.cpu_cores, self.vcpus)
+
+
+# A list of VMs shows this many a page, busiest first; its totals are over all of them.
+VMS_PER_PAGE = 50
+
+
+def vm_busiest_page(rows: list[VmUsage], page: str | None) -> Page:
+    """The page ``page`` (1 when it is not a page number) of ``rows``, busiest first."""
+    ordered = sorted(rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
+    return Paginator(ordered, VMS_PER_PAGE).get_page(page)
+
+
+def vm_totals(rows: list[VmUsage]) -> VmTotals:
+    measured = [r for r in rows if r.has_metrics]
+    return VmTotals(
+        vms=len(rows),
+        measured=len(measured),
+        vcpus=float(sum(r.vm.vcpus for r in measured)),
+        cpu_cores=sum(r.get("cpu") or 0.0 for r in measured),
+        memory_used=sum(r.get("memory_used") or 0.0 for r in measured),
+        memory_total=float(sum(r.vm.ram_mb for r in measured) * 1024 * 1024),
+        disk_bps=sum(r.disk_bps or 0.0 for r in measured),
+        network_bps=sum(r.network_bps or 0.0 for r in measured),
+    )
+
+
+def _vm_rows(samples: list[Sample], vms: list[VmRequest]) -> list[VmUsage]:
+    metrics = _by_figure(samples, queries.vm_label())
+    return [VmUsage(vm=vm, figures=metrics.get(vm.server_id, {})) for vm in vms]
+
+
+def _active(queryset: QuerySet[VmRequest]) -> list[VmRequest]:
+    return list(
+        queryset.filter(status=VmRequest.Status.ACTIVE)
+        .exclude(server_id="")
+        .select_related("team", "owner", "idle_flag")
+        .order_by("team__slug", "name", "pk")
+    )
+
+
+def vm_usage_list(
+    *, user: User, team: Team | None = None, vms: QuerySet[VmRequest] | None = None, at: float | None = None
+) -> Answer[list[VmUsage]]:
+    """The active VMs the user may see (of one team, or of ``vms``), each with its real use: one query
+    for all of them, however many."""
+    queryset = restrict(user, vms if vms is not None else VmRequest.objects.all())
+    if team is not None:
+        queryset = queryset.filter(team=team)
+    rows = _active(queryset)
+    if not rows:
+        return Answer(MetricsState.OK, [])
+    return _ask([], lambda p: _vm_rows(p.query(queries.vm_figures(), at=at), rows))
+
+
+def host_vm_usage_list(*, user: User, server: Server, at: float | None = None) -> Answer[list[VmUsage]]:
+    """The VMs Prometheus sees running on the server, matched to Kennel's VMs the user may see (those
+    Kennel did not make or the user may not see are counted, not named): one query."""
+    where = queries.host_matcher(sorted(_server_keys(server)))
+
+    def read(p) -> list[VmUsage]:
+        samples = p.query(queries.vm_figures(where=where), at=at)
+        ids = {s.labels.get(queries.vm_label(), "") for s in samples} - {""}
+        vms = _active(restrict(user, VmRequest.objects.filter(server_id__in=ids)))
+        return _vm_rows(samples, vms)
+
+    return _ask([], read)
+
+
+def vm_usage(*, user: User, vm: VmRequest, at: float | None = None) -> Answer[VmUsage | None]:
+    where = queries.vm_matcher(vm.server_id)
+    return _ask(None, lambda p: _vm_rows(p.query(queries.vm_figures(where=where), at=at), [vm])[0])
+
+
+# --- Charts -------------------------------------------------------------------------------------------
+
+
+class Window(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+# Each window's span and step (seconds): about 120 to 180 points a line.
+WINDOWS = {
+    Window.HOUR: (3600, 30),
+    Window.DAY: (86400, 600),
+    Window.WEEK: (7 * 86400, 3600),
+    Window.MONTH: (30 * 86400, 4 * 3600),
+}
+
+
+def window_of(value: str | None, default: Window = Window.DAY) -> Window:
+    try:
+        return Window(value or default)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """One chart's figures over a window: each figure's points, on one time axis."""
+
+    name: str  # which chart: cpu, memory, disk, network (and vm_cpu, vm_disk)
+    start: float
+    end: float
+    step: float
+    times: tuple[float, ...]
+    lines: dict[str, tuple[float | None, ...]]  # figure -> value at each time (None: no sample)
+
+
+def window_range(window: Window, now: float | None = None) -> tuple[float, float, float]:
+    span, step = WINDOWS[window]
+    end = math.floor((now or time.time()) / step) * step  # aligned: the same points on every reload
+    return end - span, end, float(step)
+
+
+def _chart(name: str, series: list[Series], start: float, end: float, step: float) -> ChartData:
+    count = round((end - start) / step) + 1
+    times = tuple(start + i * step for i in range(count))
+    lines: dict[str, list[float | None]] = {}
+    for item in series:
+        figure = item.labels.get("figure", "")
+        values = lines.setdefault(figure, [None] * count)
+        for t, v in item.points:
+            i = round((t - start) / step)
+            if 0 <= i < count and not math.isnan(v):
+                values[i] = (values[i] or 0.0) + v
+    return ChartData(name, start, end, step, times, {k: tuple(v) for k, v in lines.items()})
+
+
+def _charts(names: tuple[str, ...], build: Callable[[str, float], str], window: Window, now: float | None):
+    start, end, step = window_range(window, now)
+
+    def read(p) -> list[ChartData]:
+        return [
+            _chart(name, p.query_range(build(name, step), start=start, end=end, step=step), start, end, step)
+            for name in names
+        ]
+
+    return _ask([], read)
+
+
+HOST_CHARTS = ("cpu", "memory", "disk", "network")
+VM_CHARTS = ("vm_cpu", "memory", "vm_disk", "network")
+
+
+def host_charts(*, server: Server, window: Window, now: float | None = None) -> Answer[list[ChartData]]:
+    """CPU, memory, disk and network of one server over the window: one range query per chart."""
+    where = queries.host_matcher(sorted(_server_keys(server)))
+    return _charts(
+        HOST_CHARTS, lambda name, step: queries.host_figures(where=where, step=step, charts=name), window, now
+    )
+
+
+def vm_charts(*, vm: VmRequest, window: Window, now: float | None = None) -> Answer[list[ChartData]]:
+    """CPU, memory, disk and network of one VM over the window: one range query per chart."""
+    where = queries.vm_matcher(vm.server_id)
+    return _charts(
+        VM_CHARTS, lambda name, step: queries.vm_figures(where=where, step=step, charts=name), window, now
+    )
