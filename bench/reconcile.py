@@ -90,7 +90,7 @@ def run(port: int) -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{path}", method=method, data=b"" if method == "POST" else None
         )
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=30) as answer:
             return json.loads(answer.read())
 
     call_command("migrate", verbosity=0)
