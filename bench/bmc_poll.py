@@ -1,11 +1,12 @@
-"""Poll 200 emulated BMCs (some dead) in one cycle of ``bmc_poll_all`` and print the wall time.
+"""Poll 1,000 emulated BMCs (a tenth dead or hanging) in one cycle of ``bmc_poll_all``; print the wall time.
 
-    .venv/bin/python bench/bmc_poll.py [--ipmi 150] [--redfish 30] [--dead 20] [--cycles 3]
+    .venv/bin/python bench/bmc_poll.py [--ipmi 890] [--redfish 10] [--dead 100] [--cycles 2]
 
-Target (issue 6): one cycle of 200 BMCs in at most 60 s on 2 cores. The BMCs are bmcsim emulators on
-loopback (IPMI 25 to a process, one process per Redfish BMC); half the dead ones are IPMI addresses
-where nothing answers (127.0.0.9), half are Redfish ports that accept and never reply, so each dead
-one costs the full per-BMC timeout (KENNEL_BMC_TIMEOUT). Runs on a throwaway test database.
+Target (issue 15): one cycle of 1,000 BMCs in at most 60 s on 2 cores (issue 6 asked it of 200). The
+BMCs are bmcsim emulators on loopback (IPMI 50 to a process, one process per Redfish BMC); half the
+dead ones are IPMI addresses where nothing answers (127.0.0.9), half are Redfish ports that accept and
+never reply, so each dead one costs the full per-BMC timeout (KENNEL_BMC_TIMEOUT).
+Runs on a throwaway test database.
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
+# The emulators listen on free loopback ports, outside the BMC ports a real estate allows.
+os.environ.setdefault("KENNEL_BMC_ALLOWED_PORTS", "1-65535")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--ipmi", type=int, default=150)
-    parser.add_argument("--redfish", type=int, default=30)
-    parser.add_argument("--dead", type=int, default=20)
-    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--ipmi", type=int, default=890)
+    parser.add_argument("--redfish", type=int, default=10)
+    parser.add_argument("--dead", type=int, default=100)
+    parser.add_argument("--cycles", type=int, default=2)
     args = parser.parse_args()
 
     import django
@@ -40,6 +43,7 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
+    from bench.report import record
     from bmcsim.fleet import BmcSpec, Fleet, free_ports
     from inventory.models import DataCenter, HardwareState, Server
     from inventory.services import bmc_poll_all, server_bmc_set
@@ -55,8 +59,8 @@ def main() -> None:
         specs = [BmcSpec(f"I{i:03d}", "ipmi", udp[i], "ADMIN", f"pw-i{i}") for i in range(args.ipmi)]
         specs += [BmcSpec(f"R{i:03d}", "redfish", tcp[i], "root", f"pw-r{i}") for i in range(args.redfish)]
         started = time.monotonic()
-        # Thirty Flask processes start slowly on 2 busy cores: give them time.
-        with Fleet(specs).start(ready_timeout=300):
+        # Hundreds of emulators start slowly on 2 busy cores: give them time.
+        with Fleet(specs, ipmi_per_process=50).start(ready_timeout=900):
             took = time.monotonic() - started
             print(f"emulators: {args.ipmi} IPMI + {args.redfish} Redfish up in {took:.1f} s")
             datacenter = DataCenter.objects.create(code="bench", name="Bench")
@@ -120,13 +124,11 @@ def main() -> None:
                     print(f"  live {'IPMI' if kind == 'I' else 'Redfish'} BMCs failing: {count} x {error}")
             verdict = "OK" if max(walls) <= 60 else "OVER TARGET"
             print(f"worst cycle {max(walls):.2f} s (target <= 60 s): {verdict}")
-            from bench.report import record
-
             record(
-                f"one poll cycle, {len(rows)} BMCs ({args.dead} dead), worst of {args.cycles}",
-                errors=None,
-                value=f"{max(walls):.1f} s",
-                target="<= 60 s",
+                f"one poll cycle of {len(rows):,} BMCs ({args.ipmi} IPMI, {args.redfish} Redfish, "
+                f"{args.dead} dead or hanging), worst of {args.cycles}",
+                value=f"{max(walls):.1f} s wall, {settings.KENNEL_BMC_POLL_WORKERS} at once",
+                target="<= 60 s on 2 cores",
                 met=max(walls) <= 60,
             )
     finally:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -21,14 +21,13 @@ from inventory.hooks import InventoryEvent
 from inventory.models import HealthChoice, PowerStateChoice
 from inventory.selectors import (
     HostUtilization,
-    host_utilization_list,
+    host_utilization_alerting,
     server_list,
     utilization_by_architecture,
 )
 from portal.access import restrict
 from portal.hooks import hooks_run
 from portal.models import Team, User
-from provisioning.models import VmRequest
 from provisioning.selectors import hosts_synced_at
 
 # The server list's filter value for "no hardware state yet" (no BMC, or never polled).
@@ -96,19 +95,15 @@ class TeamUsage:
 
 
 def team_usage_list(*, user: User, limit: int | None = None) -> list[TeamUsage]:
-    """Teams with active VMs, the largest vCPU holders first. One query."""
-    active = Q(vm_requests__status=VmRequest.Status.ACTIVE)
+    """Teams with active VMs, the largest vCPU holders first. One query, from the rollup the database
+    keeps of what each team's active VMs hold (``TeamVmUsage``), never a sum over the VMs."""
     teams = (
         restrict(user, Team.objects.all())
-        .annotate(
-            vm_count=Count("vm_requests", filter=active),
-            vcpus=Sum("vm_requests__vcpus", filter=active),
-            ram_mb=Sum("vm_requests__ram_mb", filter=active),
-            disk_gb=Sum("vm_requests__disk_gb", filter=active),
+        .filter(vm_usage__vm_count__gt=0)
+        .order_by("-vm_usage__vcpus", "-vm_usage__ram_mb", "name")
+        .values_list(
+            "slug", "name", "vm_usage__vm_count", "vm_usage__vcpus", "vm_usage__ram_mb", "vm_usage__disk_gb"
         )
-        .filter(vm_count__gt=0)
-        .order_by("-vcpus", "-ram_mb", "name")
-        .values_list("slug", "name", "vm_count", "vcpus", "ram_mb", "disk_gb")
     )
     return [TeamUsage(*row) for row in (teams[:limit] if limit else teams)]
 
@@ -181,7 +176,8 @@ class Alert:
 def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> list[Alert]:
     """Unreachable BMCs (with when they were last seen), servers whose hottest sensor is above
     KENNEL_TEMPERATURE_ALERT_C, and compute hosts using KENNEL_CAPACITY_ALERT_PERCENT or more of any
-    resource. Pass ``hosts`` to reuse a host list already read. One query plus the host list's."""
+    resource. Pass ``hosts`` to reuse a host list already read; else the database picks the full hosts.
+    Two queries, whatever the number of hosts."""
     temperature = float(settings.KENNEL_TEMPERATURE_ALERT_C)
     percent = float(settings.KENNEL_CAPACITY_ALERT_PERCENT)
     alerts: list[Alert] = []
@@ -214,7 +210,15 @@ def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> 
                     threshold=temperature,
                 )
             )
-    for host in host_utilization_list(user=user) if hosts is None else hosts:
+    if hosts is None:
+        full = host_utilization_alerting(user=user, percent=percent)  # the database picks them
+    else:
+        full = [
+            host
+            for host in hosts
+            if any(u.capacity > 0 and u.used * 100 >= percent * u.capacity for u in host.resources)
+        ]
+    for host in full:
         for usage in host.resources:
             if usage.capacity > 0 and usage.used * 100 >= percent * usage.capacity:
                 alerts.append(
@@ -250,20 +254,24 @@ def alert_counts(alerts: list[Alert]) -> list[AlertCount]:
     ]
 
 
-def dashboard_summary(*, user: User) -> dict[str, Any]:
-    """Everything the dashboard shows, read once: the host list feeds the utilization, the alerts and
-    the architectures the forecast must answer for."""
-    hosts = host_utilization_list(user=user)
-    by_architecture = utilization_by_architecture(user=user, hosts=hosts)
+# The dashboard lists this many alerts (the counts are of all of them); ``?alerts=all`` lists every one.
+DASHBOARD_ALERTS = 20
+
+
+def dashboard_summary(*, user: User, all_alerts: bool = False) -> dict[str, Any]:
+    """Everything the dashboard shows, each part summed by the database, so its queries and its time do
+    not grow with the estate: the first ``DASHBOARD_ALERTS`` alerts unless ``all_alerts``."""
+    by_architecture = utilization_by_architecture(user=user)
     forecasts: list[Forecast] = utilization_forecast(user=user, keys=[g.key for g in by_architecture])
     synced_at, sync_error = hosts_synced_at()
-    alerts = estate_alerts(user=user, hosts=hosts)
+    alerts = estate_alerts(user=user)
     return {
         "states": server_state_counts(user=user),
         "by_architecture": by_architecture,
         "forecasts": forecasts,
         "teams": team_usage_list(user=user, limit=15),
         "alerts": alerts,
+        "alerts_shown": alerts if all_alerts else alerts[:DASHBOARD_ALERTS],
         "alert_counts": alert_counts(alerts),
         "synced_at": synced_at,
         "sync_error": sync_error,

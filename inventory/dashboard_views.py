@@ -36,7 +36,10 @@ class DashboardView(LoginRequiredMixin, CapabilityRequiredMixin, TemplateView):
         return [self.template_name]
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(**dashboard_summary(user=self.request.user), **kwargs)
+        all_alerts = self.request.GET.get("alerts") == "all"
+        return super().get_context_data(
+            **dashboard_summary(user=self.request.user, all_alerts=all_alerts), **kwargs
+        )
 
 
 class UtilizationHistoryView(LoginRequiredMixin, CapabilityRequiredMixin, TemplateView):

@@ -1,10 +1,10 @@
 """Utilization history: snapshots, their downsampling, reads over a range, and the forecast of when an
 architecture reaches the capacity threshold ("when must we buy?").
 
-Snapshots take the same per-host figures as the utilization page (``host_utilization_for_history``:
-capacity = (total - reserved) x allocation_ratio, from the Placement mirror) and sum them per
-architecture and per data center with the same grouping. Storage stays small: one row per group and
-bucket, 5-minute rows for a week, hourly averages for a year, nothing older.
+Snapshots take the same figures as the utilization page (capacity = (total - reserved) x
+allocation_ratio, from the Placement mirror), summed per architecture and per data center by the
+database with the same grouping (``utilization_totals_for_history``). Storage stays small: one row per
+group and bucket, 5-minute rows for a week, hourly averages for a year, nothing older.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from inventory.selectors import (
     UTILIZATION_RESOURCES,
     ResourceUsage,
     UtilizationGroup,
-    host_utilization_for_history,
-    utilization_groups,
+    utilization_totals_for_history,
 )
 from portal.access import restrict
 from portal.models import User
@@ -106,12 +105,11 @@ def utilization_snapshot_record(*, now: datetime | None = None) -> int:
             sync_error or "no error recorded",
         )
         return 0
-    hosts = host_utilization_for_history()
     at = _floor(now, FIVE_MINUTES)
     samples = [
         _sample_of(group, scope=scope, at=at)
         for scope in Scope.values
-        for group in utilization_groups(hosts, by=scope)
+        for group in utilization_totals_for_history(by=scope)
     ]
     if samples:
         _upsert(samples)

@@ -102,6 +102,8 @@ class Server(models.Model):
         ordering = ["name"]
         verbose_name = _("server")
         verbose_name_plural = _("servers")
+        # The utilization pages match each compute host to its (oldest) server record by this name.
+        indexes = [models.Index(fields=["hypervisor_hostname", "id"], name="inventory_server_hypervisor")]
 
     def __str__(self) -> str:
         return self.name

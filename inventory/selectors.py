@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from inventory.models import PowerRequest, Server
 from portal.access import Capability, can, restrict
 from portal.models import User
-from provisioning.models import CloudFlavor, CloudHost, UnmanagedServer, VmRequest
-from provisioning.selectors import host_fit_count
+from provisioning.models import CloudFlavor, CloudHost
+from provisioning.placement import PREFIX, fit_counts, schedulable, totals, with_vm_count
 
 
 def server_list(*, user: User) -> QuerySet[Server]:
@@ -93,83 +95,117 @@ class FlavorHeadroom:
     count: int
 
 
-def _resource_usage(inventories: dict, resource_class: str) -> ResourceUsage:
-    inv = inventories.get(resource_class)
-    if not inv:
-        return ResourceUsage(resource_class, 0, 0)
-    # Placement's rule, the same as CloudHost.free() and the gateway's Inventory.capacity.
-    capacity = int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"])
-    return ResourceUsage(resource_class, capacity, int(inv["used"]))
+def _with_usage(hosts: QuerySet[CloudHost], servers: QuerySet[Server]) -> QuerySet[CloudHost]:
+    """``hosts`` with Placement's figures (generated columns), their VM count (the database's rollup)
+    and the physical server matched by hypervisor host name (the oldest record wins when two name the
+    same hypervisor), computed by the database."""
+    matching = servers.filter(hypervisor_hostname=OuterRef("name")).order_by("pk")
+    return with_vm_count(hosts).annotate(
+        server_pk=Subquery(matching.values("pk")[:1]),
+        server_name=Coalesce(Subquery(matching.values("name")[:1]), Value("")),
+        datacenter_name=Coalesce(Subquery(matching.values("datacenter__name")[:1]), Value("")),
+    )
 
 
-def _counts_by_host(queryset: QuerySet) -> dict[str, int]:
-    return dict(queryset.exclude(host="").values_list("host").annotate(n=Count("id")).order_by())
+_HOST_FIELDS = (
+    "name",
+    "architecture",
+    "state",
+    "status",
+    "vm_count",
+    "server_pk",
+    "server_name",
+    "datacenter_name",
+    *(f"{prefix}_{figure}" for prefix in PREFIX.values() for figure in ("capacity", "used")),
+)
+
+
+def host_utilization_of(row: dict) -> HostUtilization:
+    """A row of ``host_utilization_rows`` as a ``HostUtilization``."""
+    return HostUtilization(
+        name=row["name"],
+        architecture=row["architecture"],
+        state=row["state"],
+        status=row["status"],
+        resources=tuple(
+            ResourceUsage(rc, row[f"{prefix}_capacity"], row[f"{prefix}_used"])
+            for rc, prefix in PREFIX.items()
+        ),
+        vm_count=row["vm_count"],
+        server_id=row["server_pk"],
+        server_name=row["server_name"],
+        datacenter=row["datacenter_name"],
+    )
+
+
+def host_utilization_rows(*, user: User) -> QuerySet[CloudHost, dict[str, Any]]:
+    """The hosts ``host_utilization_list`` reads, as a lazy queryset of dicts ordered by name, for a page
+    to slice (``host_utilization_of`` turns a row into a ``HostUtilization``)."""
+    hosts = restrict(user, CloudHost.objects.all())
+    servers = restrict(user, Server.objects.all())
+    return _with_usage(hosts, servers).order_by("name").values(*_HOST_FIELDS)
 
 
 def host_utilization_list(*, user: User) -> list[HostUtilization]:
     """Every compute host the user may see (managers and admins), from the mirror: per resource class
     capacity = (total - reserved) * allocation_ratio, used, free; VMs on it (Kennel's active VMs plus the
     servers Kennel did not create); and the physical server matched by hypervisor host name.
-    Four queries whatever the number of hosts."""
-    return _host_utilization(
-        hosts=restrict(user, CloudHost.objects.all()),
-        vms=restrict(user, VmRequest.objects.all()),
-        unmanaged=restrict(user, UnmanagedServer.objects.all()),
-        servers=server_list(user=user),
+    One query whatever the number of hosts."""
+    return [host_utilization_of(row) for row in host_utilization_rows(user=user)]
+
+
+def _group_of(key: str, row: dict) -> UtilizationGroup:
+    return UtilizationGroup(
+        key=key,
+        host_count=row["host_count"],
+        vm_count=row["vm_total"] or 0,
+        resources=tuple(
+            ResourceUsage(rc, row[f"{prefix}_capacity_total"] or 0, row[f"{prefix}_used_total"] or 0)
+            for rc, prefix in PREFIX.items()
+        ),
     )
+
+
+def _grouped(hosts: QuerySet[CloudHost], servers: QuerySet[Server], *, by: str) -> list[UtilizationGroup]:
+    if by not in ("architecture", "datacenter"):
+        raise ValueError(f"cannot group hosts by {by!r}")
+    field = "architecture" if by == "architecture" else "datacenter_name"
+    rows = totals(_with_usage(hosts, servers), by=field)
+    # Sorted here, not by the database's collation: the same order as before, whatever the locale.
+    return sorted((_group_of(row[field], row) for row in rows), key=lambda g: g.key)
+
+
+def utilization_group_totals(*, user: User, by: str) -> list[UtilizationGroup]:
+    """The user's hosts summed per ``by`` ("architecture" or "datacenter": the data center of the
+    matched physical server, "" when none), by the database. One query whatever the number of hosts."""
+    return _grouped(restrict(user, CloudHost.objects.all()), restrict(user, Server.objects.all()), by=by)
+
+
+def utilization_totals_for_history(*, by: str) -> list[UtilizationGroup]:
+    """``utilization_group_totals`` over the whole estate, for the snapshot task (inventory.history),
+    which acts for nobody. Never for a request: it is not scoped to a user."""
+    return _grouped(CloudHost.objects.all(), Server.objects.all(), by=by)
 
 
 def host_utilization_for_history() -> list[HostUtilization]:
-    """``host_utilization_list`` over the whole estate, for the snapshot task (inventory.history), which
-    acts for nobody. Never for a request: it is not scoped to a user."""
-    return _host_utilization(
-        hosts=CloudHost.objects.all(),
-        vms=VmRequest.objects.all(),
-        unmanaged=UnmanagedServer.objects.all(),
-        servers=Server.objects.all(),
-    )
+    """``host_utilization_list`` over the whole estate, unscoped (see ``utilization_totals_for_history``)."""
+    rows = _with_usage(CloudHost.objects.all(), Server.objects.all()).order_by("name").values(*_HOST_FIELDS)
+    return [host_utilization_of(row) for row in rows]
 
 
-def _host_utilization(
-    *,
-    hosts: QuerySet[CloudHost],
-    vms: QuerySet[VmRequest],
-    unmanaged: QuerySet[UnmanagedServer],
-    servers: QuerySet[Server],
-) -> list[HostUtilization]:
-    # Only the columns the rows need: the page and the dashboard read every host on each request.
-    host_rows = list(
-        hosts.order_by("name").values_list("name", "architecture", "state", "status", "inventories")
-    )
-    if not host_rows:
-        return []
-    vm_counts = _counts_by_host(vms.filter(status=VmRequest.Status.ACTIVE))
-    for host_name, n in _counts_by_host(unmanaged).items():
-        vm_counts[host_name] = vm_counts.get(host_name, 0) + n
-    # The oldest server record wins when two name the same hypervisor (later keys overwrite earlier).
-    by_hostname = {
-        hostname: (pk, name, datacenter)
-        for hostname, pk, name, datacenter in servers.exclude(hypervisor_hostname="")
-        .order_by("-pk")
-        .values_list("hypervisor_hostname", "pk", "name", "datacenter__name")
-    }
-    rows = []
-    for name, architecture, state, status, inventories in host_rows:
-        server_id, server_name, datacenter = by_hostname.get(name, (None, "", ""))
-        rows.append(
-            HostUtilization(
-                name=name,
-                architecture=architecture,
-                state=state,
-                status=status,
-                resources=tuple(_resource_usage(inventories, rc) for rc in UTILIZATION_RESOURCES),
-                vm_count=vm_counts.get(name, 0),
-                server_id=server_id,
-                server_name=server_name,
-                datacenter=datacenter,
-            )
+def host_utilization_alerting(*, user: User, percent: float) -> list[HostUtilization]:
+    """The user's hosts using ``percent`` or more of any resource's capacity (capacity above 0), by name;
+    the database picks them."""
+    over = Q()
+    hundredfold = {f"{prefix}_used_x100": F(f"{prefix}_used") * 100 for prefix in PREFIX.values()}
+    for prefix in PREFIX.values():
+        # used * 100 >= percent * capacity, as the alert has always been computed.
+        over |= Q(
+            **{f"{prefix}_capacity__gt": 0, f"{prefix}_used_x100__gte": F(f"{prefix}_capacity") * percent}
         )
-    return rows
+    return [
+        host_utilization_of(row) for row in host_utilization_rows(user=user).alias(**hundredfold).filter(over)
+    ]
 
 
 def _group(hosts: Iterable[HostUtilization], key: Callable[[HostUtilization], str]) -> list[UtilizationGroup]:
@@ -204,31 +240,32 @@ def utilization_groups(hosts: Iterable[HostUtilization], *, by: str) -> list[Uti
 def utilization_by_architecture(
     *, user: User, hosts: list[HostUtilization] | None = None
 ) -> list[UtilizationGroup]:
-    """The hosts summed per architecture; pass ``hosts`` to reuse a list already read."""
-    rows = host_utilization_list(user=user) if hosts is None else hosts
-    return _group(rows, lambda h: h.architecture)
+    """The hosts summed per architecture (by the database; pass ``hosts`` to sum a list already read)."""
+    if hosts is None:
+        return utilization_group_totals(user=user, by="architecture")
+    return _group(hosts, lambda h: h.architecture)
 
 
 def utilization_by_datacenter(
     *, user: User, hosts: list[HostUtilization] | None = None
 ) -> list[UtilizationGroup]:
-    """The hosts summed per data center of their physical server ("" when no server matches)."""
-    rows = host_utilization_list(user=user) if hosts is None else hosts
-    return _group(rows, lambda h: h.datacenter)
+    """The hosts summed per data center of their physical server ("" when no server matches), by the
+    database (pass ``hosts`` to sum a list already read)."""
+    if hosts is None:
+        return utilization_group_totals(user=user, by="datacenter")
+    return _group(hosts, lambda h: h.datacenter)
 
 
 def headroom(*, user: User) -> list[FlavorHeadroom]:
     """Per architecture with hosts, how many more VMs of each flavor fit right now (managers and
-    admins; nobody else sees per-architecture capacity). One query per architecture and flavor."""
-    architectures = list(
-        restrict(user, CloudHost.objects.exclude(architecture=""))
-        .values_list("architecture", flat=True)
-        .distinct()
-        .order_by("architecture")
-    )
+    admins; nobody else sees per-architecture capacity), as ``host_fit_count`` counts them. Three
+    queries whatever the number of hosts and flavors."""
+    hosts = restrict(user, CloudHost.objects.exclude(architecture=""))
+    architectures = list(hosts.values_list("architecture", flat=True).distinct().order_by("architecture"))
     if not architectures:
         return []
     flavors = list(restrict(user, CloudFlavor.objects.all()))
+    fits = fit_counts(schedulable(hosts), flavors)
     return [
         FlavorHeadroom(
             architecture=arch,
@@ -236,7 +273,7 @@ def headroom(*, user: User) -> list[FlavorHeadroom]:
             vcpus=flavor.vcpus,
             ram_mb=flavor.ram_mb,
             disk_gb=flavor.disk_gb,
-            count=host_fit_count(architecture=arch, flavor=flavor),
+            count=fits.get((arch, flavor.pk), 0),
         )
         for arch in architectures
         for flavor in flavors

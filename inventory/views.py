@@ -5,6 +5,7 @@ from functools import cached_property
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.forms import BaseForm
 from django.http import HttpResponse
@@ -30,7 +31,8 @@ from inventory.forms import (
 from inventory.models import DataCenter, Server, ServerRole
 from inventory.selectors import (
     headroom_table,
-    host_utilization_list,
+    host_utilization_of,
+    host_utilization_rows,
     power_request_confirmable,
     power_request_list,
     server_list,
@@ -272,14 +274,20 @@ class UtilizationView(LoginRequiredMixin, CapabilityRequiredMixin, TemplateView)
     capability = Capability.INVENTORY_VIEW
     template_name = "inventory/utilization.html"
 
+    hosts_per_page = 50
+
     def get_context_data(self, **kwargs):
         user = self.request.user
-        hosts = host_utilization_list(user=user)
+        # The hosts a page at a time; the sums over all of them come from the database.
+        page = Paginator(host_utilization_rows(user=user), self.hosts_per_page).get_page(
+            self.request.GET.get("page")
+        )
         synced_at, sync_error = hosts_synced_at()
         return super().get_context_data(
-            hosts=hosts,
-            by_architecture=utilization_by_architecture(user=user, hosts=hosts),
-            by_datacenter=utilization_by_datacenter(user=user, hosts=hosts),
+            hosts=[host_utilization_of(row) for row in page],
+            page_obj=page,
+            by_architecture=utilization_by_architecture(user=user),
+            by_datacenter=utilization_by_datacenter(user=user),
             headroom=headroom_table(user=user),
             synced_at=synced_at,
             sync_error=sync_error,

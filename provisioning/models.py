@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from portal.architectures import Architecture
 from portal.models import Team
 from portal.validators import validate_single_line, validate_text
+from provisioning.placement_rule import capacity_expression, used_expression
 from provisioning.server_states import ACTIONS, ServerState, action_allowed, server_state_for
 
 # How long a page follows a console request before saying the workers did not answer, and how long a
@@ -119,6 +120,26 @@ class CloudHost(models.Model):
     provider_id = models.CharField(max_length=64, blank=True)
     generation = models.BigIntegerField(null=True, blank=True)
     seen_at = models.DateTimeField()
+    # Placement's rule on ``inventories``, computed by the database whenever the row is written, so pages
+    # sum, filter and fit flavors over a thousand hosts in SQL (provisioning.placement).
+    vcpu_capacity = models.GeneratedField(
+        expression=capacity_expression("VCPU"), output_field=models.BigIntegerField(), db_persist=True
+    )
+    vcpu_used = models.GeneratedField(
+        expression=used_expression("VCPU"), output_field=models.BigIntegerField(), db_persist=True
+    )
+    memory_mb_capacity = models.GeneratedField(
+        expression=capacity_expression("MEMORY_MB"), output_field=models.BigIntegerField(), db_persist=True
+    )
+    memory_mb_used = models.GeneratedField(
+        expression=used_expression("MEMORY_MB"), output_field=models.BigIntegerField(), db_persist=True
+    )
+    disk_gb_capacity = models.GeneratedField(
+        expression=capacity_expression("DISK_GB"), output_field=models.BigIntegerField(), db_persist=True
+    )
+    disk_gb_used = models.GeneratedField(
+        expression=used_expression("DISK_GB"), output_field=models.BigIntegerField(), db_persist=True
+    )
 
     class Meta:
         ordering = ["name"]
@@ -471,3 +492,46 @@ class CloudFloatingIp(models.Model):
     @property
     def unused(self) -> bool:
         return not self.port_id
+
+
+class TeamVmUsage(models.Model):
+    """What a team's active VMs hold, summed: a rollup the database keeps (a trigger on VmRequest, see
+    migration 0014), so the dashboard and the quota pages never sum 50,000 VM rows per view. Read it
+    through ``provisioning.selectors``; never written by Python code."""
+
+    team = models.OneToOneField(Team, primary_key=True, on_delete=models.CASCADE, related_name="vm_usage")
+    vm_count = models.BigIntegerField(default=0)
+    vcpus = models.BigIntegerField(default=0)
+    ram_mb = models.BigIntegerField(default=0)
+    disk_gb = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("team VM usage")
+        verbose_name_plural = _("team VM usage")
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.vm_count} VMs"
+
+
+class HostVmCount(models.Model):
+    """How many servers a compute host runs: Kennel's active VMs plus the servers made outside Kennel,
+    kept by the database (triggers on VmRequest and UnmanagedServer, see migration 0014)."""
+
+    # The host's name, not a constraint: a VM may name a host the mirror does not (yet) have.
+    host = models.OneToOneField(
+        CloudHost,
+        to_field="name",
+        primary_key=True,
+        db_column="host",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="vm_rollup",
+    )
+    vm_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("host VM count")
+        verbose_name_plural = _("host VM counts")
+
+    def __str__(self) -> str:
+        return f"{self.host_id}: {self.vm_count}"

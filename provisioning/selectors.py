@@ -13,26 +13,19 @@ from portal.hooks import hooks_run
 from portal.models import Team, User
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudHost, CloudImage, UnmanagedServer, VmRequest
+from provisioning.placement import fit_counts, schedulable
 from provisioning.sync import Part, mirror_freshness
-
-RESOURCES = (("VCPU", "vcpus"), ("MEMORY_MB", "ram_mb"), ("DISK_GB", "disk_gb"))
 
 
 def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
     """How many more VMs of ``flavor`` fit on the schedulable hosts of ``architecture`` right now,
-    by Placement's rule: (total - reserved) * allocation_ratio - used, per resource."""
-    return _fit_count(_schedulable_hosts(architecture), flavor)
+    by Placement's rule: (total - reserved) * allocation_ratio - used, per resource. One query (the
+    database sums the hosts, see provisioning.placement)."""
+    return _fit_counts(architecture, [flavor]).get((architecture, flavor.pk), 0)
 
 
-def _schedulable_hosts(architecture: str) -> list[CloudHost]:
-    return [host for host in CloudHost.objects.filter(architecture=architecture) if host.schedulable]
-
-
-def _fit_count(hosts: Iterable[CloudHost], flavor: CloudFlavor) -> int:
-    count = sum(
-        min(host.free(rc) // max(getattr(flavor, field), 1) for rc, field in RESOURCES) for host in hosts
-    )
-    return max(count, 0)
+def _fit_counts(architecture: str, flavors: list[CloudFlavor]) -> dict[tuple[str, int], int]:
+    return fit_counts(schedulable(CloudHost.objects.filter(architecture=architecture)), flavors)
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,7 @@ def flavor_room(*, flavors: Iterable[CloudFlavor], architecture: str, team: Team
     """``FlavorRoom`` for each flavor on ``architecture``, for ``team`` (None: hosts only). The hosts and
     the team's quota are read once for all the flavors."""
     flavors = list(flavors)
-    hosts = _schedulable_hosts(architecture)
+    fits = _fit_counts(architecture, flavors)
     quota_fits: list[int | None] = [None] * len(flavors)
     if team is not None:  # the quotas app answers (portal.hooks), the tightest bound wins
         sizes = [(flavor.vcpus, flavor.ram_mb, flavor.disk_gb) for flavor in flavors]
@@ -66,8 +59,8 @@ def flavor_room(*, flavors: Iterable[CloudFlavor], architecture: str, team: Team
                 for ours, theirs in zip(quota_fits, answer, strict=True)
             ]
     return [
-        FlavorRoom(flavor=flavor, host_fits=_fit_count(hosts, flavor), quota_fits=fits)
-        for flavor, fits in zip(flavors, quota_fits, strict=True)
+        FlavorRoom(flavor=flavor, host_fits=fits.get((architecture, flavor.pk), 0), quota_fits=quota)
+        for flavor, quota in zip(flavors, quota_fits, strict=True)
     ]
 
 

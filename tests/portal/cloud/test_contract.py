@@ -150,6 +150,10 @@ def test_servers_are_found_by_their_metadata_and_listed_across_projects(gateway,
     ] == [server.id]
     assert server.id in {s.id for s in gateway.list_servers()}
     assert server.id in {s.id for s in gateway.list_servers(project_id=project.id)}
+    # The listing (read as JSON, for speed at scale) says exactly what reading the one server says.
+    wait_active(gateway, server.id)
+    listed = {s.id: s for s in gateway.list_servers(project_id=project.id)}[server.id]
+    assert listed == gateway.get_server(server.id)
     gateway.delete_server(server.id)
     wait_gone(gateway, server.id)
     assert gateway.find_servers_by_metadata(project_id=project.id, key="kennel-request", value=tag) == []
