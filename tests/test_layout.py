@@ -9,7 +9,16 @@ from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PORTAL_PACKAGES = ("kennel", "portal", "provisioning", "inventory", "catalog", "quotas", "onboarding", "usage")
+PORTAL_PACKAGES = (
+    "kennel",
+    "portal",
+    "provisioning",
+    "inventory",
+    "catalog",
+    "quotas",
+    "onboarding",
+    "usage",
+)
 # The floors: the core (people, teams, access, audit, the cloud gateway) <- the apps <- the top floor
 # (settings, URLs, the home page, the demo). Arrows only point down; the emulators and the local cloud
 # are never imported by any of them.
