@@ -126,6 +126,7 @@ MODEL_FIELDS_NOT_TYPED = {
     # the outbox of tasks waiting for the broker: written by Kennel itself
     "portal.QueuedTask.task",
     "portal.QueuedTask.error",
+    "portal.QueuedTask.request_id",  # a request id the middleware checked (portal.request_ids) or made
     "quotas.QuotaRequest.error",
     "quotas.QuotaRequestEvent.message",
     # typed, but checked by a stricter validator of their own
