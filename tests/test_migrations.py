@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
-from django.db.models import NOT_PROVIDED
+from django.db.models import NOT_PROVIDED, GeneratedField
 
 APPS = ("portal", "provisioning", "inventory", "catalog", "quotas", "onboarding")
 # Released before the rule (each upgrade to them stopped everything): never to grow.
@@ -38,7 +38,9 @@ def problems_of(migration) -> list[str]:
     for operation in migration.operations:
         if isinstance(operation, migrations.AddField):
             field = operation.field
-            if not field.null and not field.many_to_many and field.db_default is NOT_PROVIDED:
+            # A generated column is computed by the database: an old release's INSERT leaves it out.
+            needs_default = not (field.null or field.many_to_many or isinstance(field, GeneratedField))
+            if needs_default and field.db_default is NOT_PROVIDED:
                 found.append(f"adds NOT NULL {operation.model_name}.{operation.name} without db_default")
         elif isinstance(operation, BREAKING):
             found.append(f"{type(operation).__name__} {operation.describe()}")

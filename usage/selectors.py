@@ -266,10 +266,12 @@ class VmTotals:
 VMS_PER_PAGE = 50
 
 
-def vm_busiest_page(rows: list[VmUsage], page: str | None) -> Page:
-    """The page ``page`` (1 when it is not a page number) of ``rows``, busiest first."""
+def vm_busiest_page(rows: list[VmUsage], page: str | None, *, strict: bool = False) -> Page:
+    """The page ``page`` of ``rows``, busiest first: page 1 when it is not a page number, or with
+    ``strict`` (the API) django.core.paginator.InvalidPage."""
     ordered = sorted(rows, key=lambda r: -(r.cpu_percent if r.cpu_percent is not None else -1.0))
-    return Paginator(ordered, VMS_PER_PAGE).get_page(page)
+    paginator = Paginator(ordered, VMS_PER_PAGE)
+    return paginator.page(page or 1) if strict else paginator.get_page(page)
 
 
 def vm_totals(rows: list[VmUsage]) -> VmTotals:

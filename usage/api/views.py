@@ -4,15 +4,17 @@ answer carries ``state``: without Prometheus, or while it is away, the lists are
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.paginator import InvalidPage
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from inventory.selectors import server_list
 from portal.access import Capability, can, restrict
+from portal.api.parsers import PG_INT_MAX
 from portal.models import Team
 from portal.origin import origin
 from provisioning.models import VmRequest
@@ -71,7 +73,11 @@ def host_detail(request, pk: str):
     operation_id="usage_vms_list",
     parameters=[
         OpenApiParameter("team", str, description="a team's short name"),
-        OpenApiParameter("page", int, description="50 VMs a page, busiest first"),
+        OpenApiParameter(
+            "page",
+            {"type": "integer", "minimum": 1, "maximum": PG_INT_MAX},
+            description="50 VMs a page, busiest first; a page past the last (or not a number) is a 404",
+        ),
     ],
     responses={200: UsageVmListSerializer},
 )
@@ -85,7 +91,11 @@ def vm_list(request):
             restrict(request.user, Team.objects.all()), slug=request.query_params["team"]
         )
     answer = selectors.vm_usage_list(user=request.user, team=team)
-    page = selectors.vm_busiest_page(answer.rows, request.query_params.get("page"))
+    try:
+        # As every API list: an odd page is a 404 with the reason (the pages fall back to page 1).
+        page = selectors.vm_busiest_page(answer.rows, request.query_params.get("page"), strict=True)
+    except InvalidPage as error:
+        raise NotFound(str(error)) from error
     data = {
         **_state(answer),
         "count": page.paginator.count,
