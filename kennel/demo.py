@@ -140,6 +140,7 @@ def demo_load() -> list[DemoUser]:
             password=bmc.password,
         )
     _demo_profile()
+    _demo_blueprints()
     return list(DEMO_USERS)
 
 
@@ -189,6 +190,13 @@ def _demo_profile() -> None:
         parts=parts,
         description="Squid proxy, SSH via proxytunnel, DNS and yum mirror of data center 1; user dev.",
     )
+
+
+def _demo_blueprints() -> None:
+    """The blueprints Kennel ships (HTTP file server, Squid proxy, CI agent), as global blueprints."""
+    from blueprints.services import blueprint_examples_load
+
+    blueprint_examples_load(source="demo")
 
 
 # The local cloud's images as the demo catalog offers them to developers (friendly names).

@@ -209,6 +209,7 @@ INSTALLED_APPS = [
     "quotas",
     "onboarding",
     "usage",
+    "blueprints",
     "kennel",  # the top floor: composes the apps (demo_load)
 ]
 
@@ -447,6 +448,8 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "inventory.tasks.server_drain_migrate_run",
         "inventory.tasks.server_drains_resume",
         "inventory.tasks.server_drains_check",
+        "blueprints.tasks.service_advance",
+        "blueprints.tasks.services_resume",
     ),
     # BMCs: the minute's poll of every BMC and the power actions.
     "bmc": (
@@ -525,6 +528,10 @@ CELERY_BEAT_SCHEDULE = {
     "queue-outbox-flush": {
         "task": "portal.tasks.queue_outbox_flush",
         "schedule": timedelta(seconds=min(KENNEL_RESUME_SECONDS, 30)),
+    },
+    "services-resume": {
+        "task": "blueprints.tasks.services_resume",
+        "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
     },
     "vm-requests-resume": {
         "task": "provisioning.tasks.vm_requests_resume",

@@ -18,6 +18,7 @@ PORTAL_PACKAGES = (
     "quotas",
     "onboarding",
     "usage",
+    "blueprints",
 )
 # The floors: the core (people, teams, access, audit, the cloud gateway) <- the apps <- the top floor
 # (settings, URLs, the home page, the demo). Arrows only point down; the emulators and the local cloud

@@ -22,6 +22,7 @@ from provisioning.services.vm_actions import (
     vm_delete_advance,
     vm_delete_request,
     vm_refresh,
+    vm_retire,
 )
 from provisioning.services.vm_console import (
     CONSOLE_LOG_LINES,
@@ -85,5 +86,6 @@ __all__ = [
     "vm_request_submit",
     "vm_request_wait_for_cloud",
     "vm_requests_resume",
+    "vm_retire",
     "vm_user_data_render",
 ]

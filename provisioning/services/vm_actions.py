@@ -133,6 +133,29 @@ def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
     return vm
 
 
+def vm_retire(*, vm: VmRequest, reason: str, source: str, actor: User | None = None) -> VmRequest:
+    """Delete a VM on behalf of what owns it (a team service scaling down or replacing it): the same
+    transitions as ``vm_delete_request`` without its permission check, which the service made when
+    the change was asked for. ``actor`` is who asked for that change (the audit log names them)."""
+    with transaction.atomic():
+        vm = VmRequest.objects.select_for_update(of=("self",)).get(pk=vm.pk)
+        if vm.status in (Status.DELETING, Status.DELETED):
+            return vm
+        if vm.status == Status.QUEUED and not vm.server_id:
+            _transition(vm, Status.DELETED, reason)
+        else:
+            _transition(vm, Status.DELETING, reason)
+        audit_record(
+            actor=actor, action="vm.delete", target=vm, team=vm.team, source=source, detail={"reason": reason}
+        )
+        if vm.status == Status.DELETING:
+            from provisioning.tasks import vm_request_delete
+
+            request_id = vm.pk
+            enqueue(vm_request_delete, request_id)
+    return vm
+
+
 def vm_delete_advance(*, request_id: int) -> bool:
     """Delete the server and wait until Nova no longer has it. True when done."""
     vm = VmRequest.objects.filter(pk=request_id, status=Status.DELETING).first()

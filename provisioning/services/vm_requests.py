@@ -70,10 +70,16 @@ def vm_request_submit(
     ssh_keys: Sequence[str] = (),
     packages: Sequence[str] = (),
     source: str,
+    user_data: str | None = None,
+    lease: bool = True,
 ) -> VmRequest:
     """Accept a VM request and enqueue its build. Refuses (ValidationError, with the reason a developer
     can act on) what Nova would only refuse later: a wrong architecture, a flavor too small for the
-    image, no room on that architecture's hosts, a team without a cloud project."""
+    image, no room on that architecture's hosts, a team without a cloud project.
+
+    ``user_data`` given (a team service's, rendered by its blueprint) replaces the profile's, and is
+    checked against cloud-init's schema all the same; ``lease=False`` makes a VM that no personal lease
+    ends (it belongs to a team service, which deletes it)."""
     if not restrict(actor, Team.objects.filter(pk=team.pk), Action.OPERATE).exists():
         raise PermissionDenied
     errors: dict[str, str] = {}
@@ -101,9 +107,22 @@ def vm_request_submit(
     errors.update(catalog_refusals(image=image, flavor=flavor))
     if errors:
         raise ValidationError(errors)
-    user_data = vm_user_data_render(
-        profile=profile, architecture=image.architecture, hostname=name, ssh_keys=ssh_keys, packages=packages
-    )
+    if user_data is None:
+        user_data = vm_user_data_render(
+            profile=profile,
+            architecture=image.architecture,
+            hostname=name,
+            ssh_keys=ssh_keys,
+            packages=packages,
+        )
+    elif problems := cloudinit.validate_user_data(user_data):
+        raise ValidationError(
+            {
+                "profile": [
+                    _("The user-data would not pass cloud-init's schema: %(e)s") % {"e": "; ".join(problems)}
+                ]
+            }
+        )
 
     with transaction.atomic():
         # One request at a time per team: the quota check and the name check see each other, so 100
@@ -140,7 +159,7 @@ def vm_request_submit(
             disk_gb=flavor.disk_gb,
             profile=profile,
             user_data=user_data,
-            expires_at=timezone.now() + timedelta(days=settings.KENNEL_VM_LEASE_DAYS),
+            expires_at=timezone.now() + timedelta(days=settings.KENNEL_VM_LEASE_DAYS) if lease else None,
         )
         vm.full_clean()
         vm.save()
