@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("catalog.api.urls")),
     path("", include("onboarding.api.urls")),
     path("", include("usage.api.urls")),
+    path("", include("blueprints.api.urls")),
 ]

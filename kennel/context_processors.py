@@ -12,6 +12,7 @@ _NAVIGATION = [
     (_("VMs"), "provisioning:vm-list", None),
     (_("Profiles"), "provisioning:profile-list", None),
     (_("Catalog"), "catalog:images", Capability.IMAGES_MANAGE),
+    (_("Blueprints"), "blueprints:list", None),
     (_("Teams"), "team-list", None),
     (_("People"), "people", Capability.TEAMS_VIEW_ALL),
     (_("Onboarding"), "onboarding:list", Capability.TEAMS_ONBOARD),

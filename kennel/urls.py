@@ -40,6 +40,7 @@ urlpatterns = [
     path("quotas/", include("quotas.urls")),
     path("onboarding/", include("onboarding.urls")),
     path("usage/", include("usage.urls")),
+    path("blueprints/", include("blueprints.urls")),
     path("api/", include(api_patterns)),
 ]
 

@@ -1,5 +1,5 @@
 """Pages that compose several apps: the landing page per role and a team's page (its members, quota,
-VMs, floating IPs and onboarding)."""
+VMs, services, floating IPs and onboarding)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.generic import DetailView
 
+from blueprints import selectors as blueprint_selectors
 from kennel.selectors import landing_summary
 from onboarding.models import Onboarding
 from onboarding.selectors import onboarding_progress
@@ -54,6 +55,7 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
             vm_selectors.team_vm_list(user=self.request.user, team=self.object).select_related("owner")
         )
         context["vms"], context["vm_state_counts"] = vms, vm_selectors.vm_state_counts(vms)
+        context["services"] = blueprint_selectors.team_services(user=self.request.user, team=self.object)
         # The project's floating IPs, from the mirror a worker refreshes every minute.
         context["floating_ips"] = [
             (fip, floating_ip_may_release(user=self.request.user, fip=fip))

@@ -1,4 +1,5 @@
-"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, hosts, quotas, completion."""
+"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, hosts, quotas, services
+(blueprints and team services), completion."""
 
 from __future__ import annotations
 

@@ -227,7 +227,26 @@ def _build_estate() -> Estate:
         network_bps=90,
         window_days=14,
     )
+    from blueprints import services as blueprint_services
+
+    with override(fake):
+        blueprint_version = next(
+            v
+            for v in blueprint_services.blueprint_examples_load(source="test")
+            if v.blueprint.name == "ci-agent"
+        )
+        service = blueprint_services.service_deploy(
+            actor=lead,
+            team=team,
+            version=blueprint_version,
+            name="ci",
+            parameters={},
+            counts={"x86_64": 1},
+            source="test",
+        )
     estate.ids.update(
+        blueprint_version=blueprint_version,
+        service=service,
         idle_vm=idle_vm,
         floating_ip=floating_ip,
         team=team,
@@ -386,6 +405,22 @@ COVERAGE: dict[str, Case] = {
     "provisioning:profile-part-delete": Case(
         kwargs=lambda e: {"pk": e.ids["profile"].pk, "index": 0}, get=False, post={}, roles=("admin",)
     ),
+    # blueprints and services
+    "blueprints:list": Case(post={"document": "kennel_blueprint: 1\nname: x\n", "note": "", "team": ""}),
+    "blueprints:detail": Case(
+        kwargs=lambda e: {"pk": e.ids["blueprint_version"].blueprint_id},
+        query=("version",),
+        post={"name": "svc2", "count_x86_64": "1", "count_ppc64le": "0", "param_executors": "2"},
+    ),
+    "blueprints:version-export": Case(kwargs=_pk("blueprint_version")),
+    "blueprints:service-detail": Case(kwargs=_pk("service")),
+    "blueprints:service-scale": Case(
+        kwargs=_pk("service"), get=False, post={"count_x86_64": "1", "count_ppc64le": "1"}
+    ),
+    "blueprints:service-upgrade": Case(kwargs=_pk("service"), get=False, post={"version": ""}),
+    "blueprints:service-rollback": Case(kwargs=_pk("service"), get=False, post={}),
+    "blueprints:service-retry": Case(kwargs=_pk("service"), get=False, post={}),
+    "blueprints:service-delete": Case(kwargs=_pk("service"), get=False, post={}),
     # catalog
     "catalog:images": Case(roles=("admin",)),
     "catalog:image-offer": Case(
