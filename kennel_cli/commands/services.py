@@ -17,9 +17,7 @@ BUSY = ("deploying", "scaling", "upgrading", "rolling_back", "deleting")
 def register(commands) -> None:
     blueprint = noun(commands, "blueprint", "blueprints: versioned recipes for team services")
     command(blueprint, "list", cmd_blueprint_list, "the blueprints you can see and their versions")
-    export = command(
-        blueprint, "export", cmd_blueprint_export, "print a blueprint version as YAML", json=False
-    )
+    export = command(blueprint, "export", cmd_blueprint_export, "print a blueprint version as YAML")
     export.add_argument("name", metavar="BLUEPRINT")
     export.add_argument("--version", type=int, help="the version's number (default: the latest)")
     export.add_argument("--team", help="the team's blueprint of that name (default: a global one)")
@@ -136,7 +134,10 @@ def cmd_blueprint_list(ctx: Context) -> int:
 def cmd_blueprint_export(ctx: Context) -> int:
     blueprint = _blueprint(ctx, ctx.args.name, ctx.args.team)
     version = ctx.client.get(f"blueprint-versions/{_version_id(blueprint, ctx.args.version)}/")
-    print(version["document"], end="")
+    if ctx.json:
+        print_json(version)
+    else:
+        print(version["document"], end="")
     return Exit.OK
 
 

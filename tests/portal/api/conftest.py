@@ -203,6 +203,20 @@ def _populate(team, other_team, incoming: Path) -> Estate:
         network_bps=10,
         window_days=14,
     )
+    from blueprints import services as blueprint_services
+
+    blueprint_version = next(
+        v for v in blueprint_services.blueprint_examples_load(source="test") if v.blueprint.name == "ci-agent"
+    )
+    service = blueprint_services.service_deploy(
+        actor=lead,
+        team=team,
+        version=blueprint_version,
+        name="fuzz-ci",
+        parameters={},
+        counts={"x86_64": 1},
+        source="test",
+    )
     made = Estate(users=users)
     for role in users:
         made.key(role)
@@ -227,5 +241,8 @@ def _populate(team, other_team, incoming: Path) -> Estate:
         "flavors": [flavor.cloud_id],
         "profiles": [profile.name, str(profile.pk)] if profile else [],
         "audit": [],
+        "blueprints": [blueprint_version.blueprint_id],
+        "blueprint-versions": [blueprint_version.pk],
+        "services": [service.pk],
     }
     return made
