@@ -26,6 +26,7 @@ from typing import Any
 from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.module_loading import autodiscover_modules
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,13 @@ class MessageKind:
         return f"MessageKind({self.id!r})"
 
 
+def message_join(first: StoredMessage, *more: StoredMessage) -> StoredMessage:
+    """Sentences one after another (a space between them in English, none in Chinese)."""
+    for message in more:
+        first = _TWO_SENTENCES(first=first, second=message)
+    return first
+
+
 def message_define(message_id: str, template: Promise) -> MessageKind:
     """Add a message to the catalogue. An id names one meaning for good: a new wording of the same
     meaning keeps its id, a new meaning gets a new id (stored rows render with today's template)."""
@@ -84,6 +92,9 @@ def message_define(message_id: str, template: Promise) -> MessageKind:
         raise ValueError(f"message id {message_id!r} is defined twice")
     _CATALOGUE[message_id] = template
     return MessageKind(message_id, template)
+
+
+_TWO_SENTENCES = message_define("portal.two_sentences", _("%(first)s %(second)s"))
 
 
 def catalogue() -> dict[str, Promise]:

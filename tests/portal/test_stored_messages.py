@@ -7,7 +7,7 @@ import pytest
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from portal.stored_messages import catalogue, message_define, message_from_ref, message_text
+from portal.stored_messages import catalogue, message_define, message_from_ref, message_join, message_text
 from provisioning import stored_messages as vm_texts
 
 
@@ -67,3 +67,27 @@ def test_every_app_that_stores_messages_has_them_in_the_catalogue_at_start_up():
     # worker's code still renders what the worker stored.
     ids = catalogue()
     assert "vm.requested" in ids and "vm.built" in ids
+
+
+def test_an_imports_failure_reads_in_chinese_step_reason_and_all():
+    from catalog import stored_messages as import_texts
+
+    failed = import_texts.STEP_FAILED(
+        step=import_texts.STEPS["converting"](), reason=import_texts.CONVERT_SLOW(s=600)
+    )
+
+    assert failed.english() == "Converting failed: qemu-img convert took longer than 600 s."
+    with translation.override("zh-hans"):
+        chinese = message_text(failed.ref(), failed.english())
+    assert "600" in chinese and "Converting" not in chinese and "took longer" not in chinese
+
+
+def test_joined_sentences_read_as_one_message_in_either_language():
+    from catalog import stored_messages as import_texts
+
+    joined = message_join(import_texts.IMPORTED(algo="sha512"), import_texts.OFFERED())
+
+    assert joined.english() == "Imported and verified (sha512). Offered to developers."
+    with translation.override("zh-hans"):
+        chinese = message_text(joined.ref())
+    assert "sha512" in chinese and " " not in chinese.replace("(sha512)", "")
