@@ -18,6 +18,7 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Team
+from portal.stored_messages import message_text
 from portal.validators import validate_single_line, validate_text
 from provisioning.models import VmRequest
 
@@ -121,7 +122,8 @@ class Service(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.DEPLOYING, db_index=True
     )
-    status_message = models.TextField(_("message"), blank=True)
+    status_message = models.TextField(_("message"), blank=True)  # in English, as stored
+    status_message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     # Who asked for the change under way: the worker builds and deletes its VMs on their behalf.
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -161,6 +163,11 @@ class Service(models.Model):
     def vm_total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def status_message_text(self) -> str:
+        """The status line in the reader's language (``portal.stored_messages``)."""
+        return message_text(self.status_message_ref, self.status_message)
+
 
 class ServiceVm(models.Model):
     """One VM of a service and the blueprint version it was built from."""
@@ -184,10 +191,16 @@ class ServiceEvent(models.Model):
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=16, choices=Service.Status.choices)
-    message = models.TextField()
+    message = models.TextField()  # in English, as stored
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.status}: {self.message}"
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language."""
+        return message_text(self.message_ref, self.message)

@@ -72,6 +72,11 @@ class ServiceSerializer(serializers.ModelSerializer):
     counts = serializers.DictField(child=serializers.IntegerField(), read_only=True)
     parameters = serializers.DictField(read_only=True)
     vms = ServiceVmSerializer(source="live_members", many=True, read_only=True)
+    status_message = serializers.CharField(
+        source="status_message_text",
+        read_only=True,
+        help_text=_("The status line, in the reader's language."),
+    )
 
     class Meta:
         model = Service

@@ -30,6 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from blueprints import stored_messages as texts
 from blueprints.models import BlueprintVersion, Service, ServiceEvent, ServiceVm
 from blueprints.rendering import user_data_render, vm_hostname
 from blueprints.spec import parameters_clean
@@ -40,6 +41,7 @@ from portal.models import Membership, Team, User
 from portal.origin import WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
+from portal.stored_messages import StoredMessage, message_from_ref
 from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, VmRequest
@@ -54,8 +56,12 @@ IN_FLIGHT = (VmStatus.QUEUED, VmStatus.BUILDING, VmStatus.DELETING)
 # --- the web's side -------------------------------------------------------------------------------------
 
 
-def _event(service: Service, message: str) -> None:
-    ServiceEvent.objects.create(service=service, status=service.status, message=message)
+def _event(service: Service, message: StoredMessage) -> None:
+    """A step in the service's history: its catalogue id and parameters, shown in the reader's
+    language, and its English text (what the audit reads)."""
+    ServiceEvent.objects.create(
+        service=service, status=service.status, message=message.english(), message_ref=message.ref()
+    )
 
 
 def _lead_or_admin(actor: User, team: Team) -> bool:
@@ -230,8 +236,9 @@ def service_deploy(
         _vms_add(service=service, actor=actor, version=version, counts=clean_counts, source=source)
         _event(
             service,
-            _("%(user)s deployed %(version)s with %(counts)s.")
-            % {"user": actor.get_username(), "version": version, "counts": _counts_text(clean_counts)},
+            texts.DEPLOYED(
+                user=actor.get_username(), version=str(version), counts=_counts_text(clean_counts)
+            ),
         )
         audit_record(
             actor=actor,
@@ -249,7 +256,7 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} x {arch}" for arch, n in sorted(counts.items())) or "0"
 
 
-def _start(service: Service, actor: User, status: str, message: str, **fields: Any) -> None:
+def _start(service: Service, actor: User, status: str, message: StoredMessage, **fields: Any) -> None:
     """Begin a change: the row moves to ``status`` for the worker (which holds nothing yet)."""
     for key, value in fields.items():
         setattr(service, key, value)
@@ -286,8 +293,7 @@ def service_scale(*, actor: User, service: Service, counts: Mapping[str, int], s
             service,
             actor,
             Status.SCALING,
-            _("%(user)s asked for %(counts)s.")
-            % {"user": actor.get_username(), "counts": _counts_text(clean)},
+            texts.SCALE_ASKED(user=actor.get_username(), counts=_counts_text(clean)),
             counts=clean,
         )
         _vms_add(
@@ -369,8 +375,7 @@ def _change_version(
         service,
         actor,
         status,
-        _("%(user)s asked to go from %(old)s to %(new)s.")
-        % {"user": actor.get_username(), "old": before, "new": version},
+        texts.VERSION_ASKED(user=actor.get_username(), old=str(before), new=str(version)),
         version=version,
         previous_version=before,
         parameters=values,
@@ -436,9 +441,7 @@ def service_retry(*, actor: User, service: Service, source: str) -> Service:
         service = _locked(actor, service, Action.OPERATE)
         if service.status != Status.FAILED:
             raise ValidationError(_("Only a failed service is retried."))
-        _start(
-            service, actor, Status.SCALING, _("%(user)s asked to try again.") % {"user": actor.get_username()}
-        )
+        _start(service, actor, Status.SCALING, texts.RETRY_ASKED(user=actor.get_username()))
         audit_record(actor=actor, action="service.retry", target=service, team=service.team, source=source)
         _enqueue(service.pk)
     return service
@@ -454,7 +457,7 @@ def service_delete(*, actor: User, service: Service, source: str) -> Service:
             service,
             actor,
             Status.DELETING,
-            _("%(user)s asked to delete it.") % {"user": actor.get_username()},
+            texts.DELETE_ASKED(user=actor.get_username()),
         )
         audit_record(actor=actor, action="service.delete", target=service, team=service.team, source=source)
         _enqueue(service.pk)
@@ -485,7 +488,7 @@ def _keep(service: Service, token: str) -> None:
     claim_keep(Service.objects.filter(pk=service.pk), token)
 
 
-def _record(service: Service, action: str, message: str, **detail: Any) -> None:
+def _record(service: Service, action: str, message: StoredMessage, **detail: Any) -> None:
     _event(service, message)
     audit_record(
         actor=None,
@@ -493,23 +496,24 @@ def _record(service: Service, action: str, message: str, **detail: Any) -> None:
         target=service,
         team=service.team,
         source=WORKER,
-        detail={"message": message, **detail},
+        detail={"message": message.english(), **detail},
     )
 
 
-def _finish(service: Service, token: str, status: str, message: str, action: str) -> None:
+def _finish(service: Service, token: str, status: str, message: StoredMessage, action: str) -> None:
     claim_keep(
         Service.objects.filter(pk=service.pk),
         token,
         status=status,
-        status_message=message,
+        status_message=message.english(),
+        status_message_ref=message.ref(),
         changed_at=timezone.now(),
     )
     service.status = status
     _record(service, action, message)
 
 
-def _retire(service: Service, member: ServiceVm, why: str) -> None:
+def _retire(service: Service, member: ServiceVm, why: StoredMessage) -> None:
     vm_retire(vm=member.vm, reason=why, source=WORKER, actor=service.changed_by)
     _record(service, "service.vm_retire", why, vm=member.vm.name)
 
@@ -523,16 +527,17 @@ def _step(service: Service, token: str) -> bool:
         if members:
             _keep(service, token)
             for member in members:
-                _retire(service, member, _("%(vm)s is deleted with the service.") % {"vm": member.vm.name})
+                _retire(service, member, texts.VM_DELETED_WITH(vm=member.vm.name))
             return False
-        _finish(service, token, Status.DELETED, _("Deleted with all its VMs."), "service.deleted")
+        _finish(service, token, Status.DELETED, texts.DELETED(), "service.deleted")
         return True
     failed = [m for m in members if m.vm.status == VmStatus.FAILED]
     if failed:
         _keep(service, token)
-        reason = _("%(vm)s failed: %(why)s") % {"vm": failed[0].vm.name, "why": failed[0].vm.status_message}
+        vm = failed[0].vm
+        reason = texts.VM_FAILED(vm=vm.name, why=message_from_ref(vm.status_message_ref) or vm.status_message)
         for member in failed:
-            _retire(service, member, _("%(vm)s failed and is deleted.") % {"vm": member.vm.name})
+            _retire(service, member, texts.VM_FAILED_DELETED(vm=member.vm.name))
         _finish(service, token, Status.FAILED, reason, "service.failed")
         return True
     target = service.version
@@ -548,7 +553,7 @@ def _step(service: Service, token: str) -> bool:
             _retire(
                 service,
                 old,
-                _("%(vm)s (%(old)s) is replaced and deleted.") % {"vm": old.vm.name, "old": old.version},
+                texts.VM_REPLACED(vm=old.vm.name, old=str(old.version)),
             )
             return False
         if len(on_target) > want:
@@ -557,7 +562,7 @@ def _step(service: Service, token: str) -> bool:
                 _retire(
                     service,
                     member,
-                    _("%(vm)s is deleted: the service is scaled down.") % {"vm": member.vm.name},
+                    texts.VM_SCALED_DOWN(vm=member.vm.name),
                 )
             return False
         if len(on_target) < want:
@@ -567,7 +572,7 @@ def _step(service: Service, token: str) -> bool:
         service,
         token,
         Status.READY,
-        _("Ready: %(counts)s at %(version)s.") % {"counts": _counts_text(service.counts), "version": target},
+        texts.READY(counts=_counts_text(service.counts), version=str(target)),
         "service.ready",
     )
     return True
@@ -587,19 +592,19 @@ def _create(service: Service, arch: str, count: int) -> bool:
                 _record(
                     service,
                     "service.vm_add",
-                    _("%(vm)s (%(version)s) is being built.")
-                    % {"vm": member.vm.name, "version": service.version},
+                    texts.VM_BUILDING(vm=member.vm.name, version=str(service.version)),
                     vm=member.vm.name,
                 )
     except (ValidationError, PermissionDenied) as error:
         if isinstance(error, ValidationError):
-            message = " ".join(error.messages)
+            message = texts.REFUSED(reason=" ".join(error.messages))
         else:
-            message = _("%(user)s may no longer create VMs for the team.") % {
-                "user": actor.get_username() if actor else "?"
-            }
+            message = texts.ACTOR_GONE(user=actor.get_username() if actor else "?")
         Service.objects.filter(pk=service.pk).update(
-            status=Status.FAILED, status_message=message, changed_at=timezone.now()
+            status=Status.FAILED,
+            status_message=message.english(),
+            status_message_ref=message.ref(),
+            changed_at=timezone.now(),
         )
         service.status = Status.FAILED
         _record(service, "service.failed", message)
@@ -612,8 +617,9 @@ def _create(service: Service, arch: str, count: int) -> bool:
 
 def service_give_up(*, service_id: int, error: str) -> None:
     """Nothing to undo: the change waits where it is and ``services_resume`` picks it up again."""
+    message = texts.WAITING_FOR_CLOUD(e=error[:300])
     Service.objects.filter(pk=service_id, status__in=Service.BUSY).update(
-        status_message=_("Waiting for the cloud: %(e)s") % {"e": error[:300]}
+        status_message=message.english(), status_message_ref=message.ref()
     )
 
 
