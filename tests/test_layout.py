@@ -45,7 +45,7 @@ def test_only_the_cloud_gateway_imports_openstacksdk():
 def test_each_app_has_the_house_shape():
     # A module may have grown into a package of the same name (inventory/services/): either counts.
     shape = {"models", "services", "selectors", "tasks", "forms", "views", "urls", "api"}
-    for app in ("provisioning", "inventory", "catalog", "quotas", "onboarding"):
+    for app in ("provisioning", "inventory", "catalog", "quotas", "onboarding", "blueprints"):
         assert shape <= {p.name.removesuffix(".py") for p in (ROOT / app).iterdir()}, app
         assert {"serializers.py", "views.py", "urls.py"} <= {p.name for p in (ROOT / app / "api").iterdir()}
 
