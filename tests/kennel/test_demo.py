@@ -36,6 +36,14 @@ def test_demo_load_builds_the_estate_and_is_idempotent(capsys):
     call_command("demo_load", "--no-cloud")
     assert snapshot() == first
     assert "dev1-kennel" in capsys.readouterr().out  # make run prints the demo passwords
+    from blueprints.models import Blueprint
+
+    # The shipped blueprints, global, one version each however often the demo is loaded.
+    assert sorted(Blueprint.objects.filter(team=None).values_list("name", "versions__number")) == [
+        ("ci-agent", 1),
+        ("http-file-server", 1),
+        ("squid-proxy", 1),
+    ]
 
     teams, users, memberships, servers, _events = first
     assert teams == ["alpha", "beta"]
