@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from portal.access import restrict
 from portal.hooks import hooks_run
@@ -86,9 +86,18 @@ def architecture_list() -> list[ArchitectureChoice]:
     return [ArchitectureChoice(arch, n, hosts[arch]) for arch, n in images if arch in hosts]
 
 
-def image_list(*, user: User, architecture: str | None = None) -> QuerySet[CloudImage]:
-    """The images developers may request: offered by an admin, active, with an architecture."""
-    images = restrict(user, CloudImage.objects.filter(status="active", offered=True).exclude(architecture=""))
+def image_list(
+    *, user: User, architecture: str | None = None, team: Team | None = None
+) -> QuerySet[CloudImage]:
+    """The images developers may request, active and with an architecture: the catalog's that an admin
+    offers, and the teams' own (snapshots) that ``user`` may see; with ``team``, only that team's own."""
+    own = Q(team=team) if team is not None else Q(team__isnull=False)
+    images = restrict(
+        user,
+        CloudImage.objects.filter(Q(team__isnull=True, offered=True) | own, status="active").exclude(
+            architecture=""
+        ),
+    )
     return images.filter(architecture=architecture) if architecture else images
 
 
