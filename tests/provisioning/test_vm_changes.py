@@ -55,14 +55,14 @@ def test_a_resize_the_quota_does_not_allow_is_refused_before_anything_is_sent(fa
     TeamQuota.objects.create(team=team, key="cores", limit=1)  # web1 uses the one core
     TeamQuota.objects.create(team=team, key="instances", limit=1)  # full, yet a resize adds no instance
     services.vm_resize_request(actor=member, vm=vm, flavor=flavor("m1.small"), source="test")  # 1 core too
-    with pytest.raises(ValidationError, match="cores|vCPU") as refused:
+    with pytest.raises(ValidationError, match=r"cores|vCPU") as refused:
         services.vm_resize_request(actor=member, vm=vm, flavor=flavor("m1.medium"), source="test")
     assert "flavor" in refused.value.message_dict
     assert fake_cloud.calls["resize_server"] == 0
 
 
 def test_a_resize_to_the_same_flavor_or_of_a_stopped_busy_vm_is_refused(fake_cloud, vm, member):
-    with pytest.raises(ValidationError, match="already has flavor m1.tiny"):
+    with pytest.raises(ValidationError, match=r"already has flavor m1\.tiny"):
         services.vm_resize_request(actor=member, vm=vm, flavor=flavor("m1.tiny"), source="test")
     VmRequest.objects.filter(pk=vm.pk).update(server_state=ServerState.REBOOTING)
     vm.refresh_from_db()
