@@ -14,6 +14,7 @@ from portal.hooks import hooks_run
 from portal.models import Team, User
 from portal.queue import enqueue
 from portal.services import audit_record
+from provisioning import stored_messages as texts
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, VmRequest
 from provisioning.selectors import host_fit_count
@@ -76,10 +77,7 @@ def vm_resize_request(*, actor: User, vm: VmRequest, flavor: CloudFlavor, source
         if refusal := next((r for r in refusals if r), None):
             raise ValidationError({"flavor": refusal})
         _event(
-            vm,
-            vm.status,
-            _("%(user)s asked to resize it from %(old)s to %(new)s.")
-            % {"user": actor.get_username(), "old": vm.flavor_name, "new": flavor.name},
+            vm, vm.status, texts.RESIZE_ASKED(user=actor.get_username(), old=vm.flavor_name, new=flavor.name)
         )
         audit_record(
             actor=actor,
@@ -138,12 +136,7 @@ def vm_rebuild_request(*, actor: User, vm: VmRequest, image: CloudImage, source:
             }
         if error:
             raise ValidationError({"image": error})
-        _event(
-            vm,
-            vm.status,
-            _("%(user)s asked to rebuild it from %(image)s.")
-            % {"user": actor.get_username(), "image": image.label},
-        )
+        _event(vm, vm.status, texts.REBUILD_ASKED(user=actor.get_username(), image=image.label))
         audit_record(
             actor=actor,
             action="vm.rebuild",

@@ -16,7 +16,9 @@ from portal.models import User
 from portal.origin import WORKER
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.stored_messages import StoredMessage
 from portal.worker import claim
+from provisioning import stored_messages as texts
 from provisioning.models import CloudImage, VmRequest, VmSnapshot
 from provisioning.services.vm_actions import state_refusal, vm_refresh
 from provisioning.services.vm_state import Status, _event, _operable
@@ -65,11 +67,7 @@ def vm_snapshot_request(*, actor: User, vm: VmRequest, name: str, source: str) -
         )
         snapshot.full_clean()
         snapshot.save()
-        _event(
-            vm,
-            vm.status,
-            _("%(user)s asked for a snapshot named %(name)s.") % {"user": actor.get_username(), "name": name},
-        )
+        _event(vm, vm.status, texts.SNAPSHOT_ASKED(user=actor.get_username(), name=name))
         audit_record(
             actor=actor, action="vm.snapshot", target=vm, team=vm.team, source=source, detail={"name": name}
         )
@@ -98,6 +96,15 @@ def _mirror_team_image(snapshot: VmSnapshot, image: Image) -> CloudImage:
         },
     )
     return row
+
+
+def _snapshot_failed(snapshot: VmSnapshot, message: StoredMessage) -> None:
+    """The snapshot failed: said on it (``message_ref``, shown in the reader's language) and in the VM's
+    history."""
+    VmSnapshot.objects.filter(pk=snapshot.pk).update(
+        status=VmSnapshot.Status.FAILED, message=message.english(), message_ref=message.ref()
+    )
+    _event(snapshot.vm, snapshot.vm.status, message)
 
 
 def vm_snapshot_advance(*, snapshot_id: int) -> bool:
@@ -131,39 +138,26 @@ def vm_snapshot_advance(*, snapshot_id: int) -> bool:
                 )
             )
         except (CloudRequestError, CloudNotFound, QuotaExceeded) as error:
-            message = _("The cloud refused the snapshot: %(detail)s") % {"detail": error}
-            VmSnapshot.objects.filter(pk=snapshot.pk).update(status=VmSnapshot.Status.FAILED, message=message)
-            _event(vm, vm.status, message)
+            _snapshot_failed(snapshot, texts.SNAPSHOT_REFUSED(detail=str(error)))
             return True
         VmSnapshot.objects.filter(pk=snapshot.pk).update(image_cloud_id=image_id)
         snapshot.image_cloud_id = image_id
     try:
         image = gateway.get_image(snapshot.image_cloud_id)
     except CloudNotFound:
-        message = _("The snapshot's image was deleted in the cloud.")
-        VmSnapshot.objects.filter(pk=snapshot.pk).update(status=VmSnapshot.Status.FAILED, message=message)
-        _event(vm, vm.status, message)
+        _snapshot_failed(snapshot, texts.SNAPSHOT_IMAGE_GONE())
         return True
     vm_refresh(request_id=vm.pk)  # the page shows the server taking the snapshot, then done
     row = _mirror_team_image(snapshot, image)
     VmSnapshot.objects.filter(pk=snapshot.pk).update(image=row, updated_at=timezone.now())
     if image.status == "active":
         VmSnapshot.objects.filter(pk=snapshot.pk).update(status=VmSnapshot.Status.ACTIVE, message="")
-        _event(
-            vm,
-            vm.status,
-            _("Snapshot %(name)s is ready; your team can request VMs from it.") % {"name": snapshot.name},
-        )
+        _event(vm, vm.status, texts.SNAPSHOT_READY(name=snapshot.name))
         audit_record(actor=None, action="vm.snapshot.ready", target=vm, team=vm.team, source=WORKER)
         return True
     if image.status in ("killed", "deleted", "deactivated") or (
         (timezone.now() - snapshot.created_at).total_seconds() > SNAPSHOT_TIMEOUT_SECONDS
     ):
-        message = _("The snapshot %(name)s failed in the cloud (image %(status)s).") % {
-            "name": snapshot.name,
-            "status": image.status,
-        }
-        VmSnapshot.objects.filter(pk=snapshot.pk).update(status=VmSnapshot.Status.FAILED, message=message)
-        _event(vm, vm.status, message)
+        _snapshot_failed(snapshot, texts.SNAPSHOT_FAILED(name=snapshot.name, status=image.status))
         return True
     return False
