@@ -17,11 +17,15 @@ from provisioning.placement import fit_counts, schedulable
 from provisioning.sync import Part, mirror_freshness
 
 
-def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
+def host_fit_count(*, architecture: str, flavor: CloudFlavor, other_than: str = "") -> int:
     """How many more VMs of ``flavor`` fit on the schedulable hosts of ``architecture`` right now,
     by Placement's rule: (total - reserved) * allocation_ratio - used, per resource. One query (the
-    database sums the hosts, see provisioning.placement)."""
-    return _fit_counts(architecture, [flavor]).get((architecture, flavor.pk), 0)
+    database sums the hosts, see provisioning.placement). ``other_than``: leave that host out (a resize
+    goes to another host: Nova's allow_resize_to_same_host is off by default)."""
+    hosts = CloudHost.objects.filter(architecture=architecture)
+    if other_than:
+        hosts = hosts.exclude(name=other_than)
+    return fit_counts(schedulable(hosts), [flavor]).get((architecture, flavor.pk), 0)
 
 
 def _fit_counts(architecture: str, flavors: list[CloudFlavor]) -> dict[tuple[str, int], int]:

@@ -56,10 +56,11 @@ def vm_resize_request(*, actor: User, vm: VmRequest, flavor: CloudFlavor, source
                 _("Flavor %(flavor)s is too small for %(image)s.")
                 % {"flavor": flavor.name, "image": vm.image_name}
             )
-        elif host_fit_count(architecture=vm.architecture, flavor=flavor) < 1:
+        elif host_fit_count(architecture=vm.architecture, flavor=flavor, other_than=vm.host) < 1:
+            # Nova moves a resized server to another host of its architecture.
             errors.append(
-                _("No %(arch)s host has room for a %(flavor)s VM right now.")
-                % {"arch": vm.architecture, "flavor": flavor.name}
+                _("No %(arch)s host other than %(host)s has room for a %(flavor)s VM right now.")
+                % {"arch": vm.architecture, "host": vm.host or "?", "flavor": flavor.name}
             )
         if errors:
             raise ValidationError({"flavor": errors})

@@ -201,3 +201,14 @@ def test_a_name_taken_by_one_of_the_batch_refuses_it(fake_cloud, vm, member, tea
         services.vm_requests_submit(
             actor=member, team=team, name="api", count=3, image=image(), flavor=flavor(), source="test"
         )
+
+
+def test_a_resize_needs_another_host_of_the_architecture(fake_cloud, member, team):
+    # p1 is the only ppc64le host: Nova (allow_resize_to_same_host off) would find no valid host.
+    vm = services.vm_request_submit(
+        actor=member, team=team, name="power1", image=image("ppc64le"), flavor=flavor(), source="test"
+    )
+    until_done(lambda: services.vm_request_build_advance(request_id=vm.pk), what="building power1")
+    vm.refresh_from_db()
+    with pytest.raises(ValidationError, match="No ppc64le host other than p1 has room"):
+        services.vm_resize_request(actor=member, vm=vm, flavor=flavor("m1.small"), source="test")
