@@ -135,6 +135,7 @@ def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     events = list(vm.events.all())
     # Keep polling while the VM or its server is in flux, and for half a minute after anything happened.
     recent = bool(events) and timezone.now() - events[-1].at < timedelta(seconds=30)
+    snapshots = list(vm.snapshots.all())
     change_choices = (
         {
             "resize_flavors": [
@@ -155,12 +156,12 @@ def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         {
             "vm": vm,
             "events": events,
-            "snapshots": list(vm.snapshots.all()),
+            "snapshots": snapshots,
             **change_choices,
             "poll": not vm.finished
             or recent
             or vm.server_state in BUSY
-            or vm.snapshots.filter(status__in=["requested", "creating"]).exists(),
+            or any(not snapshot.finished for snapshot in snapshots),
             **_servers_context(),
             **({} if request.htmx else _catalog_context()),
         },

@@ -135,6 +135,9 @@ class VmSnapshotSerializer(serializers.ModelSerializer):
     image = serializers.SlugRelatedField(
         slug_field="cloud_id", read_only=True, help_text=_("The Glance image's id, once the cloud made it.")
     )
+    message = serializers.CharField(
+        source="text", read_only=True, help_text=_("Why it failed, in the language the client asked for.")
+    )
 
     class Meta:
         model = VmSnapshot
