@@ -90,19 +90,21 @@ def vm_list(request):
         team = get_object_or_404(
             restrict(request.user, Team.objects.all()), slug=request.query_params["team"]
         )
-    answer = selectors.vm_usage_list(user=request.user, team=team)
     try:
         # As every API list: an odd page is a 404 with the reason (the pages fall back to page 1).
-        page = selectors.vm_busiest_page(answer.rows, request.query_params.get("page"), strict=True)
+        answer = selectors.vm_usage_page(
+            user=request.user, team=team, page=request.query_params.get("page"), strict=True
+        )
     except InvalidPage as error:
         raise NotFound(str(error)) from error
+    page = answer.rows.page
     data = {
         **_state(answer),
         "count": page.paginator.count,
         "page": page.number,
         "pages": page.paginator.num_pages,
-        "vms": page.object_list,
-        "totals": selectors.vm_totals(answer.rows),
+        "vms": answer.rows.rows,
+        "totals": answer.rows.totals,
     }
     return Response(UsageVmListSerializer(data).data)
 
