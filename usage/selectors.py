@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import repeat
 from typing import Generic, TypeVar
 
 from django.conf import settings
@@ -314,7 +315,7 @@ def _busiest_first(ids: list[str], table: Table) -> tuple[list[str], list[str]]:
 def _totals(count: int, measured: list[str], table: Table) -> VmTotals:
     def total(figure: str) -> float:
         values = table.get(figure, {})
-        return float(sum(values[i] for i in measured if i in values))
+        return float(sum(map(values.get, measured, repeat(0.0))))  # C's loop: a few thousand is 0.1 ms
 
     return VmTotals(
         vms=count,
