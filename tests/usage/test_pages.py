@@ -148,3 +148,24 @@ def test_a_page_asks_the_same_sql_and_promql_for_sixteen_vms_as_for_five_hundred
         assert asked == promql_queries
     page = client.get(team_url).content.decode()
     assert page.count("data-vm=") == 50 and "Total: 500 VMs, 16 measured" in page
+
+
+def test_the_api_lists_a_hosts_vms_as_its_page_does(metrics, estate, member, manager):
+    client = Client()
+    client.force_login(manager)
+    x2 = estate["servers"]["X2"].pk
+    page = client.get(reverse("usage:host-detail", args=[x2])).content.decode()
+    answer = client.get("/api/v1/usage/vms/", {"host": x2}).json()
+    on_x2 = {vm.uuid for vm in VMS if vm.host == "x2"}
+    assert (
+        {vm["server_id"] for vm in answer["vms"]}
+        == on_x2
+        == {part.split('"', 1)[0] for part in page.split('data-vm="')[1:]}
+    )
+    shares = [vm["figures"]["cpu"] / vm["figures"]["vcpus"] for vm in answer["vms"]]
+    assert shares == sorted(shares, reverse=True) and answer["totals"]["vms"] == len(on_x2)
+    for odd in ("x2", "-1", "999999"):
+        assert client.get("/api/v1/usage/vms/", {"host": odd}).status_code == 404
+    assert client.get("/api/v1/usage/vms/", {"host": x2, "page": 2}).status_code == 404
+    client.force_login(member)
+    assert client.get("/api/v1/usage/vms/", {"host": x2}).status_code == 403
