@@ -1,7 +1,8 @@
 """Reads: what hosts and VMs use, from Prometheus, beside what Kennel knows (servers, Placement's
 allocation, VMs and their teams). Each list or chart is one PromQL query (usage.queries); the rows are
 matched to servers by host name and to VMs by Nova id in Python, against querysets scoped by
-``restrict``. Nothing here raises when Prometheus is missing or away: the answer's ``state`` says so.
+``restrict``. A list of VMs is ranked and summed over ids and floats and loads only its page's VMs.
+Nothing here raises when Prometheus is missing or away: the answer's ``state`` says so.
 """
 
 from __future__ import annotations
