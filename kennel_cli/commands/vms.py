@@ -51,6 +51,7 @@ def register(commands) -> None:
 
     top = command(vm, "top", cmd_vm_top, "what your running VMs really use, busiest first (Prometheus)")
     top.add_argument("--team", help="only this team's (its short name), with its totals")
+    top.add_argument("--host", help="only those on this server (its name or id; managers, admins)")
     top.add_argument("--limit", type=int, default=0, help="only the N busiest")
     top.add_argument("--page", type=int, default=None, help="50 VMs a page, busiest first")
     listing = command(vm, "list", cmd_vm_list, "VMs you can see (deleted ones with --all)")
