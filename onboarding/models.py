@@ -388,7 +388,7 @@ class SecurityRule(models.Model):
         if self.remote_group:
             source = str(_("the team's own VMs"))
         elif self.world:
-            source = str(_("anywhere"))
+            source = str(_("anywhere")) + (f" ({self.remote_cidr})" if self.remote_cidr else "")
         else:
             source = self.remote_cidr
         if ports:

@@ -142,7 +142,7 @@ def test_ssh_open_to_every_address_needs_an_admin_who_confirms(fake_cloud, lead,
     web = add(lead, team, "tcp", 443, 443, "0.0.0.0/0")  # the web to everyone is a lead's call
     assert web.world and not web.covers_ssh
     opened = add(admin, team, "tcp", 22, 22, "0.0.0.0/0", confirm_open=True)
-    assert opened.world and opened.covers_ssh and opened.describe() == "TCP port 22 from anywhere"
+    assert opened.world and opened.covers_ssh and opened.describe() == "TCP port 22 from anywhere (0.0.0.0/0)"
     assert AuditEvent.objects.get(action="security_rule.add", target_id=str(opened.pk)).detail[
         "open_to_every_address"
     ]
