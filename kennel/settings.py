@@ -770,6 +770,7 @@ SPECTACULAR_SETTINGS = {
         "VmActionEnum": "provisioning.api.serializers.VM_ACTIONS",
         "PowerActionEnum": "inventory.models.PowerActionChoice",
         "QuotaRequestStatusEnum": "quotas.models.QuotaRequest.Status",
+        "SecurityRuleProtocolEnum": "onboarding.models.SecurityRule.Protocol",
     },
 }
 

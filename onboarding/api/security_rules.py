@@ -52,9 +52,15 @@ class SecurityRuleInputSerializer(serializers.Serializer):
     team = serializers.SlugField(help_text=_("The team's short name."))
     protocol = serializers.ChoiceField(choices=SecurityRule.Protocol.choices)
     port_min = serializers.IntegerField(
-        required=False, allow_null=True, help_text=_("tcp and udp only; with neither port: every port.")
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=65535,
+        help_text=_("tcp and udp only; with neither port: every port."),
     )
-    port_max = serializers.IntegerField(required=False, allow_null=True, help_text=_("Defaults to port_min."))
+    port_max = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=65535, help_text=_("Defaults to port_min.")
+    )
     remote_cidr = serializers.CharField(
         max_length=64, help_text=_("Who may connect, as a network (0.0.0.0/0: every address).")
     )
