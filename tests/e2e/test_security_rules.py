@@ -81,4 +81,3 @@ def test_a_lead_adds_and_removes_a_rule_and_watches_it_reach_neutron(
         row.get_by_role("button", name="Remove").click()
         expect(row).to_have_count(0)
         assert ("tcp", 22, "10.20.0.0/16") not in neutron_ingress(project_id)
-        page.screenshot(path=f"var/e2e-security-rules-{width}.png", full_page=True)
