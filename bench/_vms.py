@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import keystoneauth1.exceptions
 import openstack
 import openstack.config
 from django.conf import settings
@@ -34,6 +35,8 @@ from portal.services import team_link_project
 from provisioning.models import CloudFlavor, CloudImage, VmRequest
 from quotas.services import quota_sync
 
+# What a loaded cloud throws now and then (a reset connection to Nova's API): retried, not fatal.
+CLOUD_HICCUPS = (openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException)
 PROJECT = "bench-vms"  # Kennel's team has the same slug: its VMs go on the network <slug>-net
 CIDR = "10.98.0.0/24"
 
@@ -121,7 +124,7 @@ def wait(probe: Callable[[], bool], what: str, *, timeout: float, period: float)
         try:
             if probe():
                 return
-        except openstack.exceptions.SDKException as error:
+        except CLOUD_HICCUPS as error:
             print(f"  (retrying after: {error})")
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")

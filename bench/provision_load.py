@@ -36,7 +36,7 @@ django.setup()
 import openstack  # noqa: E402
 from django.db import connections  # noqa: E402
 
-from bench._vms import Bench, bench_cloud_vms, kennel_timings, wait  # noqa: E402
+from bench._vms import CLOUD_HICCUPS, Bench, bench_cloud_vms, kennel_timings, wait  # noqa: E402
 from bench.report import record  # noqa: E402
 from provisioning import services  # noqa: E402
 from provisioning.models import VmRequest  # noqa: E402
@@ -74,7 +74,12 @@ def bare(bench: Bench, stamp: str) -> tuple[list[float], int, float]:
     active: dict[str, float] = {}
     deadline = time.monotonic() + TIMEOUT
     while len(active) + errors < N and time.monotonic() < deadline:
-        for server in bench.conn.compute.servers(all_projects=True, name=f"bench-bare-{stamp}"):
+        try:
+            servers = list(bench.conn.compute.servers(all_projects=True, name=f"bench-bare-{stamp}"))
+        except CLOUD_HICCUPS as error:
+            print(f"  (listing again after: {error})")
+            servers = []
+        for server in servers:
             if server.id in created and server.id not in active:
                 if server.status == "ACTIVE":
                     active[server.id] = time.monotonic() - created[server.id]
@@ -83,8 +88,18 @@ def bare(bench: Bench, stamp: str) -> tuple[list[float], int, float]:
                     active[server.id] = float("nan")
         time.sleep(0.5)
     wall = time.monotonic() - began
-    for server_id in created:
+
+    def deleted(server_id: str) -> bool:
         bench.conn.compute.delete_server(server_id, ignore_missing=True)
+        return True
+
+    for server_id in created:
+        wait(
+            lambda server_id=server_id: deleted(server_id),
+            "a bare delete",
+            timeout=TIMEOUT,
+            period=POLL,
+        )
     wait(
         lambda: not list(bench.conn.compute.servers(all_projects=True, name=f"bench-bare-{stamp}")),
         "bare deletes",
