@@ -100,12 +100,25 @@ def bench_cloud_vms() -> Iterator[Bench]:
 
 
 def _ensure_project(conn: Any) -> tuple[str, str]:
-    """The bench-vms project (no instance, core, RAM or port limit) and its network: (ids)."""
+    """The bench-vms project (no instance, core, RAM or port limit, no server left from an earlier
+    run) and its network: (ids)."""
     project = conn.identity.find_project(PROJECT, domain_id="default") or conn.identity.create_project(
         name=PROJECT, domain_id="default", description="make bench: VMs built by vm_overhead, provision_load"
     )
     conn.compute.update_quota_set(project, instances=-1, cores=-1, ram=-1)
     conn.network.update_quota(conn.network.get_quota(project.id), ports=-1)
+    # A run that was stopped may have left servers: the project is the benchmark's, so they go.
+    leftovers = [server.id for server in conn.compute.servers(all_projects=True, project_id=project.id)]
+    for server_id in leftovers:
+        conn.compute.delete_server(server_id, ignore_missing=True)
+    if leftovers:
+        print(f"  deleting {len(leftovers)} servers an earlier run left in {PROJECT}")
+        wait(
+            lambda: not list(conn.compute.servers(all_projects=True, project_id=project.id)),
+            "the leftovers' deletion",
+            timeout=900,
+            period=2,
+        )
     network = conn.network.find_network(f"{PROJECT}-net", project_id=project.id)
     if network is None:
         network = conn.network.create_network(name=f"{PROJECT}-net", project_id=project.id)
