@@ -379,3 +379,7 @@ def main() -> None:
             target="p95 <= 50 ms, queries constant",
             met=p95 <= 50 and q == q_a,
         )
+
+
+if __name__ == "__main__":
+    main()
