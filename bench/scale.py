@@ -64,7 +64,7 @@ URLS = (
     "/inventory/servers/",
     "/inventory/datacenters/",
     "/vms/",
-    "/vms/?page=500&ordering=-created",
+    "/vms/?page=200&ordering=-created",  # the last page at 5,000 VMs
     "/teams/",
     "/people/",
     "/people/?page=2&ordering=-last_login",
