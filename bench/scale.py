@@ -83,7 +83,7 @@ URLS = (
     "/api/v1/servers/",
     "/api/v1/teams/",
     "/api/v1/quotas/",
-    "/api/v1/quotas/?sort=ram_mb&page=2",
+    "/api/v1/quotas/?sort=ram_mb",
     "/api/v1/people/",
     "/api/v1/utilization/",
     "/api/v1/utilization/history/?range=month",
