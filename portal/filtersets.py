@@ -1,9 +1,24 @@
 """Filters shared by the HTML pages and the API, so both accept the same query parameters."""
 
 import django_filters
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import AuditEvent
+
+
+class SortFilter(django_filters.OrderingFilter):
+    """The "Sort by" choices in the reader's language: each field's label is given (``field_labels``),
+    and "(descending)" comes from Kennel's catalogue, lazily (django-filter builds the choices once, at
+    import, and has no Simplified Chinese of its own)."""
+
+    def build_choices(self, fields, labels):
+        ascending = [(param, labels.get(field, param)) for field, param in fields.items()]
+        descending = [
+            (f"-{param}", labels.get(f"-{param}", format_lazy(_("{field} (descending)"), field=label)))
+            for param, label in ascending
+        ]
+        return [choice for pair in zip(ascending, descending, strict=True) for choice in pair]
 
 
 class AuditEventFilterSet(django_filters.FilterSet):
