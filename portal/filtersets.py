@@ -1,6 +1,11 @@
 """Filters shared by the HTML pages and the API, so both accept the same query parameters."""
 
+import re
+
 import django_filters
+from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -21,15 +26,52 @@ class SortFilter(django_filters.OrderingFilter):
         return [choice for pair in zip(ascending, descending, strict=True) for choice in pair]
 
 
+class ReadableDateTimeField(forms.DateTimeField):
+    """A moment as people type it: ``2026-12-01``, ``2026-12-01 14:30`` or ISO 8601 with a zone
+    (``2026-12-01T14:30:00Z``); anything else is refused, naming what could not be read."""
+
+    input_formats = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+    def to_python(self, value):
+        text = (value or "").strip() if isinstance(value, str) else value
+        if isinstance(text, str) and text:
+            moment = parse_datetime(text)  # ISO 8601 with seconds, fractions and a zone
+            if moment is not None:
+                return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+        try:
+            return super().to_python(text)
+        except forms.ValidationError:
+            raise forms.ValidationError(
+                _("Could not read the date “%(value)s”; write it as 2026-12-01 or 2026-12-01 14:30."),
+                code="invalid",
+                params={"value": str(value)[:40]},
+            ) from None
+
+
+class ReadableDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = ReadableDateTimeField
+
+
 class AuditEventFilterSet(django_filters.FilterSet):
     actor = django_filters.CharFilter(field_name="actor_name", lookup_expr="icontains", label=_("Who"))
-    action = django_filters.CharFilter(lookup_expr="istartswith", label=_("What"))
+    action = django_filters.CharFilter(
+        method="filter_action",
+        label=_("What"),
+        help_text=_('Words in the action, in any order: "power" finds server.power_execute.'),
+    )
     target = django_filters.CharFilter(field_name="target_repr", lookup_expr="icontains", label=_("Object"))
     team = django_filters.CharFilter(field_name="team__slug", label=_("Team"))
     outcome = django_filters.ChoiceFilter(choices=AuditEvent.Outcome.choices, label=_("Outcome"))
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("Since"))
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label=_("Until"))
+    since = ReadableDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("Since"))
+    until = ReadableDateTimeFilter(field_name="created_at", lookup_expr="lt", label=_("Until"))
 
     class Meta:
         model = AuditEvent
         fields = ["actor", "action", "target", "team", "outcome", "since", "until"]
+
+    def filter_action(self, queryset, name, value):
+        """Every word (split at spaces, dots, underscores and hyphens) is somewhere in the action."""
+        for word in re.split(r"[\s._-]+", value.strip()):
+            if word:
+                queryset = queryset.filter(action__icontains=word)
+        return queryset
