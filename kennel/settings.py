@@ -279,6 +279,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "kennel.context_processors.navigation",
             ],
+            # The one date format (``|when``) needs no {% load %} in any template.
+            "builtins": ["portal.templatetags.dates"],
         },
     },
 ]

@@ -176,7 +176,7 @@ def test_dashboard_shows_alerts_states_utilization_forecast_and_teams(estate, ma
     assert body.count('data-alert="') == 3 and "<details open>" in body  # a short list is shown open
     for kind in ("bmc_unreachable", "temperature", "host_utilization"):
         assert f'data-alert-count="{kind}"' in body
-    assert "The BMC of srv-d does not answer." in body and "an hour ago" in body
+    assert "The BMC of srv-d does not answer." in body and "(1\xa0hour ago)" in body
     assert 'href="/inventory/servers/?power=off" data-state="power-off"' in body
     assert 'data-forecast="x86_64-VCPU"' in body and "Not enough history" in body
     assert 'data-team="alpha"' in body

@@ -117,7 +117,7 @@ def test_the_tokens_page_shows_expiry_and_scope_and_makes_read_only_tokens(membe
     html = page.content.decode()
     assert "A new token expires after 90 days." in html
     expires = html.split(f'data-testid="expires-{token.pk}">')[1].split("</td>")[0]
-    assert expires.startswith(timezone.localtime(token.expires_at).strftime("%Y-%m-%d"))
+    assert f">{timezone.localtime(token.expires_at):%Y-%m-%d %H:%M}</time>" in expires  # the one format
     assert html.split(f'data-testid="scope-{token.pk}">')[1].startswith("read-only")
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(days=1))
     assert "(expired)" in client.get(reverse("token-list")).content.decode()
