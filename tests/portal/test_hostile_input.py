@@ -340,6 +340,7 @@ COVERAGE: dict[str, Case] = {
     "inventory:server-drain": Case(kwargs=_pk("server"), get=False, post={"reason": "r"}, roles=("admin",)),
     "inventory:server-undrain": Case(kwargs=_pk("server"), get=False, post={}, roles=("admin",)),
     "inventory:power-confirm": Case(kwargs=_pk("power_request"), get=False, post={}, roles=("admin",)),
+    "inventory:power-cancel": Case(kwargs=_pk("power_request"), get=False, post={}, roles=("admin",)),
     "inventory:utilization": Case(roles=STAFF),
     "inventory:utilization-history": Case(query=("range", "resolution", "scope"), roles=STAFF),
     "inventory:dashboard": Case(roles=STAFF),
