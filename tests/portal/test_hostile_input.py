@@ -489,10 +489,10 @@ COVERAGE: dict[str, Case] = {
     "onboarding:password-reveal": Case(kwargs=_slug, get=False, post={}, roles=("member",)),
     # usage (metrics not configured in tests: the pages say so; the query strings still reach them)
     "usage:hosts": Case(roles=STAFF),
-    "usage:host-detail": Case(kwargs=_pk("server"), query=("window",), roles=STAFF),
-    "usage:vms": Case(),
+    "usage:host-detail": Case(kwargs=_pk("server"), query=("window", "page"), roles=STAFF),
+    "usage:vms": Case(query=("page",)),
     "usage:vm-detail": Case(kwargs=_pk("vm"), query=("window",)),
-    "usage:team-detail": Case(kwargs=_slug),
+    "usage:team-detail": Case(kwargs=_slug, query=("page",)),
     "usage:idle": Case(),
     "usage:idle-stop": Case(kwargs=_pk("idle_vm"), get=False, post={}),
     "usage:idle-delete": Case(kwargs=_pk("idle_vm"), get=False, post={"confirm": "x"}),
