@@ -312,6 +312,24 @@ COVERAGE: dict[str, Case] = {
     "audit-list": Case(query=(*LIST_QUERY, "actor", "action", "since", "until", "target"), roles=STAFF),
     "token-list": Case(post={"name": "cli"}),
     "token-revoke": Case(kwargs=_pk("token"), get=False, post={}),
+    "person-add": Case(
+        post={
+            "username": "hostile",
+            "email": "h@example.org",
+            "role": "developer",
+            "first_name": "",
+            "last_name": "",
+        },
+        roles=("admin",),
+    ),
+    "person-sign-in-link": Case(
+        kwargs=lambda e: {"pk": e.people["member"].pk}, get=False, post={}, roles=("admin",)
+    ),
+    "password-set": Case(
+        kwargs=lambda e: {"uidb64": "MQ", "token": "set-password"},
+        post={"new_password1": "", "new_password2": ""},
+        roles=("anonymous",),
+    ),
     "health": Case(roles=("anonymous", "admin"), allowed=(503,)),
     "metrics": Case(roles=("anonymous", "admin")),  # the test client's loopback address may read it
     "set_language": Case(get=False, post={"language": "zh-hans", "next": "/"}, roles=("anonymous", "member")),
@@ -350,6 +368,7 @@ COVERAGE: dict[str, Case] = {
     "inventory:server-drain": Case(kwargs=_pk("server"), get=False, post={"reason": "r"}, roles=("admin",)),
     "inventory:server-undrain": Case(kwargs=_pk("server"), get=False, post={}, roles=("admin",)),
     "inventory:power-confirm": Case(kwargs=_pk("power_request"), get=False, post={}, roles=("admin",)),
+    "inventory:power-cancel": Case(kwargs=_pk("power_request"), get=False, post={}, roles=("admin",)),
     "inventory:utilization": Case(roles=STAFF),
     "inventory:utilization-history": Case(query=("range", "resolution", "scope"), roles=STAFF),
     "inventory:dashboard": Case(roles=STAFF),
