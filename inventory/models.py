@@ -136,7 +136,8 @@ class Server(models.Model):
 
 class HardwareState(models.Model):
     """The latest a poll of a server's BMC saw. ``last_seen_at`` is the last time the BMC answered;
-    ``error`` says why the latest poll failed (empty when it did not)."""
+    ``error`` says why the latest poll failed (empty when it did not). A BMC that failed ``failures``
+    polls in a row is not asked again before ``next_poll_at`` (backoff)."""
 
     server = models.OneToOneField(
         Server, on_delete=models.CASCADE, related_name="hardware_state", verbose_name=_("server")
@@ -154,6 +155,8 @@ class HardwareState(models.Model):
     polled_at = models.DateTimeField(_("polled at"))
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=200, blank=True)
+    failures = models.PositiveIntegerField(_("failed polls in a row"), default=0, db_default=0)
+    next_poll_at = models.DateTimeField(_("next poll"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("hardware state")
@@ -184,6 +187,7 @@ class PowerRequest(models.Model):
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     server = models.ForeignKey(
         Server, on_delete=models.CASCADE, related_name="power_requests", verbose_name=_("server")
@@ -267,6 +271,25 @@ class ServerDrain(models.Model):
     @property
     def vm_count(self) -> int:
         return len(self.vm_names)
+
+    @property
+    def confirmed(self) -> bool:
+        """Drained for real: a check made since the drain finished saw the compute service disabled."""
+        return (
+            self.status == self.Status.DRAINED
+            and self.service_enabled is False
+            and self.checked_at is not None
+            and self.checked_at >= self.status_changed_at
+        )
+
+    @property
+    def status_label(self) -> str:
+        """What the drain is, as shown: "Drained" only once a check confirmed the service disabled."""
+        if self.status != self.Status.DRAINED or self.confirmed:
+            return str(self.get_status_display())
+        if self.service_enabled and self.checked_at is not None and self.checked_at >= self.status_changed_at:
+            return str(_("Not drained: the cloud shows the compute service enabled"))
+        return str(_("Compute service being disabled; not confirmed yet"))
 
     @property
     def moved_count(self) -> int:

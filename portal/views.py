@@ -23,13 +23,13 @@ from django.views.generic import ListView
 
 from portal import selectors, services
 from portal.access import Action, Capability, can, restrict
-from portal.filtersets import AuditEventFilterSet
-from portal.forms import ApiTokenForm
+from portal.filtersets import AuditEventFilterSet, PersonFilterSet
+from portal.forms import ApiTokenForm, PersonAddForm
 from portal.http import AuthenticatedHttpRequest
 from portal.inputs import object_id
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
-from portal.refusals import message_add_refusal
+from portal.refusals import form_add_refusal, message_add_refusal
 
 View = Callable[..., HttpResponse]
 
@@ -105,12 +105,28 @@ class TeamListView(LoginRequiredMixin, ListView):
         return selectors.team_list(user=self.request.user)
 
 
-@login_required
-def people(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Everyone with their role, teams and whether they may sign in (managers read; admins change)."""
-    if not can(request.user, Capability.TEAMS_VIEW_ALL):
-        raise PermissionDenied
-    if request.method == "POST":
+class PeopleView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):
+    """Everyone with their role, teams and whether they may sign in, 50 a page, searched and sorted by
+    the database (managers read; admins change: a POST sets one person's role or whether they may sign
+    in, and comes back to the same page)."""
+
+    capability = Capability.TEAMS_VIEW_ALL
+    filterset_class = PersonFilterSet
+    template_name = "portal/people.html"
+    partial_template_name = "portal/_people_table.html"
+    context_object_name = "people"
+    paginate_by = 50
+
+    def get_base_queryset(self):
+        return selectors.people_list(user=self.request.user)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | {
+            "roles": Role.choices,
+            "may_change": can(self.request.user, Capability.TEAMS_ONBOARD),
+        }
+
+    def post(self, request: AuthenticatedHttpRequest, *args, **kwargs) -> HttpResponse:
         person = get_object_or_404(
             restrict(request.user, User.objects.all(), Action.CHANGE), pk=object_id(request.POST.get("user"))
         )
@@ -131,16 +147,43 @@ def people(request: AuthenticatedHttpRequest) -> HttpResponse:
             messages.success(request, _("Saved: %(user)s.") % {"user": person.get_username()})
         except ValidationError as error:
             message_add_refusal(request, error)
-        return redirect("people")
-    return render(
-        request,
-        "portal/people.html",
-        {
-            "people": selectors.people_list(user=request.user),
-            "roles": Role.choices,
-            "may_change": can(request.user, Capability.TEAMS_ONBOARD),
-        },
-    )
+        return redirect(request.get_full_path())  # the same page, search and sort
+
+
+people = PeopleView.as_view()
+
+
+@capability_required(Capability.TEAMS_ONBOARD)
+def person_add(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """An admin adds a person (a local account) and a first sign-in link goes to them by mail."""
+    form = PersonAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = services.person_add(actor=request.user, source=origin(request), **form.cleaned_data)
+        except ValidationError as error:
+            form_add_refusal(form, error)
+        else:
+            messages.success(
+                request,
+                _("%(user)s was added; a first sign-in link is on its way to %(email)s.")
+                % {"user": person.get_username(), "email": person.email},
+            )
+            return redirect("people")
+    return render(request, "portal/person_add.html", {"form": form})
+
+
+@capability_required(Capability.TEAMS_ONBOARD)
+@require_POST
+def person_sign_in_link(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Send a person a new sign-in link (the first one was lost or expired)."""
+    person = get_object_or_404(restrict(request.user, User.objects.all(), Action.CHANGE), pk=pk)
+    try:
+        services.person_sign_in_link_send(actor=request.user, user=person, source=origin(request))
+    except ValidationError as error:
+        message_add_refusal(request, error)
+    else:
+        messages.success(request, _("A sign-in link is on its way to %(email)s.") % {"email": person.email})
+    return redirect("people")
 
 
 class AuditEventListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):

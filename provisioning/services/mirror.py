@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,25 +23,30 @@ def catalog_refresh() -> None:
     hosts_mirror_refresh()
 
 
+_Mirrored = TypeVar("_Mirrored", CloudImage, CloudFlavor, CloudHost)
+
+
 def _sync_rows(
-    model: type[CloudImage | CloudFlavor | CloudHost],
+    model: type[_Mirrored],
     key: str,
     wanted: Mapping[str, dict[str, Any]],
     now: datetime,
 ) -> int:
     """Make ``model``'s rows those of ``wanted`` (key value -> fields) in a constant number of queries
-    when nothing changed: one read, one ``seen_at`` update, one delete; a write per row that did
-    change. Returns how many rows were created, changed or deleted."""
+    when nothing changed: one read, one ``seen_at`` update, one delete; new rows in bulk INSERTs, a
+    write per row that did change. Returns how many rows were created, changed or deleted."""
     rows = {getattr(row, key): row for row in model.objects.all()}
     changed = 0
+    new: list[_Mirrored] = []
     for value, fields in wanted.items():
         row = rows.get(value)
         if row is None:
-            model.objects.create(**{key: value, **fields, "seen_at": now})
+            new.append(model(**{key: value, **fields, "seen_at": now}))
             changed += 1
         elif any(getattr(row, name) != field for name, field in fields.items()):
             model.objects.filter(pk=row.pk).update(**fields)
             changed += 1
+    model.objects.bulk_create(new, batch_size=500)  # a first read of 1,000 hosts: two INSERTs
     model.objects.update(seen_at=now)
     deleted, _ = model.objects.exclude(**{f"{key}__in": list(wanted)}).delete()
     return changed + deleted
