@@ -38,86 +38,18 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench._estate import DATACENTERS, seed_hosts  # noqa: E402
 from bench.report import record  # noqa: E402
 from inventory.history import (  # noqa: E402
     COLUMNS,
     utilization_history_compact,
     utilization_snapshot_record,
 )
-from inventory.models import DataCenter, HardwareState, Server, ServerRole, UtilizationSample  # noqa: E402
+from inventory.models import Server, UtilizationSample  # noqa: E402
 from portal.models import Membership, Role, Team, User  # noqa: E402
 from provisioning.models import CloudHost, CloudSync, VmRequest  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "40"))
-DATACENTERS = ("dc1", "dc2")
-
-
-def seed_hosts(start: int, count: int) -> None:
-    """``count`` compute hosts from number ``start``: every fourth ppc64le, each with its physical
-    server, a BMC state (one in 10 unreachable, one in 25 hot, one in 8 off) and some usage."""
-    now = timezone.now()
-    dcs = [
-        DataCenter.objects.get_or_create(code=code, defaults={"name": code.upper()})[0]
-        for code in DATACENTERS
-    ]
-    CloudHost.objects.bulk_create(
-        [
-            CloudHost(
-                name=f"h{i}",
-                architecture="ppc64le" if i % 4 == 0 else "x86_64",
-                state="up",
-                status="enabled",
-                inventories={
-                    "VCPU": {"total": 32, "reserved": 0, "allocation_ratio": 16.0, "used": (i * 37) % 480},
-                    "MEMORY_MB": {
-                        "total": 262144,
-                        "reserved": 4096,
-                        "allocation_ratio": 1.2,
-                        "used": i * 1024,
-                    },
-                    "DISK_GB": {
-                        "total": 1800,
-                        "reserved": 0,
-                        "allocation_ratio": 1.0,
-                        "used": (i * 53) % 1700,
-                    },
-                },
-                seen_at=now,
-            )
-            for i in range(start, start + count)
-        ]
-    )
-    servers = Server.objects.bulk_create(
-        [
-            Server(
-                name=f"srv-h{i}",
-                architecture="ppc64le" if i % 4 == 0 else "x86_64",
-                datacenter=dcs[i % len(dcs)],
-                roles=[ServerRole.COMPUTE.value],
-                hypervisor_hostname=f"h{i}",
-                bmc_protocol="ipmi",
-                bmc_address=f"10.0.{i // 250}.{i % 250}",
-                bmc_port=623,
-                bmc_username="ADMIN",
-            )
-            for i in range(start, start + count)
-        ]
-    )
-    HardwareState.objects.bulk_create(
-        [
-            HardwareState(
-                server=server,
-                power_state="off" if i % 8 == 0 else "on",
-                health="warning" if i % 13 == 0 else "ok",
-                reachable=i % 10 != 0,
-                max_temperature_c=None if i % 10 == 0 else (86.0 if i % 25 == 0 else 55.0),
-                polled_at=now,
-                last_seen_at=now - timedelta(hours=i % 10 == 0),
-                error="The BMC did not answer." if i % 10 == 0 else "",
-            )
-            for i, server in zip(range(start, start + count), servers, strict=True)
-        ]
-    )
 
 
 def seed_people(teams: int = 100, vms: int = 2000) -> None:

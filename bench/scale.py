@@ -37,9 +37,10 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench._estate import DATACENTERS, seed_hosts  # noqa: E402
 from bench.report import record  # noqa: E402
 from inventory.history import COLUMNS  # noqa: E402
-from inventory.models import DataCenter, HardwareState, Server, ServerRole, UtilizationSample  # noqa: E402
+from inventory.models import Server, UtilizationSample  # noqa: E402
 from portal.models import Membership, Role, Team, User  # noqa: E402
 from provisioning.models import (  # noqa: E402
     CloudFlavor,
@@ -52,7 +53,6 @@ from provisioning.models import (  # noqa: E402
 from quotas.models import QuotaRequest, TeamQuota  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
-DATACENTERS = ("dc1", "dc2")
 # (hosts, teams, VMs) at the two sizes.
 SIZES = ((500, 250, 25_000), (1_000, 500, 50_000))
 URLS = (
@@ -83,74 +83,6 @@ URLS = (
     "/api/v1/utilization/history/?range=year",
     "/api/v1/alerts/",
 )
-
-
-def seed_hosts(start: int, count: int) -> None:
-    """``count`` compute hosts from number ``start`` (every fourth ppc64le), each with its physical
-    server and a BMC state (one in 10 unreachable, one in 25 hot, one in 8 off)."""
-    now = timezone.now()
-    dcs = [
-        DataCenter.objects.get_or_create(code=code, defaults={"name": code.upper()})[0]
-        for code in DATACENTERS
-    ]
-    CloudHost.objects.bulk_create(
-        [
-            CloudHost(
-                name=f"h{i}",
-                architecture="ppc64le" if i % 4 == 0 else "x86_64",
-                state="up",
-                status="enabled",
-                inventories={
-                    "VCPU": {"total": 64, "reserved": 0, "allocation_ratio": 16.0, "used": (i * 37) % 960},
-                    "MEMORY_MB": {
-                        "total": 524288,
-                        "reserved": 4096,
-                        "allocation_ratio": 1.2,
-                        "used": (i * 1024) % 600000,
-                    },
-                    "DISK_GB": {
-                        "total": 3600,
-                        "reserved": 0,
-                        "allocation_ratio": 1.0,
-                        "used": (i * 53) % 3500,
-                    },
-                },
-                seen_at=now,
-            )
-            for i in range(start, start + count)
-        ]
-    )
-    servers = Server.objects.bulk_create(
-        [
-            Server(
-                name=f"srv-h{i}",
-                architecture="ppc64le" if i % 4 == 0 else "x86_64",
-                datacenter=dcs[i % len(dcs)],
-                roles=[ServerRole.COMPUTE.value],
-                hypervisor_hostname=f"h{i}",
-                bmc_protocol="ipmi",
-                bmc_address=f"10.{i // 62500}.{i // 250 % 250}.{i % 250}",
-                bmc_port=623,
-                bmc_username="ADMIN",
-            )
-            for i in range(start, start + count)
-        ]
-    )
-    HardwareState.objects.bulk_create(
-        [
-            HardwareState(
-                server=server,
-                power_state="off" if i % 8 == 0 else "on",
-                health="warning" if i % 13 == 0 else "ok",
-                reachable=i % 10 != 0,
-                max_temperature_c=None if i % 10 == 0 else (86.0 if i % 25 == 0 else 55.0),
-                polled_at=now,
-                last_seen_at=now - timedelta(hours=i % 10 == 0),
-                error="The BMC did not answer." if i % 10 == 0 else "",
-            )
-            for i, server in zip(range(start, start + count), servers, strict=True)
-        ]
-    )
 
 
 def seed_teams(start: int, count: int) -> None:
@@ -346,7 +278,7 @@ def main() -> None:
     done_hosts = done_teams = done_vms = 0
     for hosts, teams, vms in SIZES:
         began = time.perf_counter()
-        seed_hosts(done_hosts, hosts - done_hosts)
+        seed_hosts(done_hosts, hosts - done_hosts, size=2)
         seed_teams(done_teams, teams - done_teams)
         seed_vms(done_vms, vms - done_vms, hosts)
         done_hosts, done_teams, done_vms = hosts, teams, vms

@@ -28,97 +28,62 @@ import django  # noqa: E402
 
 django.setup()
 
-import openstack  # noqa: E402
-import openstack.config  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-
+from bench._vms import Bench, bench_setup, kennel_timings, wait  # noqa: E402
 from bench.report import record  # noqa: E402
-from kennel.demo import demo_cloud_link, demo_load  # noqa: E402
-from portal.models import Team, User  # noqa: E402
 from provisioning import services  # noqa: E402
-from provisioning.models import CloudFlavor, CloudImage, VmRequest  # noqa: E402
+from provisioning.models import VmRequest  # noqa: E402
 from tests.live import celery_worker  # noqa: E402
 
 # It builds VMs on a real cloud: the benchmark cloud (make bench), never the shared one.
 BENCH_CLOUD = True
+POLL = 0.2  # seconds between looks, both ways (the worker looks every 0.2 s too)
 
 
-def wait(probe, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out")
-        time.sleep(0.2)
-
-
-def bare_one(conn, project, network_id: str, image_id: str, flavor_id: str, name: str) -> tuple[float, float]:
+def bare_one(bench: Bench, name: str) -> tuple[float, float]:
     """(seconds to active, seconds the create call took)."""
     began = time.monotonic()
-    server = project.compute.create_server(
-        name=name, image_id=image_id, flavor_id=flavor_id, networks=[{"uuid": network_id}]
-    )
+    server = bench.bare_create(name)
     created = time.monotonic() - began
-    wait(lambda: conn.compute.get_server(server.id).status == "ACTIVE")
+    wait(lambda: bench.conn.compute.get_server(server.id).status == "ACTIVE", name, timeout=120, period=POLL)
     took = time.monotonic() - began
-    conn.compute.delete_server(server.id)
+    bench.conn.compute.delete_server(server.id)
     return took, created
 
 
-def kennel_one(
-    user: User, team: Team, image: CloudImage, flavor: CloudFlavor, name: str
-) -> tuple[float, float]:
+def kennel_one(bench: Bench, name: str) -> tuple[float, float]:
     """(seconds from submit until the row said active, until the cloud accepted the create)."""
     vm = services.vm_request_submit(
-        actor=user, team=team, name=name, image=image, flavor=flavor, source="bench"
+        actor=bench.user, team=bench.team, name=name, image=bench.image, flavor=bench.flavor, source="bench"
     )
-    wait(lambda: VmRequest.objects.filter(pk=vm.pk, status=VmRequest.Status.ACTIVE).exists())
+    wait(
+        lambda: VmRequest.objects.filter(pk=vm.pk, status=VmRequest.Status.ACTIVE).exists(),
+        name,
+        timeout=120,
+        period=POLL,
+    )
     vm = VmRequest.objects.get(pk=vm.pk)
-    # Timed by the request's own history (the clock the worker writes), not by this loop's polling of
-    # the row: the bench's poll period is not the portal's latency. Submit time is the row's creation.
-    accepted = vm.events.filter(status=VmRequest.Status.BUILDING).order_by("at").first()
-    active = vm.events.filter(status=VmRequest.Status.ACTIVE).order_by("at").first()
-    services.vm_delete_request(actor=user, vm=vm, source="bench")
-    assert accepted is not None and active is not None, "the request's history misses a step"
-    return (active.at - vm.created_at).total_seconds(), (accepted.at - vm.created_at).total_seconds()
+    timings = kennel_timings(vm)
+    services.vm_delete_request(actor=bench.user, vm=vm, source="bench")
+    assert timings is not None and timings[1] is not None, "the request's history misses a step"
+    return timings[0], timings[1]
 
 
 def main() -> None:
-    if connection.vendor != "postgresql":
-        sys.exit("run it on PostgreSQL (see the docstring)")
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    call_command("migrate", verbosity=0)
-    demo_load()
-    problem = demo_cloud_link()
-    if problem:
-        sys.exit(f"the local cloud is not reachable: {problem}")
-    team = Team.objects.get(slug="alpha")
-    user = User.objects.get(username="dev1")
-    image = CloudImage.objects.get(name="cirros-0.6-x86_64")
-    flavor = CloudFlavor.objects.get(name="m1.tiny")
-    region = openstack.config.OpenStackConfig(config_files=[settings.OPENSTACK_CONFIG_FILE]).get_one(
-        cloud=settings.OPENSTACK_CLOUD
-    )
-    conn = openstack.connection.Connection(config=region)
-    # The same network Kennel puts the team's VMs on, so both ways create a port.
-    network = conn.network.find_network("alpha-net", project_id=team.openstack_project_id)
-    project = conn.connect_as(project_id=team.openstack_project_id, project_name=None)
+    bench = bench_setup()
     bare_runs: list[tuple[float, float]] = []
     kennel_runs: list[tuple[float, float]] = []
     with celery_worker():
         # One untimed VM each way first: the worker's start-up (its first token, its connections) and
         # the bare client's first token are not a per-VM cost.
         stamp = f"{int(time.time())}-warm"
-        bare_one(conn, project, network.id, image.cloud_id, flavor.cloud_id, f"bench-bare-{stamp}")
-        kennel_one(user, team, image, flavor, f"bench-kennel-{stamp}")
+        bare_one(bench, f"bench-bare-{stamp}")
+        kennel_one(bench, f"bench-kennel-{stamp}")
         # Alternate the two ways, so that a change in the machine's load hits both alike.
         for i in range(n):
             stamp = f"{int(time.time())}-{i}"
-            bare_runs.append(
-                bare_one(conn, project, network.id, image.cloud_id, flavor.cloud_id, f"bench-bare-{stamp}")
-            )
-            kennel_runs.append(kennel_one(user, team, image, flavor, f"bench-kennel-{stamp}"))
+            bare_runs.append(bare_one(bench, f"bench-bare-{stamp}"))
+            kennel_runs.append(kennel_one(bench, f"bench-kennel-{stamp}"))
         time.sleep(10)  # let the worker delete what it built
     bare_times, kennel_times = [r[0] for r in bare_runs], [r[0] for r in kennel_runs]
     b, k = statistics.mean(bare_times), statistics.mean(kennel_times)

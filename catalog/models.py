@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.architectures import Architecture
+from portal.stored_messages import message_text
 from portal.validators import validate_single_line
 
 
@@ -34,7 +35,8 @@ class ImagePropertyChange(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
     )
-    message = models.TextField(_("message"), blank=True)
+    message = models.TextField(_("message"), blank=True)  # English; ``text`` says it in the reader's language
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -48,6 +50,11 @@ class ImagePropertyChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image_name}: {self.status}"
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language."""
+        return message_text(self.message_ref, self.message)
 
     @property
     def finished(self) -> bool:
@@ -119,7 +126,8 @@ class ImageImport(models.Model):
         _("state"), max_length=16, choices=State.choices, default=State.UPLOADED, db_index=True
     )
     completed = models.CharField(_("last completed step"), max_length=16, blank=True)
-    message = models.TextField(_("message"), blank=True)
+    message = models.TextField(_("message"), blank=True)  # English; ``text`` says it in the reader's language
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     attempts = models.PositiveIntegerField(default=0)
     # A worker holds the row while it works on a step; a stale hold (no heartbeat) may be taken over.
     claim = models.CharField(max_length=32, blank=True)
@@ -149,6 +157,11 @@ class ImageImport(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language."""
+        return message_text(self.message_ref, self.message)
 
     @property
     def finished(self) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from django.utils.translation import gettext as _
+from catalog import stored_messages as texts
 
 ACCEPTED_FORMATS = ("qcow2", "raw", "vmdk", "vdi")
 INFO_TIMEOUT = 120  # seconds; info and check read metadata only
@@ -24,7 +24,8 @@ _PROGRESS = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 
 class DiskRefused(Exception):
-    """The file is not a disk image Kennel imports; ``str()`` says why, in words for the admin."""
+    """The file is not a disk image Kennel imports; its argument (a ``StoredMessage``) says why, in
+    words for the admin, and ``str()`` says it in the active language."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,9 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(args, capture_output=True, timeout=timeout, check=False)  # noqa: S603
     except FileNotFoundError:
-        raise DiskRefused(
-            _("qemu-img is not installed on the portal host (Debian package qemu-utils).")
-        ) from None
+        raise DiskRefused(texts.QEMU_MISSING()) from None
     except subprocess.TimeoutExpired:
-        raise DiskRefused(_("qemu-img took longer than %(s)s s to read the file.") % {"s": timeout}) from None
+        raise DiskRefused(texts.QEMU_SLOW(s=timeout)) from None
 
 
 def _stderr(result: subprocess.CompletedProcess[bytes]) -> str:
@@ -60,9 +59,7 @@ def info(path: Path, fmt: str | None = None) -> dict:
         args += ["-f", fmt]
     result = _run([*args, str(path)], INFO_TIMEOUT)
     if result.returncode != 0:
-        raise DiskRefused(
-            _("qemu-img cannot open the file (truncated or not a disk image): %(e)s") % {"e": _stderr(result)}
-        )
+        raise DiskRefused(texts.QEMU_CANNOT_OPEN(e=_stderr(result)))
     return json.loads(result.stdout)
 
 
@@ -88,45 +85,31 @@ def inspect(path: Path) -> DiskInfo:
     """What the file is, or DiskRefused saying why Kennel will not import it: not a disk image, a
     format other than qcow2/raw/vmdk/vdi, a backing or external data file, or a truncated image."""
     if not path.is_file():
-        raise DiskRefused(_("The file %(path)s does not exist (any more).") % {"path": path})
+        raise DiskRefused(texts.NO_FILE(path=str(path)))
     file_size = path.stat().st_size
     if file_size == 0:
-        raise DiskRefused(_("The file is empty."))
+        raise DiskRefused(texts.EMPTY())
     probed = info(path)
     fmt = probed.get("format", "")
     if fmt not in ACCEPTED_FORMATS:
-        raise DiskRefused(
-            _("qemu-img reads it as %(fmt)s; Kennel imports only %(ok)s.")
-            % {"fmt": fmt or "?", "ok": ", ".join(ACCEPTED_FORMATS)}
-        )
+        raise DiskRefused(texts.FORMAT(fmt=fmt or "?", ok=", ".join(ACCEPTED_FORMATS)))
     details = info(path, fmt)
     if details.get("backing-filename") or details.get("full-backing-filename"):
-        raise DiskRefused(
-            _("The image depends on a backing file (%(b)s); flatten it first (qemu-img convert).")
-            % {"b": details.get("backing-filename")}
-        )
+        raise DiskRefused(texts.BACKING_FILE(b=str(details.get("backing-filename"))))
     specific = (details.get("format-specific") or {}).get("data") or {}
     if specific.get("data-file"):
-        raise DiskRefused(_("The image keeps its data in an external file; convert it to one file first."))
+        raise DiskRefused(texts.DATA_FILE())
     for extent in specific.get("extents") or []:
         if Path(extent.get("filename", "")).name != path.name:
-            raise DiskRefused(
-                _("The VMDK's data is in other files (%(f)s); export it as one monolithic file first.")
-                % {"f": extent.get("filename")}
-            )
+            raise DiskRefused(texts.VMDK_EXTENTS(f=str(extent.get("filename"))))
     virtual = int(details.get("virtual-size") or 0)
     if virtual <= 0:
-        raise DiskRefused(_("The image has no size."))
+        raise DiskRefused(texts.NO_SIZE())
     if fmt == "raw":
         if file_size % 512:
-            raise DiskRefused(
-                _("This is not a disk image: %(n)s bytes is not a whole number of 512-byte sectors.")
-                % {"n": file_size}
-            )
+            raise DiskRefused(texts.NOT_SECTORS(n=file_size))
         if not _looks_like_a_disk(path):
-            raise DiskRefused(
-                _("This is not a disk image: qemu-img sees raw bytes with no partition table or file system.")
-            )
+            raise DiskRefused(texts.RAW_BYTES())
     if fmt == "qcow2":
         check(path)
     return DiskInfo(
@@ -149,14 +132,8 @@ def check(path: Path) -> None:
         report = {}
     if report.get("corruptions"):
         end = report.get("image-end-offset")
-        raise DiskRefused(
-            _(
-                "The qcow2 image is damaged: %(n)s corrupt clusters (it should be at least %(end)s bytes; "
-                "truncated in transfer?). Copy it again."
-            )
-            % {"n": report["corruptions"], "end": end if end is not None else "?"}
-        )
-    raise DiskRefused(_("qemu-img check failed: %(e)s") % {"e": _stderr(result) or result.returncode})
+        raise DiskRefused(texts.QCOW2_DAMAGED(n=report["corruptions"], end=end if end is not None else "?"))
+    raise DiskRefused(texts.CHECK_FAILED(e=_stderr(result) or result.returncode))
 
 
 def convert(
@@ -188,12 +165,9 @@ def convert(
         except subprocess.TimeoutExpired:
             process.kill()
             partial.unlink(missing_ok=True)
-            raise DiskRefused(_("qemu-img convert took longer than %(s)s s.") % {"s": timeout}) from None
+            raise DiskRefused(texts.CONVERT_SLOW(s=timeout)) from None
         errors = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
     if process.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise DiskRefused(
-            _("qemu-img could not read the whole image (truncated or damaged?): %(e)s")
-            % {"e": "; ".join(errors.splitlines()[:3])}
-        )
+        raise DiskRefused(texts.CONVERT_FAILED(e="; ".join(errors.splitlines()[:3])))
     partial.rename(target)

@@ -12,6 +12,9 @@ class PortalConfig(AppConfig):
             signals,  # noqa: F401  (login/logout auditing)
             task_signals,  # noqa: F401  (every task: request id, metrics, a log line)
         )
+        from portal.stored_messages import catalogue_load
+
+        catalogue_load()  # every app's stored_messages, so any process renders any stored message
 
 
 class KennelAdminConfig(admin_apps.AdminConfig):

@@ -28,6 +28,7 @@ from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from portal.worker import claim
+from provisioning import stored_messages as texts
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFloatingIp, CloudSync, UnmanagedServer, VmEvent, VmRequest
 
@@ -279,12 +280,12 @@ def floating_ip_release_with_vm(*, vm: VmRequest, gateway: CloudGateway) -> None
         raise
     except CloudError as error:
         released = False
-        message = _("Floating IP %(ip)s could not be released: %(error)s") % {"ip": address, "error": error}
+        message = texts.FLOATING_IP_NOT_RELEASED(ip=address, error=str(error))
     if released:
-        message = _("Floating IP %(ip)s released.") % {"ip": address}
+        message = texts.FLOATING_IP_ADDRESS_RELEASED(ip=address)
         CloudFloatingIp.objects.filter(cloud_id=vm.floating_ip_id).delete()
     VmRequest.objects.filter(pk=vm.pk).update(floating_ip=None, floating_ip_id="")
-    VmEvent.objects.create(request=vm, status=vm.status, message=message)
+    VmEvent.objects.create(request=vm, status=vm.status, message=message.english(), message_ref=message.ref())
     audit_record(
         actor=None,
         action="vm.floating_ip_released",
@@ -292,7 +293,7 @@ def floating_ip_release_with_vm(*, vm: VmRequest, gateway: CloudGateway) -> None
         team=vm.team,
         source=WORKER,
         outcome=AuditEvent.Outcome.SUCCESS if released else AuditEvent.Outcome.FAILURE,
-        detail={"address": address, "message": message},
+        detail={"address": address, "message": message.english()},
     )
     vm.floating_ip, vm.floating_ip_id = None, ""
     if released:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.architectures import Architecture
 from portal.models import Team
+from portal.stored_messages import message_text
 from portal.validators import validate_single_line, validate_text
 from provisioning.placement_rule import capacity_expression, used_expression
 from provisioning.server_states import ACTIONS, ServerState, action_allowed, server_state_for
@@ -258,7 +259,8 @@ class VmRequest(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
-    status_message = models.TextField(_("message"), blank=True)
+    status_message = models.TextField(_("message"), blank=True)  # English; status_message_text says it
+    status_message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     server_id = models.CharField(_("server id"), max_length=64, blank=True, db_index=True)
     # The server as the cloud last showed it: Nova's status and task state, and what they mean to a
     # person (``ServerState``: running, stopped, rebooting ...). "" until a server exists.
@@ -288,11 +290,13 @@ class VmRequest(models.Model):
     # Asked for and not yet answered: the page follows it until the URL or the reason arrives.
     console_requested_at = models.DateTimeField(null=True, blank=True)
     console_error = models.TextField(blank=True)
+    console_error_ref = models.JSONField(null=True, blank=True)
     # Nova's console output (the last lines), fetched by a worker when asked.
     console_log = models.TextField(blank=True)
     console_log_at = models.DateTimeField(null=True, blank=True)
     console_log_requested_at = models.DateTimeField(null=True, blank=True)
     console_log_error = models.TextField(blank=True)
+    console_log_error_ref = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -306,6 +310,19 @@ class VmRequest(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def status_message_text(self) -> str:
+        """The status line in the reader's language (``portal.stored_messages``)."""
+        return message_text(self.status_message_ref, self.status_message)
+
+    @property
+    def console_error_text(self) -> str:
+        return message_text(self.console_error_ref, self.console_error)
+
+    @property
+    def console_log_error_text(self) -> str:
+        return message_text(self.console_log_error_ref, self.console_log_error)
 
     # The request's life cycle still matters beside the server's state in these steps.
     LIFECYCLE_SHOWN = (Status.QUEUED, Status.BUILDING, Status.FAILED, Status.DELETING)
@@ -388,13 +405,19 @@ class VmEvent(models.Model):
     request = models.ForeignKey(VmRequest, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=16, choices=VmRequest.Status.choices)
-    message = models.TextField()
+    message = models.TextField()  # in English, as it was stored: what rows without message_ref show
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.status}: {self.message}"
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language."""
+        return message_text(self.message_ref, self.message)
 
 
 class UnmanagedServer(models.Model):

@@ -12,6 +12,9 @@ from provisioning.models import CloudFlavor, CloudImage
 
 class ImagePropertyChangeSerializer(serializers.ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    message = serializers.CharField(
+        source="text", read_only=True, help_text=_("What happened, in the language the client asked for.")
+    )
 
     class Meta:
         model = ImagePropertyChange
@@ -120,6 +123,9 @@ class ImageImportSerializer(serializers.ModelSerializer):
     progress_percent = serializers.IntegerField(read_only=True, allow_null=True)
     finished = serializers.BooleanField(read_only=True)
     resumes_at = serializers.CharField(read_only=True)
+    message = serializers.CharField(
+        source="text", read_only=True, help_text=_("What happened, in the language the client asked for.")
+    )
 
     class Meta:
         model = ImageImport

@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from catalog import qemu
+from catalog import stored_messages as texts
 from catalog.models import ImageImport
 from catalog.services.disk_imports import IMPORT_PROPERTY, State, _work_dir, _work_files
 from catalog.services.offer import hypervisor_architectures, image_offer_set
@@ -29,6 +29,7 @@ from portal.failpoints import failpoint
 from portal.origin import WORKER
 from portal.queue import enqueue_now
 from portal.services import audit_record
+from portal.stored_messages import StoredMessage, message_join
 from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned, stale_before
 from provisioning.models import CloudImage
 from provisioning.services import catalog_refresh
@@ -86,17 +87,17 @@ def image_import_advance(*, import_id: int) -> None:
         except LostClaim:
             return
         except (qemu.DiskRefused, ImportRefused, CloudNotFound, CloudRequestError) as error:
-            _fail(imp, token, str(error))
+            _fail(imp, token, _reason(error))
             return
         except CloudUnavailable as error:
             claim_release(
                 ImageImport.objects.filter(pk=import_id),
                 token,
-                message=_("Waiting for the cloud: %(e)s") % {"e": error},
+                **_message(texts.WAITING_FOR_CLOUD(e=str(error))),
             )
             raise
         except OSError as error:
-            _fail(imp, token, _("The portal host could not read or write a file: %(e)s") % {"e": error})
+            _fail(imp, token, texts.FILE_ERROR(e=str(error)))
             return
         if imp.state == State.DONE:
             claim_release(ImageImport.objects.filter(pk=import_id), token)
@@ -108,28 +109,41 @@ def image_import_give_up(*, import_id: int, error: str) -> None:
     imp = ImageImport.objects.filter(pk=import_id, state__in=ImageImport.WORKING).first()
     if imp is not None:
         ImageImport.objects.filter(pk=import_id).update(claim="")
-        _fail(imp, "", _("The cloud stayed unreachable: %(e)s") % {"e": error}, any_claim=True)
+        _fail(imp, "", texts.CLOUD_GAVE_UP(e=error), any_claim=True)
 
 
-def _fail(imp: ImageImport, token: str, reason: str, *, any_claim: bool = False) -> None:
+def _message(message: StoredMessage) -> dict[str, Any]:
+    """The row's fields that hold its message (``portal.stored_messages``)."""
+    return {"message": message.english(), "message_ref": message.ref()}
+
+
+def _reason(error: Exception) -> StoredMessage | str:
+    """A refusal's message (ours: translated when shown), or the cloud's own words."""
+    reason = error.args[0] if error.args else None
+    return reason if isinstance(reason, StoredMessage) else str(error)
+
+
+def _fail(imp: ImageImport, token: str, reason: StoredMessage | str, *, any_claim: bool = False) -> None:
     step = imp.state
-    message = _("%(step)s failed: %(reason)s") % {
-        "step": State(step).label,
-        "reason": reason.rstrip(".") + ".",
-    }
-    rows, fields = ImageImport.objects.filter(pk=imp.pk), {"message": message, "updated_at": timezone.now()}
+    if isinstance(reason, str):
+        reason = reason.rstrip(".") + "."
+    message = texts.STEP_FAILED(step=texts.STEPS[step](), reason=reason)
+    rows, fields = ImageImport.objects.filter(pk=imp.pk), {**_message(message), "updated_at": timezone.now()}
     if any_claim:
         rows.update(state=State.FAILED, claim="", **fields)
     else:
         claim_release(rows, token, state=State.FAILED, **fields)
-    imp.state, imp.message = State.FAILED, message
+    imp.state, imp.message, imp.message_ref = State.FAILED, message.english(), message.ref()
     audit_record(
         actor=None,
         action="image.import_failed",
         target=imp,
         source=WORKER,
         outcome="failure",
-        detail={"step": step, "reason": reason[:500]},
+        detail={
+            "step": step,
+            "reason": str(reason.english() if isinstance(reason, StoredMessage) else reason)[:500],
+        },
     )
 
 
@@ -138,21 +152,18 @@ def _inspect(imp: ImageImport, token: str) -> None:
     disk = qemu.inspect(source)
     if imp.architecture not in hypervisor_architectures():
         raise ImportRefused(
-            _("no hypervisor in the cloud runs %(arch)s (it has: %(known)s)")
-            % {"arch": imp.architecture, "known": ", ".join(hypervisor_architectures()) or _("none")}
+            texts.NO_HYPERVISOR(
+                arch=imp.architecture, known=", ".join(hypervisor_architectures()) or texts.NONE()
+            )
         )
     # qcow2 holds about what the source holds; raw is written sparse but may need the whole disk.
     needed = disk.virtual_size if imp.target_format == "raw" else max(disk.actual_size, disk.file_size)
     free = shutil.disk_usage(_work_dir("converted")).free
     if free < needed:
-        raise ImportRefused(
-            _("the import work directory has %(free)s bytes free; converting needs about %(need)s")
-            % {"free": free, "need": needed}
-        )
+        raise ImportRefused(texts.NO_ROOM(free=free, need=needed))
     if imp.min_disk_gb and imp.min_disk_gb * 1024**3 < disk.virtual_size:
         raise ImportRefused(
-            _("the disk is %(gb)s GB but the minimum disk given is %(min)s GB; raise it or leave it 0")
-            % {"gb": -(-disk.virtual_size // 1024**3), "min": imp.min_disk_gb}
+            texts.MIN_DISK_TOO_SMALL(gb=-(-disk.virtual_size // 1024**3), min=imp.min_disk_gb)
         )
     _complete(imp, token, "inspected", source_format=disk.format, virtual_size_bytes=disk.virtual_size)
 
@@ -217,7 +228,7 @@ def _upload(imp: ImageImport, token: str) -> None:
     if not path.is_file():
         # The converted file went missing (work directory cleaned): convert again on retry.
         _update(imp, token, completed="inspected")
-        raise ImportRefused(_("the converted file %(path)s is gone; retry converts again") % {"path": path})
+        raise ImportRefused(texts.CONVERTED_GONE(path=str(path)))
     size = path.stat().st_size
     image = _reusable_image(imp, token)
     if image is not None and image.status == "active":
@@ -271,9 +282,7 @@ def _upload(imp: ImageImport, token: str) -> None:
             _update(imp, token, glance_image_id="")
             raise
     if reader.sent != size:
-        raise ImportRefused(
-            _("only %(sent)s of %(size)s bytes were sent") % {"sent": reader.sent, "size": size}
-        )
+        raise ImportRefused(texts.PARTLY_SENT(sent=reader.sent, size=size))
     _complete(
         imp, token, "uploaded", local_sha512=reader.sha512.hexdigest(), local_md5=reader.md5.hexdigest()
     )
@@ -334,37 +343,32 @@ def _verify(imp: ImageImport, token: str) -> None:
     _finish(imp)
 
 
-def _checksum_problem(imp: ImageImport, image: Image) -> str | None:
+def _checksum_problem(imp: ImageImport, image: Image) -> StoredMessage | None:
     if image.status != "active":
-        return _("Glance has the image as %(status)s, not active") % {"status": image.status}
+        return texts.GLANCE_NOT_ACTIVE(status=image.status)
     if image.size_bytes != imp.converted_bytes:
-        return _("Glance stored %(got)s bytes, the converted file has %(want)s") % {
-            "got": image.size_bytes,
-            "want": imp.converted_bytes,
-        }
+        return texts.GLANCE_SIZE(got=image.size_bytes, want=imp.converted_bytes)
     if image.hash_algo and image.hash_value:
         local = imp.local_sha512
         if image.hash_algo != "sha512":
             local, _md5 = _file_hashes(Path(imp.converted_path), image.hash_algo)
         if local != image.hash_value:
-            return _("Glance's %(algo)s checksum differs from the one computed while sending") % {
-                "algo": image.hash_algo
-            }
+            return texts.GLANCE_HASH(algo=image.hash_algo)
         return None
     if image.checksum:
         if image.checksum != imp.local_md5:
-            return _("Glance's MD5 checksum differs from the one computed while sending")
+            return texts.GLANCE_MD5()
         return None
-    return _("Glance reported no checksum to verify")
+    return texts.GLANCE_NO_CHECKSUM()
 
 
 def _finish(imp: ImageImport) -> None:
     """After verification: mirror the image, offer it if asked, and remove the work files."""
-    message = _("Imported and verified (%(algo)s).") % {"algo": "sha512"}
+    message = texts.IMPORTED(algo="sha512")
     try:
         catalog_refresh()
     except CloudError as error:
-        message += " " + _("The catalog shows it at the next refresh (%(e)s).") % {"e": error}
+        message = message_join(message, texts.SHOWN_AT_NEXT_REFRESH(e=str(error)))
     mirrored = CloudImage.objects.filter(cloud_id=imp.glance_image_id).first()
     if imp.offer and mirrored is not None:
         try:
@@ -375,19 +379,19 @@ def _finish(imp: ImageImport) -> None:
                 display_name=imp.display_name,
                 source=WORKER,
             )
-            message += " " + _("Offered to developers.")
+            message = message_join(message, texts.OFFERED())
         except ValidationError as error:
-            message += " " + _("Not offered: %(e)s") % {"e": " ".join(error.messages)}
+            message = message_join(message, texts.NOT_OFFERED(e=" ".join(error.messages)))
     elif imp.offer:
-        message += " " + _("Offer it in the catalog once it appears there.")
+        message = message_join(message, texts.OFFER_LATER())
     elif mirrored is not None and imp.display_name:
         CloudImage.objects.filter(pk=mirrored.pk).update(display_name=imp.display_name)
     with contextlib.suppress(OSError):
         Path(imp.converted_path).unlink(missing_ok=True)
         if imp.source == ImageImport.Source.UPLOAD:
             os.unlink(imp.source_path)
-    ImageImport.objects.filter(pk=imp.pk).update(message=message)
-    imp.message = message
+    ImageImport.objects.filter(pk=imp.pk).update(**_message(message))
+    imp.message, imp.message_ref = message.english(), message.ref()
 
 
 def image_imports_resume() -> int:

@@ -8,6 +8,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog import stored_messages as texts
 from catalog.models import ImageImport
 from catalog.services.offer import DEFAULT_MACHINE_TYPE, _check_architecture, _check_machine_type
 from portal.architectures import Architecture
@@ -24,6 +26,7 @@ from portal.cloud.gateway import CloudNotFound
 from portal.models import User
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.stored_messages import StoredMessage
 
 State = ImageImport.State
 
@@ -192,7 +195,7 @@ def image_import_retry(*, actor: User, imp: ImageImport, source: str) -> ImageIm
             raise ValidationError(_("Only a failed import can be retried."))
         resume = imp.next_state()
         ImageImport.objects.filter(pk=imp.pk).update(
-            state=resume, message=_("Retry requested by %(user)s.") % {"user": actor.get_username()}, claim=""
+            state=resume, **_message(texts.RETRY_ASKED(user=actor.get_username())), claim=""
         )
         imp.refresh_from_db()
         audit_record(
@@ -209,8 +212,7 @@ def image_import_discard(*, actor: User, imp: ImageImport, source: str) -> Image
     with transaction.atomic():
         moved = ImageImport.objects.filter(pk=imp.pk, state=State.FAILED).update(
             state=State.DISCARDED,
-            message=_("Discarded by %(user)s; removing what it left behind.")
-            % {"user": actor.get_username()},
+            **_message(texts.DISCARD_ASKED(user=actor.get_username())),
             updated_at=timezone.now(),
         )
         if not moved:
@@ -220,6 +222,11 @@ def image_import_discard(*, actor: User, imp: ImageImport, source: str) -> Image
         import_id = imp.pk
         _enqueue_clean(import_id)
     return imp
+
+
+def _message(message: StoredMessage) -> dict[str, Any]:
+    """The row's fields that hold its message (``portal.stored_messages``)."""
+    return {"message": message.english(), "message_ref": message.ref()}
 
 
 def _enqueue_clean(import_id: int) -> None:
@@ -245,7 +252,7 @@ def image_import_clean(*, import_id: int) -> None:
             Path(name).unlink(missing_ok=True)
     ImageImport.objects.filter(pk=imp.pk).update(
         glance_image_id="",
-        message=_("Discarded; nothing of it is left in Glance or in the work directory."),
+        **_message(texts.DISCARDED()),
         updated_at=timezone.now(),
     )
 

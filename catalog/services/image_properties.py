@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog import stored_messages as texts
 from catalog.models import ImagePropertyChange
 from catalog.services.offer import _check_architecture, _check_machine_type
 from portal.cloud import cloud
@@ -15,6 +16,7 @@ from portal.cloud.gateway import CloudError, CloudNotFound, CloudRequestError, C
 from portal.models import User
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.stored_messages import StoredMessage, message_join
 from portal.worker import claim
 from provisioning.models import CloudImage
 from provisioning.services import catalog_refresh
@@ -110,16 +112,16 @@ def image_properties_apply(*, change_id: int) -> None:
             min_ram_mb=change.min_ram_mb,
         )
     except CloudUnavailable as error:
-        _change_status(change, ChangeStatus.PENDING, _("Waiting for the cloud: %(e)s") % {"e": error})
+        _change_status(change, ChangeStatus.PENDING, texts.WAITING_FOR_CLOUD(e=str(error)))
         raise
     except (CloudNotFound, CloudRequestError) as error:
-        _change_status(change, ChangeStatus.FAILED, _("Glance refused the change: %(e)s") % {"e": error})
+        _change_status(change, ChangeStatus.FAILED, texts.GLANCE_REFUSED(e=str(error)))
         return
-    message = _("Glance has the new properties.")
+    message = texts.PROPERTIES_SET()
     try:
         catalog_refresh()
     except CloudError as error:
-        message += " " + _("The catalog will show them at the next refresh (%(e)s).") % {"e": error}
+        message = message_join(message, texts.SHOWN_AT_REFRESH(e=str(error)))
     _change_status(change, ChangeStatus.DONE, message)
 
 
@@ -130,13 +132,15 @@ def image_properties_give_up(*, change_id: int, error: str) -> None:
         _change_status(
             change,
             ChangeStatus.FAILED,
-            _("The cloud stayed unreachable (%(e)s); nothing was changed. Submit the change again.")
-            % {"e": error},
+            texts.CHANGE_GAVE_UP(e=error),
         )
 
 
-def _change_status(change: ImagePropertyChange, status: str, message: str) -> None:
+def _change_status(change: ImagePropertyChange, status: str, message: StoredMessage) -> None:
+    fields = {"message": message.english(), "message_ref": message.ref()}
     ImagePropertyChange.objects.filter(pk=change.pk).update(
-        status=status, message=message, updated_at=timezone.now()
+        status=status, updated_at=timezone.now(), **fields
     )
-    change.status, change.message = status, message
+    change.status = status
+    for key, value in fields.items():
+        setattr(change, key, value)

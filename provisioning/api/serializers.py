@@ -1,5 +1,7 @@
 """Serializers for VMs and the catalog: output serializers for reads, input serializers for actions."""
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -12,9 +14,23 @@ from provisioning.server_states import ServerState
 
 
 class VmEventSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(
+        source="text", read_only=True, help_text=_("What happened, in the language the client asked for.")
+    )
+    message_id = serializers.SerializerMethodField(
+        help_text=_("The message's catalogue id (null for steps stored before messages had one).")
+    )
+    message_params = serializers.SerializerMethodField(help_text=_("The message's parameters."))
+
     class Meta:
         model = VmEvent
-        fields = ["at", "status", "message"]
+        fields = ["at", "status", "message", "message_id", "message_params"]
+
+    def get_message_id(self, event: VmEvent) -> str | None:
+        return (event.message_ref or {}).get("id")
+
+    def get_message_params(self, event: VmEvent) -> dict[str, Any]:
+        return (event.message_ref or {}).get("params") or {}
 
 
 # What ``state`` can be: a server's state, or a request's status while there is no server.
@@ -33,6 +49,17 @@ class VmSerializer(serializers.ModelSerializer):
             "(queued, building, failed) or it is deleted."
         ),
     )
+    status_message = serializers.CharField(
+        source="status_message_text",
+        read_only=True,
+        help_text=_("Why the status is what it is, if anything."),
+    )
+    console_error = serializers.CharField(
+        source="console_error_text",
+        read_only=True,
+        help_text=_("Why the cloud gave no console, when it did not."),
+    )
+    console_log_error = serializers.CharField(source="console_log_error_text", read_only=True)
     allowed_actions = serializers.SerializerMethodField(
         help_text=_("The actions that make sense in the server's state now; the others are refused (409).")
     )
@@ -88,7 +115,6 @@ class VmSerializer(serializers.ModelSerializer):
             "server_status": {"help_text": _("Nova's status, as mirrored (ACTIVE, SHUTOFF, REBOOT ...).")},
             "server_task_state": {"help_text": _("Nova's task state, as mirrored (powering-off ...).")},
             "console_url": {"help_text": _("The last console URL (short-lived); POST …/console/ for one.")},
-            "console_error": {"help_text": _("Why the cloud gave no console, when it did not.")},
             "console_log": {
                 "help_text": _("The server's console output (last lines) as read at console_log_at.")
             },

@@ -16,6 +16,7 @@ from portal.models import User
 from portal.origin import WORKER
 from portal.queue import enqueue_now
 from portal.services import audit_record
+from provisioning import stored_messages as texts
 from provisioning.models import VmRequest
 from provisioning.services.vm_state import Status, _event, _operable, _transition
 
@@ -83,8 +84,7 @@ def vm_lease_extend(*, actor: User, vm: VmRequest, days: int, source: str) -> Vm
         _event(
             vm,
             vm.status,
-            _("%(user)s extended the lease to %(date)s.")
-            % {"user": actor.get_username(), "date": wanted.date().isoformat()},
+            texts.LEASE_EXTENDED(user=actor.get_username(), date=wanted.date().isoformat()),
         )
         audit_record(
             actor=actor,
@@ -134,10 +134,10 @@ def vm_leases_enforce() -> dict[str, int]:
         if claimed != 1:
             continue
         if settings.KENNEL_VM_EXPIRY_ACTION == "delete":
-            if _transition(vm, Status.DELETING, _("The lease expired; deleting.")):
+            if _transition(vm, Status.DELETING, texts.LEASE_EXPIRED_DELETING()):
                 enqueue_now(vm_request_delete, vm.pk)
         else:
-            _event(vm, vm.status, _("The lease expired; stopping. Extend the lease, then start it again."))
+            _event(vm, vm.status, texts.LEASE_EXPIRED_STOPPING())
             enqueue_now(vm_action, vm.pk, ServerAction.STOP.value)
         audit_record(
             actor=None,

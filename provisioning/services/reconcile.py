@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.utils.translation import gettext as _
-
 from portal.cloud import cloud
 from portal.cloud.gateway import Server
 from portal.models import Team
 from portal.origin import WORKER
 from portal.services import audit_record
+from provisioning import stored_messages as texts
 from provisioning.floating_ips import floating_ip_release_after_vanish
 from provisioning.models import CloudFlavor, CloudImage, UnmanagedServer, VmRequest
 from provisioning.services.vm_requests import METADATA_KEY
@@ -72,8 +71,7 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
         server = listed.get(vm.server_id)
         if server is None or server.deleted:
             if (server is not None or complete) and vm.status == Status.ACTIVE:
-                message = _("The server was deleted outside Kennel.")
-                _transition(vm, Status.DELETED, message, **{**_GONE, "server_status": "DELETED"})
+                _transition(vm, Status.DELETED, texts.VANISHED(), **{**_GONE, "server_status": "DELETED"})
                 audit_record(actor=None, action="vm.vanished", target=vm, team=vm.team, source=WORKER)
                 floating_ip_release_after_vanish(vm=vm)
                 counts["vanished"] += 1

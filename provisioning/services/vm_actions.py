@@ -13,6 +13,7 @@ from portal.models import User
 from portal.origin import WORKER
 from portal.queue import enqueue
 from portal.services import audit_record
+from provisioning import stored_messages as texts
 from provisioning.floating_ips import floating_ip_release_after_vanish, floating_ip_release_with_vm
 from provisioning.models import VmRequest
 from provisioning.server_states import BUSY, ServerState
@@ -69,8 +70,7 @@ def vm_action_request(*, actor: User, vm: VmRequest, action: ServerAction, sourc
         _event(
             vm,
             vm.status,
-            _("%(user)s asked to %(action)s it.")
-            % {"user": actor.get_username(), "action": ACTION_LABELS[action]},
+            texts.ACTION_ASKED(user=actor.get_username(), action=texts.ACTION_VERBS[str(action)]()),
         )
         audit_record(actor=actor, action=f"vm.{action}", target=vm, team=vm.team, source=source)
         from provisioning.tasks import vm_action
@@ -88,7 +88,7 @@ def vm_action_advance(*, request_id: int, action: ServerAction) -> None:
     try:
         gateway.server_action(vm.server_id, ServerAction(action))
     except CloudRequestError as error:
-        _event(vm, vm.status, _("The cloud refused: %(detail)s") % {"detail": error})
+        _event(vm, vm.status, texts.CLOUD_REFUSED(detail=str(error)))
         return
     vm_refresh(request_id=request_id)
 
@@ -102,7 +102,7 @@ def vm_refresh(*, request_id: int) -> VmRequest | None:
         _mirror_server(vm, cloud().get_server(vm.server_id))
     except CloudNotFound:
         if vm.status == Status.ACTIVE:
-            _transition(vm, Status.DELETED, _("The server was deleted outside Kennel."), **_GONE)
+            _transition(vm, Status.DELETED, texts.VANISHED(), **_GONE)
             floating_ip_release_after_vanish(vm=vm)
     return vm
 
@@ -118,12 +118,10 @@ def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
             _transition(
                 vm,
                 Status.DELETED,
-                _("Cancelled by %(user)s before it was built.") % {"user": actor.get_username()},
+                texts.CANCELLED(user=actor.get_username()),
             )
         else:
-            _transition(
-                vm, Status.DELETING, _("%(user)s asked to delete it.") % {"user": actor.get_username()}
-            )
+            _transition(vm, Status.DELETING, texts.DELETE_ASKED(user=actor.get_username()))
         audit_record(actor=actor, action="vm.delete", target=vm, team=vm.team, source=source)
         if vm.status == Status.DELETING:
             from provisioning.tasks import vm_request_delete
@@ -152,7 +150,7 @@ def vm_delete_advance(*, request_id: int) -> bool:
     # against the team's quota). First, so a retry after an outage finds it done.
     floating_ip_release_with_vm(vm=vm, gateway=gateway)
     if not server_id:
-        _transition(vm, Status.DELETED, _("Deleted."), **_GONE)
+        _transition(vm, Status.DELETED, texts.DELETED(), **_GONE)
         return True
     try:
         server = gateway.get_server(server_id)
@@ -160,6 +158,6 @@ def vm_delete_advance(*, request_id: int) -> bool:
             gateway.delete_server(server_id)
         return False
     except CloudNotFound:
-        _transition(vm, Status.DELETED, _("Deleted."), **{**_GONE, "server_status": "DELETED"})
+        _transition(vm, Status.DELETED, texts.DELETED(), **{**_GONE, "server_status": "DELETED"})
         audit_record(actor=None, action="vm.deleted", target=vm, team=vm.team, source=WORKER)
         return True

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound, CloudRequestError, ConsoleUnavailable
 from portal.models import User
+from provisioning import stored_messages as texts
 from provisioning.models import VmRequest
 from provisioning.services.vm_actions import _state_refusal
 from provisioning.services.vm_state import Status, _event, _operable, _vm_ask_worker
@@ -49,30 +50,27 @@ def vm_console_advance(*, request_id: int) -> None:
     try:
         url = cloud().server_console_url(vm.server_id)
     except ConsoleUnavailable as error:
-        message = _("This cloud offers no console: %(detail)s. Ask an admin to run Nova's console proxy.") % {
-            "detail": error
-        }
+        message = texts.NO_CONSOLE_PROXY(detail=str(error))
     except (CloudRequestError, CloudNotFound) as error:
-        message = _("No console: %(detail)s") % {"detail": error}
+        message = texts.NO_CONSOLE(detail=str(error))
     else:
         VmRequest.objects.filter(pk=vm.pk).update(
             console_url=url, console_url_at=timezone.now(), console_error=""
         )
         return
-    VmRequest.objects.filter(pk=vm.pk).update(console_url="", console_url_at=None, console_error=message)
+    VmRequest.objects.filter(pk=vm.pk).update(
+        console_url="", console_url_at=None, console_error=message.english(), console_error_ref=message.ref()
+    )
     _event(vm, vm.status, message)
 
 
 def vm_console_give_up(*, request_id: int, error: str) -> None:
     """The cloud stayed unreachable through the console task's retries: the page says so at once
     (instead of waiting out its minute), and the person asks again later."""
-    VmRequest.objects.filter(pk=request_id, console_url="").update(console_error=_cloud_away(error))
-
-
-def _cloud_away(error: str) -> str:
-    return _("The cloud could not be reached (%(detail)s); try again in a few minutes.") % {
-        "detail": error[:300]
-    }
+    message = texts.CLOUD_AWAY(detail=error[:300])
+    VmRequest.objects.filter(pk=request_id, console_url="").update(
+        console_error=message.english(), console_error_ref=message.ref()
+    )
 
 
 def vm_console_log_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
@@ -102,8 +100,9 @@ def vm_console_log_advance(*, request_id: int) -> None:
     try:
         output = cloud().server_console_output(vm.server_id, lines=CONSOLE_LOG_LINES)
     except (CloudRequestError, CloudNotFound) as error:
+        message = texts.NO_CONSOLE_LOG(detail=str(error))
         VmRequest.objects.filter(pk=vm.pk).update(
-            console_log_error=_("The cloud gave no console log: %(detail)s") % {"detail": error}
+            console_log_error=message.english(), console_log_error_ref=message.ref()
         )
         return
     VmRequest.objects.filter(pk=vm.pk).update(
@@ -114,4 +113,7 @@ def vm_console_log_advance(*, request_id: int) -> None:
 def vm_console_log_give_up(*, request_id: int, error: str) -> None:
     """The cloud stayed unreachable through the console-log task's retries: the page says so; the log
     shown until then stays."""
-    VmRequest.objects.filter(pk=request_id).update(console_log_error=_cloud_away(error))
+    message = texts.CLOUD_AWAY(detail=error[:300])
+    VmRequest.objects.filter(pk=request_id).update(
+        console_log_error=message.english(), console_log_error_ref=message.ref()
+    )

@@ -14,6 +14,7 @@ from portal.cloud.gateway import CloudNotFound, CloudRequestError, QuotaExceeded
 from portal.models import User
 from portal.queue import enqueue
 from portal.services import audit_record
+from provisioning import stored_messages as texts
 from provisioning.models import VmRequest
 from provisioning.services.vm_actions import vm_refresh
 from provisioning.services.vm_state import Status, _event, _explain, _operable
@@ -32,8 +33,9 @@ def vm_floating_ip_request(*, actor: User, vm: VmRequest, attach: bool, source: 
         _event(
             vm,
             vm.status,
-            (_("%(user)s asked for a floating IP.") if attach else _("%(user)s released the floating IP."))
-            % {"user": actor.get_username()},
+            (texts.FLOATING_IP_ASKED if attach else texts.FLOATING_IP_RELEASE_ASKED)(
+                user=actor.get_username()
+            ),
         )
         audit_record(
             actor=actor,
@@ -73,13 +75,13 @@ def vm_floating_ip_advance(*, request_id: int, attach: bool) -> None:
                 vm.floating_ip_id = allocated.id
             attached = gateway.attach_floating_ip(floating_ip_id=vm.floating_ip_id, server_id=vm.server_id)
             VmRequest.objects.filter(pk=vm.pk).update(floating_ip=attached.address)
-            _event(vm, vm.status, _("Floating IP %(ip)s attached.") % {"ip": attached.address})
+            _event(vm, vm.status, texts.FLOATING_IP_ATTACHED(ip=attached.address))
         elif vm.floating_ip_id:
             with contextlib.suppress(CloudNotFound):
                 gateway.detach_floating_ip(floating_ip_id=vm.floating_ip_id)
                 gateway.delete_floating_ip(vm.floating_ip_id)
             VmRequest.objects.filter(pk=vm.pk).update(floating_ip=None, floating_ip_id="")
-            _event(vm, vm.status, _("Floating IP released."))
+            _event(vm, vm.status, texts.FLOATING_IP_RELEASED())
     except (QuotaExceeded, CloudRequestError, CloudNotFound) as error:
         _event(vm, vm.status, _explain(error, vm))
     vm_refresh(request_id=request_id)

@@ -24,6 +24,7 @@ from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from portal.worker import claim, stale_before
 from provisioning import cloudinit
+from provisioning import stored_messages as texts
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, CloudNetwork, Profile, VmRequest
 from provisioning.selectors import host_fit_count
@@ -34,6 +35,7 @@ from provisioning.services.vm_state import (
     _explain,
     _explain_fault,
     _mirror_server,
+    _status_message,
     _transition,
 )
 
@@ -144,7 +146,7 @@ def vm_request_submit(
         )
         vm.full_clean()
         vm.save()
-        _event(vm, Status.QUEUED, _("Requested by %(user)s.") % {"user": actor.get_username()})
+        _event(vm, Status.QUEUED, texts.REQUESTED(user=actor.get_username()))
         audit_record(
             actor=actor,
             action="vm.request",
@@ -230,7 +232,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                     _transition(
                         vm,
                         Status.FAILED,
-                        _("The image or flavor was removed from the cloud; request the VM again."),
+                        texts.CATALOG_GONE(),
                     )
                     return True
                 if not vm.server_id:
@@ -272,7 +274,7 @@ def vm_request_build_advance(*, request_id: int) -> bool:
                     _event(
                         vm,
                         Status.BUILDING,
-                        _("The cloud accepted the request (server %(id)s).") % {"id": server.id},
+                        texts.CLOUD_ACCEPTED(id=server.id),
                     )
         except (QuotaExceeded, CloudRequestError, CloudNotFound) as error:
             _transition(vm, Status.FAILED, _explain(error, vm))
@@ -280,21 +282,19 @@ def vm_request_build_advance(*, request_id: int) -> bool:
     try:
         server = gateway.get_server(vm.server_id)
     except CloudNotFound:
-        _transition(vm, Status.FAILED, _("The server was deleted outside Kennel while it was being built."))
+        _transition(vm, Status.FAILED, texts.DELETED_WHILE_BUILDING())
         return True
     _mirror_server(vm, server)
     # Touched at every look: a build being watched is alive, and vm_requests_resume leaves it to its task.
     VmRequest.objects.filter(pk=vm.pk).update(updated_at=timezone.now())
     if server.status == "ACTIVE" and server.settled:
-        _transition(vm, Status.ACTIVE, _("Built on %(host)s.") % {"host": server.host or "?"})
+        _transition(vm, Status.ACTIVE, texts.BUILT(host=server.host or "?"))
         return True
     if server.status == "ERROR":
         _transition(vm, Status.FAILED, _explain_fault(vm, server.fault))
         return True
     if vm.building_since and timezone.now() - vm.building_since > BUILD_TIMEOUT:
-        _transition(
-            vm, Status.FAILED, _("The VM did not become active within 15 minutes; delete it and try again.")
-        )
+        _transition(vm, Status.FAILED, texts.BUILD_TIMEOUT())
         return True
     return False
 
@@ -319,13 +319,11 @@ def vm_request_wait_for_cloud(*, request_id: int, error: str) -> None:
     vm = VmRequest.objects.filter(pk=request_id).first()
     if vm is None:
         return
-    message = _(
-        "Waiting for the cloud, which cannot be reached right now; Kennel retries by itself. (%(error)s)"
-    ) % {"error": error[:300]}
+    message = texts.WAITING_FOR_CLOUD(error=error[:300])
     if vm.status == Status.BUILDING and not vm.server_id:
         _transition(vm, Status.QUEUED, message)
     elif vm.status in (Status.QUEUED, Status.BUILDING, Status.DELETING):
-        VmRequest.objects.filter(pk=vm.pk).update(status_message=message)
+        VmRequest.objects.filter(pk=vm.pk).update(**_status_message(message))
 
 
 def vm_requests_resume(*, older_than: timedelta | None = None) -> list[int]:

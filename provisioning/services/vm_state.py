@@ -9,14 +9,15 @@ from typing import Any
 from celery import Task
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from portal.access import Action, restrict
 from portal.cloud.gateway import CloudError, QuotaExceeded, Server
 from portal.models import User
 from portal.queue import enqueue
 from portal.services import audit_record
+from portal.stored_messages import StoredMessage
 from portal.worker import claim
+from provisioning import stored_messages as texts
 from provisioning.models import VmEvent, VmRequest
 from provisioning.server_states import ServerState, server_state_for
 
@@ -27,22 +28,28 @@ _GONE = {"server_status": "", "server_task_state": "", "server_state": ServerSta
 Status = VmRequest.Status
 
 
-def _event(vm: VmRequest, status: str, message: str) -> None:
-    VmEvent.objects.create(request=vm, status=status, message=message)
+def _event(vm: VmRequest, status: str, message: StoredMessage) -> None:
+    """Add a step to the VM's history: the message's id and parameters, shown in the reader's
+    language, and its English text (what older releases and the audit read)."""
+    VmEvent.objects.create(request=vm, status=status, message=message.english(), message_ref=message.ref())
 
 
-def _transition(vm: VmRequest, to: str, message: str, **fields) -> bool:
+def _status_message(message: StoredMessage) -> dict[str, Any]:
+    """The row's fields that hold its status line."""
+    return {"status_message": message.english(), "status_message_ref": message.ref()}
+
+
+def _transition(vm: VmRequest, to: str, message: StoredMessage, **fields) -> bool:
     """Move ``vm`` from its current status to ``to`` if nobody moved it meanwhile."""
+    fields = {**_status_message(message), **fields}
     moved = claim(
         VmRequest.objects.filter(pk=vm.pk, status=vm.status),
         status=to,
-        status_message=message,
         updated_at=timezone.now(),
         **fields,
     )
     if moved:
         vm.status = to
-        vm.status_message = message
         for key, value in fields.items():
             setattr(vm, key, value)
         _event(vm, to, message)
@@ -88,25 +95,19 @@ def _mirror_server(vm: VmRequest, server: Server, flavor_ids: Mapping[str, int] 
     return True
 
 
-def _explain(error: CloudError, vm: VmRequest) -> str:
-    """The cloud's refusal in words a developer can act on."""
+def _explain(error: CloudError, vm: VmRequest) -> StoredMessage:
+    """The cloud's refusal in words a developer can act on (the cloud's own words as a parameter)."""
     if isinstance(error, QuotaExceeded):
-        return _(
-            "Your team's quota does not allow this VM (%(detail)s). Delete a VM you no longer need, "
-            "or ask your team lead to request more quota."
-        ) % {"detail": error}
-    return _("The cloud refused the request: %(detail)s") % {"detail": error}
+        return texts.QUOTA_REFUSED(detail=str(error))
+    return texts.CLOUD_REFUSED_REQUEST(detail=str(error))
 
 
-def _explain_fault(vm: VmRequest, fault: str | None) -> str:
+def _explain_fault(vm: VmRequest, fault: str | None) -> StoredMessage:
     if fault and "quota exceeded" in fault.lower():  # Nova's conductor rechecks quota after the API
         return _explain(QuotaExceeded(fault), vm)
     if fault and "No valid host" in fault:
-        return _(
-            "No %(arch)s host had room for a %(flavor)s VM. "
-            "Try a smaller flavor, or ask an admin about capacity."
-        ) % {"arch": vm.architecture, "flavor": vm.flavor_name}
-    return _("The cloud could not build the VM: %(fault)s") % {"fault": fault or _("no reason given")}
+        return texts.NO_VALID_HOST(arch=vm.architecture, flavor=vm.flavor_name)
+    return texts.BUILD_FAULT(fault=fault or texts.NO_REASON())
 
 
 def _operable(actor: User, vm: VmRequest) -> VmRequest:

@@ -198,3 +198,78 @@ def test_a_user_who_picks_chinese_gets_the_landing_page_in_chinese(client, peopl
     assert '<html lang="zh-hans"' in page
     assert chinese in page and english not in page
     assert "退出登录" in page  # the top bar too
+
+
+# --- messages made at run time (portal.stored_messages) ----------------------------------------------
+
+
+def _compiled_chinese() -> dict:
+    with COMPILED.open("rb") as compiled:
+        return gettext.GNUTranslations(compiled)._catalog  # type: ignore[attr-defined]
+
+
+def test_every_stored_message_has_a_chinese_translation():
+    from portal.stored_messages import catalogue
+
+    chinese = _compiled_chinese()
+    missing = []
+    for message_id, template in catalogue().items():
+        msgid = _msgid(template)
+        if not chinese.get(msgid):
+            missing.append(f"{message_id}: {msgid!r}")
+    assert len(catalogue()) > 20
+    assert not missing, "stored messages without a Chinese translation:\n" + "\n".join(missing)
+
+
+def _msgid(template) -> str:
+    from django.utils import translation
+
+    with translation.override("en"):  # Kennel has no English catalogue: the msgid itself
+        return str(template)
+
+
+def _english_fragments(template: str) -> list[str]:
+    """The words of a template between its placeholders (what must not appear in a Chinese page)."""
+    return [
+        part.strip(" .,;:()") for part in re.split(r"%\(\w+\)s", template) if len(part.strip(" .,;:()")) > 3
+    ]
+
+
+def test_a_vms_history_in_chinese_has_no_english_template_text(client, member, team):
+    from portal.stored_messages import MessageKind, catalogue
+    from provisioning import stored_messages as texts
+    from provisioning.models import VmEvent, VmRequest
+    from tests.factories import VmRequestFactory
+
+    vm = VmRequestFactory(owner=member, team=team, name="web1")
+    samples = {"user": "dev1", "host": "x2", "id": "srv-1", "date": "2026-12-31", "ip": "192.0.2.7"}
+    vm_messages = {
+        i: t for i, t in catalogue().items() if i.startswith("vm.") and not i.startswith("vm.verb.")
+    }
+    for message_id in vm_messages:
+        kind = MessageKind(message_id, vm_messages[message_id])
+        params = {}
+        for name in re.findall(r"%\((\w+)\)s", _msgid(vm_messages[message_id])):
+            params[name] = (
+                texts.ACTION_VERBS["reboot_soft"]() if name == "action" else samples.get(name, "42")
+            )
+        message = kind(**params)
+        VmEvent.objects.create(
+            request=vm, status=VmRequest.Status.ACTIVE, message=message.english(), message_ref=message.ref()
+        )
+    client.force_login(member)
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    page = client.get(reverse("provisioning:vm-detail", args=[vm.pk])).text
+
+    history = page[page.index('data-testid="vm-events"') :]
+    history = history[: history.index("</ol>")]
+    assert history.count("<li>") == len(vm_messages)
+    leaked = [
+        f"{message_id}: {fragment!r}"
+        for message_id, template in vm_messages.items()
+        for fragment in _english_fragments(_msgid(template))
+        if fragment in history
+    ]
+    assert not leaked, "English in the Chinese VM history:\n" + "\n".join(leaked)
+    assert "由 dev1 申请。" in history and "已在 x2 上创建。" in history

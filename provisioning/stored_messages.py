@@ -1,0 +1,86 @@
+"""What a VM's history and status line say, stored as catalogue ids (``portal.stored_messages``) and
+shown in the reader's language. An id keeps its meaning for good: reword the template, never reuse it."""
+
+from django.utils.translation import gettext_lazy as _
+
+from portal.stored_messages import message_define
+
+# Asked for by a person.
+REQUESTED = message_define("vm.requested", _("Requested by %(user)s."))
+ACTION_ASKED = message_define("vm.action_asked", _("%(user)s asked to %(action)s it."))
+DELETE_ASKED = message_define("vm.delete_asked", _("%(user)s asked to delete it."))
+CANCELLED = message_define("vm.cancelled", _("Cancelled by %(user)s before it was built."))
+LEASE_EXTENDED = message_define("vm.lease_extended", _("%(user)s extended the lease to %(date)s."))
+FLOATING_IP_ASKED = message_define("vm.floating_ip_asked", _("%(user)s asked for a floating IP."))
+FLOATING_IP_RELEASE_ASKED = message_define(
+    "vm.floating_ip_release_asked", _("%(user)s released the floating IP.")
+)
+
+# The verbs ACTION_ASKED names (a parameter translated with its sentence).
+ACTION_VERBS = {
+    "start": message_define("vm.verb.start", _("start")),
+    "stop": message_define("vm.verb.stop", _("stop")),
+    "reboot_soft": message_define("vm.verb.reboot_soft", _("reboot")),
+    "reboot_hard": message_define("vm.verb.reboot_hard", _("hard-reboot")),
+}
+
+# The build.
+CLOUD_ACCEPTED = message_define("vm.cloud_accepted", _("The cloud accepted the request (server %(id)s)."))
+BUILT = message_define("vm.built", _("Built on %(host)s."))
+CATALOG_GONE = message_define(
+    "vm.catalog_gone", _("The image or flavor was removed from the cloud; request the VM again.")
+)
+DELETED_WHILE_BUILDING = message_define(
+    "vm.deleted_while_building", _("The server was deleted outside Kennel while it was being built.")
+)
+BUILD_TIMEOUT = message_define(
+    "vm.build_timeout", _("The VM did not become active within 15 minutes; delete it and try again.")
+)
+WAITING_FOR_CLOUD = message_define(
+    "vm.waiting_for_cloud",
+    _("Waiting for the cloud, which cannot be reached right now; Kennel retries by itself. (%(error)s)"),
+)
+
+# The cloud's refusals and faults, in words a developer can act on.
+QUOTA_REFUSED = message_define(
+    "vm.quota_refused",
+    _(
+        "Your team's quota does not allow this VM (%(detail)s). Delete a VM you no longer need, "
+        "or ask your team lead to request more quota."
+    ),
+)
+CLOUD_REFUSED_REQUEST = message_define(
+    "vm.cloud_refused_request", _("The cloud refused the request: %(detail)s")
+)
+CLOUD_REFUSED = message_define("vm.cloud_refused", _("The cloud refused: %(detail)s"))
+NO_VALID_HOST = message_define(
+    "vm.no_valid_host",
+    _("No %(arch)s host had room for a %(flavor)s VM. Try a smaller flavor, or ask an admin about capacity."),
+)
+BUILD_FAULT = message_define("vm.build_fault", _("The cloud could not build the VM: %(fault)s"))
+NO_REASON = message_define("vm.no_reason", _("no reason given"))
+
+# Its life afterwards.
+DELETED = message_define("vm.deleted", _("Deleted."))
+VANISHED = message_define("vm.vanished", _("The server was deleted outside Kennel."))
+LEASE_EXPIRED_DELETING = message_define("vm.lease_expired_deleting", _("The lease expired; deleting."))
+LEASE_EXPIRED_STOPPING = message_define(
+    "vm.lease_expired_stopping", _("The lease expired; stopping. Extend the lease, then start it again.")
+)
+FLOATING_IP_ATTACHED = message_define("vm.floating_ip_attached", _("Floating IP %(ip)s attached."))
+FLOATING_IP_RELEASED = message_define("vm.floating_ip_released", _("Floating IP released."))
+FLOATING_IP_ADDRESS_RELEASED = message_define(
+    "vm.floating_ip_address_released", _("Floating IP %(ip)s released.")
+)
+FLOATING_IP_NOT_RELEASED = message_define(
+    "vm.floating_ip_not_released", _("Floating IP %(ip)s could not be released: %(error)s")
+)
+NO_CONSOLE_PROXY = message_define(
+    "vm.no_console_proxy",
+    _("This cloud offers no console: %(detail)s. Ask an admin to run Nova's console proxy."),
+)
+NO_CONSOLE = message_define("vm.no_console", _("No console: %(detail)s"))
+CLOUD_AWAY = message_define(
+    "vm.cloud_away", _("The cloud could not be reached (%(detail)s); try again in a few minutes.")
+)
+NO_CONSOLE_LOG = message_define("vm.no_console_log", _("The cloud gave no console log: %(detail)s"))
