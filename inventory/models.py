@@ -29,7 +29,7 @@ class BmcTlsVerifyChoice(models.TextChoices):
     """Whether Kennel checks a Redfish BMC's HTTPS certificate. The default follows the setting
     KENNEL_BMC_TLS_VERIFY (off unless set: most BMCs present self-signed certificates)."""
 
-    DEFAULT = "", _("As configured (KENNEL_BMC_TLS_VERIFY)")
+    DEFAULT = "", _("As the Kennel server is set up")
     VERIFY = "verify", _("Verify the certificate")
     SKIP = "skip", _("Do not verify (self-signed)")
 
