@@ -357,6 +357,9 @@ class UtilizationSample(models.Model):
     memory_mb_capacity = models.BigIntegerField()
     disk_gb_used = models.BigIntegerField()
     disk_gb_capacity = models.BigIntegerField()
+    # Made up by the demo loader (kennel.demo.demo_history) so a first run has history to chart; the
+    # pages that show history say so. A real sample of the same bucket always replaces it.
+    demo = models.BooleanField(_("demo data"), default=False, db_default=False)
 
     class Meta:
         ordering = ["resolution", "scope", "key", "at"]
