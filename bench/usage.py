@@ -6,9 +6,11 @@ Seeds (once, in its own database) the demo's seven servers and a team of 2,000 r
 on X2; starts Debian's prometheus (exportersim.runner: a throwaway TSDB, a scrape every 10 s) scraping the
 emulated exporters serving those 2,000 VMs and this machine's node exporter; waits until rate() has its
 window; then times, as a manager, the host page of X2 (its figures, four charts over a day and its 200
-VMs), the team page (2,000 VMs and their totals), the host list and the API, and counts the SQL and
-PromQL queries of each, without and with the 15 s answer cache.
-Target (issue 17): p95 <= 100 ms, one PromQL query per list and per chart.
+VMs, 50 a page), the team page (2,000 VMs, 50 a page, and their totals; its first and last page), the
+host list and the API, and counts the SQL and PromQL queries of each, without and with the 15 s answer
+cache. Each request's wall time and its CPU time in this process (time.process_time: Django's own work,
+far less sensitive than wall time to a machine shared with others) are recorded as two rows, with the
+load average. Target (issue 17): p95 <= 100 ms, one PromQL query per list and per chart.
 """
 
 from __future__ import annotations
@@ -134,20 +136,28 @@ class PromQLCounter:
         gateway.HttpPrometheus._post = self._post  # type: ignore[method-assign]
 
 
-def measure(client: Client, url: str, marker: str) -> tuple[float, float, int, int, int]:
-    """p50 and p95 wall time, SQL and PromQL queries of the last round, and how many rounds did not
-    show the figures (Prometheus too slow for the timeout: the page said it cannot be reached)."""
-    times, queries, promql, errors = [], 0, 0, 0
+def p50_p95(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    return statistics.median(values), values[math.ceil(len(values) * 0.95) - 1]
+
+
+def measure(
+    client: Client, url: str, marker: str
+) -> tuple[tuple[float, float], tuple[float, float], int, int, int]:
+    """p50 and p95 of the wall time and of the CPU time in this process, SQL and PromQL queries of the
+    last round, and how many rounds did not show the figures (Prometheus too slow for the timeout: the
+    page said it cannot be reached)."""
+    times, cpu, queries, promql, errors = [], [], 0, 0, 0
     for _ in range(ROUNDS):
         with CaptureQueriesContext(connection) as captured, PromQLCounter() as counter:
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             response = client.get(url)
             times.append((time.perf_counter() - began) * 1000)
+            cpu.append((time.process_time() - began_cpu) * 1000)
         assert response.status_code == 200, (url, response.status_code)
         errors += marker not in response.content.decode()
         queries, promql = len(captured), counter.count
-    times.sort()
-    return statistics.median(times), times[math.ceil(len(times) * 0.95) - 1], queries, promql, errors
+    return p50_p95(times), p50_p95(cpu), queries, promql, errors
 
 
 def main() -> None:
@@ -181,6 +191,7 @@ def main() -> None:
                 'data-figure="overcommit"',
             ),
             (f"team page, {VMS} VMs (50 a page)", "/usage/teams/bench/", 'data-testid="vm-totals"'),
+            (f"team page, {VMS} VMs, last page", "/usage/teams/bench/?page=40", 'data-testid="vm-totals"'),
             ("host list, 7 servers", "/usage/hosts/", 'data-host="X2"'),
             (f"API team VMs, {VMS} VMs (50 a page)", "/api/v1/usage/vms/?team=bench", '"state":"ok"'),
             ("API host, day charts", f"/api/v1/usage/hosts/{x2}/?window=day", '"state":"ok"'),
@@ -191,11 +202,15 @@ def main() -> None:
             settings.KENNEL_PROMETHEUS_CACHE_SECONDS = seconds
             cache.clear()
             for name, url, marker in cases:
-                p50, p95, queries, promql, errors = measure(manager, url, marker)
+                (p50, p95), (cpu50, cpu95), queries, promql, errors = measure(manager, url, marker)
                 label = f"{name}, {'cache 15 s' if seconds else 'no cache'}"
                 record(
                     label, bench="usage", p50_ms=p50, p95_ms=p95, queries=queries, errors=errors,
                     value=f"{promql} PromQL", target="p95 <= 100 ms", met=p95 <= 100 and not errors,
+                )  # fmt: skip
+                record(
+                    f"{label}, CPU time in-process", bench="usage", p50_ms=cpu50, p95_ms=cpu95,
+                    queries=queries, value=f"{promql} PromQL", target="p95 <= 100 ms", met=cpu95 <= 100,
                 )  # fmt: skip
 
 

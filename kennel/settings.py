@@ -422,6 +422,9 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "provisioning.tasks.vm_request_delete",
         "provisioning.tasks.vm_action",
         "provisioning.tasks.vm_refresh",
+        "provisioning.tasks.vm_resize",
+        "provisioning.tasks.vm_rebuild",
+        "provisioning.tasks.vm_snapshot",
         "provisioning.tasks.vm_requests_resume",
         "provisioning.tasks.vm_reconcile",
         "provisioning.tasks.vm_floating_ip",
@@ -445,6 +448,8 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "onboarding.tasks.cloud_password_apply",
         "onboarding.tasks.orphan_check_run",
         "onboarding.tasks.cloud_orphans_check",
+        "onboarding.tasks.security_rules_refresh",
+        "onboarding.tasks.security_rule_apply",
         "inventory.tasks.server_drain_run",
         "inventory.tasks.server_drain_migrate_run",
         "inventory.tasks.server_drains_resume",
@@ -539,6 +544,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 55},
     },
+    # Every team's security group rules in one listing (the team pages read it); lost changes go on.
+    "security-rules-refresh": {
+        "task": "onboarding.tasks.security_rules_refresh",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
     # Disk imports a dead worker left half-done (no heartbeat for KENNEL_STALE_WORK_SECONDS) go on.
     "image-imports-resume": {
         "task": "catalog.tasks.image_imports_resume",
@@ -614,6 +625,11 @@ KENNEL_EXTERNAL_NETWORK = env_str("KENNEL_EXTERNAL_NETWORK", "public")  # where 
 KENNEL_TENANT_CIDR_POOL = env_str("KENNEL_TENANT_CIDR_POOL", "10.64.0.0/12")
 KENNEL_TENANT_SUBNET_PREFIX = env_int("KENNEL_TENANT_SUBNET_PREFIX", 24, minimum=16)
 KENNEL_TENANT_DNS = env_list("KENNEL_TENANT_DNS", [])
+# Onboarding lets SSH (22/tcp) and ICMP in to a new team's VMs from these networks only: the company's
+# internal networks or its SSH proxy (RFC 1918 by default). Leads and admins change them per team later.
+KENNEL_DEFAULT_INGRESS_FROM = [
+    str(n) for n in env_networks("KENNEL_DEFAULT_INGRESS_FROM", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16")
+]
 KENNEL_CLOUD_PUBLIC_AUTH_URL = env_str("KENNEL_CLOUD_PUBLIC_AUTH_URL", "")
 try:
     _pool = ipaddress.IPv4Network(KENNEL_TENANT_CIDR_POOL)
@@ -757,6 +773,7 @@ SPECTACULAR_SETTINGS = {
         "VmActionEnum": "provisioning.api.serializers.VM_ACTIONS",
         "PowerActionEnum": "inventory.models.PowerActionChoice",
         "QuotaRequestStatusEnum": "quotas.models.QuotaRequest.Status",
+        "SecurityRuleProtocolEnum": "onboarding.models.SecurityRule.Protocol",
     },
 }
 

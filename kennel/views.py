@@ -10,7 +10,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.generic import DetailView
 
 from kennel.selectors import landing_summary
+from onboarding.forms import SecurityRuleForm
 from onboarding.models import Onboarding
+from onboarding.security_rules import security_rules_section
 from onboarding.selectors import onboarding_progress
 from portal import selectors
 from portal.http import AuthenticatedHttpRequest
@@ -60,6 +62,9 @@ class TeamDetailView(LoginRequiredMixin, DetailView):
             for fip in floating_ip_list(user=self.request.user, team=self.object)
         ]
         context["floating_ips_synced_at"] = floating_ips_synced_at()
+        # Who may reach the team's VMs: the default security group's rules, mirrored every minute.
+        context["security_rule_form"] = SecurityRuleForm()
+        context.update(security_rules_section(user=self.request.user, team=self.object))
         onboarding = Onboarding.objects.filter(team=self.object).select_related("team").first()
         if onboarding is not None:  # made by Kennel: its chain's progress, live
             context.update(onboarding_progress(user=self.request.user, onboarding=onboarding))

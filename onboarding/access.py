@@ -9,10 +9,11 @@ from onboarding.models import (
     OnboardingStep,
     OrphanCheck,
     QuotaTemplate,
+    SecurityRule,
     SubnetAllocation,
 )
 from portal.access import Action, Capability, can, scope_rule
-from portal.models import User
+from portal.models import Membership, User
 
 
 @scope_rule(Onboarding)
@@ -42,3 +43,13 @@ def _cloud_account_rule(user: User, action: Action) -> Q | bool:
 @scope_rule(OrphanCheck)
 def _admin_rule(user: User, action: Action) -> Q | bool:
     return can(user, Capability.TEAMS_ONBOARD)
+
+
+@scope_rule(SecurityRule)
+def _security_rule_rule(user: User, action: Action) -> Q | bool:
+    # A team sees who may reach its VMs; its leads (and admins) change it.
+    if action == Action.VIEW:
+        return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
+    if can(user, Capability.TEAMS_ONBOARD):  # admins
+        return True
+    return Q(team__memberships__user=user, team__memberships__level=Membership.Level.LEAD)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from onboarding.models import QuotaTemplate
+from onboarding.models import QuotaTemplate, SecurityRule
 from portal.architectures import Architecture
 from portal.models import Membership, User
 from portal.validators import validate_single_line, validate_text
@@ -115,3 +115,23 @@ class MemberForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = _people()
+
+
+class SecurityRuleForm(forms.Form):
+    """A rule letting traffic in to the team's VMs; ``onboarding.security_rules`` checks it."""
+
+    protocol = forms.ChoiceField(label=_("Protocol"), choices=SecurityRule.Protocol.choices)
+    ports = forms.CharField(
+        label=_("Ports"),
+        required=False,
+        max_length=16,
+        help_text=_("One port (22) or a range (8000-8100); empty: every port. Not for ICMP."),
+    )
+    remote_cidr = forms.CharField(
+        label=_("From (network)"),
+        max_length=64,
+        help_text=_("Who may connect, as a network: 10.0.0.0/8, 192.0.2.7/32; 0.0.0.0/0 is every address."),
+    )
+    confirm_open = forms.BooleanField(
+        label=_("I confirm: open SSH to every address (admins only)"), required=False
+    )

@@ -301,3 +301,143 @@ class OrphanCheck(models.Model):
 
     def __str__(self) -> str:
         return f"orphan check #{self.pk}: {self.state}"
+
+
+class SecurityRule(models.Model):
+    """One rule letting traffic in to a team's VMs: an ingress rule of the ``default`` security group of
+    the team's project (the group every VM Kennel builds is in). Rows are Neutron's rules as a worker
+    last listed them (``state`` active), or a lead's change on its way: ``adding`` until a worker made
+    it in Neutron, ``removing`` until a worker deleted it, ``failed`` with the reason.
+
+    ``protocol`` empty means any protocol; ``port_min``/``port_max`` only for tcp and udp (none: every
+    port); ``remote_cidr`` empty with ``remote_group`` set means the team's own VMs (Neutron's default
+    rules), both empty means from anywhere."""
+
+    class Protocol(models.TextChoices):
+        TCP = "tcp", _("TCP")
+        UDP = "udp", _("UDP")
+        ICMP = "icmp", _("ICMP (ping)")
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("in force")
+        ADDING = "adding", _("being added")
+        REMOVING = "removing", _("being removed")
+        FAILED = "failed", _("failed")
+
+    PORTED = (Protocol.TCP, Protocol.UDP)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="security_rules")
+    cloud_id = models.CharField(_("Neutron rule id"), max_length=64, blank=True)
+    security_group_id = models.CharField(_("security group id"), max_length=64, blank=True)
+    protocol = models.CharField(_("protocol"), max_length=16, blank=True, choices=Protocol.choices)
+    port_min = models.PositiveIntegerField(_("first port"), null=True, blank=True)
+    port_max = models.PositiveIntegerField(_("last port"), null=True, blank=True)
+    ethertype = models.CharField(_("IP version"), max_length=8, default="IPv4")
+    remote_cidr = models.CharField(_("from (CIDR)"), max_length=64, blank=True)
+    remote_group = models.BooleanField(_("from the team's own VMs"), default=False)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.ACTIVE)
+    error = models.TextField(_("error"), blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(_("changed"), auto_now_add=True)
+    seen_at = models.DateTimeField(_("seen in Neutron"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["team", "protocol", "port_min", "remote_cidr", "pk"]
+        verbose_name = _("security group rule")
+        verbose_name_plural = _("security group rules")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cloud_id"], condition=~models.Q(cloud_id=""), name="security_rule_cloud_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.describe()}"
+
+    @property
+    def world(self) -> bool:
+        """Open to every address (0.0.0.0/0 or ::/0, or no source at all)."""
+        return not self.remote_group and self.remote_cidr in ("", "0.0.0.0/0", "::/0")
+
+    @property
+    def covers_ssh(self) -> bool:
+        if self.protocol not in ("", self.Protocol.TCP):
+            return False
+        low, high = self.port_min or 1, self.port_max or 65535
+        return low <= 22 <= high
+
+    @property
+    def pending(self) -> bool:
+        return self.state in (self.State.ADDING, self.State.REMOVING)
+
+    def ports_display(self) -> str:
+        if self.protocol not in self.PORTED:
+            return ""
+        if self.port_min is None:
+            return str(_("every port"))
+        if self.port_min == self.port_max:
+            return str(self.port_min)
+        return f"{self.port_min}-{self.port_max}"
+
+    def describe(self) -> str:
+        """The rule in plain words, e.g. "TCP port 22 from 10.0.0.0/8"."""
+        what = self.get_protocol_display() if self.protocol else str(_("Any protocol"))
+        ports = self.ports_display()
+        if self.remote_group:
+            source = str(_("the team's own VMs"))
+        elif self.world:
+            source = str(_("anywhere")) + (f" ({self.remote_cidr})" if self.remote_cidr else "")
+        else:
+            source = self.remote_cidr
+        if ports:
+            return str(_("%(what)s port %(ports)s from %(source)s")) % {
+                "what": what,
+                "ports": ports,
+                "source": source,
+            }
+        return str(_("%(what)s from %(source)s")) % {"what": what, "source": source}
+
+    def clean(self) -> None:
+        import ipaddress
+
+        errors: dict[str, object] = {}
+        if self.protocol and self.protocol not in self.Protocol.values:
+            errors["protocol"] = _("Choose TCP, UDP or ICMP.")
+        if self.protocol in self.PORTED:
+            if self.port_min is None and self.port_max is not None:
+                self.port_min = self.port_max
+            if self.port_max is None and self.port_min is not None:
+                self.port_max = self.port_min
+            for name in ("port_min", "port_max"):
+                value = getattr(self, name)
+                if value is not None and not 1 <= value <= 65535:
+                    errors[name] = _("A port is a number from 1 to 65535.")
+            if (
+                not errors
+                and self.port_min is not None
+                and self.port_max is not None
+                and self.port_min > self.port_max
+            ):
+                errors["port_max"] = _("The last port must not be below the first.")
+        elif self.port_min is not None or self.port_max is not None:
+            errors["port_min"] = _("Only TCP and UDP rules have ports.")
+        if self.remote_cidr:
+            try:
+                network = ipaddress.ip_network(self.remote_cidr, strict=True)
+            except ValueError:
+                try:
+                    loose = ipaddress.ip_network(self.remote_cidr, strict=False)
+                except ValueError:
+                    errors["remote_cidr"] = _("Write a network as address/prefix, e.g. 10.0.0.0/8.")
+                else:
+                    errors["remote_cidr"] = _("%(given)s has host bits set: did you mean %(network)s?") % {
+                        "given": self.remote_cidr,
+                        "network": loose,
+                    }
+            else:
+                self.remote_cidr = str(network)
+                self.ethertype = "IPv6" if network.version == 6 else "IPv4"
+        if errors:
+            raise ValidationError(errors)

@@ -21,9 +21,9 @@ from django.utils import timezone
 # What a worker writes on a row is in the portal's default language (LANGUAGE_CODE): it has no reader.
 from django.utils.translation import gettext as _
 
-from onboarding.models import CloudAccount, Onboarding, OnboardingStep, SubnetAllocation
+from onboarding.models import CloudAccount, Onboarding, OnboardingStep, SecurityRule, SubnetAllocation
 from portal.cloud import cloud
-from portal.cloud.gateway import CloudNotFound, CloudRequestError, SecurityGroup, SecurityGroupRule
+from portal.cloud.gateway import CloudNotFound, CloudRequestError
 from portal.models import Membership, Team, User
 from portal.origin import WORKER
 from portal.services import membership_remove
@@ -35,9 +35,6 @@ Phase = OnboardingStep.Phase
 # Descriptions that mark what Kennel made, so a lost answer and the orphan check recognise it.
 USER_MARKER = "Kennel:"
 PROJECT_MARKER = "Kennel team"
-# What the default security group lets in, from anywhere (IPv4): SSH and ping.
-INGRESS_FROM = "0.0.0.0/0"
-DEFAULT_RULES: tuple[tuple[str, int | None, int | None], ...] = (("tcp", 22, 22), ("icmp", None, None))
 MEMBER_ROLE, ADMIN_ROLE = "member", "admin"
 # States in which a team's members need their cloud accounts.
 ACCOUNT_STATES = (State.QUEUED, State.RUNNING, State.DONE, State.FAILED)
@@ -206,54 +203,42 @@ def _step_router_interface(onboarding: Onboarding, step: OnboardingStep) -> None
     record(step, router_id=router_id, subnet_id=subnet_id)
 
 
-def _matching_rule(
-    group: SecurityGroup, protocol: str, low: int | None, high: int | None
-) -> SecurityGroupRule | None:
-    return next(
-        (
-            r
-            for r in group.rules
-            if (r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max, r.remote_ip_prefix)
-            == ("ingress", "IPv4", protocol, low, high, INGRESS_FROM)
-        ),
-        None,
-    )
-
-
-def _default_group(project_id: str) -> SecurityGroup:
-    groups = cloud().list_security_groups(project_id=project_id)
-    default = next((g for g in groups if g.name == "default"), None)
-    if default is None:
-        raise StepRefused(_("Neutron made no default security group for the project; Retry."))
-    return default
-
-
 def _step_security_group(onboarding: Onboarding, step: OnboardingStep) -> None:
-    gateway = cloud()
+    """SSH and ICMP into the team's VMs from KENNEL_DEFAULT_INGRESS_FROM (``default_ingress_rules``),
+    in the project's default group; mirrored at once so the team page lists them."""
+    from onboarding.security_rules import default_ingress_rules, security_group_rule_ensure
+
     project_id = _project_id(onboarding)
-    default = _default_group(project_id)
-    rule_ids = []
-    for protocol, low, high in DEFAULT_RULES:
-        rule = _matching_rule(default, protocol, low, high)
-        if rule is None:
-            try:
-                rule = gateway.create_security_group_rule(
-                    security_group_id=default.id,
-                    direction="ingress",
-                    protocol=protocol,
-                    port_range_min=low,
-                    port_range_max=high,
-                    remote_ip_prefix=INGRESS_FROM,
-                )
-            except CloudRequestError as error:
-                # Made by an earlier attempt whose answer was lost: Neutron says it exists.
-                if "already exists" not in str(error):
-                    raise
-                rule = _matching_rule(_default_group(project_id), protocol, low, high)
-                if rule is None:
-                    raise
-        rule_ids.append(rule.id)
-        record(step, security_group_id=default.id, rule_ids=rule_ids)
+    rule_ids: list[str] = []
+    for protocol, low, high, cidr in default_ingress_rules():
+        wanted = SecurityRule(
+            team=onboarding.team, protocol=protocol, port_min=low, port_max=high, remote_cidr=cidr
+        )
+        wanted.full_clean(exclude=["team", "requested_by"])  # sets the IP version from the network
+        try:
+            made = security_group_rule_ensure(project_id=project_id, rule=wanted)
+        except CloudRequestError as error:
+            if "default security group" in str(error):
+                raise StepRefused(
+                    _("Neutron made no default security group for the project; Retry.")
+                ) from None
+            raise
+        rule_ids.append(made.id)
+        record(step, security_group_id=made.security_group_id, rule_ids=rule_ids)
+        SecurityRule.objects.update_or_create(
+            cloud_id=made.id,
+            defaults={
+                "team": onboarding.team,
+                "security_group_id": made.security_group_id,
+                "protocol": protocol,
+                "port_min": low,
+                "port_max": high,
+                "ethertype": wanted.ethertype,
+                "remote_cidr": wanted.remote_cidr,
+                "state": SecurityRule.State.ACTIVE,
+                "seen_at": timezone.now(),
+            },
+        )
 
 
 def _step_quota(onboarding: Onboarding, step: OnboardingStep) -> None:

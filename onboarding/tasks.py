@@ -8,11 +8,13 @@ up to ``WAIT_SECONDS`` in all. ``onboardings_resume`` restarts chains a dead wor
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 from celery import shared_task
 
-from onboarding import services
+from onboarding import security_rules, services
+from portal.cloud.gateway import CloudError
 from portal.worker import OUTAGE_ERRORS, outage_retry
 
 POLL_SECONDS = 2
@@ -94,3 +96,23 @@ def orphan_check_run(self, check_id: int) -> None:
 def cloud_orphans_check() -> None:
     """The schedule's check (every few hours), so the admins' page is never very old."""
     services.orphan_check_schedule()
+
+
+@shared_task(ignore_result=True)
+def security_rules_refresh() -> None:
+    # A failure is recorded on CloudSync (the page shows the mirror's age); the next run tries again.
+    with contextlib.suppress(CloudError):
+        security_rules.security_rules_refresh()
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
+def security_rule_apply(self, rule_pk: int) -> None:
+    try:
+        security_rules.security_rule_apply(rule_pk=rule_pk)
+    except OUTAGE_ERRORS as error:
+        # After the bound the row waits as it is; security_rules_refresh re-enqueues it.
+        outage_retry(self, error)
+        return
+    # The mirror follows at once, so the page shows Neutron's rules as they now are.
+    with contextlib.suppress(CloudError):
+        security_rules.security_rules_refresh()

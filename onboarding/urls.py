@@ -1,6 +1,6 @@
 from django.urls import path
 
-from onboarding import views
+from onboarding import security_rule_views, views
 
 app_name = "onboarding"
 urlpatterns = [
@@ -17,6 +17,12 @@ urlpatterns = [
     path("teams/<slug:slug>/offboard/", views.team_offboard, name="offboard"),
     path("teams/<slug:slug>/members/", views.team_members, name="members"),
     path("teams/<slug:slug>/members/<int:user_id>/remove/", views.team_member_remove, name="member-remove"),
+    path("teams/<slug:slug>/security-rules/", security_rule_views.security_rules, name="security-rules"),
+    path(
+        "security-rules/<int:pk>/remove/",
+        security_rule_views.security_rule_delete,
+        name="security-rule-remove",
+    ),
     path("teams/<slug:slug>/cloud/", views.cloud_credentials, name="credentials"),
     path("teams/<slug:slug>/cloud/clouds.yaml", views.cloud_credentials_yaml, name="clouds-yaml"),
     path("teams/<slug:slug>/cloud/openrc.sh", views.cloud_credentials_openrc, name="openrc"),

@@ -13,6 +13,7 @@ from provisioning.models import (
     SshKey,
     UnmanagedServer,
     VmRequest,
+    VmSnapshot,
 )
 
 
@@ -28,6 +29,23 @@ def _vm_rule(user: User, action: Action) -> Q | bool:
 
 
 @scope_rule(CloudImage)
+def _image_rule(user: User, action: Action) -> Q | bool:
+    # The catalog's images: everyone signed in reads them, admins keep them. A team's own image
+    # (a snapshot): its members read it; managers and admins see every team's.
+    if can(user, Capability.IMAGES_MANAGE):
+        return True
+    if action != Action.VIEW:
+        return False
+    return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__isnull=True) | Q(team__memberships__user=user)
+
+
+@scope_rule(VmSnapshot)
+def _snapshot_rule(user: User, action: Action) -> Q | bool:
+    if action == Action.VIEW:
+        return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
+    return False  # made and changed by services only
+
+
 @scope_rule(CloudFlavor)
 def _catalog_rule(user: User, action: Action) -> Q | bool:
     # Everyone signed in reads the catalog; admins keep it.

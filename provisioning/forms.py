@@ -15,6 +15,7 @@ from portal.models import Team, User
 from portal.validators import validate_single_line
 from provisioning import cloudinit, selectors
 from provisioning.models import CloudFlavor, CloudImage, Profile, SshKey
+from provisioning.services.vm_requests import VM_COUNT_MAX
 
 M = TypeVar("M", bound=Model)
 
@@ -45,6 +46,16 @@ class VmRequestForm(forms.Form):
         help_text=_("Becomes the VM's host name."),
         validators=[validate_single_line],
     )
+    count = BoundedIntegerField(
+        label=_("How many"),
+        min_value=1,
+        max_value=VM_COUNT_MAX,
+        initial=1,
+        required=False,
+        help_text=_(
+            "More than one: named name-1, name-2 …; all fit within quota and capacity, or none is made."
+        ),
+    )
     ssh_keys = cloudinit.LineListField(
         label=_("Your SSH public keys"),
         required=False,
@@ -69,6 +80,8 @@ class VmRequestForm(forms.Form):
         )
         self.teams = selectors.teams_for_requests(user=user)
         self._choice_field("team").queryset = self.teams
+        # A team's own images (snapshots) are offered for that team only.
+        team = _chosen(self.teams, self.data.get("team")) or self.teams.first()
         arches = selectors.architecture_list()
         architectures = cast(forms.ChoiceField, self.fields["architecture"])
         architectures.choices = [(a.architecture, a.architecture) for a in arches]
@@ -77,7 +90,7 @@ class VmRequestForm(forms.Form):
         architecture = self.data.get("architecture")
         if architecture not in known:
             architecture = known[0] if len(known) == 1 else None
-        images = selectors.image_list(user=user, architecture=architecture or "-")
+        images = selectors.image_list(user=user, architecture=architecture or "-", team=team)
         self._choice_field("image").queryset = images
         image = _chosen(images, self.data.get("image"))
         self.flavors = (

@@ -10,7 +10,8 @@ from enum import StrEnum
 class ProvisioningEvent(StrEnum):
     # May the team have one more VM of this size? Asked inside the transaction that accepts a VM, after
     # the team's row is locked. Keyword arguments: ``team``, ``vcpus``, ``ram_mb``, ``disk_gb``,
-    # ``architecture``. Each hook answers why not (a message), or None.
+    # ``architecture``, and ``instances`` (0 when the VM is already counted and only grows: a resize).
+    # Each hook answers why not (a message), or None.
     VM_ADMIT = "provisioning.vm_admit"
     # How many more VMs of each size may the team have? Keyword arguments: ``team``, ``architecture``,
     # ``sizes`` (a list of ``(vcpus, ram_mb, disk_gb)``). Each hook answers a list, one count per size

@@ -48,6 +48,11 @@ class CloudImage(models.Model):
     display_name = models.CharField(
         _("friendly name"), max_length=100, blank=True, validators=[validate_single_line]
     )
+    # A team's own image (a snapshot of one of its VMs): only that team sees it and builds from it,
+    # without an admin offering it. None: the catalog's.
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("team")
+    )
 
     class Meta:
         ordering = ["architecture", "name"]
@@ -298,6 +303,8 @@ class VmRequest(models.Model):
     console_log_requested_at = models.DateTimeField(null=True, blank=True)
     console_log_error = models.TextField(blank=True)
     console_log_error_ref = models.JSONField(null=True, blank=True)
+    # Nova's lock, as last mirrored: while locked Kennel refuses every change but unlocking.
+    locked = models.BooleanField(_("locked"), default=False, db_default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -346,9 +353,17 @@ class VmRequest(models.Model):
         """Whether the request's status is worth a second label next to the server's state."""
         return bool(self.server_state) and self.status in self.LIFECYCLE_SHOWN and self.status != self.state
 
+    # What a locked VM still takes: reading its console and its log, and unlocking.
+    WHILE_LOCKED = frozenset({"console", "console_log", "unlock"})
+
     def may(self, action: str) -> bool:
-        """Whether ``action`` (a ``ServerAction`` value, "console" or "console_log") makes sense now:
-        the request is active and the server's state allows it."""
+        """Whether ``action`` (a ``ServerAction`` value, "console", "console_log", "resize",
+        "rebuild" or "snapshot") makes sense now: the request is active, the server's state allows it
+        and a lock does not forbid it."""
+        if self.locked and action not in self.WHILE_LOCKED:
+            return False
+        if action in ("lock", "unlock") and self.locked != (action == "unlock"):
+            return False
         return (
             self.status == self.Status.ACTIVE
             and bool(self.server_id)
@@ -363,7 +378,7 @@ class VmRequest(models.Model):
     @property
     def power_actions(self) -> frozenset[str]:
         """The start, stop and reboot actions that make sense now."""
-        return self.allowed_actions - {"console", "console_log"}
+        return self.allowed_actions & {"start", "stop", "reboot_soft", "reboot_hard"}
 
     @property
     def console_waiting(self) -> bool:
@@ -418,6 +433,54 @@ class VmEvent(models.Model):
     @property
     def text(self) -> str:
         """The message in the reader's language."""
+        return message_text(self.message_ref, self.message)
+
+
+class VmSnapshot(models.Model):
+    """A snapshot of a VM asked for in Kennel, becoming the team's own image. ``status``: requested →
+    creating (a worker asked Nova; ``image_cloud_id`` is saved before it waits) → active | failed. A
+    retried task finds the image by its ``kennel_snapshot`` property instead of making a second one."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        CREATING = "creating", _("Being made")
+        ACTIVE = "active", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    vm = models.ForeignKey(
+        VmRequest, on_delete=models.CASCADE, related_name="snapshots", verbose_name=_("VM")
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", verbose_name=_("team"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=100, validators=[validate_single_line])
+    architecture = models.CharField(_("architecture"), max_length=16)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True
+    )
+    image_cloud_id = models.CharField(max_length=64, blank=True)
+    image = models.ForeignKey(CloudImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.TextField(_("message"), blank=True)  # English; ``text`` says it in the reader's
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("snapshot")
+        verbose_name_plural = _("snapshots")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.ACTIVE, self.Status.FAILED)
+
+    @property
+    def text(self) -> str:
+        """Why it failed, in the reader's language."""
         return message_text(self.message_ref, self.message)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from portal.access import restrict
 from portal.hooks import hooks_run
@@ -17,11 +17,15 @@ from provisioning.placement import fit_counts, schedulable
 from provisioning.sync import Part, mirror_freshness
 
 
-def host_fit_count(*, architecture: str, flavor: CloudFlavor) -> int:
+def host_fit_count(*, architecture: str, flavor: CloudFlavor, other_than: str = "") -> int:
     """How many more VMs of ``flavor`` fit on the schedulable hosts of ``architecture`` right now,
     by Placement's rule: (total - reserved) * allocation_ratio - used, per resource. One query (the
-    database sums the hosts, see provisioning.placement)."""
-    return _fit_counts(architecture, [flavor]).get((architecture, flavor.pk), 0)
+    database sums the hosts, see provisioning.placement). ``other_than``: leave that host out (a resize
+    goes to another host: Nova's allow_resize_to_same_host is off by default)."""
+    hosts = CloudHost.objects.filter(architecture=architecture)
+    if other_than:
+        hosts = hosts.exclude(name=other_than)
+    return fit_counts(schedulable(hosts), [flavor]).get((architecture, flavor.pk), 0)
 
 
 def _fit_counts(architecture: str, flavors: list[CloudFlavor]) -> dict[tuple[str, int], int]:
@@ -86,9 +90,18 @@ def architecture_list() -> list[ArchitectureChoice]:
     return [ArchitectureChoice(arch, n, hosts[arch]) for arch, n in images if arch in hosts]
 
 
-def image_list(*, user: User, architecture: str | None = None) -> QuerySet[CloudImage]:
-    """The images developers may request: offered by an admin, active, with an architecture."""
-    images = restrict(user, CloudImage.objects.filter(status="active", offered=True).exclude(architecture=""))
+def image_list(
+    *, user: User, architecture: str | None = None, team: Team | None = None
+) -> QuerySet[CloudImage]:
+    """The images developers may request, active and with an architecture: the catalog's that an admin
+    offers, and the teams' own (snapshots) that ``user`` may see; with ``team``, only that team's own."""
+    own = Q(team=team) if team is not None else Q(team__isnull=False)
+    images = restrict(
+        user,
+        CloudImage.objects.filter(Q(team__isnull=True, offered=True) | own, status="active").exclude(
+            architecture=""
+        ),
+    )
     return images.filter(architecture=architecture) if architecture else images
 
 

@@ -24,7 +24,8 @@ class ServerState(models.TextChoices):
     SUSPENDED = "suspended", pgettext_lazy("server state", "Suspended")
     SHELVED = "shelved", pgettext_lazy("server state", "Shelved")
     RESIZING = "resizing", pgettext_lazy("server state", "Resizing")
-    RESIZED = "resized", pgettext_lazy("server state", "Resized, to confirm")
+    RESIZED = "resized", pgettext_lazy("server state", "Resized, confirm or revert")
+    SNAPSHOTTING = "snapshotting", pgettext_lazy("server state", "Taking a snapshot")
     MIGRATING = "migrating", pgettext_lazy("server state", "Migrating")
     BUILDING = "building", pgettext_lazy("server state", "Building")
     REBUILDING = "rebuilding", pgettext_lazy("server state", "Rebuilding")
@@ -87,6 +88,10 @@ _BY_TASK = {
     "spawning": ServerState.BUILDING,
     "deleting": ServerState.DELETING,
     "soft-deleting": ServerState.DELETING,
+    "image_snapshot": ServerState.SNAPSHOTTING,
+    "image_snapshot_pending": ServerState.SNAPSHOTTING,
+    "image_pending_upload": ServerState.SNAPSHOTTING,
+    "image_uploading": ServerState.SNAPSHOTTING,
 }
 
 # Something is under way: no action is offered until it settles (the page keeps looking).
@@ -100,6 +105,7 @@ BUSY = frozenset(
         ServerState.BUILDING,
         ServerState.REBUILDING,
         ServerState.DELETING,
+        ServerState.SNAPSHOTTING,
     }
 )
 
@@ -119,6 +125,17 @@ ACTIONS: dict[str, frozenset[str]] = {
             ServerState.REBOOTING,
         }
     ),
+    # A resize waits for its confirm or revert (Nova: vm_state resized).
+    "confirm_resize": frozenset({ServerState.RESIZED}),
+    "revert_resize": frozenset({ServerState.RESIZED}),
+    # Nova resizes, rebuilds and snapshots a server that is running or stopped (and rebuilds one in
+    # error); a snapshot of a paused or suspended one too, which Kennel never makes.
+    "resize": frozenset({ServerState.RUNNING, ServerState.STOPPED}),
+    "rebuild": frozenset({ServerState.RUNNING, ServerState.STOPPED, ServerState.ERROR}),
+    "snapshot": frozenset({ServerState.RUNNING, ServerState.STOPPED}),
+    # A lock is taken or given back in any state the server is not gone in.
+    "lock": frozenset(set(ServerState) - {ServerState.DELETED, ServerState.DELETING, ServerState.UNKNOWN}),
+    "unlock": frozenset(set(ServerState) - {ServerState.DELETED, ServerState.DELETING, ServerState.UNKNOWN}),
     # Kennel's own: a console is worth opening only on a running server; its log once it has one.
     "console": frozenset({ServerState.RUNNING}),
     "console_log": frozenset(

@@ -22,7 +22,26 @@ ACTION_VERBS = {
     "stop": message_define("vm.verb.stop", _("stop")),
     "reboot_soft": message_define("vm.verb.reboot_soft", _("reboot")),
     "reboot_hard": message_define("vm.verb.reboot_hard", _("hard-reboot")),
+    "confirm_resize": message_define("vm.verb.confirm_resize", _("confirm the resize of")),
+    "revert_resize": message_define("vm.verb.revert_resize", _("revert the resize of")),
+    "lock": message_define("vm.verb.lock", _("lock")),
+    "unlock": message_define("vm.verb.unlock", _("unlock")),
 }
+
+# Changing it in place, and its snapshots.
+RESIZE_ASKED = message_define("vm.resize_asked", _("%(user)s asked to resize it from %(old)s to %(new)s."))
+REBUILD_ASKED = message_define("vm.rebuild_asked", _("%(user)s asked to rebuild it from %(image)s."))
+SNAPSHOT_ASKED = message_define("vm.snapshot_asked", _("%(user)s asked for a snapshot named %(name)s."))
+SNAPSHOT_READY = message_define(
+    "vm.snapshot_ready", _("Snapshot %(name)s is ready; your team can request VMs from it.")
+)
+SNAPSHOT_REFUSED = message_define("vm.snapshot_refused", _("The cloud refused the snapshot: %(detail)s"))
+SNAPSHOT_IMAGE_GONE = message_define(
+    "vm.snapshot_image_gone", _("The snapshot's image was deleted in the cloud.")
+)
+SNAPSHOT_FAILED = message_define(
+    "vm.snapshot_failed", _("The snapshot %(name)s failed in the cloud (image %(status)s).")
+)
 
 # The build.
 CLOUD_ACCEPTED = message_define("vm.cloud_accepted", _("The cloud accepted the request (server %(id)s)."))

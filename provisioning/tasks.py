@@ -16,12 +16,16 @@ from celery import shared_task
 from portal.cloud.gateway import CloudError, ServerAction
 from portal.worker import OUTAGE_ERRORS, outage_retry
 from provisioning import floating_ips, services
-from provisioning.server_states import BUSY
+from provisioning.server_states import BUSY, ServerState
 
 POLL_SECONDS = 2
 MAIL_TRIES = 5  # a lease reminder waits out a mail server that is away this many times
 REFRESH_LOOKS = 5  # a refresh looks this often while the server settles (or the cloud is away)
 CONSOLE_TRIES = 3  # then the page says the cloud is away (a person waits for a console, not a queue)
+# A resize, rebuild or snapshot takes Nova tens of seconds (resize ~20 s on the local cloud): followed
+# this many looks so the page shows it settle; the reconciliation catches anything slower.
+CHANGE_LOOKS = 90
+SNAPSHOT_POLL_SECONDS = 3
 
 
 def _poll_delay(retries: int) -> float:
@@ -60,20 +64,62 @@ def vm_action(self, request_id: int, action: str) -> None:
     except OUTAGE_ERRORS as error:
         outage_retry(self, error)
         return
-    # Nova acts asynchronously: look again shortly so the page shows the new state within seconds.
-    vm_refresh.apply_async((request_id,), countdown=POLL_SECONDS)
+    # Nova acts asynchronously: look again shortly so the page shows the new state within seconds. A
+    # confirmed or reverted resize still shows VERIFY_RESIZE for a moment: followed until it leaves.
+    if action in (ServerAction.CONFIRM_RESIZE, ServerAction.REVERT_RESIZE):
+        vm_refresh.apply_async((request_id, CHANGE_LOOKS, ServerState.RESIZED), countdown=POLL_SECONDS)
+    else:
+        vm_refresh.apply_async((request_id,), countdown=POLL_SECONDS)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
-def vm_refresh(self, request_id: int) -> None:
+def vm_refresh(self, request_id: int, looks: int = REFRESH_LOOKS, settle_from: str = "") -> None:
     try:
         vm = services.vm_refresh(request_id=request_id)
     except OUTAGE_ERRORS as error:
-        outage_retry(self, error, bound=REFRESH_LOOKS)
+        outage_retry(self, error, bound=looks)
         return
-    # Starting, stopping, rebooting ...: look again until the server settles, so the page shows it.
-    if vm is not None and vm.server_state in BUSY and self.request.retries < REFRESH_LOOKS:
+    # Starting, stopping, rebooting ...: look again until the server settles, so the page shows it
+    # (and until it leaves ``settle_from``, the state it was in when asked).
+    if (
+        vm is not None
+        and (vm.server_state in BUSY or (settle_from and vm.server_state == settle_from))
+        and self.request.retries < looks
+    ):
         raise self.retry(countdown=POLL_SECONDS)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def vm_resize(self, request_id: int, flavor_id: int) -> None:
+    try:
+        asked = services.vm_resize_advance(request_id=request_id, flavor_id=flavor_id)
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error)
+        return
+    if asked:  # followed until it waits for confirm (or is back where it was: the cloud could not)
+        vm_refresh.apply_async((request_id, CHANGE_LOOKS), countdown=POLL_SECONDS)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def vm_rebuild(self, request_id: int, image_id: int) -> None:
+    try:
+        asked = services.vm_rebuild_advance(request_id=request_id, image_id=image_id)
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error)
+        return
+    if asked:
+        vm_refresh.apply_async((request_id, CHANGE_LOOKS), countdown=POLL_SECONDS)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def vm_snapshot(self, snapshot_id: int) -> None:
+    try:
+        finished = services.vm_snapshot_advance(snapshot_id=snapshot_id)
+    except OUTAGE_ERRORS as error:
+        outage_retry(self, error)
+        return
+    if not finished:  # Glance still receives the disk; the service gives up after its timeout
+        raise self.retry(countdown=SNAPSHOT_POLL_SECONDS)
 
 
 # The mirror. A failure is recorded on CloudSync (pages show the mirror's age) and the next run, a

@@ -20,6 +20,7 @@ from django.views.generic import ListView
 from portal.access import Action, restrict
 from portal.cloud.gateway import ServerAction
 from portal.http import AuthenticatedHttpRequest
+from portal.inputs import object_id
 from portal.origin import origin
 from portal.refusals import form_add_refusal, message_add_refusal
 from portal.validators import validate_single_line
@@ -74,10 +75,11 @@ def vm_request_create(request: AuthenticatedHttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                vm = services.vm_request_submit(
+                vms = services.vm_requests_submit(
                     actor=request.user,
                     team=data["team"],
                     name=data["name"],
+                    count=data.get("count") or 1,
                     image=data["image"],
                     flavor=data["flavor"],
                     profile=data["profile"],
@@ -88,7 +90,14 @@ def vm_request_create(request: AuthenticatedHttpRequest) -> HttpResponse:
             except ValidationError as error:
                 form_add_refusal(form, error)
             else:
-                return redirect("provisioning:vm-detail", pk=vm.pk)
+                if len(vms) > 1:
+                    messages.success(
+                        request,
+                        _("%(count)s VMs requested: %(names)s.")
+                        % {"count": len(vms), "names": ", ".join(v.name for v in vms)},
+                    )
+                    return redirect("provisioning:vm-list")
+                return redirect("provisioning:vm-detail", pk=vms[0].pk)
     else:
         form = VmRequestForm(request.GET or None, user=request.user)
         if form.is_bound:
@@ -134,13 +143,33 @@ def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     events = list(vm.events.all())
     # Keep polling while the VM or its server is in flux, and for half a minute after anything happened.
     recent = bool(events) and timezone.now() - events[-1].at < timedelta(seconds=30)
+    snapshots = list(vm.snapshots.all())
+    change_choices = (
+        {
+            "resize_flavors": [
+                f
+                for f in selectors.flavor_list(user=request.user, image=vm.image)
+                if f.name != vm.flavor_name and f.suits_architecture(vm.architecture)
+            ],
+            "rebuild_images": selectors.image_list(
+                user=request.user, architecture=vm.architecture, team=vm.team
+            ),
+        }
+        if vm.status == "active"
+        else {}
+    )
     return render(
         request,
         template,
         {
             "vm": vm,
             "events": events,
-            "poll": not vm.finished or recent or vm.server_state in BUSY,
+            "snapshots": snapshots,
+            **change_choices,
+            "poll": not vm.finished
+            or recent
+            or vm.server_state in BUSY
+            or any(not snapshot.finished for snapshot in snapshots),
             **_servers_context(),
             **({} if request.htmx else _catalog_context()),
         },
@@ -240,6 +269,48 @@ def vm_action(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+def vm_resize(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    chosen = object_id(request.POST.get("flavor"))
+    flavor = None if chosen is None else selectors.flavor_list(user=request.user).filter(pk=chosen).first()
+
+    def resize(vm):
+        if flavor is None:
+            raise ValidationError(_("Choose a flavor."))
+        services.vm_resize_request(actor=request.user, vm=vm, flavor=flavor, source=origin(request))
+
+    return _act_on_vm(
+        request, pk, resize, success=_("Resize requested; confirm or revert it once it is done.")
+    )
+
+
+@require_POST
+@login_required
+def vm_rebuild(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    def rebuild(vm):
+        image = selectors.image_list(user=request.user, team=vm.team).filter(
+            pk=object_id(request.POST.get("image"))
+        )
+        if not image.exists():
+            raise ValidationError(_("Choose an image."))
+        services.vm_rebuild_request(actor=request.user, vm=vm, image=image.get(), source=origin(request))
+
+    return _act_on_vm(request, pk, rebuild, success=_("Rebuild requested."))
+
+
+@require_POST
+@login_required
+def vm_snapshot(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    name = request.POST.get("name", "")
+    return _act_on_vm(
+        request,
+        pk,
+        lambda vm: services.vm_snapshot_request(actor=request.user, vm=vm, name=name, source=origin(request)),
+        success=_("Snapshot requested; it appears in your team's images when it is ready."),
+    )
+
+
+@require_POST
+@login_required
 def vm_extend(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     form = LeaseExtendForm(request.POST)
 
@@ -262,8 +333,12 @@ def vm_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if request.POST.get("confirm_name", "").strip() != vm.name:
             error = _("Type the VM's name, %(name)s, to confirm.") % {"name": vm.name}
         else:
-            services.vm_delete_request(actor=request.user, vm=vm, source=origin(request))
-            messages.success(request, _("Deleting %(name)s.") % {"name": vm.name})
+            try:
+                services.vm_delete_request(actor=request.user, vm=vm, source=origin(request))
+            except ValidationError as refusal:
+                message_add_refusal(request, refusal)
+            else:
+                messages.success(request, _("Deleting %(name)s.") % {"name": vm.name})
             return redirect("provisioning:vm-detail", pk=vm.pk)
     return render(
         request, "provisioning/vm_delete.html", {"vm": vm, "error": error}, status=400 if error else 200

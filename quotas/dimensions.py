@@ -56,9 +56,10 @@ PER_ARCHITECTURE = ("instances", "cores", "ram_mb", "disk_gb")
 VM_FIELDS = {"instances": None, "cores": "vcpus", "ram_mb": "ram_mb", "disk_gb": "disk_gb"}
 
 
-def vm_need(*, vcpus: int, ram_mb: int, disk_gb: int) -> dict[str, int]:
-    """What one VM of this size takes of each compute dimension."""
-    return {"instances": 1, "cores": vcpus, "ram_mb": ram_mb, "disk_gb": disk_gb}
+def vm_need(*, vcpus: int, ram_mb: int, disk_gb: int, instances: int = 1) -> dict[str, int]:
+    """What one VM of this size takes of each compute dimension (``instances=0``: what a VM that is
+    already counted takes more, as a resize)."""
+    return {"instances": instances, "cores": vcpus, "ram_mb": ram_mb, "disk_gb": disk_gb}
 
 
 def dimension(key: str) -> Dimension:

@@ -153,11 +153,14 @@ def team_usage_sample_record() -> int:
 # --- the check a VM request passes -------------------------------------------------------------------
 
 
-def quota_vm_refusal(*, team: Team, vcpus: int, ram_mb: int, disk_gb: int, architecture: str) -> str | None:
-    """Why one more VM of this size would break the team's quota, or None. Call it inside the
-    transaction that accepts the VM, after locking the team row: usage is counted from the rows, so
-    concurrent requests for one team see each other and the quota holds exactly."""
-    need = vm_need(vcpus=vcpus, ram_mb=ram_mb, disk_gb=disk_gb)
+def quota_vm_refusal(
+    *, team: Team, vcpus: int, ram_mb: int, disk_gb: int, architecture: str, instances: int = 1
+) -> str | None:
+    """Why one more VM of this size (``instances=0``: this much more for a VM already counted, as a
+    resize) would break the team's quota, or None. Call it inside the transaction that accepts the VM,
+    after locking the team row: usage is counted from the rows, so concurrent requests for one team
+    see each other and the quota holds exactly."""
+    need = vm_need(vcpus=vcpus, ram_mb=ram_mb, disk_gb=disk_gb, instances=instances)
     keys = [*need, *(arch_key(base, architecture) for base in PER_ARCHITECTURE)]
     limits = dict(
         TeamQuota.objects.filter(team=team, key__in=keys, limit__isnull=False).values_list("key", "limit")
@@ -169,7 +172,7 @@ def quota_vm_refusal(*, team: Team, vcpus: int, ram_mb: int, disk_gb: int, archi
         limit = limits.get(key)
         d = dimension(key)
         amount = need[d.base]
-        if limit is not None and used.get(key, 0) + amount > limit:
+        if limit is not None and amount > 0 and used.get(key, 0) + amount > limit:
             return gettext(
                 "Team %(team)s's quota allows %(limit)s %(unit)s of %(dimension)s; %(used)s are in use and "
                 "this VM needs %(need)s more. Ask for more quota on the team's page, or delete a VM."

@@ -46,6 +46,14 @@ def vm_matcher(server_id: str) -> str:
     return f"{vm_label()}={_quote(server_id)}"
 
 
+def vms_matcher(server_ids: list[str]) -> str:
+    """Series of any of these VMs (a short list only: Prometheus 2.42 matches a long alternation slowly,
+    ~0.25 s for 2,000 ids, more than evaluating every VM's series)."""
+    # A hyphen outside brackets is literal: Nova's ids stay plain strings Prometheus can look up as a set.
+    alternatives = "|".join(sorted({re.escape(i).replace("\\-", "-") for i in server_ids if i}))
+    return f"{vm_label()}=~{_quote(alternatives)}"
+
+
 def figures(parts: dict[str, str]) -> str:
     return " or ".join(f'label_replace({expr}, "figure", "{name}", "", "")' for name, expr in parts.items())
 
@@ -109,8 +117,9 @@ def vm_figures(*, where: str = "", step: float = 0, charts: str = "") -> str:
     return figures({name: parts[name] for name in names})
 
 
-# What a list of VMs shows: four figures a VM, whatever the number of VMs.
-VM_LIST_FIGURES = ("cpu", "memory_used", "disk", "network")
+# What a list of VMs needs: the four figures a row shows, and the vCPUs and RAM libvirt gives the VM (its
+# CPU share, busiest first, and the totals), whatever the number of VMs.
+VM_LIST_FIGURES = ("cpu", "vcpus", "memory_used", "memory_total", "disk", "network")
 
 
 def idle_figures(*, window_seconds: int) -> str:

@@ -27,6 +27,19 @@ def _require(request: HttpRequest, capability: Capability) -> None:
         raise PermissionDenied
 
 
+def _vm_page_context(request: HttpRequest, answer: selectors.Answer[selectors.VmPage]) -> dict:
+    """What _vm_table.html and the pagination show: a page of VMs and the totals of all of them."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {
+        "vms": answer,
+        "rows": answer.rows.rows,
+        "page_obj": answer.rows.page,
+        "totals": answer.rows.totals,
+        "query_without_page": query.urlencode(),
+    }
+
+
 def _charts(answer, prefix: str) -> list:
     return [usage_chart(data, chart_id=f"{prefix}-{data.name}") for data in answer.rows]
 
@@ -56,7 +69,7 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     window, windows = _windows(request)
     usage = selectors.host_usage(user=request.user, server=server)
     charts = selectors.host_charts(server=server, window=window)
-    vms = selectors.host_vm_usage_list(user=request.user, server=server)
+    vms = selectors.host_vm_usage_page(user=request.user, server=server, page=request.GET.get("page"))
     return render(
         request,
         "usage/host_detail.html",
@@ -66,10 +79,9 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "host": usage.rows,
             "charts_answer": charts,
             "charts": _charts(charts, f"host-{server.pk}"),
-            "vms": vms,
-            "totals": selectors.vm_totals(vms.rows),
             "window": window,
             "windows": windows,
+            **_vm_page_context(request, vms),
         },
     )
 
@@ -100,29 +112,15 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def vm_list(request: HttpRequest) -> HttpResponse:
     """The VMs the user may see, busiest first, with their teams' totals."""
-    answer = selectors.vm_usage_list(user=request.user)
-    page = selectors.vm_busiest_page(answer.rows, request.GET.get("page"))
-    context = {
-        "answer": answer,
-        "rows": page.object_list,
-        "page_obj": page,
-        "totals": selectors.vm_totals(answer.rows),
-    }
-    return render(request, "usage/vm_list.html", context)
+    answer = selectors.vm_usage_page(user=request.user, page=request.GET.get("page"))
+    return render(request, "usage/vm_list.html", {"answer": answer, **_vm_page_context(request, answer)})
 
 
 @login_required
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(restrict(request.user, Team.objects.all()), slug=slug)
-    answer = selectors.vm_usage_list(user=request.user, team=team)
-    page = selectors.vm_busiest_page(answer.rows, request.GET.get("page"))
-    context = {
-        "team": team,
-        "answer": answer,
-        "rows": page.object_list,
-        "page_obj": page,
-        "totals": selectors.vm_totals(answer.rows),
-    }
+    answer = selectors.vm_usage_page(user=request.user, team=team, page=request.GET.get("page"))
+    context = {"team": team, "answer": answer, **_vm_page_context(request, answer)}
     return render(request, "usage/team_detail.html", context)
 
 

@@ -1,4 +1,5 @@
-"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, hosts, quotas, completion."""
+"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, firewall, hosts, quotas,
+completion."""
 
 from __future__ import annotations
 

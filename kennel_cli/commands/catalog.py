@@ -17,6 +17,7 @@ def register(commands) -> None:
     image = noun(commands, "image", "images you can request")
     listing = command(image, "list", cmd_image_list, "active images, by architecture")
     listing.add_argument("--arch", help="only this architecture (see kennel arch list)")
+    listing.add_argument("--team", help="only the images this team may request from (its own snapshots too)")
 
     flavor = noun(commands, "flavor", "flavors (sizes) you can request")
     listing = command(
@@ -53,7 +54,7 @@ def cmd_arch_list(ctx: Context) -> int:
 
 
 def cmd_image_list(ctx: Context) -> int:
-    rows = ctx.client.get("catalog/images/", architecture=ctx.args.arch)
+    rows = ctx.client.get("catalog/images/", architecture=ctx.args.arch, team=ctx.args.team)
     if ctx.json:
         print_json(rows)
     else:
@@ -62,6 +63,7 @@ def cmd_image_list(ctx: Context) -> int:
             [
                 ("NAME", lambda r: r["name"]),
                 ("ARCH", lambda r: r["architecture"]),
+                ("TEAM", lambda r: r.get("team") or ""),
                 ("OS", lambda r: " ".join(filter(None, [r["os_distro"], r["os_version"]]))),
                 ("MIN DISK GB", lambda r: r["min_disk_gb"]),
                 ("MIN RAM MB", lambda r: r["min_ram_mb"]),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from kennel_cli.context import Context
-from kennel_cli.errors import Exit
+from kennel_cli.errors import CliError, Exit
 from kennel_cli.output import print_json, print_table
 
 MANAGERS = ("manager", "admin")
@@ -72,8 +72,22 @@ def cmd_host_top(ctx: Context) -> int:
     return Exit.OK
 
 
+def _server_id(ctx: Context, host: str) -> int:
+    """A server's id from its name (as ``kennel host top`` shows it) or its id."""
+    if host.isdigit():
+        return int(host)
+    for server in ctx.client.get("usage/hosts/")["hosts"]:
+        if server["server_id"] is not None and server["name"].lower() == host.lower():
+            return int(server["server_id"])
+    raise CliError(f"No server called {host}.", Exit.NOT_FOUND)
+
+
 def cmd_vm_top(ctx: Context) -> int:
-    answer = ctx.client.get("usage/vms/", team=ctx.args.team, page=ctx.args.page)
+    host = None
+    if ctx.args.host:
+        ctx.require_role(*MANAGERS, doing="kennel vm top --host")
+        host = _server_id(ctx, ctx.args.host)
+    answer = ctx.client.get("usage/vms/", team=ctx.args.team, host=host, page=ctx.args.page)
     if ctx.json:
         print_json(answer)
         return Exit.OK

@@ -29,6 +29,7 @@ STATES = (
     "shelved",
     "resizing",
     "resized",
+    "snapshotting",
     "migrating",
     "building",
     "rebuilding",
@@ -50,6 +51,7 @@ def register(commands) -> None:
 
     top = command(vm, "top", cmd_vm_top, "what your running VMs really use, busiest first (Prometheus)")
     top.add_argument("--team", help="only this team's (its short name), with its totals")
+    top.add_argument("--host", help="only those on this server (its name or id; managers, admins)")
     top.add_argument("--limit", type=int, default=0, help="only the N busiest")
     top.add_argument("--page", type=int, default=None, help="50 VMs a page, busiest first")
     listing = command(vm, "list", cmd_vm_list, "VMs you can see (deleted ones with --all)")
@@ -97,6 +99,12 @@ def register(commands) -> None:
         "(default: the keys you imported in the portal)",
     )
     request.add_argument("--package", action="append", metavar="NAME", help="an extra package; repeatable")
+    request.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        help="how many VMs alike, named NAME-1 … NAME-N; all fit within quota and capacity or none is made",
+    )
     _wait_arguments(request, default_timeout=900)
 
     for name, help_text in (("start", "start a stopped VM"), ("stop", "stop (shut off) a VM")):
@@ -104,6 +112,39 @@ def register(commands) -> None:
     reboot = command(vm, "reboot", cmd_vm_action, "reboot a VM (soft: an ACPI restart)")
     _vm_argument(reboot)
     reboot.add_argument("--hard", action="store_true", help="a hard reset instead")
+
+    resize = command(
+        vm,
+        "resize",
+        cmd_vm_resize,
+        "resize a VM to another flavor; then confirm-resize or revert-resize",
+        description=(
+            "Resize a VM. The team's quota is checked for the new flavor first; once the cloud has resized "
+            "it, the VM waits in state 'resized' until you confirm (kennel vm confirm-resize) or revert "
+            "(kennel vm revert-resize)."
+        ),
+    )
+    _vm_argument(resize)
+    resize.add_argument("--flavor", required=True, help="the new flavor's name or id")
+    _wait_arguments(resize, default_timeout=300)
+    for name, help_text in (
+        ("confirm-resize", "keep the new flavor of a resized VM"),
+        ("revert-resize", "go back to the old flavor of a resized VM"),
+        ("lock", "lock a VM against changes (everything but unlock is refused)"),
+        ("unlock", "unlock a locked VM"),
+    ):
+        _vm_argument(command(vm, name, cmd_vm_action, help_text))
+    rebuild = command(vm, "rebuild", cmd_vm_rebuild, "rebuild a VM's disk from an image of its architecture")
+    _vm_argument(rebuild)
+    rebuild.add_argument("--image", required=True, help="image name or id (kennel image list --arch ARCH)")
+    rebuild.add_argument("--yes", action="store_true", help="do not ask (scripts)")
+    _wait_arguments(rebuild, default_timeout=300)
+    snapshot = command(
+        vm, "snapshot", cmd_vm_snapshot, "snapshot a VM into your team's own image, to request VMs from"
+    )
+    _vm_argument(snapshot)
+    snapshot.add_argument("--name", required=True, help="the image's name")
+    _wait_arguments(snapshot, default_timeout=1800)
 
     delete = command(vm, "delete", cmd_vm_delete, "delete a VM (asks you to type its name)")
     _vm_argument(delete)
@@ -208,7 +249,7 @@ def _print_vm(vm: dict) -> None:
             ("name", vm["name"]),
             ("team", vm["team"]),
             ("owner", vm["owner"]),
-            ("state", state(vm)),
+            ("state", state(vm) + (" (locked)" if vm.get("locked") else "")),
             ("request", vm["status"] + (f" ({vm['status_message']})" if vm.get("status_message") else "")),
             (
                 "server",
@@ -235,6 +276,10 @@ def _print_vm(vm: dict) -> None:
             ("expires", when(vm["expires_at"])),
         ]
     )
+    if vm.get("snapshots"):
+        print("\nsnapshots:")
+        for snapshot in vm["snapshots"]:
+            print(f"  {when(snapshot['created_at'])}  {snapshot['status']:<9} {snapshot['name']}")
     if vm.get("events"):
         print("\nhistory:")
         for event in vm["events"]:
@@ -354,6 +399,22 @@ def cmd_vm_request(ctx: Context) -> int:
         body["ssh_keys"] = keys
     if args.package:
         body["packages"] = args.package
+    if args.count != 1:
+        vms = ctx.client.post("vms/batch/", {**body, "count": args.count})
+        if args.wait:
+            vms = [
+                follow(ctx, {**vm, "events": []}, until=lambda v: v["status"] in FINISHED, what="building")
+                for vm in vms
+            ]
+        if ctx.json:
+            print_json(vms)
+        else:
+            for vm in vms:
+                print(f"{_requested(vm)}: {vm['status']}.")
+        failed = [vm["name"] for vm in vms if args.wait and vm["status"] != "active"]
+        if failed:
+            raise CliError(f"Not active: {', '.join(failed)}.", Exit.ERROR)
+        return Exit.OK
     vm = ctx.client.post("vms/", body)
     if not args.wait:
         if ctx.json:
@@ -384,16 +445,105 @@ def cmd_vm_request(ctx: Context) -> int:
 
 def cmd_vm_action(ctx: Context) -> int:
     args = ctx.args
-    action = args.vm_command
+    action = args.vm_command.replace("-", "_")
     if action == "reboot":
         action = "reboot_hard" if args.hard else "reboot_soft"
-    doing = {"reboot_soft": "reboot", "reboot_hard": "hard-reboot"}.get(action, action)
+    doing = {
+        "reboot_soft": "reboot",
+        "reboot_hard": "hard-reboot",
+        "confirm_resize": "confirm the resize of",
+        "revert_resize": "revert the resize of",
+    }.get(action, action)
     vm = resolve_vm(ctx, args.vm, args.team)
     updated = ctx.client.post(f"vms/{vm['id']}/action/", {"action": action})
     if ctx.json:
         print_json(updated)
     else:
         print(f"Asked to {doing} {vm['name']} (id {vm['id']}); kennel vm show {vm['id']} shows the outcome.")
+    return Exit.OK
+
+
+def _changed(ctx: Context, vm: dict, updated: dict, *, settled: Callable[[dict], bool], what: str) -> int:
+    """Print what was asked, or with --wait follow the VM until ``settled``."""
+    if ctx.args.wait:
+        updated = follow(ctx, {**updated, "events": vm.get("events", [])}, until=settled, what=what)
+    if ctx.json:
+        print_json(updated)
+    elif ctx.args.wait:
+        print(f"{vm['name']} is {state(updated)} ({updated['flavor_name']}, image {updated['image_name']}).")
+    else:
+        print(f"Asked to {what} {vm['name']} (id {vm['id']}); kennel vm show {vm['id']} shows the outcome.")
+    return Exit.OK
+
+
+def _settled_after(vm: dict) -> Callable[[dict], bool]:
+    """Whether the server left what it was doing (and the request's history moved on)."""
+    seen = len(vm.get("events", []))
+    busy = ("resizing", "rebuilding", "snapshotting", "migrating", "starting", "stopping", "rebooting")
+    return lambda v: (
+        len(v.get("events", [])) > seen
+        and v.get("server_state") not in busy
+        and not v.get("server_task_state")
+    )
+
+
+def cmd_vm_resize(ctx: Context) -> int:
+    vm = resolve_vm(ctx, ctx.args.vm, ctx.args.team)
+    updated = ctx.client.post(f"vms/{vm['id']}/resize/", {"flavor": ctx.args.flavor})
+    code = _changed(
+        ctx,
+        vm,
+        updated,
+        settled=lambda v: v.get("server_state") == "resized" or v.get("flavor_name") == ctx.args.flavor,
+        what="resize",
+    )
+    if not ctx.json:
+        print(
+            f"Then keep it: kennel vm confirm-resize {vm['id']} "
+            f"(or go back: kennel vm revert-resize {vm['id']})."
+        )
+    return code
+
+
+def cmd_vm_rebuild(ctx: Context) -> int:
+    args = ctx.args
+    vm = resolve_vm(ctx, args.vm, args.team)
+    if not args.yes:
+        if not ctx.interactive:
+            raise CliError(f"Rebuilding {vm['name']} replaces its disk: add --yes.", Exit.USAGE)
+        typed = input(f"This replaces the disk of {vm['name']} (id {vm['id']}). Type its name to confirm: ")
+        if typed.strip() != vm["name"]:
+            raise CliError("The name did not match; nothing was rebuilt.", Exit.ERROR)
+    updated = ctx.client.post(f"vms/{vm['id']}/rebuild/", {"image": args.image})
+    return _changed(ctx, vm, updated, settled=_settled_after(updated), what="rebuild")
+
+
+def cmd_vm_snapshot(ctx: Context) -> int:
+    args = ctx.args
+    vm = resolve_vm(ctx, args.vm, args.team)
+    snapshot = ctx.client.post(f"vms/{vm['id']}/snapshot/", {"name": args.name})
+    if args.wait:
+        deadline = time.monotonic() + args.wait_timeout
+        while snapshot["status"] not in ("active", "failed"):
+            if time.monotonic() > deadline:
+                raise CliError(
+                    f"Snapshot {args.name} is still {snapshot['status']}; see kennel vm show {vm['id']}.",
+                    Exit.TIMEOUT,
+                )
+            time.sleep(args.interval)
+            current = ctx.client.get(f"vms/{vm['id']}/")
+            snapshot = next(s for s in current["snapshots"] if s["id"] == snapshot["id"])
+    if ctx.json:
+        print_json(snapshot)
+    elif snapshot["status"] == "active":
+        print(f"Snapshot {args.name} is ready: kennel vm request --image {args.name} --team {vm['team']} …")
+    elif snapshot["status"] == "failed":
+        raise CliError(f"Snapshot {args.name} failed: {snapshot['message']}", Exit.ERROR)
+    else:
+        print(
+            f"Asked for snapshot {args.name} of {vm['name']}; "
+            f"kennel vm show {vm['id']} shows when it is ready."
+        )
     return Exit.OK
 
 

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from onboarding.api import views
+from onboarding.api import security_rules, views
 from portal.api.routers import Router
 
 router = Router()
 router.register("onboardings", views.OnboardingViewSet, basename="onboarding")
+router.register("security-rules", security_rules.SecurityRuleViewSet, basename="security-rule")
 router.register("quota-templates", views.QuotaTemplateViewSet, basename="quota-template")
 urlpatterns = [
     path(

@@ -203,8 +203,20 @@ _USER_DATA_MAX = 65535
 FAKE_CONSOLE_OUTPUT = "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE"
 
 # vm_state/task_state → the status Nova's API shows (nova/api/openstack/common.py, _STATE_MAP).
-_STATUS = {"building": "BUILD", "active": "ACTIVE", "stopped": "SHUTOFF", "error": "ERROR"}
+_STATUS = {
+    "building": "BUILD",
+    "active": "ACTIVE",
+    "stopped": "SHUTOFF",
+    "error": "ERROR",
+    "resized": "VERIFY_RESIZE",
+}
 _ACTIVE_TASK_STATUS = {"rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", "migrating": "MIGRATING"}
+# Task states that show as their own status whatever the vm_state (active or stopped).
+_TASK_STATUS = {
+    "resize_prep": "RESIZE",
+    "resize_reverting": "REVERT_RESIZE",
+    "rebuilding": "REBUILD",
+}
 # Task states in which Nova accepts a hard reboot (task_states.ALLOW_REBOOT, the ones the fake has).
 _HARD_REBOOT_TASKS = (None, "rebooting", "rebooting_hard")
 
@@ -271,6 +283,12 @@ class _Server:
     launched: bool = False
     allocation: dict[str, int] = field(default_factory=dict)  # what Placement holds for it on ``host``
     migrating_to: str | None = None  # the target of the live migration under way
+    locked: bool = False
+    # A resize waiting for confirm or revert: the old flavor, host and vm_state, whose allocation
+    # Placement still holds on the old host (the migration's).
+    resize_target: Flavor | None = None
+    resized_from: tuple[Flavor, str | None, dict[str, int], str] | None = None
+    snapshot_image_id: str | None = None  # the image a snapshot under way uploads into
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
     updated_at: datetime | None = None
 
@@ -291,6 +309,7 @@ class _Migration:
     source_host: str | None
     dest_host: str | None
     created_at: datetime
+    kind: str = "live-migration"
 
 
 @dataclass
@@ -484,8 +503,8 @@ class FakeCloud:
         with self._lock:
             self._servers[server_id].name = name
 
-    def resize_server(self, server_id: str, flavor_name: str) -> None:
-        """A resize confirmed at once: the new flavor, and Placement's allocation with it."""
+    def resize_server_outside(self, server_id: str, flavor_name: str) -> None:
+        """An operator's resize, confirmed at once: the new flavor, and Placement's allocation with it."""
         with self._lock:
             server = self._servers[server_id]
             server.flavor = next(f for f in self._flavors.values() if f.name == flavor_name)
@@ -773,7 +792,7 @@ class FakeCloud:
                 id=str(m.id),
                 server_id=m.server_id,
                 status=m.status,
-                kind="live-migration",
+                kind=m.kind,
                 source_host=m.source_host,
                 dest_host=m.dest_host,
                 created_at=m.created_at,
@@ -883,6 +902,94 @@ class FakeCloud:
                     server, "reboot", vm_states=("active", "stopped", "error"), task_states=_HARD_REBOOT_TASKS
                 )
                 server.task_state = "rebooting_hard"
+            case ServerAction.CONFIRM_RESIZE:
+                self._check_state(server, "confirmResize", vm_states=("resized",))
+                server.task_state = "resize_confirming"
+            case ServerAction.REVERT_RESIZE:
+                self._check_state(server, "revertResize", vm_states=("resized",))
+                server.task_state = "resize_reverting"
+            case ServerAction.LOCK:
+                server.locked = True
+            case ServerAction.UNLOCK:
+                server.locked = False
+
+    @_gateway_call("compute")
+    def resize_server(self, server_id: str, *, flavor_id: str) -> None:
+        server = self._server(server_id)
+        flavor = self._flavors.get(flavor_id)
+        if flavor is None:
+            raise CloudRequestError(f"Flavor {flavor_id} could not be found.")
+        self._check_state(server, "resize", vm_states=("active", "stopped"), needs_host=True)
+        if flavor.id == server.flavor.id:
+            raise CloudRequestError("When resizing, instances must change flavor!")
+        limits = self._limits(server.project_id, QuotaService.COMPUTE)
+        in_use = self._compute_usage(server.project_id)
+        deltas = {"cores": flavor.vcpus - server.flavor.vcpus, "ram": flavor.ram_mb - server.flavor.ram_mb}
+        overs = sorted(
+            r for r, n in deltas.items() if n > 0 and limits[r] != -1 and in_use[r] + n > limits[r]
+        )
+        if overs:
+            raise QuotaExceeded(f"Quota exceeded for {', '.join(overs)}: Requested {deltas[overs[0]]}")
+        self._migrations.append(
+            _Migration(
+                id=len(self._migrations) + 1,
+                server_id=server.id,
+                status="pre-migrating",
+                source_host=server.host,
+                dest_host=None,
+                created_at=self.clock().replace(microsecond=0),
+                kind="resize",
+            )
+        )
+        server.resize_target, server.task_state = flavor, "resize_prep"
+
+    @_gateway_call("compute")
+    def rebuild_server(self, server_id: str, *, image_id: str) -> None:
+        server = self._server(server_id)
+        image = self._images.get(image_id)
+        if image is None:
+            raise CloudRequestError(f"Image {image_id} could not be found.")
+        if image.status != "active":
+            raise CloudRequestError(f"Image {image_id} is not active.")
+        self._check_state(server, "rebuild", vm_states=("active", "stopped", "error"))
+        if server.flavor.disk_gb < image.min_disk_gb:
+            raise CloudRequestError("Flavor's disk is too small for requested image.")
+        if server.flavor.ram_mb < image.min_ram_mb:
+            raise CloudRequestError("Flavor's memory is too small for requested image.")
+        server.image, server.task_state = image, "rebuilding"
+
+    @_gateway_call("compute")
+    def create_server_image(self, server_id: str, *, name: str, properties: Mapping[str, str]) -> str:
+        server = self._server(server_id)
+        self._check_state(server, "createImage", vm_states=("active", "stopped"), needs_host=True)
+        _check_image_properties(properties)
+        # Nova copies the server's image properties (minus Glance's own) and adds its own.
+        inherited = {k: v for k, v in server.image.properties.items() if k != "stores"}
+        props = {
+            **inherited,
+            "base_image_ref": server.image.id,
+            "image_type": "snapshot",
+            "owner_project_name": next(
+                (p.name for p in self._projects.values() if p.id == server.project_id), ""
+            ),
+            **{k: str(v) for k, v in properties.items()},
+        }
+        image = Image(
+            id=_uuid(),
+            name=name,
+            status="queued",
+            architecture=props.get("hw_architecture"),
+            min_disk_gb=max(server.flavor.disk_gb, server.image.min_disk_gb),
+            min_ram_mb=server.image.min_ram_mb,
+            size_bytes=None,
+            visibility="shared",
+            properties=props,
+            disk_format=server.image.disk_format,
+            owner=server.project_id,
+        )
+        self._images[image.id] = image
+        server.task_state, server.snapshot_image_id = "image_snapshot", image.id
+        return image.id
 
     @_gateway_call("compute")
     def server_console_url(self, server_id: str) -> str:
@@ -1411,6 +1518,33 @@ class FakeCloud:
                 server.vm_state, server.task_state = "stopped", None
             case (_, "powering-on" | "rebooting" | "rebooting_hard"):
                 server.vm_state, server.task_state = "active", None
+            case (_, "resize_prep"):
+                self._resize_step(server)
+            case (_, "resize_confirming"):
+                assert server.resized_from is not None
+                server.vm_state, server.task_state = server.resized_from[3], None
+                server.resized_from = None
+            case (_, "resize_reverting"):
+                assert server.resized_from is not None
+                flavor, host, allocation, vm_state = server.resized_from
+                server.flavor, server.host, server.allocation = flavor, host, allocation
+                server.vm_state, server.task_state, server.resized_from = vm_state, None, None
+            case (_, "rebuilding"):
+                server.task_state = None
+            case (_, "image_snapshot"):
+                server.task_state = None
+                image_id, server.snapshot_image_id = server.snapshot_image_id, None
+                if image_id in self._images:  # the devcloud's driver uploads a stand-in disk
+                    data = hashlib.sha256(image_id.encode()).digest() * 64
+                    self._images[image_id] = replace(
+                        self._images[image_id],
+                        status="active",
+                        size_bytes=len(data),
+                        checksum=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                        hash_algo="sha512",
+                        hash_value=hashlib.sha512(data).hexdigest(),
+                        virtual_size_bytes=len(data),
+                    )
             case (_, "migrating"):
                 # The allocation moves with the server; its ports follow it (same networks).
                 server.host, server.migrating_to, server.task_state = server.migrating_to, None, None
@@ -1419,6 +1553,35 @@ class FakeCloud:
                 for m in self._migrations:
                     if m.server_id == server.id and m.status == "running":
                         m.status = "completed"
+
+    def _resize_step(self, server: _Server) -> None:
+        """The conductor schedules the new flavor on another host of the architecture (Nova's
+        allow_resize_to_same_host is off); none: the server stays as it was, the migration failed."""
+        flavor = server.resize_target
+        assert flavor is not None
+        migration = next(m for m in reversed(self._migrations) if m.server_id == server.id)
+        wanted = server.image.architecture or "x86_64"
+        probe = replace(server, flavor=flavor, allocation={}, clock=server.clock)
+        candidates = [
+            h
+            for h in self._hosts.values()
+            if h.enabled
+            and h.spec.name != server.host
+            and h.spec.architecture == wanted
+            and self._fits(h, probe)
+        ]
+        server.resize_target = None
+        if not candidates:
+            server.task_state = None
+            migration.status = "error"
+            return
+        target = max(candidates, key=lambda h: self._free(h)["MEMORY_MB"])
+        server.resized_from = (server.flavor, server.host, dict(server.allocation), server.vm_state)
+        server.flavor, server.host = flavor, target.spec.name
+        server.availability_zone = target.spec.availability_zone
+        server.allocation = {"VCPU": flavor.vcpus, "MEMORY_MB": flavor.ram_mb, "DISK_GB": flavor.disk_gb}
+        server.vm_state, server.task_state = "resized", None
+        migration.status, migration.dest_host = "finished", target.spec.name
 
     def _schedule(self, server: _Server) -> None:
         host, reason = self._pick_host(server)
@@ -1499,6 +1662,9 @@ class FakeCloud:
         for server in self._servers.values():
             if server.host == host_name:
                 for rc, amount in server.allocation.items():
+                    used[rc] += amount
+            if server.resized_from is not None and server.resized_from[1] == host_name:
+                for rc, amount in server.resized_from[2].items():
                     used[rc] += amount
         return used
 
@@ -1592,7 +1758,9 @@ class FakeCloud:
         }
 
     def _server_record(self, server: _Server) -> Server:
-        if server.vm_state == "active":
+        if server.task_state in _TASK_STATUS:
+            status = _TASK_STATUS[server.task_state]
+        elif server.vm_state == "active":
             status = _ACTIVE_TASK_STATUS.get(server.task_state or "", "ACTIVE")
         else:
             status = _STATUS[server.vm_state]
@@ -1614,6 +1782,7 @@ class FakeCloud:
             fault=server.fault,
             created_at=server.created_at,
             updated_at=server.updated_at,
+            locked=server.locked,
         )
 
     def _addresses(self, server: _Server) -> dict[str, tuple[str, ...]]:

@@ -52,6 +52,13 @@ class ServerAction(StrEnum):
     STOP = "stop"
     REBOOT_SOFT = "reboot_soft"
     REBOOT_HARD = "reboot_hard"
+    # A resize waits in VERIFY_RESIZE until it is confirmed (the old disk goes) or reverted (back to
+    # the old flavor).
+    CONFIRM_RESIZE = "confirm_resize"
+    REVERT_RESIZE = "revert_resize"
+    # Nova's lock: the server refuses changes from anyone but an admin until unlocked.
+    LOCK = "lock"
+    UNLOCK = "unlock"
 
 
 class QuotaService(StrEnum):
@@ -86,6 +93,7 @@ class Image:
     hash_algo: str | None = None
     hash_value: str | None = None
     virtual_size_bytes: int | None = None
+    owner: str = ""  # the project that owns it
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ class Server:
     created_at: datetime | None
     # When Nova last changed the server (any field); what ``changes_since`` compares with.
     updated_at: datetime | None = None
+    locked: bool = False  # Nova's lock (microversion 2.9)
 
     @property
     def deleted(self) -> bool:
@@ -429,6 +438,25 @@ class CloudGateway(Protocol):
         ...
 
     def server_action(self, server_id: str, action: ServerAction) -> None: ...
+
+    def resize_server(self, server_id: str, *, flavor_id: str) -> None:
+        """Ask Nova to move the server to another flavor; returns at once. The server shows RESIZE,
+        then VERIFY_RESIZE with the new flavor until ``server_action`` confirms or reverts it.
+        CloudRequestError when Nova refuses (same flavor, locked, not ACTIVE or SHUTOFF)."""
+        ...
+
+    def rebuild_server(self, server_id: str, *, image_id: str) -> None:
+        """Ask Nova to rebuild the server from ``image_id`` (its disk is replaced, its id, addresses
+        and flavor stay); returns at once, the server shows REBUILD until done. CloudRequestError when
+        Nova refuses (locked, not ACTIVE/SHUTOFF/ERROR, an image of another architecture or too big)."""
+        ...
+
+    def create_server_image(self, server_id: str, *, name: str, properties: Mapping[str, str]) -> str:
+        """Ask Nova to snapshot the server into a new Glance image, owned by the server's project and
+        private to it, carrying ``properties`` (besides what Nova copies from the server's image);
+        returns the image's id at once (the image is ``queued``/``saving`` until ``active``).
+        CloudRequestError when Nova refuses (the server is busy or has no host)."""
+        ...
 
     def server_console_url(self, server_id: str) -> str:
         """A short-lived noVNC console URL for the server, once its proxy was seen to answer.

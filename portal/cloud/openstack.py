@@ -180,6 +180,7 @@ def _server(s: Any) -> Server:
         fault=fault.get("message") if fault else None,
         created_at=_parse_time(s.created_at),
         updated_at=_parse_time(s.updated_at),
+        locked=bool(s.is_locked),
     )
 
 
@@ -207,6 +208,7 @@ def _server_of_json(s: Mapping[str, Any]) -> Server:
         fault=fault.get("message") if fault else None,
         created_at=_parse_time(s.get("created")),
         updated_at=_parse_time(s.get("updated")),
+        locked=bool(s.get("locked")),
     )
 
 
@@ -244,6 +246,7 @@ def _image(i: Any) -> Image:
         hash_algo=i.hash_algo or None,
         hash_value=i.hash_value or None,
         virtual_size_bytes=i.virtual_size,
+        owner=i.owner or "",
     )
 
 
@@ -644,6 +647,31 @@ class OpenStackGateway:
                 compute.reboot_server(server_id, "SOFT")
             case ServerAction.REBOOT_HARD:
                 compute.reboot_server(server_id, "HARD")
+            case ServerAction.CONFIRM_RESIZE:
+                compute.confirm_server_resize(server_id)
+            case ServerAction.REVERT_RESIZE:
+                compute.revert_server_resize(server_id)
+            case ServerAction.LOCK:
+                compute.lock_server(server_id)
+            case ServerAction.UNLOCK:
+                compute.unlock_server(server_id)
+
+    @translate_errors
+    def resize_server(self, server_id: str, *, flavor_id: str) -> None:
+        self.conn.compute.resize_server(server_id, flavor_id)
+
+    @translate_errors
+    def rebuild_server(self, server_id: str, *, image_id: str) -> None:
+        self.conn.compute.rebuild_server(server_id, image=image_id)
+
+    @translate_errors
+    def create_server_image(self, server_id: str, *, name: str, properties: Mapping[str, str]) -> str:
+        # In the server's own project: Glance makes the token's project the image's owner, and a
+        # snapshot is the team's image (private to its project), not the portal's.
+        project_id = self.conn.compute.get_server(server_id).project_id
+        compute = self._in_project(project_id).compute
+        image = compute.create_server_image(server_id, name=name, metadata=dict(properties), wait=False)
+        return str(image.id)
 
     @translate_errors
     def server_console_url(self, server_id: str) -> str:

@@ -9,8 +9,9 @@ from portal.architectures import Architecture
 from portal.cloud.gateway import ServerAction
 from portal.validators import validate_single_line
 from provisioning import cloudinit
-from provisioning.models import CloudFlavor, CloudImage, Profile, VmEvent, VmRequest
+from provisioning.models import CloudFlavor, CloudImage, Profile, VmEvent, VmRequest, VmSnapshot
 from provisioning.server_states import ServerState
+from provisioning.services.vm_requests import VM_COUNT_MAX
 
 
 class VmEventSerializer(serializers.ModelSerializer):
@@ -85,6 +86,7 @@ class VmSerializer(serializers.ModelSerializer):
             "server_id",
             "server_status",
             "server_task_state",
+            "locked",
             "allowed_actions",
             "host",
             "addresses",
@@ -114,6 +116,9 @@ class VmSerializer(serializers.ModelSerializer):
             },
             "server_status": {"help_text": _("Nova's status, as mirrored (ACTIVE, SHUTOFF, REBOOT ...).")},
             "server_task_state": {"help_text": _("Nova's task state, as mirrored (powering-off ...).")},
+            "locked": {
+                "help_text": _("Locked against changes (Nova's lock): every action but unlock is refused.")
+            },
             "console_url": {"help_text": _("The last console URL (short-lived); POST …/console/ for one.")},
             "console_log": {
                 "help_text": _("The server's console output (last lines) as read at console_log_at.")
@@ -124,11 +129,27 @@ class VmSerializer(serializers.ModelSerializer):
         return sorted(vm.allowed_actions)
 
 
+class VmSnapshotSerializer(serializers.ModelSerializer):
+    vm = serializers.PrimaryKeyRelatedField(read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    image = serializers.SlugRelatedField(
+        slug_field="cloud_id", read_only=True, help_text=_("The Glance image's id, once the cloud made it.")
+    )
+    message = serializers.CharField(
+        source="text", read_only=True, help_text=_("Why it failed, in the language the client asked for.")
+    )
+
+    class Meta:
+        model = VmSnapshot
+        fields = ["id", "vm", "team", "name", "architecture", "status", "image", "message", "created_at"]
+
+
 class VmDetailSerializer(VmSerializer):
     events = VmEventSerializer(many=True, read_only=True)
+    snapshots = VmSnapshotSerializer(many=True, read_only=True)
 
     class Meta(VmSerializer.Meta):
-        fields = [*VmSerializer.Meta.fields, "events"]
+        fields = [*VmSerializer.Meta.fields, "events", "snapshots"]
 
 
 class VmRequestInputSerializer(serializers.Serializer):
@@ -158,6 +179,28 @@ class VmRequestInputSerializer(serializers.Serializer):
     )
 
 
+class VmBatchInputSerializer(VmRequestInputSerializer):
+    count = serializers.IntegerField(
+        min_value=1,
+        max_value=VM_COUNT_MAX,
+        help_text=_(
+            "How many VMs; named name-1 … name-N. All fit within quota and capacity, or none is made."
+        ),
+    )
+
+
+class VmResizeInputSerializer(serializers.Serializer):
+    flavor = serializers.CharField(help_text=_("Flavor id or name."), validators=[validate_single_line])
+
+
+class VmRebuildInputSerializer(serializers.Serializer):
+    image = serializers.CharField(help_text=_("Image id or name."), validators=[validate_single_line])
+
+
+class VmSnapshotInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, validators=[validate_single_line])
+
+
 VM_ACTIONS = [(a.value, a.value) for a in ServerAction]
 
 
@@ -182,10 +225,25 @@ class ArchitectureSerializer(serializers.Serializer):
 
 class ImageSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="cloud_id")
+    team = serializers.SlugRelatedField(
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text=_("The team whose own image (a snapshot) this is; null for the catalog's."),
+    )
 
     class Meta:
         model = CloudImage
-        fields = ["id", "name", "architecture", "os_distro", "os_version", "min_disk_gb", "min_ram_mb"]
+        fields = [
+            "id",
+            "name",
+            "architecture",
+            "os_distro",
+            "os_version",
+            "min_disk_gb",
+            "min_ram_mb",
+            "team",
+        ]
 
 
 class FlavorSerializer(serializers.ModelSerializer):

@@ -26,11 +26,16 @@ from provisioning.api.serializers import (
     ProfileDetailSerializer,
     ProfileSerializer,
     VmActionInputSerializer,
+    VmBatchInputSerializer,
     VmDetailSerializer,
     VmExtendInputSerializer,
     VmFloatingIpInputSerializer,
+    VmRebuildInputSerializer,
     VmRequestInputSerializer,
+    VmResizeInputSerializer,
     VmSerializer,
+    VmSnapshotInputSerializer,
+    VmSnapshotSerializer,
 )
 from provisioning.filtersets import VmFilterSet
 from provisioning.models import Profile, SshKey
@@ -61,14 +66,14 @@ class VmViewSet(
     filterset_class = VmFilterSet
 
     def get_queryset(self):
-        return selectors.vm_list(user=self.request.user).prefetch_related("events")
+        return selectors.vm_list(user=self.request.user).prefetch_related("events", "snapshots__image")
 
     def get_serializer_class(self):
         return VmDetailSerializer if self.action == "retrieve" else VmSerializer
 
-    @extend_schema(request=VmRequestInputSerializer, responses={201: VmDetailSerializer})
-    def create(self, request):
-        payload = VmRequestInputSerializer(data=request.data)
+    def _request_vms(self, request, serializer_class, count: int | None) -> list:
+        """Check what ``request`` asks for and submit it: the VMs accepted (all or none)."""
+        payload = serializer_class(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         user = request.user
@@ -76,7 +81,9 @@ class VmViewSet(
         if team is None:
             raise ApiValidationError({"team": [f"No team {data['team']!r} of yours."]})
         image = (
-            selectors.image_list(user=user).filter(Q(cloud_id=data["image"]) | Q(name=data["image"])).first()
+            selectors.image_list(user=user, team=team)
+            .filter(Q(cloud_id=data["image"]) | Q(name=data["image"]))
+            .first()
         )
         flavor = (
             selectors.flavor_list(user=user)
@@ -105,10 +112,11 @@ class VmViewSet(
         if ssh_keys is None:
             ssh_keys = list(restrict(user, SshKey.objects.all()).values_list("public_key", flat=True))
         try:
-            vm = services.vm_request_submit(
+            return services.vm_requests_submit(
                 actor=user,
                 team=team,
                 name=data["name"],
+                count=data["count"] if count is None else count,
                 image=image,
                 flavor=flavor,
                 profile=profile,
@@ -120,12 +128,26 @@ class VmViewSet(
             raise api_validation_error(error) from error
         except PermissionDenied:
             raise ApiValidationError({"team": [f"You may not request VMs for {team.slug}."]}) from None
+
+    @extend_schema(request=VmRequestInputSerializer, responses={201: VmDetailSerializer})
+    def create(self, request):
+        (vm,) = self._request_vms(request, VmRequestInputSerializer, count=1)
         return Response(VmDetailSerializer(vm).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=VmBatchInputSerializer, responses={201: VmSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def batch(self, request):
+        """Request ``count`` VMs alike, named name-1 … name-N: all of them fit within the team's quota
+        and the hosts' room, or none is made (400 saying why)."""
+        vms = self._request_vms(request, VmBatchInputSerializer, count=None)
+        return Response(VmSerializer(vms, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: VmSerializer, 409: _CONFLICT})
     def destroy(self, request, pk=None):
         vm = get_object_or_404(self.get_queryset(), pk=pk)
-        vm = services.vm_delete_request(actor=request.user, vm=vm, source=origin(request))
-        return Response(VmSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
+        return _accepted(
+            lambda: services.vm_delete_request(actor=request.user, vm=vm, source=origin(request))
+        )
 
     @extend_schema(request=VmActionInputSerializer, responses={202: VmSerializer, 409: _CONFLICT})
     @action(detail=True, methods=["post"], url_path="action")
@@ -178,6 +200,63 @@ class VmViewSet(
             lambda: services.vm_console_log_request(actor=request.user, vm=vm, source=origin(request))
         )
 
+    @extend_schema(request=VmResizeInputSerializer, responses={202: VmSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def resize(self, request, pk=None):
+        """Resize to another flavor (checked against the team's quota first); the VM then shows
+        server_state "resized" until POST …/action/ with confirm_resize or revert_resize."""
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        payload = VmResizeInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        wanted = payload.validated_data["flavor"]
+        flavor = selectors.flavor_list(user=request.user).filter(Q(cloud_id=wanted) | Q(name=wanted)).first()
+        if flavor is None:
+            raise ApiValidationError({"flavor": [f"No such flavor: {wanted!r}."]})
+        return _accepted(
+            lambda: services.vm_resize_request(
+                actor=request.user, vm=vm, flavor=flavor, source=origin(request)
+            )
+        )
+
+    @extend_schema(request=VmRebuildInputSerializer, responses={202: VmSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def rebuild(self, request, pk=None):
+        """Rebuild the VM's disk from an image of its architecture (the catalog's or the team's own)."""
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        payload = VmRebuildInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        wanted = payload.validated_data["image"]
+        image = (
+            selectors.image_list(user=request.user, team=vm.team)
+            .filter(Q(cloud_id=wanted) | Q(name=wanted))
+            .first()
+        )
+        if image is None:
+            raise ApiValidationError({"image": [f"No such image: {wanted!r}."]})
+        return _accepted(
+            lambda: services.vm_rebuild_request(
+                actor=request.user, vm=vm, image=image, source=origin(request)
+            )
+        )
+
+    @extend_schema(request=VmSnapshotInputSerializer, responses={202: VmSnapshotSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def snapshot(self, request, pk=None):
+        """Snapshot the VM into the team's own image (with its architecture); the snapshot's status
+        follows on the VM's detail, and the image appears in the catalog's images for the team."""
+        vm = get_object_or_404(self.get_queryset(), pk=pk)
+        payload = VmSnapshotInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            snapshot = services.vm_snapshot_request(
+                actor=request.user, vm=vm, name=payload.validated_data["name"], source=origin(request)
+            )
+        except services.VmStateConflict as error:
+            return Response({"detail": " ".join(error.messages)}, status=status.HTTP_409_CONFLICT)
+        except ValidationError as error:
+            raise api_validation_error(error) from error
+        return Response(VmSnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(request=VmExtendInputSerializer, responses={200: VmSerializer})
     @action(detail=True, methods=["post"])
     def extend(self, request, pk=None):
@@ -200,10 +279,23 @@ def architectures(request):
     return Response(ArchitectureSerializer(selectors.architecture_list(), many=True).data)
 
 
-@extend_schema(parameters=[OpenApiParameter("architecture", str)], responses=ImageSerializer(many=True))
+@extend_schema(
+    parameters=[
+        OpenApiParameter("architecture", str),
+        OpenApiParameter("team", str, description="Only the images this team may build from (team slug)."),
+    ],
+    responses=ImageSerializer(many=True),
+)
 @api_view(["GET"])
 def images(request):
-    found = selectors.image_list(user=request.user, architecture=request.query_params.get("architecture"))
+    team = None
+    if request.query_params.get("team"):
+        team = team_list(user=request.user).filter(slug=request.query_params["team"]).first()
+        if team is None:
+            raise ApiValidationError({"team": [f"No such team of yours: {request.query_params['team']!r}."]})
+    found = selectors.image_list(
+        user=request.user, architecture=request.query_params.get("architecture"), team=team
+    ).select_related("team")
     return Response(ImageSerializer(found, many=True).data)
 
 

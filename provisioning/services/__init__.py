@@ -2,7 +2,8 @@
 networks mirrored from the cloud, read by four apps), ``vm_state`` (a VM row's transitions and what it
 mirrors of its server), ``vm_requests`` (submitting and building), ``vm_actions`` (start, stop, reboot,
 refresh, delete), ``reconcile`` (the VM rows against the cloud's servers), ``leases``, ``vm_floating_ips``,
-``vm_console``, ``profiles`` (cloud-init profiles) and ``ssh_keys``.
+``vm_console``, ``vm_changes`` (resize, rebuild), ``vm_snapshots``, ``profiles`` (cloud-init profiles)
+and ``ssh_keys``.
 
 Web and API call the ``*_request``/``*_submit`` services, which only change rows and enqueue work;
 Celery tasks call the ``*_advance`` services, which talk to the cloud through the gateway and move a VM
@@ -23,6 +24,12 @@ from provisioning.services.vm_actions import (
     vm_delete_request,
     vm_refresh,
 )
+from provisioning.services.vm_changes import (
+    vm_rebuild_advance,
+    vm_rebuild_request,
+    vm_resize_advance,
+    vm_resize_request,
+)
 from provisioning.services.vm_console import (
     CONSOLE_LOG_LINES,
     vm_console_advance,
@@ -37,13 +44,17 @@ from provisioning.services.vm_requests import (
     BUILD_TIMEOUT,
     HOSTNAME,
     METADATA_KEY,
+    VM_COUNT_MAX,
     catalog_refusals,
+    vm_names,
     vm_request_build_advance,
     vm_request_submit,
     vm_request_wait_for_cloud,
     vm_requests_resume,
+    vm_requests_submit,
     vm_user_data_render,
 )
+from provisioning.services.vm_snapshots import vm_snapshot_advance, vm_snapshot_request
 from provisioning.services.vm_state import Status
 
 __all__ = [
@@ -54,6 +65,7 @@ __all__ = [
     "METADATA_KEY",
     "SERVERS_FULL_EVERY",
     "SERVERS_SINCE_MARGIN",
+    "VM_COUNT_MAX",
     "Status",
     "VmStateConflict",
     "catalog_mirror_refresh",
@@ -79,11 +91,19 @@ __all__ = [
     "vm_lease_extend",
     "vm_lease_reminder_email",
     "vm_leases_enforce",
+    "vm_names",
+    "vm_rebuild_advance",
+    "vm_rebuild_request",
     "vm_reconcile",
     "vm_refresh",
     "vm_request_build_advance",
     "vm_request_submit",
     "vm_request_wait_for_cloud",
     "vm_requests_resume",
+    "vm_requests_submit",
+    "vm_resize_advance",
+    "vm_resize_request",
+    "vm_snapshot_advance",
+    "vm_snapshot_request",
     "vm_user_data_render",
 ]

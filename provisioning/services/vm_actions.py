@@ -25,6 +25,16 @@ ACTION_LABELS = {
     ServerAction.STOP: gettext_lazy("stop"),
     ServerAction.REBOOT_SOFT: gettext_lazy("reboot"),
     ServerAction.REBOOT_HARD: gettext_lazy("hard-reboot"),
+    ServerAction.CONFIRM_RESIZE: gettext_lazy("confirm the resize of"),
+    ServerAction.REVERT_RESIZE: gettext_lazy("revert the resize of"),
+    ServerAction.LOCK: gettext_lazy("lock"),
+    ServerAction.UNLOCK: gettext_lazy("unlock"),
+}
+# Kennel's changes that are not server actions of their own, for the refusals' wording.
+CHANGE_LABELS = {
+    "resize": gettext_lazy("resize"),
+    "rebuild": gettext_lazy("rebuild"),
+    "snapshot": gettext_lazy("take a snapshot of"),
 }
 
 
@@ -33,10 +43,16 @@ class VmStateConflict(ValidationError):
     one, anything while it reboots). The API answers 409; pages show the message."""
 
 
-def _state_refusal(vm: VmRequest, action: str) -> VmStateConflict | None:
-    """Why ``action`` makes no sense for ``vm``'s server right now (None: it does)."""
+def state_refusal(vm: VmRequest, action: str) -> VmStateConflict | None:
+    """Why ``action`` makes no sense for ``vm``'s server right now (None: it does): a lock first."""
     if vm.may(action):
         return None
+    if vm.locked and action not in vm.WHILE_LOCKED:
+        return VmStateConflict(_("%(name)s is locked against changes; unlock it first.") % {"name": vm.name})
+    if action == ServerAction.LOCK and vm.locked:
+        return VmStateConflict(_("%(name)s is already locked.") % {"name": vm.name})
+    if action == ServerAction.UNLOCK and not vm.locked:
+        return VmStateConflict(_("%(name)s is not locked.") % {"name": vm.name})
     state = vm.state_label.lower()
     if vm.server_state in BUSY:
         return VmStateConflict(
@@ -47,7 +63,7 @@ def _state_refusal(vm: VmRequest, action: str) -> VmStateConflict | None:
         return VmStateConflict(_("%(name)s is already running.") % {"name": vm.name})
     if action == ServerAction.STOP and vm.server_state == ServerState.STOPPED:
         return VmStateConflict(_("%(name)s is already stopped.") % {"name": vm.name})
-    labels = {str(key): str(label) for key, label in ACTION_LABELS.items()}
+    labels = {str(key): str(label) for key, label in (ACTION_LABELS | CHANGE_LABELS).items()}
     labels.update(console=_("open the console of"), console_log=_("read the console log of"))
     what = labels.get(str(action), str(action))
     return VmStateConflict(
@@ -63,8 +79,8 @@ def vm_action_request(*, actor: User, vm: VmRequest, action: ServerAction, sourc
     with transaction.atomic():
         vm = _operable(actor, vm)
         if vm.status != Status.ACTIVE or not vm.server_id:
-            raise ValidationError(_("Only an active VM can be started, stopped or rebooted."))
-        refusal = _state_refusal(vm, ServerAction(action))
+            raise ValidationError(_("Only an active VM takes actions."))
+        refusal = state_refusal(vm, ServerAction(action))
         if refusal is not None:
             raise refusal
         _event(
@@ -108,11 +124,16 @@ def vm_refresh(*, request_id: int) -> VmRequest | None:
 
 
 def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
-    """Mark the VM for deletion and enqueue it. Deleting a deleted VM is a no-op."""
+    """Mark the VM for deletion and enqueue it. Deleting a deleted VM is a no-op; a locked one is
+    refused (VmStateConflict)."""
     with transaction.atomic():
         vm = _operable(actor, vm)
         if vm.status in (Status.DELETING, Status.DELETED):
             return vm
+        if vm.locked:
+            raise VmStateConflict(
+                _("%(name)s is locked against changes; unlock it first.") % {"name": vm.name}
+            )
         if vm.status == Status.QUEUED and not vm.server_id:
             # Not built yet: the build task's claim (queued -> building) will now find nothing to do.
             _transition(

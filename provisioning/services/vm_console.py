@@ -12,7 +12,7 @@ from portal.cloud.gateway import CloudNotFound, CloudRequestError, ConsoleUnavai
 from portal.models import User
 from provisioning import stored_messages as texts
 from provisioning.models import VmRequest
-from provisioning.services.vm_actions import _state_refusal
+from provisioning.services.vm_actions import state_refusal
 from provisioning.services.vm_state import Status, _event, _operable, _vm_ask_worker
 
 # How much of a server's console output the VM page keeps (Nova's tail_length).
@@ -26,7 +26,7 @@ def vm_console_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
         vm = _operable(actor, vm)
         if vm.status != Status.ACTIVE:
             raise ValidationError(_("Only an active VM has a console."))
-        refusal = _state_refusal(vm, "console")
+        refusal = state_refusal(vm, "console")
         if refusal is not None:
             raise refusal
         from provisioning.tasks import vm_console
@@ -80,7 +80,7 @@ def vm_console_log_request(*, actor: User, vm: VmRequest, source: str) -> VmRequ
         vm = _operable(actor, vm)
         if vm.status != Status.ACTIVE or not vm.server_id:
             raise ValidationError(_("Only an active VM has a console log."))
-        refusal = _state_refusal(vm, "console_log")
+        refusal = state_refusal(vm, "console_log")
         if refusal is not None:
             raise refusal
         from provisioning.tasks import vm_console_log

@@ -43,13 +43,14 @@ METADATA_KEY = "kennel-request"
 
 
 BUILD_TIMEOUT = timedelta(minutes=15)
+VM_COUNT_MAX = 20  # VMs in one request (each still within the quota and the hosts' room)
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def catalog_refusals(*, image: CloudImage, flavor: CloudFlavor) -> dict[str, str]:
     """Why the catalog does not let developers pick this image and flavor (empty when it does)."""
     refusals = {}
-    if not image.offered:
+    if image.team_id is None and not image.offered:  # a team's own image needs no offering
         refusals["image"] = _("Image %(image)s is not offered to developers.") % {"image": image.label}
     if not flavor.offered:
         refusals["flavor"] = _("Flavor %(flavor)s is not offered to developers.") % {"flavor": flavor.name}
@@ -76,11 +77,49 @@ def vm_request_submit(
     """Accept a VM request and enqueue its build. Refuses (ValidationError, with the reason a developer
     can act on) what Nova would only refuse later: a wrong architecture, a flavor too small for the
     image, no room on that architecture's hosts, a team without a cloud project."""
+    return vm_requests_submit(
+        actor=actor,
+        team=team,
+        name=name,
+        count=1,
+        image=image,
+        flavor=flavor,
+        profile=profile,
+        ssh_keys=ssh_keys,
+        packages=packages,
+        source=source,
+    )[0]
+
+
+def vm_names(*, name: str, count: int) -> list[str]:
+    """The names of ``count`` VMs requested as ``name``: the name itself for one, else name-1 … name-N."""
+    return [name] if count == 1 else [f"{name}-{n}" for n in range(1, count + 1)]
+
+
+def vm_requests_submit(
+    *,
+    actor: User,
+    team: Team,
+    name: str,
+    count: int,
+    image: CloudImage,
+    flavor: CloudFlavor,
+    profile: Profile | None = None,
+    ssh_keys: Sequence[str] = (),
+    packages: Sequence[str] = (),
+    source: str,
+) -> list[VmRequest]:
+    """Accept ``count`` VMs alike (named ``name``-1 … ``name``-N when more than one) and enqueue their
+    builds, or none: the hosts' room and the team's quota must hold them all, else the whole request
+    is refused (ValidationError) before anything is built. The checks are ``vm_request_submit``'s."""
+    if not 1 <= count <= VM_COUNT_MAX:
+        raise ValidationError({"count": _("Request 1 to %(max)s VMs at once.") % {"max": VM_COUNT_MAX}})
     if not restrict(actor, Team.objects.filter(pk=team.pk), Action.OPERATE).exists():
         raise PermissionDenied
     errors: dict[str, str] = {}
     name = name.strip().lower()
-    if not HOSTNAME.match(name):
+    names = vm_names(name=name, count=count)
+    if not all(HOSTNAME.match(n) for n in names):
         errors["name"] = _(
             "Use 1 to 63 lowercase letters, digits and hyphens, not starting or ending with a hyphen."
         )
@@ -96,67 +135,102 @@ def vm_request_submit(
         errors["flavor"] = _(
             "Flavor %(flavor)s is too small for %(image)s (it needs %(disk)s GB disk and %(ram)s MB RAM)."
         ) % {"flavor": flavor.name, "image": image.name, "disk": image.min_disk_gb, "ram": image.min_ram_mb}
-    elif host_fit_count(architecture=image.architecture, flavor=flavor) < 1:
-        errors["flavor"] = _(
-            "No %(arch)s host has room for a %(flavor)s VM right now. Pick a smaller flavor or ask an admin."
-        ) % {"arch": image.architecture, "flavor": flavor.name}
+    elif (room := host_fit_count(architecture=image.architecture, flavor=flavor)) < count:
+        errors["flavor"] = (
+            _(
+                "No %(arch)s host has room for a %(flavor)s VM right now. "
+                "Pick a smaller flavor or ask an admin."
+            )
+            % {"arch": image.architecture, "flavor": flavor.name}
+            if room < 1
+            else _("The %(arch)s hosts have room for %(room)s %(flavor)s VMs right now, not %(count)s.")
+            % {"arch": image.architecture, "flavor": flavor.name, "room": room, "count": count}
+        )
+    if image.team_id is not None and image.team_id != team.pk:
+        errors["image"] = _("Image %(image)s belongs to another team.") % {"image": image.label}
     errors.update(catalog_refusals(image=image, flavor=flavor))
     if errors:
         raise ValidationError(errors)
-    user_data = vm_user_data_render(
-        profile=profile, architecture=image.architecture, hostname=name, ssh_keys=ssh_keys, packages=packages
-    )
+    user_data = {
+        vm_name: vm_user_data_render(
+            profile=profile,
+            architecture=image.architecture,
+            hostname=vm_name,
+            ssh_keys=ssh_keys,
+            packages=packages,
+        )
+        for vm_name in names
+    }
 
     with transaction.atomic():
         # One request at a time per team: the quota check and the name check see each other, so 100
         # concurrent requests against room for 10 accept exactly 10.
         Team.objects.select_for_update().filter(pk=team.pk).first()
-        if (
-            VmRequest.objects.filter(team=team, name=name)
+        taken = set(
+            VmRequest.objects.filter(team=team, name__in=names)
             .exclude(status__in=[Status.DELETED, Status.FAILED])
-            .exists()
-        ):
-            raise ValidationError({"name": _("Your team already has a VM named %(name)s.") % {"name": name}})
-        # The team's quota (the quotas app's hook), counted from the rows this lock serialises.
-        refusals = hooks_run(
-            ProvisioningEvent.VM_ADMIT,
-            team=team,
-            vcpus=flavor.vcpus,
-            ram_mb=flavor.ram_mb,
-            disk_gb=flavor.disk_gb,
-            architecture=image.architecture,
+            .values_list("name", flat=True)
         )
-        if refusal := next((r for r in refusals if r), None):
-            raise ValidationError({"flavor": refusal})
-        vm = VmRequest(
-            team=team,
-            owner=actor,
-            name=name,
-            architecture=image.architecture,
-            image=image,
-            image_name=image.name,
-            flavor=flavor,
-            flavor_name=flavor.name,
-            vcpus=flavor.vcpus,
-            ram_mb=flavor.ram_mb,
-            disk_gb=flavor.disk_gb,
-            profile=profile,
-            user_data=user_data,
-            expires_at=timezone.now() + timedelta(days=settings.KENNEL_VM_LEASE_DAYS),
-        )
-        vm.full_clean()
-        vm.save()
-        _event(vm, Status.QUEUED, texts.REQUESTED(user=actor.get_username()))
-        audit_record(
-            actor=actor,
-            action="vm.request",
-            target=vm,
-            team=team,
-            source=source,
-            detail={"image": image.name, "flavor": flavor.name, "architecture": image.architecture},
-        )
-        _enqueue_build(vm.pk)
-    return vm
+        if taken:
+            raise ValidationError(
+                {"name": _("Your team already has a VM named %(name)s.") % {"name": ", ".join(sorted(taken))}}
+            )
+        vms = []
+        for index, vm_name in enumerate(names):
+            # The team's quota (the quotas app's hook), counted from the rows this lock serialises: the
+            # VMs saved just before count, so the whole batch is admitted or none.
+            refusals = hooks_run(
+                ProvisioningEvent.VM_ADMIT,
+                team=team,
+                vcpus=flavor.vcpus,
+                ram_mb=flavor.ram_mb,
+                disk_gb=flavor.disk_gb,
+                architecture=image.architecture,
+            )
+            if refusal := next((r for r in refusals if r), None):
+                if count > 1:
+                    refusal = _("Only %(fit)s of the %(count)s VMs fit: %(reason)s") % {
+                        "fit": index,
+                        "count": count,
+                        "reason": refusal,
+                    }
+                raise ValidationError({"flavor": refusal})
+            vm = VmRequest(
+                team=team,
+                owner=actor,
+                name=vm_name,
+                architecture=image.architecture,
+                image=image,
+                image_name=image.name,
+                flavor=flavor,
+                flavor_name=flavor.name,
+                vcpus=flavor.vcpus,
+                ram_mb=flavor.ram_mb,
+                disk_gb=flavor.disk_gb,
+                profile=profile,
+                user_data=user_data[vm_name],
+                expires_at=timezone.now() + timedelta(days=settings.KENNEL_VM_LEASE_DAYS),
+            )
+            vm.full_clean()
+            vm.save()
+            _event(vm, Status.QUEUED, texts.REQUESTED(user=actor.get_username()))
+            audit_record(
+                actor=actor,
+                action="vm.request",
+                target=vm,
+                team=team,
+                source=source,
+                detail={
+                    "image": image.name,
+                    "flavor": flavor.name,
+                    "architecture": image.architecture,
+                    **({"count": count} if count > 1 else {}),
+                },
+            )
+            vms.append(vm)
+        for vm in vms:
+            _enqueue_build(vm.pk)
+    return vms
 
 
 def vm_user_data_render(

@@ -67,6 +67,7 @@ def _server_fields(server: Server, flavor_ids: Mapping[str, int] | None = None) 
         "server_state": server_state_for(server.status, server.task_state),
         "host": server.host or "",
         "addresses": {network: list(ips) for network, ips in server.addresses.items()},  # as JSON holds it
+        "locked": server.locked,
     }
     if server.name:
         fields["name"] = server.name[:63]

@@ -37,6 +37,17 @@ def test_a_developer_sees_their_teams_vms_and_the_total(kennel, logged_in, membe
     assert f"total: {len(VMS)} VMs ({len(VMS)} measured)" in done.out
 
 
+@pytest.mark.usefixtures("metrics", "estate")
+def test_a_manager_sees_the_vms_on_one_server_as_its_page_lists_them(kennel, logged_in, manager, member):
+    logged_in(manager)
+    done = kennel("vm", "top", "--host", "X2", "--json")
+    assert done.code == 0, done.err
+    assert {vm["server_id"] for vm in done.json()["vms"]} == {vm.uuid for vm in VMS if vm.host == "x2"}
+    assert kennel("vm", "top", "--host", "X9").code == 4
+    logged_in(member)
+    assert kennel("vm", "top", "--host", "X2").code == 5
+
+
 @pytest.mark.usefixtures("estate")
 def test_without_metrics_the_cli_says_so(kennel, logged_in, member):
     logged_in(member)

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from onboarding import services
@@ -162,7 +163,13 @@ def test_onboarding_makes_exactly_the_expected_estate_and_a_second_run_changes_n
     assert router[1:] == (f"{slug}-router", public.id)
     assert [owner for _id, owner in estate["ports"]] == ["network:router_interface"]
     ingress = {(proto, port, prefix) for _id, direction, proto, port, prefix in estate["rules"] if prefix}
-    assert ingress == {("tcp", 22, "0.0.0.0/0"), ("icmp", None, "0.0.0.0/0")}
+    # SSH and ping from the internal networks only (KENNEL_DEFAULT_INGRESS_FROM), never the internet.
+    assert ingress == {
+        (proto, port, cidr)
+        for cidr in settings.KENNEL_DEFAULT_INGRESS_FROM
+        for proto, port in (("tcp", 22), ("icmp", None))
+    }
+    assert "0.0.0.0/0" not in {prefix for _proto, _port, prefix in ingress}
     assert estate["compute_quota"] == (4, 8, 8192) and estate["floating_ip_quota"] == 2
     for user in (crew["lead"], crew["member"], crew["team_admin"]):
         assert conn.identity.find_user(user.username, domain_id="default").description.startswith("Kennel:")

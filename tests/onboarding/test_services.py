@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import yaml
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 
@@ -72,7 +73,13 @@ def test_onboarding_makes_the_project_accounts_roles_network_router_rules_and_qu
     ingress = {
         (r.protocol, r.port_range_min, r.remote_ip_prefix) for r in default.rules if r.remote_ip_prefix
     }
-    assert ingress == {("tcp", 22, "0.0.0.0/0"), ("icmp", None, "0.0.0.0/0")}
+    # SSH and ping from the internal networks only (KENNEL_DEFAULT_INGRESS_FROM), never the internet.
+    assert ingress == {
+        (proto, port, cidr)
+        for cidr in settings.KENNEL_DEFAULT_INGRESS_FROM
+        for proto, port in (("tcp", 22), ("icmp", None))
+    }
+    assert "0.0.0.0/0" not in {prefix for _proto, _port, prefix in ingress}
 
     compute = fake.get_quotas(project.id, QuotaService.COMPUTE)
     assert (compute["instances"], compute["cores"], compute["ram"]) == (5, 12, 24576)

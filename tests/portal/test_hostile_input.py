@@ -217,6 +217,11 @@ def _build_estate() -> Estate:
         team=team,
         seen_at=timezone.now(),
     )
+    from onboarding.models import SecurityRule
+
+    security_rule = SecurityRule.objects.create(
+        team=team, cloud_id="rule-hostile", protocol="tcp", port_min=22, port_max=22, remote_cidr="10.0.0.0/8"
+    )
     from usage.models import IdleVm
 
     idle_vm = IdleVm.objects.create(
@@ -230,6 +235,7 @@ def _build_estate() -> Estate:
     estate.ids.update(
         idle_vm=idle_vm,
         floating_ip=floating_ip,
+        security_rule=security_rule,
         team=team,
         vm=vm,
         image=image,
@@ -463,6 +469,14 @@ COVERAGE: dict[str, Case] = {
         post={},
         roles=("admin",),
     ),
+    "onboarding:security-rules": Case(
+        kwargs=_slug,
+        post={"protocol": "tcp", "ports": "8080", "remote_cidr": "10.0.0.0/8"},
+        roles=("lead", "admin"),
+    ),
+    "onboarding:security-rule-remove": Case(
+        kwargs=_pk("security_rule"), get=False, post={}, roles=("lead", "admin")
+    ),
     "onboarding:credentials": Case(kwargs=_slug, roles=("member",)),
     "onboarding:clouds-yaml": Case(kwargs=_slug, roles=("member",)),
     "onboarding:openrc": Case(kwargs=_slug, roles=("member",)),
@@ -470,10 +484,10 @@ COVERAGE: dict[str, Case] = {
     "onboarding:password-reveal": Case(kwargs=_slug, get=False, post={}, roles=("member",)),
     # usage (metrics not configured in tests: the pages say so; the query strings still reach them)
     "usage:hosts": Case(roles=STAFF),
-    "usage:host-detail": Case(kwargs=_pk("server"), query=("window",), roles=STAFF),
-    "usage:vms": Case(),
+    "usage:host-detail": Case(kwargs=_pk("server"), query=("window", "page"), roles=STAFF),
+    "usage:vms": Case(query=("page",)),
     "usage:vm-detail": Case(kwargs=_pk("vm"), query=("window",)),
-    "usage:team-detail": Case(kwargs=_slug),
+    "usage:team-detail": Case(kwargs=_slug, query=("page",)),
     "usage:idle": Case(),
     "usage:idle-stop": Case(kwargs=_pk("idle_vm"), get=False, post={}),
     "usage:idle-delete": Case(kwargs=_pk("idle_vm"), get=False, post={"confirm": "x"}),

@@ -134,7 +134,7 @@ def test_a_rename_and_a_resize_outside_kennel_show_on_the_vm(fake_cloud, member,
     vm = built(member, team)
     services.vm_reconcile()
     fake_cloud.rename_server(vm.server_id, "renamed-by-hand")
-    fake_cloud.resize_server(vm.server_id, "m1.medium")
+    fake_cloud.resize_server_outside(vm.server_id, "m1.medium")
 
     services.vm_reconcile()
 

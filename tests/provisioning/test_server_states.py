@@ -55,23 +55,30 @@ def test_novas_status_and_task_state_map_to_the_state_shown(status, task_state, 
     assert server_state_for(status, task_state) == state
 
 
+CHANGES = ("resize", "rebuild", "snapshot")
+LOCKS = ("lock", "unlock")
+
+
 @pytest.mark.parametrize(
     ("state", "allowed"),
     [
-        ("running", {"stop", "reboot_soft", "reboot_hard", "console", "console_log"}),
-        ("stopped", {"start", "reboot_hard", "console_log"}),
-        ("error", {"stop", "reboot_hard", "console_log"}),
-        ("paused", {"reboot_hard", "console_log"}),
-        ("rebooting", {"reboot_hard", "console_log"}),
-        ("stopping", {"console_log"}),
-        ("migrating", {"console_log"}),
-        ("building", set()),
+        ("running", {"stop", "reboot_soft", "reboot_hard", "console", "console_log", *CHANGES, *LOCKS}),
+        ("stopped", {"start", "reboot_hard", "console_log", *CHANGES, *LOCKS}),
+        ("error", {"stop", "reboot_hard", "console_log", "rebuild", *LOCKS}),
+        ("paused", {"reboot_hard", "console_log", *LOCKS}),
+        ("rebooting", {"reboot_hard", "console_log", *LOCKS}),
+        ("stopping", {"console_log", *LOCKS}),
+        ("migrating", {"console_log", *LOCKS}),
+        ("resized", {"confirm_resize", "revert_resize", "console_log", *LOCKS}),
+        ("snapshotting", {"console_log", *LOCKS}),
+        ("building", {*LOCKS}),
         ("deleted", set()),
         ("", set()),
     ],
 )
 def test_the_actions_that_make_sense_follow_novas_rules(state, allowed):
-    actions = {*(a.value for a in ServerAction), "console", "console_log"}
+    # Whether locked or not is the VM's to say (VmRequest.may); here only the server's state counts.
+    actions = {*(a.value for a in ServerAction), "console", "console_log", *CHANGES}
     assert {a for a in actions if action_allowed(state, a)} == allowed
 
 
@@ -289,7 +296,11 @@ def test_the_api_exposes_both_states_and_the_sensible_actions(fake_cloud, member
     )
     assert data["server_task_state"] == "" and data["allowed_actions"] == [
         "console_log",
+        "lock",
         "reboot_hard",
+        "rebuild",
+        "resize",
+        "snapshot",
         "start",
     ]
 

@@ -44,6 +44,18 @@ def test_a_range_query_returns_points_step_apart(metrics):
     assert {v for _, v in series[0].points} == {1.0}
 
 
+def test_a_table_is_each_series_value_by_two_of_its_labels(metrics):
+    at = time.time() - 2
+    expr = 'label_replace(node_memory_MemTotal_bytes, "figure", "memory", "", "") or up{job="node"}'
+    table = HttpPrometheus(metrics.url).query_table(expr, row="instance", column="figure", at=at)
+    samples = HttpPrometheus(metrics.url).query(expr, at=at)
+    assert table == {
+        "memory": {s.labels["instance"]: s.value for s in samples if s.labels.get("figure") == "memory"},
+        "": {s.labels["instance"]: s.value for s in samples if "figure" not in s.labels},
+    }
+    assert table["memory"]["x3"] == float(384 * 1024**3) and len(table[""]) == 7
+
+
 def test_a_scalar_and_nan_are_numbers(metrics):
     assert HttpPrometheus(metrics.url).query("scalar(vector(2))")[0].value == 2.0
     assert math.isnan(HttpPrometheus(metrics.url).query("0/0")[0].value)
@@ -124,9 +136,12 @@ def test_answers_are_kept_for_the_cache_seconds_and_failures_are_not(settings, r
     prometheus().query_range("up", start=0, end=60, step=30)
     prometheus().query("up", at=1.0)  # an instant asked for is never a cached answer
     assert len(seen.seen) == 3
+    prometheus().query_table("up", row="instance", column="figure")
+    assert prometheus().query_table("up", row="instance", column="figure") == {}
+    assert len(seen.seen) == 4
     seen.body = b"garbage"
     with pytest.raises(PrometheusUnavailable):
         prometheus().query("down")
     seen.body = b'{"status": "success", "data": {"resultType": "vector", "result": []}}'
     assert prometheus().query("down") == []
-    assert len(seen.seen) == 5
+    assert len(seen.seen) == 6

@@ -78,6 +78,7 @@ def test_api(people, things):
     staff = {"anonymous": 401, "member": 403, "outsider": 403, "manager": 200, "admin": 200}
     check_matrix(people, "/api/v1/usage/hosts/", staff, api=True)
     check_matrix(people, f"/api/v1/usage/hosts/{things['server'].pk}/", staff, api=True)
+    check_matrix(people, f"/api/v1/usage/vms/?host={things['server'].pk}", staff, api=True)
     everyone = {"anonymous": 401, "member": 200, "outsider": 200, "manager": 200, "admin": 200}
     check_matrix(people, "/api/v1/usage/vms/", everyone, api=True)
     check_matrix(people, "/api/v1/usage/idle/", everyone, api=True)

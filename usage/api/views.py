@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from inventory.selectors import server_list
 from portal.access import Capability, can, restrict
 from portal.api.parsers import PG_INT_MAX
+from portal.inputs import object_id
 from portal.models import Team
 from portal.origin import origin
 from provisioning.models import VmRequest
@@ -74,6 +75,11 @@ def host_detail(request, pk: str):
     parameters=[
         OpenApiParameter("team", str, description="a team's short name"),
         OpenApiParameter(
+            "host",
+            {"type": "integer", "minimum": 1, "maximum": PG_INT_MAX},
+            description="a server's id: the VMs Prometheus sees on it, as its page lists them (staff)",
+        ),
+        OpenApiParameter(
             "page",
             {"type": "integer", "minimum": 1, "maximum": PG_INT_MAX},
             description="50 VMs a page, busiest first; a page past the last (or not a number) is a 404",
@@ -83,26 +89,35 @@ def host_detail(request, pk: str):
 )
 @api_view(["GET"])
 def vm_list(request):
-    """The running VMs you may see (of one team with ``?team=``), busiest first, 50 a page (``?page=``),
-    with the totals of all of them."""
-    team = None
-    if request.query_params.get("team"):
-        team = get_object_or_404(
-            restrict(request.user, Team.objects.all()), slug=request.query_params["team"]
-        )
-    answer = selectors.vm_usage_list(user=request.user, team=team)
+    """The running VMs you may see (of one team with ``?team=``, on one server with ``?host=``), busiest
+    first, 50 a page (``?page=``), with the totals of all of them."""
+    page = request.query_params.get("page")
     try:
         # As every API list: an odd page is a 404 with the reason (the pages fall back to page 1).
-        page = selectors.vm_busiest_page(answer.rows, request.query_params.get("page"), strict=True)
+        if "host" in request.query_params:
+            _inventory(request)
+            host = object_id(request.query_params["host"])
+            if host is None:
+                raise NotFound("No such server.")
+            server = get_object_or_404(server_list(user=request.user), pk=host)
+            answer = selectors.host_vm_usage_page(user=request.user, server=server, page=page, strict=True)
+        else:
+            team = None
+            if request.query_params.get("team"):
+                team = get_object_or_404(
+                    restrict(request.user, Team.objects.all()), slug=request.query_params["team"]
+                )
+            answer = selectors.vm_usage_page(user=request.user, team=team, page=page, strict=True)
     except InvalidPage as error:
         raise NotFound(str(error)) from error
+    shown = answer.rows.page
     data = {
         **_state(answer),
-        "count": page.paginator.count,
-        "page": page.number,
-        "pages": page.paginator.num_pages,
-        "vms": page.object_list,
-        "totals": selectors.vm_totals(answer.rows),
+        "count": shown.paginator.count,
+        "page": shown.number,
+        "pages": shown.paginator.num_pages,
+        "vms": answer.rows.rows,
+        "totals": answer.rows.totals,
     }
     return Response(UsageVmListSerializer(data).data)
 

@@ -12,7 +12,11 @@ after the compute host, with:
   ``HW_ARCH_<ARCH>`` trait on its resource provider (what the
   ``image_metadata_prefilter`` asks Placement for);
 * realistic vCPU / RAM / disk totals taken from the ``[kennel_fake]``
-  config section of that compute's nova.conf.
+  config section of that compute's nova.conf;
+* snapshots that finish: Nova's ``FakeDriver.snapshot`` uploads nothing, so
+  the image stays ``queued`` for ever; this one uploads a small stand-in
+  disk, as the libvirt driver uploads the real one, and the image becomes
+  ``active`` (a VM can then be built from it).
 
 It is selected with ``compute_driver = kennel_fake.KennelFakeDriver``;
 Nova imports drivers only under ``nova.virt.``, so ``kennel_devcloud.launchers``
@@ -22,6 +26,7 @@ registers this module there before nova-compute starts.
 from __future__ import annotations
 
 import collections
+import io
 import time
 
 import nova.conf
@@ -89,6 +94,20 @@ class KennelFakeDriver(fake.FakeDriverWithoutFakeNodes):
         # Placement-side architecture: lets hw_architecture become a required
         # trait (scheduler image_metadata_prefilter) instead of only a filter.
         provider_tree.add_traits(nodename, "HW_ARCH_" + self.architecture.upper())
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        super().snapshot(context, instance, image_id, update_task_state)
+        from nova.image import glance
+
+        disk_format = instance.system_metadata.get("image_disk_format") or "raw"
+        stand_in = io.BytesIO(b"kennel devcloud snapshot of " + instance.uuid.encode() + b"\n" * 4000)
+        glance.API().update(
+            context,
+            image_id,
+            {"disk_format": disk_format, "container_format": "bare"},
+            data=stand_in,
+            purge_props=False,
+        )
 
     def get_host_uptime(self) -> str:
         """Answer like uptime(1) does; the real command's output is what Nova passes on."""

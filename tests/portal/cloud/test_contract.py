@@ -725,3 +725,57 @@ def test_a_running_server_is_live_migrated_to_another_host_of_its_architecture(g
     for server in (x86, ppc):
         gateway.delete_server(server.id)
         wait_gone(gateway, server.id)
+
+
+def test_a_server_is_resized_confirmed_reverted_rebuilt_locked_and_snapshotted(gateway, project):
+    """What a VM's changes rely on: a resize waits in VERIFY_RESIZE with the new flavor until it is
+    reverted (the old flavor back) or confirmed; the same flavor is refused; a rebuild keeps the server;
+    a lock shows; a snapshot is a new image owned by the server's project, with the properties given."""
+    image = image_for(gateway, "x86_64")
+    server = gateway.create_server(
+        project_id=project.id, name=unique("chg"), image_id=image.id, flavor_id=flavor(gateway).id
+    )
+    wait_active(gateway, server.id)
+    with pytest.raises(CloudRequestError):
+        gateway.resize_server(server.id, flavor_id=flavor(gateway).id)
+
+    gateway.resize_server(server.id, flavor_id=flavor(gateway, "m1.small").id)
+    resized = wait_for(gateway, server.id, lambda s: s.settled and s.status != "RESIZE", timeout=120)
+    assert (resized.status, resized.flavor_name, resized.ram_mb) == ("VERIFY_RESIZE", "m1.small", 2048)
+    gateway.server_action(server.id, ServerAction.REVERT_RESIZE)
+    back = wait_for(gateway, server.id, lambda s: s.settled and s.status == "ACTIVE", timeout=120)
+    assert back.flavor_name == "m1.tiny"
+    with pytest.raises(CloudRequestError):
+        gateway.server_action(server.id, ServerAction.CONFIRM_RESIZE)
+    gateway.resize_server(server.id, flavor_id=flavor(gateway, "m1.small").id)
+    wait_for(gateway, server.id, lambda s: s.settled and s.status == "VERIFY_RESIZE", timeout=120)
+    gateway.server_action(server.id, ServerAction.CONFIRM_RESIZE)
+    confirmed = wait_for(gateway, server.id, lambda s: s.settled and s.status == "ACTIVE", timeout=120)
+    assert confirmed.flavor_name == "m1.small"
+
+    gateway.rebuild_server(server.id, image_id=image.id)
+    rebuilt = wait_for(gateway, server.id, lambda s: s.settled and s.status == "ACTIVE", timeout=120)
+    assert (rebuilt.id, rebuilt.image_id) == (server.id, image.id)
+
+    assert not gateway.get_server(server.id).locked
+    gateway.server_action(server.id, ServerAction.LOCK)
+    assert gateway.get_server(server.id).locked
+    gateway.server_action(server.id, ServerAction.UNLOCK)
+    assert not gateway.get_server(server.id).locked
+
+    tag = unique("snap")
+    image_id = gateway.create_server_image(
+        server.id, name=tag, properties={"kennel_snapshot": tag, "hw_architecture": "x86_64"}
+    )
+    try:
+        snapshot = gateway.get_image(image_id)
+        assert snapshot.name == tag and snapshot.owner == project.id
+        assert snapshot.properties["kennel_snapshot"] == tag and snapshot.architecture == "x86_64"
+        assert snapshot.properties["image_type"] == "snapshot"
+        assert any(i.id == image_id for i in gateway.list_images())
+        wait_for(gateway, server.id, lambda s: s.settled, timeout=120)
+        assert gateway.get_image(image_id).status in ("queued", "saving", "active")
+    finally:
+        gateway.delete_image(image_id)
+        gateway.delete_server(server.id)
+        wait_gone(gateway, server.id)
