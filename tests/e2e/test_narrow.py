@@ -94,8 +94,8 @@ PAGES: dict[str, dict[str, str]] = {
     "usage:team-detail": {"slug": "team"},
     "usage:idle": {},
 }
-# Parts of a page, fetched by htmx inside the VM's page (a plain GET redirects to it).
-FRAGMENTS = {"provisioning:vm-console", "provisioning:vm-console-log"}
+# Parts of a page, fetched by htmx inside the VM's page (a plain GET redirects to it) or the team's page.
+FRAGMENTS = {"provisioning:vm-console", "provisioning:vm-console-log", "onboarding:security-rules"}
 NOT_HTML = {
     "health",
     "metrics",
