@@ -80,7 +80,11 @@ def connect(*, as_bench: bool = False):  # -> openstack.connection.Connection
         region = config.get_one(cloud="kennel-admin")
         return openstack.connection.Connection(config=region)
     user = credentials()
+    # Only these arguments: with OS_CLOUD / OS_CLIENT_CONFIG_FILE in the environment (bench/run.py sets
+    # them for Kennel) the SDK would mix the admin cloud's settings in, and Keystone answers 401.
     return openstack.connect(
+        load_yaml_config=False,
+        load_envvars=False,
         auth_url=KEYSTONE_URL,
         username=user["username"],
         password=user["password"],

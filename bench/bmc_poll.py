@@ -5,14 +5,18 @@
 Target (issue 15): one cycle of 1,000 BMCs in at most 60 s on 2 cores (issue 6 asked it of 200). The
 BMCs are bmcsim emulators on loopback (IPMI 50 to a process, one process per Redfish BMC); half the
 dead ones are IPMI addresses where nothing answers (127.0.0.9), half are Redfish ports that accept and
-never reply, so each dead one costs the full per-BMC timeout (KENNEL_BMC_TIMEOUT).
-Runs on a throwaway test database.
+never reply, so each dead one costs the wait for a first answer (KENNEL_BMC_ANSWER_TIMEOUT). The first
+cycle asks every BMC; later ones leave the dead ones to their backoff (they stay unreachable). Besides
+the wall time it prints the CPU seconds the cycle cost, the poller's (with its ipmitool processes) and
+the emulators', since the machine is shared: their sum over 2 cores is the cycle's floor on an idle
+machine. Runs on a throwaway test database.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import sys
 import time
@@ -24,6 +28,25 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kennel.settings")
 # The emulators listen on free loopback ports, outside the BMC ports a real estate allows.
 os.environ.setdefault("KENNEL_BMC_ALLOWED_PORTS", "1-65535")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (the poll's ipmitool processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -60,7 +83,19 @@ def main() -> None:
         specs += [BmcSpec(f"R{i:03d}", "redfish", tcp[i], "root", f"pw-r{i}") for i in range(args.redfish)]
         started = time.monotonic()
         # Hundreds of emulators start slowly on 2 busy cores: give them time.
-        with Fleet(specs, ipmi_per_process=50).start(ready_timeout=900):
+        # The emulators serve 50 IPMI BMCs to a process, one request at a time: servers next to each
+        # other (polled at the same time) get BMCs in different processes, as real BMCs each have their
+        # own CPU, instead of 32 polls at once queueing in one emulator process.
+        per_process = 50
+        processes = -(-args.ipmi // per_process)
+        ipmi_specs = [spec for spec in specs if spec.protocol == "ipmi"]
+        spread = [ipmi_specs[i] for p in range(processes) for i in range(p, len(ipmi_specs), processes)]
+        fleet_specs = spread + [spec for spec in specs if spec.protocol != "ipmi"]
+        with Fleet(fleet_specs, ipmi_per_process=per_process).start(ready_timeout=900) as fleet:
+
+            def fleet_pids() -> list[int]:
+                return [process.pid for process in fleet.processes]
+
             took = time.monotonic() - started
             print(f"emulators: {args.ipmi} IPMI + {args.redfish} Redfish up in {took:.1f} s")
             datacenter = DataCenter.objects.create(code="bench", name="Bench")
@@ -108,12 +143,20 @@ def main() -> None:
                 f"{os.cpu_count()} CPUs"
             )
             walls = []
+            emulators = fleet_pids()
             for cycle in range(1, args.cycles + 1):
+                before = (cpu_seconds([os.getpid()]), children_cpu(), cpu_seconds(emulators))
+                load = os.getloadavg()
                 summary = bmc_poll_all()
                 walls.append(summary.seconds)
+                poller = cpu_seconds([os.getpid()]) - before[0] + children_cpu() - before[1]
+                emulated = cpu_seconds(emulators) - before[2]
                 print(
-                    f"cycle {cycle}: {summary.seconds:.2f} s wall, {summary.reachable} reachable, "
-                    f"{summary.unreachable} unreachable"
+                    f"cycle {cycle}: {summary.seconds:.2f} s wall, {summary.polled} asked, "
+                    f"{summary.reachable} reachable, {summary.unreachable} unreachable, "
+                    f"{summary.deferred} left to their backoff; CPU: poller {poller:.1f} s, "
+                    f"emulators {emulated:.1f} s (floor on 2 idle cores {(poller + emulated) / 2:.1f} s); "
+                    f"load {load[0]:.1f} before"
                 )
                 live_failures = Counter(
                     (state.server.name[0], state.error)
@@ -127,7 +170,8 @@ def main() -> None:
             record(
                 f"one poll cycle of {len(rows):,} BMCs ({args.ipmi} IPMI, {args.redfish} Redfish, "
                 f"{args.dead} dead or hanging), worst of {args.cycles}",
-                value=f"{max(walls):.1f} s wall, {settings.KENNEL_BMC_POLL_WORKERS} at once",
+                value=f"{max(walls):.1f} s wall (first, all asked: {walls[0]:.1f} s), "
+                f"{settings.KENNEL_BMC_POLL_WORKERS} at once",
                 target="<= 60 s on 2 cores",
                 met=max(walls) <= 60,
             )

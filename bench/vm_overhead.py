@@ -3,12 +3,13 @@
     DATABASE_URL=postgres://kennel@127.0.0.1:15432/kennel_overhead REDIS_URL=redis://127.0.0.1:16379/9 \
         .venv/bin/python bench/vm_overhead.py [N]
 
-Needs the local cloud (make devcloud) and PostgreSQL/Redis (scripts/services.sh start). Builds N VMs
-(default 10) each way, alternating one bare and one through Kennel so that a change in the machine's
-load hits both alike: bare = openstacksdk create_server, then get_server every 0.2 s until ACTIVE;
-Kennel = vm_request_submit (what the web does), then a real Celery worker builds it (it looks every
-0.2 s too), timed from the row's creation to its "active" step in the request's history. Prints
-per-VM seconds and the overhead, and where it goes (before and after the cloud accepted the create).
+Needs the benchmark cloud (make bench starts it) and PostgreSQL/Redis (scripts/services.sh start).
+Builds in the bench-vms project (bench/_vms.py) N VMs (default 10) each way, alternating one bare
+and one through Kennel so that a change in the machine's load hits both alike: bare = openstacksdk
+create_server, then get_server every 0.2 s until ACTIVE; Kennel = vm_request_submit (what the web
+does), then a real Celery worker builds it (it looks every 0.2 s too), timed from the row's creation
+to its "active" step in the request's history. Prints per-VM seconds and the overhead, and where it
+goes (before and after the cloud accepted the create).
 Target (issue 4): overhead <= 5%.
 """
 
@@ -28,7 +29,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench._vms import Bench, bench_setup, kennel_timings, wait  # noqa: E402
+from bench._vms import Bench, bench_cloud_vms, kennel_timings, wait  # noqa: E402
 from bench.report import record  # noqa: E402
 from provisioning import services  # noqa: E402
 from provisioning.models import VmRequest  # noqa: E402
@@ -70,21 +71,21 @@ def kennel_one(bench: Bench, name: str) -> tuple[float, float]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    bench = bench_setup()
-    bare_runs: list[tuple[float, float]] = []
-    kennel_runs: list[tuple[float, float]] = []
-    with celery_worker():
-        # One untimed VM each way first: the worker's start-up (its first token, its connections) and
-        # the bare client's first token are not a per-VM cost.
-        stamp = f"{int(time.time())}-warm"
-        bare_one(bench, f"bench-bare-{stamp}")
-        kennel_one(bench, f"bench-kennel-{stamp}")
-        # Alternate the two ways, so that a change in the machine's load hits both alike.
-        for i in range(n):
-            stamp = f"{int(time.time())}-{i}"
-            bare_runs.append(bare_one(bench, f"bench-bare-{stamp}"))
-            kennel_runs.append(kennel_one(bench, f"bench-kennel-{stamp}"))
-        time.sleep(10)  # let the worker delete what it built
+    with bench_cloud_vms() as bench:
+        bare_runs: list[tuple[float, float]] = []
+        kennel_runs: list[tuple[float, float]] = []
+        with celery_worker():
+            # One untimed VM each way first: the worker's start-up (its first token, its connections) and
+            # the bare client's first token are not a per-VM cost.
+            stamp = f"{int(time.time())}-warm"
+            bare_one(bench, f"bench-bare-{stamp}")
+            kennel_one(bench, f"bench-kennel-{stamp}")
+            # Alternate the two ways, so that a change in the machine's load hits both alike.
+            for i in range(n):
+                stamp = f"{int(time.time())}-{i}"
+                bare_runs.append(bare_one(bench, f"bench-bare-{stamp}"))
+                kennel_runs.append(kennel_one(bench, f"bench-kennel-{stamp}"))
+            time.sleep(10)  # let the worker delete what it built
     bare_times, kennel_times = [r[0] for r in bare_runs], [r[0] for r in kennel_runs]
     b, k = statistics.mean(bare_times), statistics.mean(kennel_times)
     print(f"{n} VMs each way (x86_64, m1.tiny), sequential, same run")

@@ -136,7 +136,8 @@ class Server(models.Model):
 
 class HardwareState(models.Model):
     """The latest a poll of a server's BMC saw. ``last_seen_at`` is the last time the BMC answered;
-    ``error`` says why the latest poll failed (empty when it did not)."""
+    ``error`` says why the latest poll failed (empty when it did not). A BMC that failed ``failures``
+    polls in a row is not asked again before ``next_poll_at`` (backoff)."""
 
     server = models.OneToOneField(
         Server, on_delete=models.CASCADE, related_name="hardware_state", verbose_name=_("server")
@@ -154,6 +155,8 @@ class HardwareState(models.Model):
     polled_at = models.DateTimeField(_("polled at"))
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=200, blank=True)
+    failures = models.PositiveIntegerField(_("failed polls in a row"), default=0, db_default=0)
+    next_poll_at = models.DateTimeField(_("next poll"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("hardware state")

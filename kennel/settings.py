@@ -656,9 +656,13 @@ KENNEL_BASE_URL = env_str("KENNEL_BASE_URL", "http://127.0.0.1:8000")
 # A worker is "up" when its heartbeat is younger than this.
 KENNEL_HEARTBEAT_MAX_AGE = env_int("KENNEL_HEARTBEAT_MAX_AGE", 90, minimum=10)
 
-# BMC polling: each BMC gets this many seconds per poll; this many are polled at once.
+# BMC polling: each BMC gets this many seconds per poll, and of them this many for its first answer
+# (a dead or hanging BMC costs only that); this many are polled at once (they mostly wait on the
+# network). A BMC that failed is asked again after 2, 4, 8 ... minutes, at most the last setting.
 KENNEL_BMC_TIMEOUT = env_int("KENNEL_BMC_TIMEOUT", 10, minimum=1)
+KENNEL_BMC_ANSWER_TIMEOUT = env_int("KENNEL_BMC_ANSWER_TIMEOUT", 3, minimum=1)
 KENNEL_BMC_POLL_WORKERS = env_int("KENNEL_BMC_POLL_WORKERS", 32, minimum=1)
+KENNEL_BMC_RETRY_MAX_MINUTES = env_int("KENNEL_BMC_RETRY_MAX_MINUTES", 30, minimum=1)
 # The only networks and ports a BMC address may point into (inventory.bmc.allowlist): an address
 # outside them is refused when saved and never connected to, so the BMC fields cannot be used to make
 # Kennel's workers reach other hosts or services. The default is loopback with the usual BMC ports

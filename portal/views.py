@@ -23,7 +23,7 @@ from django.views.generic import ListView
 
 from portal import selectors, services
 from portal.access import Action, Capability, can, restrict
-from portal.filtersets import AuditEventFilterSet
+from portal.filtersets import AuditEventFilterSet, PersonFilterSet
 from portal.forms import ApiTokenForm
 from portal.http import AuthenticatedHttpRequest
 from portal.inputs import object_id
@@ -105,12 +105,28 @@ class TeamListView(LoginRequiredMixin, ListView):
         return selectors.team_list(user=self.request.user)
 
 
-@login_required
-def people(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Everyone with their role, teams and whether they may sign in (managers read; admins change)."""
-    if not can(request.user, Capability.TEAMS_VIEW_ALL):
-        raise PermissionDenied
-    if request.method == "POST":
+class PeopleView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):
+    """Everyone with their role, teams and whether they may sign in, 50 a page, searched and sorted by
+    the database (managers read; admins change: a POST sets one person's role or whether they may sign
+    in, and comes back to the same page)."""
+
+    capability = Capability.TEAMS_VIEW_ALL
+    filterset_class = PersonFilterSet
+    template_name = "portal/people.html"
+    partial_template_name = "portal/_people_table.html"
+    context_object_name = "people"
+    paginate_by = 50
+
+    def get_base_queryset(self):
+        return selectors.people_list(user=self.request.user)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | {
+            "roles": Role.choices,
+            "may_change": can(self.request.user, Capability.TEAMS_ONBOARD),
+        }
+
+    def post(self, request: AuthenticatedHttpRequest, *args, **kwargs) -> HttpResponse:
         person = get_object_or_404(
             restrict(request.user, User.objects.all(), Action.CHANGE), pk=object_id(request.POST.get("user"))
         )
@@ -131,16 +147,10 @@ def people(request: AuthenticatedHttpRequest) -> HttpResponse:
             messages.success(request, _("Saved: %(user)s.") % {"user": person.get_username()})
         except ValidationError as error:
             message_add_refusal(request, error)
-        return redirect("people")
-    return render(
-        request,
-        "portal/people.html",
-        {
-            "people": selectors.people_list(user=request.user),
-            "roles": Role.choices,
-            "may_change": can(request.user, Capability.TEAMS_ONBOARD),
-        },
-    )
+        return redirect(request.get_full_path())  # the same page, search and sort
+
+
+people = PeopleView.as_view()
 
 
 class AuditEventListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):

@@ -9,7 +9,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Round
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from portal.access import Capability, can, restrict
@@ -21,6 +36,7 @@ from quotas.dimensions import (
     VM_FIELDS,
     Dimension,
     arch_key,
+    base_dimensions,
     dimension,
     sort_key,
     vm_need,
@@ -182,9 +198,50 @@ def quota_vm_room(
     ]
 
 
+# What the overview sorts by: the team's name, or how full a base dimension is (fullest first).
+QUOTA_OVERVIEW_SORTS = ("name", *(d.key for d in base_dimensions()))
+
+
+def quota_overview_teams(*, user: User, sort: str = "name", search: str = "") -> QuerySet[Team]:
+    """The teams the user may see (managers and admins: all) in the overview's order: by name, or by
+    how full dimension ``sort`` is, fullest first (teams without a limit on it last, then by name). The
+    fullness is the database's (a subquery per figure), so a page of the overview reads only its own
+    teams' tables (``quota_tables``) whatever the number of teams and VMs. ``search`` matches the name
+    or short name."""
+    teams = restrict(user, Team.objects.all())
+    if search:
+        teams = teams.filter(Q(name__icontains=search) | Q(slug__icontains=search))
+    if sort not in QUOTA_OVERVIEW_SORTS or sort == "name":
+        return teams.order_by("name")
+    return teams.annotate(fullness=_fullness(sort)).order_by(F("fullness").desc(), "name")
+
+
+def _fullness(key: str) -> Case:
+    """Percent of ``key``'s limit used (rounded as QuotaLine.percent is), or -1 without a positive
+    limit, as one expression over the team row (``OuterRef("pk")``): the same figures as ``quota_tables``."""
+    quota = TeamQuota.objects.filter(team_id=OuterRef("pk"), key=key)
+    limit = Subquery(quota.values("limit")[:1])
+    d = dimension(key)
+    if d.base in VM_FIELDS:
+        field = VM_FIELDS[d.base]
+        used: Any = Value(0)
+        holders: tuple[QuerySet[Any], ...] = (
+            VmRequest.objects.filter(team_id=OuterRef("pk"), status__in=HOLDING),
+            UnmanagedServer.objects.filter(team_id=OuterRef("pk")),
+        )
+        for holding in holders:
+            total = Count("id") if field is None else Sum(field)
+            summed = holding.order_by().values("team_id").annotate(total=total).values("total")
+            used = used + Coalesce(Subquery(summed, output_field=BigIntegerField()), 0)
+    else:
+        used = Coalesce(Subquery(quota.values("cloud_used")[:1]), 0)
+    percent = Round(Cast(used, FloatField()) * 100.0 / Cast(limit, FloatField()), 1)
+    return Case(When(GreaterThan(limit, 0), then=percent), default=Value(-1.0), output_field=FloatField())
+
+
 def quota_overview(*, user: User) -> list[TeamQuotaTable]:
     """The quota tables of every team the user may see (managers and admins: all)."""
-    return quota_tables(restrict(user, Team.objects.all()).order_by("name"))
+    return quota_tables(quota_overview_teams(user=user))
 
 
 def quota_request_list(*, user: User) -> QuerySet[QuotaRequest]:

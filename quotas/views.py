@@ -47,41 +47,57 @@ from quotas.selectors import TeamQuotaTable
 if TYPE_CHECKING:  # django-stubs-ext is a development dependency
     from django_stubs_ext import StrOrPromise
 
-SORTS = {"name", *(d.key for d in base_dimensions())}
+
+class QuotaOverviewView(LoginRequiredMixin, ListView):
+    """Every team the user may see, one row each: used / limit per dimension, 50 teams a page. Sorted
+    by name or by how full a dimension is (``?sort=cores``, the database's order) and searched by name
+    (``?q=``); ``?format=csv`` exports every matching team in the same order."""
+
+    template_name = "quotas/overview.html"
+    context_object_name = "teams"
+    paginate_by = 50
+
+    def sort(self) -> str:
+        sort = self.request.GET.get("sort", "name")
+        return sort if sort in selectors.QUOTA_OVERVIEW_SORTS else "name"
+
+    def get_queryset(self):
+        return selectors.quota_overview_teams(
+            user=self.request.user, sort=self.sort(), search=self.request.GET.get("q", "")[:100]
+        )
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv":
+            return _overview_csv(selectors.quota_tables(self.get_queryset()))
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return (
+            context
+            | {
+                "tables": selectors.quota_tables(context["teams"]),  # this page's teams only
+                "dimensions": base_dimensions(),
+                "sort": self.sort(),
+                "search": self.request.GET.get("q", "")[:100],
+                "query_without_page": query.urlencode(),
+                "pending": selectors.quota_request_list(user=self.request.user).filter(
+                    status__in=QuotaRequest.UNDECIDED
+                )[:PENDING_SHOWN],
+                "pending_count": selectors.quota_request_list(user=self.request.user)
+                .filter(status__in=QuotaRequest.UNDECIDED)
+                .count(),
+                "may_decide": can(self.request.user, Capability.QUOTA_APPROVE),
+                "freshness": mirror_freshness(Part.QUOTAS),
+            }
+        )
 
 
-@login_required
-def quota_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Every team the user may see, one row each: used / limit per dimension. Sortable by how full a
-    dimension is; ``?format=csv`` exports the same rows."""
-    tables = selectors.quota_overview(user=request.user)
-    sort = request.GET.get("sort", "name")
-    sort = sort if sort in SORTS else "name"
-    if sort != "name":
-        tables.sort(key=lambda table: _fullness(table, sort), reverse=True)
-    if request.GET.get("format") == "csv":
-        return _overview_csv(tables)
-    return render(
-        request,
-        "quotas/overview.html",
-        {
-            "tables": tables,
-            "dimensions": base_dimensions(),
-            "sort": sort,
-            "pending": selectors.quota_request_list(user=request.user).filter(
-                status__in=QuotaRequest.UNDECIDED
-            ),
-            "may_decide": can(request.user, Capability.QUOTA_APPROVE),
-            "freshness": mirror_freshness(Part.QUOTAS),
-        },
-    )
-
-
-def _fullness(table: TeamQuotaTable, key: str) -> float:
-    """How full the team is on ``key``, in percent; teams without a limit on it sort last."""
-    line = table.line(key)
-    percent = line.percent if line else None
-    return -1.0 if percent is None else percent
+# The overview lists the newest undecided requests; the request list has them all.
+PENDING_SHOWN = 20
+quota_overview = QuotaOverviewView.as_view()
 
 
 def _overview_csv(tables: list[TeamQuotaTable]) -> HttpResponse:

@@ -1,7 +1,9 @@
 """The BMC gateway: one small typed interface, one module per protocol (``redfish``, ``ipmi``).
 
 Everything else in Kennel talks to a BMC through ``gateway_for(protocol)``: read its hardware state,
-or ask for a power action. Each call is bounded by ``timeout`` seconds in total and raises one of
+or ask for a power action. Each call is bounded by ``timeout`` seconds in total (a read also by
+``answer_timeout`` seconds for the BMC's first answer, so a dead or hanging BMC costs only that) and
+raises one of
 these errors: ``BmcUnreachable`` (connection refused, no route), its kind ``BmcTimeout`` (no answer
 in time: a BMC that takes the connection and never answers), ``BmcAuthError`` (the BMC refused the
 credentials), ``BmcProtocolError`` (it answered, but not in its protocol: garbage) or ``BmcError``
@@ -58,7 +60,12 @@ class BmcUnreachable(BmcError):
 
 
 class BmcTimeout(BmcUnreachable):
-    """Nothing came back within the timeout (the connection may have been accepted)."""
+    """Nothing came back within the timeout (the connection may have been accepted). ``seconds``: the
+    bound that ran out, when it was not the call's whole timeout (the wait for a first answer)."""
+
+    def __init__(self, message: str, *, seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.seconds = seconds
 
 
 class BmcAuthError(BmcError):
@@ -125,7 +132,9 @@ def worst(healths: list[Health]) -> Health:
 
 
 class BmcGateway(Protocol):
-    def read_state(self, target: BmcTarget, *, timeout: float) -> HardwareState: ...
+    def read_state(
+        self, target: BmcTarget, *, timeout: float, answer_timeout: float | None = None
+    ) -> HardwareState: ...
 
     def power(self, target: BmcTarget, action: PowerAction, *, timeout: float) -> None: ...
 

@@ -9,14 +9,20 @@ BMC must support. The password goes through the environment (``-E``), never the 
 is not visible in ``ps``.
 
 One poll is one ipmitool process running ``chassis status`` and ``sensor`` in one session (``exec``),
-plus ``dcmi power reading`` only when no sensor reports watts.
+plus ``dcmi power reading`` only when no sensor reports watts. Before it, one UDP datagram asks the
+BMC for its authentication capabilities (the session-less first message of every IPMI session): a
+BMC that does not answer that within ``answer_timeout`` is given up on then, without a process (an
+ipmitool process costs ~40 ms of CPU even for a dead BMC, and waits out the whole timeout for one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import select
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +30,7 @@ import time
 from inventory.bmc import (
     BmcAuthError,
     BmcError,
+    BmcProtocolError,
     BmcTarget,
     BmcTimeout,
     BmcUnreachable,
@@ -56,11 +63,24 @@ _AUTH_MESSAGES = (
     "insufficient privilege",
 )
 _WATTS = re.compile(r"Instantaneous power reading:\s+(\d+)\s+Watts")
+# RMCP header (version 6, no ack, class IPMI), an IPMI 1.5 session header without session or
+# authentication, and Get Channel Authentication Capabilities (netfn App, command 38h) for the current
+# channel with IPMI 2.0 data asked for, at Administrator level: the datagram ipmitool sends first.
+_CAPABILITIES_REQUEST = bytes(
+    [
+        *(0x06, 0x00, 0xFF, 0x07),
+        *(0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x09),
+        *(0x20, 0x18, 0xC8, 0x81, 0x00, 0x38, 0x8E, 0x04, 0xB5),
+    ]
+)
 
 
 class IpmiGateway:
-    def read_state(self, target: BmcTarget, *, timeout: float) -> HardwareState:
+    def read_state(
+        self, target: BmcTarget, *, timeout: float, answer_timeout: float | None = None
+    ) -> HardwareState:
         deadline = time.monotonic() + timeout
+        _probe(target, min(answer_timeout or timeout, timeout))
         with tempfile.NamedTemporaryFile("w", prefix="kennel-ipmi-", suffix=".txt") as script:
             script.write("chassis status\nsensor\n")
             script.flush()
@@ -78,6 +98,35 @@ class IpmiGateway:
 
     def power(self, target: BmcTarget, action: PowerAction, *, timeout: float) -> None:
         _ipmitool(target, ["chassis", "power", _POWER_VERBS[action]], deadline=time.monotonic() + timeout)
+
+
+def _probe(target: BmcTarget, seconds: float) -> None:
+    """Raise BmcTimeout unless the BMC answers the session-less capabilities request within
+    ``seconds`` (sent twice: a datagram may be lost), BmcProtocolError if what answers is not RMCP."""
+    endpoint = bmc_endpoint(protocol="ipmi", address=target.address, port=target.port)
+    family = socket.AF_INET6 if ":" in endpoint.address else socket.AF_INET
+    deadline = time.monotonic() + seconds
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((endpoint.address, endpoint.port))
+        for attempt in range(2):
+            # An ICMP error from the first datagram may surface here: waited out as silence is.
+            with contextlib.suppress(OSError):
+                sock.send(_CAPABILITIES_REQUEST)
+            resend = time.monotonic() + seconds / 2 if attempt == 0 else deadline
+            while (left := min(resend, deadline) - time.monotonic()) > 0:
+                if not select.select([sock], [], [], left)[0]:
+                    continue
+                try:
+                    answer = sock.recv(512)
+                except OSError:
+                    # Refused (ICMP port unreachable): kept waiting for, as a silent BMC is, so that a
+                    # dead BMC is reported alike whether the network says so or not.
+                    time.sleep(min(0.05, max(0.0, left)))
+                    continue
+                if answer[:1] == b"\x06" and answer[3:4] in (b"\x06", b"\x07"):
+                    return
+                raise BmcProtocolError("the BMC's answer is not RMCP (it is not speaking IPMI)")
+    raise BmcTimeout(f"no answer within {seconds:g} s", seconds=seconds)
 
 
 def _ipmitool(target: BmcTarget, command: list[str], *, deadline: float) -> str:

@@ -60,22 +60,34 @@ def _health(status) -> Health:
 
 
 class RedfishGateway:
-    def read_state(self, target: BmcTarget, *, timeout: float) -> HardwareState:
+    def read_state(
+        self, target: BmcTarget, *, timeout: float, answer_timeout: float | None = None
+    ) -> HardwareState:
         deadline = time.monotonic() + timeout
-        with _errors_mapped():
-            root = _connect(target, timeout)
-            system = root.get_system(root.get_system_collection().members_identities[0])
-            power = {sushy.SYSTEM_POWER_STATE_ON: PowerState.ON, sushy.SYSTEM_POWER_STATE_OFF: PowerState.OFF}
-            state = power.get(system.power_state, PowerState.UNKNOWN)
-            healths = [_health(system.status)]
-            sensors: list[Sensor] = []
-            watts = None
-            chassis_ids = root.get_chassis_collection().members_identities
-            if chassis_ids and time.monotonic() < deadline:
-                chassis = root.get_chassis(sorted(chassis_ids)[0])
-                sensors += _thermal_sensors(chassis)
-                watts = _power_draw(chassis)
-            healths += [s.health for s in sensors]
+        answer = min(answer_timeout or timeout, timeout)
+        connector = _connector(target, deadline=deadline, answer_timeout=answer)
+        try:
+            with _errors_mapped():
+                root = _root(target, connector)
+                system = root.get_system(root.get_system_collection().members_identities[0])
+                power = {
+                    sushy.SYSTEM_POWER_STATE_ON: PowerState.ON,
+                    sushy.SYSTEM_POWER_STATE_OFF: PowerState.OFF,
+                }
+                state = power.get(system.power_state, PowerState.UNKNOWN)
+                healths = [_health(system.status)]
+                sensors: list[Sensor] = []
+                watts = None
+                chassis_ids = root.get_chassis_collection().members_identities
+                if chassis_ids and time.monotonic() < deadline:
+                    chassis = root.get_chassis(sorted(chassis_ids)[0])
+                    sensors += _thermal_sensors(chassis)
+                    watts = _power_draw(chassis)
+                healths += [s.health for s in sensors]
+        except BmcTimeout as error:
+            if connector.answered:
+                raise
+            raise BmcTimeout(str(error), seconds=answer) from None
         return HardwareState(power=state, health=worst(healths), sensors=tuple(sensors), power_watts=watts)
 
     def power(self, target: BmcTarget, action: PowerAction, *, timeout: float) -> None:
@@ -88,35 +100,63 @@ class RedfishGateway:
 class _PinnedConnector(sushy_connector.Connector):
     """sushy's connector that stays on the one checked BMC: a path the BMC hands back as an absolute
     URL elsewhere (``@odata.id``) is refused, and redirects are not followed, so a hostile BMC cannot
-    send Kennel, with the BMC's credentials, to another host."""
+    send Kennel, with the BMC's credentials, to another host.
 
-    def __init__(self, url: str, **kwargs) -> None:
+    It also keeps one read within its bounds: every request gets what is left until ``deadline``
+    (monotonic), and until the BMC first answers, at most ``answer_timeout`` (a BMC that takes the
+    connection and never answers costs that, not the whole timeout)."""
+
+    def __init__(self, url: str, *, deadline: float, answer_timeout: float, **kwargs) -> None:
         super().__init__(url, **kwargs)
         self._session.max_redirects = 0
         self._origin = url.split("/redfish/", 1)[0]
+        self.root_url = url
+        self._deadline = deadline
+        self._answer_timeout = answer_timeout
+        self.answered = False
 
     def _op(self, method, path="", *args, **kwargs):
         if "://" in str(path) and not str(path).startswith(self._origin + "/"):
             raise BmcRefused("the BMC pointed to another host; Kennel only talks to the BMC itself")
-        return super()._op(method, path, *args, **kwargs)
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise BmcTimeout("no time left for the BMC")
+        if kwargs.get("timeout") is None:
+            first = min(self._answer_timeout, left)
+            kwargs["timeout"] = (first, left if self.answered else first)
+        response = super()._op(method, path, *args, **kwargs)
+        self.answered = True
+        return response
 
 
-def _connect(target: BmcTarget, timeout: float) -> sushy.Sushy:
+def _connector(target: BmcTarget, *, deadline: float, answer_timeout: float) -> _PinnedConnector:
     # Refused before any packet when the address is outside KENNEL_BMC_ALLOWED_NETWORKS/_PORTS. Without
     # a certificate check the connection goes to the address just checked (no second DNS lookup); with
     # one, to the name, which the certificate must match.
     endpoint = bmc_endpoint(protocol="redfish", address=target.address, port=target.port)
     host = endpoint.url_host(pinned=not target.verify)
     url = f"{endpoint.scheme}://{host}:{endpoint.port}/redfish/v1"
-    connector = _PinnedConnector(
+    return _PinnedConnector(
         url,
+        deadline=deadline,
+        answer_timeout=answer_timeout,
         verify=target.verify,
         # One attempt: the poller tries again next round. (sushy reads 0 as "the default, 3 with 2 s sleeps".)
         server_side_retries=1,
-        default_request_timeout=timeout / 2,
-        connect_timeout=min(2.0, timeout / 2),
     )
-    return sushy.Sushy(url, auth=sushy_auth.BasicAuth(target.username, target.password), connector=connector)
+
+
+def _connect(target: BmcTarget, timeout: float) -> sushy.Sushy:
+    """The BMC's service root, the whole conversation bounded by ``timeout`` seconds."""
+    connector = _connector(target, deadline=time.monotonic() + timeout, answer_timeout=timeout)
+    return _root(target, connector)
+
+
+def _root(target: BmcTarget, connector: _PinnedConnector) -> sushy.Sushy:
+    """The service root, read through ``connector`` (its first request)."""
+    return sushy.Sushy(
+        connector.root_url, auth=sushy_auth.BasicAuth(target.username, target.password), connector=connector
+    )
 
 
 def _thermal_sensors(chassis) -> list[Sensor]:

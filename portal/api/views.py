@@ -24,7 +24,7 @@ from portal.api.serializers import (
     PersonSerializer,
     TeamSerializer,
 )
-from portal.filtersets import AuditEventFilterSet
+from portal.filtersets import AuditEventFilterSet, PersonFilterSet
 from portal.models import ApiToken
 from portal.origin import origin
 
@@ -53,6 +53,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     People page."""
 
     serializer_class = PersonSerializer
+    filterset_class = PersonFilterSet
 
     def get_queryset(self):
         return selectors.people_list(user=self.request.user)

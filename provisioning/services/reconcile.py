@@ -3,6 +3,7 @@ now and then) and servers nobody asked Kennel for listed as unmanaged."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ from provisioning import stored_messages as texts
 from provisioning.floating_ips import floating_ip_release_after_vanish
 from provisioning.models import CloudFlavor, CloudImage, UnmanagedServer, VmRequest
 from provisioning.services.vm_requests import METADATA_KEY
-from provisioning.services.vm_state import _GONE, Status, _mirror_server, _transition
+from provisioning.services.vm_state import _GONE, Status, _server_changes, _transition
 from provisioning.sync import Part, mirror_run
 
 # A full listing at least this often: it also finds what an incremental one cannot (a server whose
@@ -25,6 +26,9 @@ SERVERS_FULL_EVERY = timedelta(minutes=5)
 # a little late (its updated_at is taken before its transaction ends) or a clock apart by less than
 # this is still seen. Listing a minute of changes again costs little; missing one costs a wrong page.
 SERVERS_SINCE_MARGIN = timedelta(seconds=60)
+# Rows one statement writes: a complete listing of 10,000 servers (the first, or after a restart)
+# writes them in a few dozen UPDATEs and INSERTs, never one statement per server.
+BULK_BATCH = 500
 
 
 def vm_reconcile(*, full: bool | None = None) -> dict[str, int] | None:
@@ -66,6 +70,9 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
         vms = vms.filter(server_id__in=list(listed))
     flavor_ids = dict(CloudFlavor.objects.values_list("name", "pk"))
     known = set()
+    # Rows that changed, grouped by which fields did: each group is written by bulk UPDATEs of those
+    # fields alone (as one UPDATE per row did), so a field another writer set meanwhile is left alone.
+    changed: dict[frozenset[str], list[VmRequest]] = defaultdict(list)
     for vm in vms:
         known.add(vm.server_id)
         server = listed.get(vm.server_id)
@@ -76,8 +83,14 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
                 floating_ip_release_after_vanish(vm=vm)
                 counts["vanished"] += 1
             continue
-        if _mirror_server(vm, server, flavor_ids):
-            counts["updated"] += 1
+        fields = _server_changes(vm, server, flavor_ids)
+        if fields:
+            for key, value in fields.items():
+                setattr(vm, key, value)
+            changed[frozenset(fields)].append(vm)
+    for names, rows in changed.items():
+        VmRequest.objects.bulk_update(rows, sorted(names), batch_size=BULK_BATCH)
+        counts["updated"] += len(rows)
     others = [s for s in servers if s.id not in known and not s.metadata.get(METADATA_KEY)]
     gone = [s.id for s in others if s.deleted]
     alive = [s for s in others if not s.deleted]
@@ -87,27 +100,51 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
         forgotten, _n = UnmanagedServer.objects.filter(server_id__in=gone).delete()
     counts["forgotten"] = forgotten
     if alive:
-        teams = dict(Team.objects.exclude(openstack_project_id="").values_list("openstack_project_id", "pk"))
-        architectures = dict(CloudImage.objects.values_list("cloud_id", "architecture"))
-        rows = {u.server_id: u for u in UnmanagedServer.objects.filter(server_id__in=[s.id for s in alive])}
-        for server in alive:
-            fields = {
-                "name": server.name,
-                "project_id": server.project_id,
-                "team_id": teams.get(server.project_id),
-                "status": server.status,
-                "host": server.host or "",
-                "architecture": architectures.get(server.image_id or "", ""),
-                "vcpus": server.vcpus,
-                "ram_mb": server.ram_mb,
-                "disk_gb": server.disk_gb,
-            }
-            row = rows.get(server.id)
-            if row is None:
-                UnmanagedServer.objects.create(server_id=server.id, seen_at=now, **fields)
-            elif any(getattr(row, name) != value for name, value in fields.items()):
-                UnmanagedServer.objects.filter(pk=row.pk).update(seen_at=now, **fields)
-            else:
-                continue
-            counts["unmanaged"] += 1
+        counts["unmanaged"] = _unmanaged_apply(alive, now=now)
     return counts
+
+
+_UNMANAGED_FIELDS = (
+    "name",
+    "project_id",
+    "team_id",
+    "status",
+    "host",
+    "architecture",
+    "vcpus",
+    "ram_mb",
+    "disk_gb",
+    "seen_at",
+)
+
+
+def _unmanaged_apply(alive: Sequence[Server], *, now: datetime) -> int:
+    """Record the servers Kennel did not create: new ones in bulk INSERTs, changed ones in bulk
+    UPDATEs (only the reconcile writes these rows). Returns how many were created or changed."""
+    teams = dict(Team.objects.exclude(openstack_project_id="").values_list("openstack_project_id", "pk"))
+    architectures = dict(CloudImage.objects.values_list("cloud_id", "architecture"))
+    rows = {u.server_id: u for u in UnmanagedServer.objects.filter(server_id__in=[s.id for s in alive])}
+    new: list[UnmanagedServer] = []
+    moved: list[UnmanagedServer] = []
+    for server in alive:
+        fields = {
+            "name": server.name,
+            "project_id": server.project_id,
+            "team_id": teams.get(server.project_id),
+            "status": server.status,
+            "host": server.host or "",
+            "architecture": architectures.get(server.image_id or "", ""),
+            "vcpus": server.vcpus,
+            "ram_mb": server.ram_mb,
+            "disk_gb": server.disk_gb,
+        }
+        row = rows.get(server.id)
+        if row is None:
+            new.append(UnmanagedServer(server_id=server.id, seen_at=now, **fields))
+        elif any(getattr(row, name) != value for name, value in fields.items()):
+            for name, value in {**fields, "seen_at": now}.items():
+                setattr(row, name, value)
+            moved.append(row)
+    UnmanagedServer.objects.bulk_create(new, batch_size=BULK_BATCH)
+    UnmanagedServer.objects.bulk_update(moved, _UNMANAGED_FIELDS, batch_size=BULK_BATCH)
+    return len(new) + len(moved)

@@ -83,11 +83,18 @@ def _server_fields(server: Server, flavor_ids: Mapping[str, int] | None = None) 
     return fields
 
 
-def _mirror_server(vm: VmRequest, server: Server, flavor_ids: Mapping[str, int] | None = None) -> bool:
-    """Write what changed of the server onto the VM row (nothing when nothing did). True if it did."""
-    fields = {
+def _server_changes(
+    vm: VmRequest, server: Server, flavor_ids: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """What of the server differs from what the VM row shows (empty when nothing does)."""
+    return {
         key: value for key, value in _server_fields(server, flavor_ids).items() if getattr(vm, key) != value
     }
+
+
+def _mirror_server(vm: VmRequest, server: Server, flavor_ids: Mapping[str, int] | None = None) -> bool:
+    """Write what changed of the server onto the VM row (nothing when nothing did). True if it did."""
+    fields = _server_changes(vm, server, flavor_ids)
     if not fields:
         return False
     VmRequest.objects.filter(pk=vm.pk).update(**fields)

@@ -29,16 +29,41 @@ from quotas.filtersets import QuotaRequestFilterSet
 _REQUEST_FIELDS = ("reason", "question", "answer")
 
 
-class QuotaViewSet(viewsets.ViewSet):
+class QuotaViewSet(viewsets.GenericViewSet):
     """Each team's quota: per dimension the limit, what is used (counted now), what is asked in open
     requests and what remains. Developers see their teams; managers and admins all."""
 
     lookup_field = "slug"
     serializer_class = TeamQuotaSerializer
 
-    @extend_schema(responses=TeamQuotaSerializer(many=True))
+    def get_queryset(self):
+        sort = self.request.query_params.get("sort", "name")
+        if sort not in selectors.QUOTA_OVERVIEW_SORTS:
+            raise serializers.ValidationError(
+                {"sort": [f"one of {', '.join(selectors.QUOTA_OVERVIEW_SORTS)}"]}
+            )
+        return selectors.quota_overview_teams(
+            user=self.request.user, sort=sort, search=self.request.query_params.get("q", "")[:100]
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "sort",
+                str,
+                enum=list(selectors.QUOTA_OVERVIEW_SORTS),
+                description="name (the default), or a dimension: the fullest teams first",
+            ),
+            OpenApiParameter("q", str, description="the team's name or short name contains this"),
+        ],
+        responses=TeamQuotaSerializer(many=True),
+    )
     def list(self, request):
-        return Response(TeamQuotaSerializer(selectors.quota_overview(user=request.user), many=True).data)
+        """50 teams a page (``?page=``; a page past the last is a 404), in the overview page's order."""
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(
+            TeamQuotaSerializer(selectors.quota_tables(page or []), many=True).data
+        )
 
     @extend_schema(
         parameters=[

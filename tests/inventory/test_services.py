@@ -162,6 +162,115 @@ def test_dead_bmcs_are_marked_unreachable_without_delaying_the_others(bmcs, sile
     assert HardwareState.objects.get(server=dead_ipmi[0]).last_seen_at is None
 
 
+def test_a_hanging_bmc_costs_only_the_wait_for_its_first_answer(bmcs, silent_tcp_port, dead_ipmi_port):
+    alive = with_bmc(ServerFactory(name="A1"), bmcs["ipmi"])
+    hung = [
+        with_bmc(ServerFactory(name="H1"), bmcs["redfish"], port=silent_tcp_port),
+        with_bmc(ServerFactory(name="H2"), bmcs["ipmi"], address="127.0.0.9", port=dead_ipmi_port),
+    ]
+    started = time.monotonic()
+    summary = services.bmc_poll_all(timeout=20, answer_timeout=1, workers=4)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, elapsed  # not the 20 s a BMC may take in all
+    assert (summary.reachable, summary.unreachable) == (1, 2)
+    assert HardwareState.objects.get(server=alive).reachable
+    for server in hung:
+        state = HardwareState.objects.get(server=server)
+        assert (state.reachable, state.error) == (False, "The BMC did not answer within 1 s.")
+
+
+def test_a_failing_bmc_is_asked_again_only_after_its_backoff_and_shows_unreachable_meanwhile(
+    bmcs, silent_tcp_port
+):
+    alive = with_bmc(ServerFactory(name="A1"), bmcs["redfish"])
+    dead = with_bmc(ServerFactory(name="D1"), bmcs["redfish"], port=silent_tcp_port)
+    seen = timezone.now() - timedelta(hours=2)
+    HardwareState.objects.create(server=dead, polled_at=seen, last_seen_at=seen, reachable=True)
+    first = services.bmc_poll_all(timeout=2, answer_timeout=1)
+    assert (first.polled, first.unreachable, first.deferred) == (2, 1, 0)
+    state = HardwareState.objects.get(server=dead)
+    assert (state.reachable, state.failures, state.last_seen_at) == (False, 1, seen)
+    assert state.next_poll_at == state.polled_at + timedelta(minutes=2)
+    polled_at = state.polled_at
+
+    # The next minute's cycle leaves it alone: still unreachable, as last polled, seen two hours ago.
+    soon = services.bmc_poll_all(timeout=2, answer_timeout=1, now=timezone.now() + timedelta(minutes=1))
+    assert (soon.polled, soon.reachable, soon.deferred) == (1, 1, 1)
+    state.refresh_from_db()
+    assert (state.reachable, state.polled_at, state.error) == (
+        False,
+        polled_at,
+        "The BMC did not answer within 1 s.",
+    )
+    assert HardwareState.objects.get(server=alive).polled_at > polled_at
+
+    # Once the backoff has passed it is asked again; failing again doubles the wait.
+    later = services.bmc_poll_all(timeout=2, answer_timeout=1, now=timezone.now() + timedelta(minutes=3))
+    assert (later.polled, later.deferred) == (2, 0)
+    state.refresh_from_db()
+    assert state.failures == 2
+    assert state.next_poll_at == state.polled_at + timedelta(minutes=4)
+
+
+def test_a_bmc_that_answers_again_is_polled_every_cycle_again(bmcs):
+    server = with_bmc(ServerFactory(name="B1"), bmcs["ipmi"])
+    HardwareState.objects.create(
+        server=server, polled_at=timezone.now(), reachable=False, failures=3, next_poll_at=timezone.now()
+    )
+    services.bmc_poll_all(timeout=5)
+    state = HardwareState.objects.get(server=server)
+    assert (state.reachable, state.failures, state.next_poll_at, state.error) == (True, 0, None, "")
+
+
+def test_changing_a_bmc_ends_its_backoff(bmcs):
+    server = with_bmc(ServerFactory(name="C1"), bmcs["ipmi"])
+    later = timezone.now() + timedelta(minutes=16)
+    HardwareState.objects.create(
+        server=server, polled_at=timezone.now(), reachable=False, failures=4, next_poll_at=later
+    )
+    assert services.bmc_poll_all(timeout=5).deferred == 1
+    with_bmc(server, bmcs["redfish"])  # the admin fixes the BMC's address
+    summary = services.bmc_poll_all(timeout=5)
+    assert (summary.polled, summary.reachable, summary.deferred) == (1, 1, 0)
+
+
+def test_the_backoff_doubles_up_to_its_bound(settings):
+    settings.KENNEL_BMC_RETRY_MAX_MINUTES = 30
+    delays = [services.bmc_retry_delay(n) for n in range(1, 7)]
+    assert [d.total_seconds() / 60 for d in delays] == [2, 4, 8, 16, 30, 30]
+
+
+def test_a_poll_writes_its_results_in_the_same_number_of_queries_for_more_bmcs(silent_tcp_port):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def poll() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            services.bmc_poll_all(timeout=1, answer_timeout=1, workers=16)
+        HardwareState.objects.update(next_poll_at=None)  # due again at the next poll
+        return len(queries)
+
+    def add(count: int) -> None:
+        for i in range(count):
+            services.server_bmc_set(
+                actor=None,
+                server=ServerFactory(),
+                protocol="redfish",
+                address="http://127.0.0.1",
+                port=silent_tcp_port,
+                username="root",
+                password=f"pw{i}",
+            )
+
+    add(2)
+    poll()  # 2 rows made
+    again = poll()  # 2 rows updated
+    add(8)
+    poll()
+    assert HardwareState.objects.count() == 10
+    assert poll() == again  # 10 rows updated
+
+
 def test_wrong_credentials_are_stored_as_such(bmcs):
     server = with_bmc(ServerFactory(), bmcs["ipmi"])
     services.server_bmc_set(

@@ -304,7 +304,11 @@ COVERAGE: dict[str, Case] = {
     "logout": Case(get=False, post={}),
     "team-list": Case(query=("page",)),
     "team-detail": Case(kwargs=_slug),
-    "people": Case(post={"user": "", "role": "developer", "active": "1"}, roles=STAFF),
+    "people": Case(
+        query=(*LIST_QUERY, "role", "active"),
+        post={"user": "", "role": "developer", "active": "1"},
+        roles=STAFF,
+    ),
     "audit-list": Case(query=(*LIST_QUERY, "actor", "action", "since", "until", "target"), roles=STAFF),
     "token-list": Case(post={"name": "cli"}),
     "token-revoke": Case(kwargs=_pk("token"), get=False, post={}),
@@ -421,7 +425,7 @@ COVERAGE: dict[str, Case] = {
     "catalog:import-retry": Case(kwargs=_pk("image_import"), get=False, post={}, roles=("admin",)),
     "catalog:import-discard": Case(kwargs=_pk("image_import"), get=False, post={}, roles=("admin",)),
     # quotas
-    "quotas:overview": Case(query=("sort", "format")),
+    "quotas:overview": Case(query=("sort", "format", "q", "page")),
     "quotas:request-create": Case(
         kwargs=_slug, post={"dim_cores": "100", "dim_instances": "20", "reason": "r"}, roles=("lead", "admin")
     ),

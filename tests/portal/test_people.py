@@ -7,8 +7,9 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from portal.models import ApiToken, AuditEvent, Role
+from portal.models import ApiToken, AuditEvent, Role, User
 from portal.services import api_token_create
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
 from tests.matrix import check_matrix
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_the_people_page_matrix(people):
 def test_managers_read_and_cannot_change(people):
     manager = client_for(people["manager"])
     page = manager.get(reverse("people")).content.decode()
-    assert "member" in page and 'name="role"' not in page
+    assert "member" in page and 'aria-label="Role of' not in page  # the filter's role select is no form
     response = manager.post(reverse("people"), {"user": people["member"].pk, "active": "0"})
     assert response.status_code == 404
     people["member"].refresh_from_db()
@@ -203,3 +204,59 @@ def test_only_admins_change_people_through_the_api(people):
     )
     assert own.status_code == 400 and "yourself" in own.json()["non_field_errors"][0]
     assert api_for(people["admin"]).patch(url, {}, format="json").status_code == 400
+
+
+def _crowd(n: int) -> None:
+    """``n`` more people, each in a team of their own (the page shows their teams)."""
+    teams = TeamFactory.create_batch(n)
+    for i, team in enumerate(teams):
+        MembershipFactory(user=UserFactory(username=f"crowd{i:03d}", first_name="Crowd"), team=team)
+
+
+def test_the_people_page_is_paged_searched_and_sorted_by_the_database(people):
+    _crowd(60)
+    manager = client_for(people["manager"])
+    first = manager.get(reverse("people")).content.decode()
+    assert first.count("data-user=") == 50 and "Page 1 of 2" in first
+    second = manager.get(reverse("people") + "?page=2").content.decode()
+    assert second.count("data-user=") == User.objects.count() - 50
+    assert manager.get(reverse("people") + "?page=3").status_code == 404
+    found = manager.get(reverse("people") + "?q=crowd017").content.decode()
+    assert found.count("data-user=") == 1 and 'data-user="crowd017"' in found
+    last = manager.get(reverse("people") + "?q=crowd&ordering=-user").content.decode()
+    assert last.index('data-user="crowd059"') < last.index('data-user="crowd058"')
+    admins = manager.get(reverse("people") + "?role=admin").content.decode()
+    assert admins.count("data-user=") == 1 and f'data-user="{people["admin"].username}"' in admins
+
+
+def test_a_change_comes_back_to_the_same_page_and_search(people):
+    _crowd(3)
+    admin = client_for(people["admin"])
+    url = reverse("people") + "?q=crowd&ordering=-user"
+    response = admin.post(url, {"user": User.objects.get(username="crowd001").pk, "active": "0"})
+    assert response.status_code == 302 and response["Location"] == url
+    assert not User.objects.get(username="crowd001").is_active
+
+
+@pytest.mark.parametrize("n", [5, 120])
+def test_the_people_page_costs_the_same_queries_for_5_or_120_people(n, people, django_assert_max_num_queries):
+    _crowd(n)
+    admin = client_for(people["admin"])
+    # Session, user, count, the page of people, their memberships with teams, the messages: as many
+    # for 5 people as for 120.
+    with django_assert_max_num_queries(7):
+        response = admin.get(reverse("people"))
+    assert response.status_code == 200
+    assert response.content.decode().count("data-user=") == min(50, User.objects.count())
+
+
+def test_the_people_api_pages_searches_and_refuses_an_odd_page(people):
+    _crowd(60)
+    api = APIClient()
+    api.force_authenticate(people["manager"])
+    first = api.get("/api/v1/people/").json()
+    assert first["count"] == User.objects.count() and len(first["results"]) == 50
+    assert api.get("/api/v1/people/?page=3").status_code == 404
+    assert api.get("/api/v1/people/?page=x").status_code == 404
+    found = api.get("/api/v1/people/?q=crowd042").json()
+    assert [p["username"] for p in found["results"]] == ["crowd042"]

@@ -19,6 +19,7 @@ from provisioning.sync import Part, mirror_run
 from quotas.models import TeamQuota
 from quotas.selectors import team_usage
 from quotas.services import quota_mirror_refresh
+from tests.factories import VmRequestFactory
 from tests.fixtures.fake_cloud import flavor, image
 from tests.polling import until_done
 
@@ -202,6 +203,41 @@ def test_an_unchanged_cloud_costs_the_same_queries_with_more_servers(fake_cloud,
     many = queries_of_a_quiet_run()
 
     assert few == many, "queries of a reconcile grow with the number of servers"
+
+
+@pytest.mark.parametrize("n", [2, 9])  # the fake cloud's project holds 20 servers
+def test_a_first_complete_listing_writes_in_bulk(n, fake_cloud, member, team, django_assert_max_num_queries):
+    """A reconcile that finds every VM changed (the first one, or after a restart) and many servers made
+    outside Kennel writes them in bulk statements: as many queries for 2 servers of each as for 9."""
+    for i in range(n):
+        made = fake_cloud.create_server(
+            project_id=team.openstack_project_id,
+            name=f"k{i}",
+            image_id=image().cloud_id,
+            flavor_id=flavor().cloud_id,
+        )
+        VmRequestFactory(team=team, owner=member, name=f"k{i}", server_id=made.id, server_status="BUILD")
+        fake_cloud.create_server(
+            project_id=team.openstack_project_id,
+            name=f"by-hand-{i}",
+            image_id=image().cloud_id,
+            flavor_id=flavor().cloud_id,
+        )
+    fake_cloud.settle()
+    # The claim and its record, the VMs, flavors, unmanaged rows, teams, images, one UPDATE per group
+    # of changed fields and one INSERT (per 500 rows).
+    with django_assert_max_num_queries(14):
+        counts = services.vm_reconcile(full=True)
+    assert counts is not None and (counts["updated"], counts["unmanaged"]) == (n, n)
+    assert VmRequest.objects.filter(server_status="ACTIVE", server_state="running").count() == n
+    assert UnmanagedServer.objects.filter(team=team, status="ACTIVE").count() == n
+    assert services.vm_reconcile(full=True) == {
+        "listed": 2 * n,
+        "updated": 0,
+        "vanished": 0,
+        "unmanaged": 0,
+        "forgotten": 0,
+    }
 
 
 # --- one run at a time -----------------------------------------------------------------------------------

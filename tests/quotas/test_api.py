@@ -30,8 +30,11 @@ def test_quota_tables_are_scoped(people, synced, team):
     cores = next(d for d in body["dimensions"] if d["key"] == "cores")
     assert cores["quota"] == synced.get_quotas(team.openstack_project_id, "compute")["cores"]
     assert (cores["used"], cores["remaining"], cores["enforced_by"]) == (0, cores["quota"], "cloud")
-    assert [t["team"] for t in api(people["outsider"]).get("/api/v1/quotas/").json()] == ["beta"]
-    assert {t["team"] for t in api(people["manager"]).get("/api/v1/quotas/").json()} == {"alpha", "beta"}
+    assert [t["team"] for t in api(people["outsider"]).get("/api/v1/quotas/").json()["results"]] == ["beta"]
+    assert {t["team"] for t in api(people["manager"]).get("/api/v1/quotas/").json()["results"]} == {
+        "alpha",
+        "beta",
+    }
 
 
 def test_a_lead_requests_and_gets_refusals_per_dimension(synced, lead_member, team):
