@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0011_server_hypervisor_index'),
+        ('inventory', '0012_hardware_state_poll_backoff'),
     ]
 
     operations = [
