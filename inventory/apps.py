@@ -8,3 +8,7 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from inventory import access  # noqa: F401  (registers the scoping rules)
+        from portal.audit_links import audit_target_page_register
+
+        # The audit log links an entry to its object's page.
+        audit_target_page_register("inventory.server", "inventory:server-detail")

@@ -187,6 +187,7 @@ class PowerRequest(models.Model):
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     server = models.ForeignKey(
         Server, on_delete=models.CASCADE, related_name="power_requests", verbose_name=_("server")
@@ -270,6 +271,25 @@ class ServerDrain(models.Model):
     @property
     def vm_count(self) -> int:
         return len(self.vm_names)
+
+    @property
+    def confirmed(self) -> bool:
+        """Drained for real: a check made since the drain finished saw the compute service disabled."""
+        return (
+            self.status == self.Status.DRAINED
+            and self.service_enabled is False
+            and self.checked_at is not None
+            and self.checked_at >= self.status_changed_at
+        )
+
+    @property
+    def status_label(self) -> str:
+        """What the drain is, as shown: "Drained" only once a check confirmed the service disabled."""
+        if self.status != self.Status.DRAINED or self.confirmed:
+            return str(self.get_status_display())
+        if self.service_enabled and self.checked_at is not None and self.checked_at >= self.status_changed_at:
+            return str(_("Not drained: the cloud shows the compute service enabled"))
+        return str(_("Compute service being disabled; not confirmed yet"))
 
     @property
     def moved_count(self) -> int:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from inventory.models import PowerRequest, Server
+from inventory.models import PowerActionChoice, PowerRequest, Server
 from portal.access import Capability, can, restrict
 from portal.models import User
 from provisioning.models import CloudFlavor, CloudHost
@@ -27,6 +31,37 @@ def server_list(*, user: User) -> QuerySet[Server]:
 
 def power_request_list(*, user: User) -> QuerySet[PowerRequest]:
     return restrict(user, PowerRequest.objects.select_related("server", "requested_by", "confirmed_by"))
+
+
+def power_cooldown_left(*, server: Server) -> int:
+    """Seconds until a new power action on ``server`` may be asked for (KENNEL_POWER_COOLDOWN after the
+    last one that was not failed or cancelled); 0 when it may be now."""
+    cooldown = settings.KENNEL_POWER_COOLDOWN
+    if not cooldown:
+        return 0
+    now = timezone.now()
+    recent = (
+        PowerRequest.objects.filter(server=server, created_at__gte=now - timedelta(seconds=cooldown))
+        .exclude(status__in=[PowerRequest.Status.FAILED, PowerRequest.Status.CANCELLED])
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if recent is None:
+        return 0
+    return max(0, math.ceil(cooldown - (now - recent).total_seconds()))
+
+
+def power_request_cancellable(*, user: User, request: PowerRequest) -> bool:
+    """May ``user`` cancel ``request`` (it still waits for a second admin)? (The service checks again.)"""
+    return request.status == PowerRequest.Status.AWAITING_CONFIRMATION and can(user, Capability.POWER_OPERATE)
+
+
+def power_action_first(*, server: Server) -> str:
+    """The power action to offer first, fitting the server's power as its BMC last showed it: power on
+    for a server that is off (or unknown), soft off for one that is on."""
+    state = getattr(getattr(server, "hardware_state", None), "power_state", None)
+    return PowerActionChoice.SOFT_OFF if state == "on" else PowerActionChoice.ON
 
 
 def power_request_confirmable(*, user: User, request: PowerRequest) -> bool:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("servers/<int:pk>/drain/", views.ServerDrainView.as_view(), name="server-drain"),
     path("servers/<int:pk>/undrain/", views.ServerUndrainView.as_view(), name="server-undrain"),
     path("power-requests/<int:pk>/confirm/", views.PowerRequestConfirmView.as_view(), name="power-confirm"),
+    path("power-requests/<int:pk>/cancel/", views.PowerRequestCancelView.as_view(), name="power-cancel"),
     path("utilization/", views.UtilizationView.as_view(), name="utilization"),
     path("utilization/history/", UtilizationHistoryView.as_view(), name="utilization-history"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),

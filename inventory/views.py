@@ -33,6 +33,9 @@ from inventory.selectors import (
     headroom_table,
     host_utilization_of,
     host_utilization_rows,
+    power_action_first,
+    power_cooldown_left,
+    power_request_cancellable,
     power_request_confirmable,
     power_request_list,
     server_list,
@@ -55,6 +58,7 @@ from inventory.services import (
     datacenter_delete,
     datacenter_delete_refusal,
     datacenter_update,
+    power_request_cancel,
     power_request_confirm,
     power_request_create,
     server_bmc_set,
@@ -116,9 +120,16 @@ class ServerDetailView(LoginRequiredMixin, CapabilityRequiredMixin, DetailView):
             drain_form=ServerDrainForm()
             if compute and can(self.request.user, Capability.POWER_OPERATE)
             else None,
-            power_form=PowerRequestForm() if can(self.request.user, Capability.POWER_OPERATE) else None,
+            power_form=PowerRequestForm(initial={"action": power_action_first(server=server)})
+            if can(self.request.user, Capability.POWER_OPERATE)
+            else None,
+            power_cooldown_left=power_cooldown_left(server=server),
             power_requests=[
-                (pr, power_request_confirmable(user=self.request.user, request=pr))
+                (
+                    pr,
+                    power_request_confirmable(user=self.request.user, request=pr),
+                    power_request_cancellable(user=self.request.user, request=pr),
+                )
                 for pr in power_request_list(user=self.request.user).filter(server=server)[:10]
             ],
             **kwargs,
@@ -223,6 +234,22 @@ class PowerRequestConfirmView(LoginRequiredMixin, CapabilityRequiredMixin, View)
             power_request.server_id,
             lambda: power_request_confirm(actor=request.user, request=power_request, source=origin(request)),
             _("Power action confirmed."),
+        )
+
+
+class PowerRequestCancelView(LoginRequiredMixin, CapabilityRequiredMixin, View):
+    """An admin withdraws a power action that still waits for a second admin."""
+
+    capability = Capability.POWER_OPERATE
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        power_request = get_object_or_404(power_request_list(user=request.user), pk=pk)
+        return _back_to_server(
+            request,
+            power_request.server_id,
+            lambda: power_request_cancel(actor=request.user, request=power_request, source=origin(request)),
+            _("Power action cancelled."),
         )
 
 

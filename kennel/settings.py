@@ -465,6 +465,7 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
     "mail": (
         "quotas.tasks.quota_request_notify",
         "provisioning.tasks.vm_lease_reminder_send",
+        "portal.tasks.sign_in_link_mail",
     ),
     # Upkeep: the outbox, leases, utilization history, and the company directory's periodic sync (it
     # only reads the directory; cloud roles it takes away are cloud tasks of their own).

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from kennel import monitoring
@@ -24,6 +24,16 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # A first sign-in link (an admin added the person): choose a password, once, before it expires.
+    path(
+        "account/set-password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="portal/password_set.html", success_url=reverse_lazy("login")
+        ),
+        name="password-set",
+    ),
+    path("people/add/", views.person_add, name="person-add"),
+    path("people/<int:pk>/sign-in-link/", views.person_sign_in_link, name="person-sign-in-link"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
     path("teams/<slug:slug>/", kennel_views.TeamDetailView.as_view(), name="team-detail"),
     path("people/", views.people, name="people"),

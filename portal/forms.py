@@ -1,8 +1,9 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils.translation import gettext_lazy as _
 
-from portal.models import User
+from portal.models import Role, User
 from portal.validators import CONTROL_CHARACTERS, validate_single_line
 
 
@@ -30,3 +31,21 @@ class LoginForm(AuthenticationForm):
         if CONTROL_CHARACTERS.search(username):  # no user has one; kept out of the limits' records and logs
             raise self.get_invalid_login_error()
         return super().clean()
+
+
+class PersonAddForm(forms.Form):
+    """An admin adds a person with a local account; the first sign-in link goes to the e-mail address."""
+
+    username = forms.CharField(
+        label=_("User name"),
+        max_length=150,
+        validators=[validate_single_line, UnicodeUsernameValidator()],
+    )
+    email = forms.EmailField(label=_("E-mail"), help_text=_("The first sign-in link goes here."))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.DEVELOPER)
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150, required=False, validators=[validate_single_line]
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=150, required=False, validators=[validate_single_line]
+    )

@@ -46,7 +46,7 @@ def people_list(*, user: User) -> QuerySet[User]:
 
 
 def audit_event_list(*, user: User) -> QuerySet[AuditEvent]:
-    return restrict(user, AuditEvent.objects.all()).select_related("actor")
+    return restrict(user, AuditEvent.objects.all()).select_related("actor", "team")
 
 
 @dataclass(frozen=True)

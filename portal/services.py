@@ -357,3 +357,97 @@ def team_link_project(*, actor: User | None, team: Team, project: str, source: s
             detail={"project": found.name, "project_id": found.id},
         )
     return team
+
+
+# --- people added by an admin: a local account and its first sign-in link ------------------------------
+
+
+@transaction.atomic
+def person_add(
+    *,
+    actor: User,
+    username: str,
+    email: str,
+    role: str = Role.DEVELOPER,
+    first_name: str = "",
+    last_name: str = "",
+    source: str = SYSTEM,
+) -> User:
+    """An admin adds a person with a local account (no password yet) and sends them a first sign-in
+    link by mail (``person_sign_in_link_send``). PermissionDenied for anyone but an admin;
+    ValidationError for a taken user name, a bad e-mail address or role. Audited (``user.create``)."""
+    if not can(actor, Capability.TEAMS_ONBOARD):
+        raise PermissionDenied
+    if not email.strip():
+        raise ValidationError({"email": gettext("Give an e-mail address: the sign-in link goes there.")})
+    if role not in Role.values:
+        raise ValidationError({"role": gettext("Unknown role.")})
+    if User.objects.filter(username__iexact=username.strip()).exists():
+        raise ValidationError({"username": gettext("Someone already has this user name.")})
+    user = user_create(
+        actor=actor,
+        username=username.strip(),
+        password=None,
+        email=email.strip(),
+        role=role,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        source=source,
+    )
+    person_sign_in_link_send(actor=actor, user=user, source=source)
+    return user
+
+
+def person_sign_in_link_send(*, actor: User, user: User, source: str = SYSTEM) -> None:
+    """Mail ``user`` a link to set their password (again: a lost first link), through the mail queue.
+    The link is Django's password-reset token: it works once (setting the password changes what it
+    signs) and expires after PASSWORD_RESET_TIMEOUT. Admins only; not for company (directory) accounts,
+    whose password is the directory's; not for someone kept out. Audited (``user.sign_in_link``)."""
+    if not can(actor, Capability.TEAMS_ONBOARD):
+        raise PermissionDenied
+    if user.directory_dn:
+        raise ValidationError(gettext("A company account signs in with its directory password."))
+    if not user.is_active:
+        raise ValidationError(gettext("This person may not sign in; let them in first."))
+    if not user.email:
+        raise ValidationError(gettext("This person has no e-mail address."))
+    audit_record(
+        actor=actor, action="user.sign_in_link", target=user, source=source, detail={"to": user.email}
+    )
+    from portal.queue import enqueue
+    from portal.tasks import sign_in_link_mail
+
+    enqueue(sign_in_link_mail, user.pk)
+
+
+def sign_in_link_email(*, user_id: int) -> bool:
+    """Worker side (mail queue): send the link. False when the person is gone, kept out or has a
+    directory account meanwhile. Lets the mail server's OSError through (the task retries)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    user = User.objects.filter(pk=user_id, is_active=True, directory_dn="").first()
+    if user is None or not user.email:
+        return False
+    path = reverse(
+        "password-set",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    days = max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)
+    send_mail(
+        gettext("Your Kennel account"),
+        gettext(
+            "An admin made you a Kennel account, user name %(username)s. Choose your password here "
+            "(the link works once, for %(days)s days):\n\n%(url)s\n"
+        )
+        % {"username": user.get_username(), "days": days, "url": settings.KENNEL_BASE_URL.rstrip("/") + path},
+        None,
+        [user.email],
+    )
+    return True

@@ -4,6 +4,9 @@ from celery import shared_task
 
 from portal import queue, services
 from portal.directory_sync import directory_people_sync_scheduled
+from portal.worker import outage_retry
+
+MAIL_TRIES = 5  # a sign-in link waits out a mail server that is away this many times
 
 
 # Beat sends one to each queue (settings.KENNEL_TASK_QUEUES), so each queue's workers prove they run.
@@ -27,3 +30,12 @@ def queue_outbox_flush() -> None:
 def directory_sync() -> None:
     # Company accounts follow the directory: who left it or its groups is kept out (portal.directory_sync).
     directory_people_sync_scheduled()
+
+
+# On the mail queue: a mail server that is away is retried with backoff and holds up nothing else.
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
+def sign_in_link_mail(self, user_id: int) -> None:
+    try:
+        services.sign_in_link_email(user_id=user_id)
+    except OSError as error:
+        outage_retry(self, error, bound=MAIL_TRIES)

@@ -24,12 +24,12 @@ from django.views.generic import ListView
 from portal import selectors, services
 from portal.access import Action, Capability, can, restrict
 from portal.filtersets import AuditEventFilterSet, PersonFilterSet
-from portal.forms import ApiTokenForm
+from portal.forms import ApiTokenForm, PersonAddForm
 from portal.http import AuthenticatedHttpRequest
 from portal.inputs import object_id
 from portal.models import ApiToken, Role, User
 from portal.origin import origin
-from portal.refusals import message_add_refusal
+from portal.refusals import form_add_refusal, message_add_refusal
 
 View = Callable[..., HttpResponse]
 
@@ -151,6 +151,39 @@ class PeopleView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, Lis
 
 
 people = PeopleView.as_view()
+
+
+@capability_required(Capability.TEAMS_ONBOARD)
+def person_add(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """An admin adds a person (a local account) and a first sign-in link goes to them by mail."""
+    form = PersonAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = services.person_add(actor=request.user, source=origin(request), **form.cleaned_data)
+        except ValidationError as error:
+            form_add_refusal(form, error)
+        else:
+            messages.success(
+                request,
+                _("%(user)s was added; a first sign-in link is on its way to %(email)s.")
+                % {"user": person.get_username(), "email": person.email},
+            )
+            return redirect("people")
+    return render(request, "portal/person_add.html", {"form": form})
+
+
+@capability_required(Capability.TEAMS_ONBOARD)
+@require_POST
+def person_sign_in_link(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Send a person a new sign-in link (the first one was lost or expired)."""
+    person = get_object_or_404(restrict(request.user, User.objects.all(), Action.CHANGE), pk=pk)
+    try:
+        services.person_sign_in_link_send(actor=request.user, user=person, source=origin(request))
+    except ValidationError as error:
+        message_add_refusal(request, error)
+    else:
+        messages.success(request, _("A sign-in link is on its way to %(email)s.") % {"email": person.email})
+    return redirect("people")
 
 
 class AuditEventListView(LoginRequiredMixin, CapabilityRequiredMixin, HtmxListMixin, ListView):

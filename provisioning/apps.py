@@ -7,4 +7,8 @@ class ProvisioningConfig(AppConfig):
     verbose_name = _("Provisioning")
 
     def ready(self) -> None:
+        from portal.audit_links import audit_target_page_register
         from provisioning import access  # noqa: F401  (registers the scoping rules)
+
+        # The audit log links an entry to its object's page.
+        audit_target_page_register("provisioning.vmrequest", "provisioning:vm-detail")

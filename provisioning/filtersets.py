@@ -8,6 +8,7 @@ from django.utils.translation import pgettext_lazy
 
 from portal.access import restrict
 from portal.architectures import Architecture
+from portal.filtersets import SortFilter
 from portal.models import Team
 from provisioning.models import VmRequest
 from provisioning.server_states import ServerState
@@ -29,7 +30,7 @@ class VmFilterSet(django_filters.FilterSet):
     architecture = django_filters.ChoiceFilter(choices=Architecture.choices, label=_("Architecture"))
     owner = django_filters.CharFilter(field_name="owner__username", label=_("Owner"))
     team = django_filters.CharFilter(field_name="team__slug", label=_("Team"))
-    ordering = django_filters.OrderingFilter(
+    ordering = SortFilter(
         fields=(
             ("name", "name"),
             ("created_at", "created"),
@@ -37,6 +38,13 @@ class VmFilterSet(django_filters.FilterSet):
             ("status", "status"),
             ("expires_at", "expires"),
         ),
+        field_labels={
+            "name": _("Name"),
+            "created_at": pgettext_lazy("sort by", "Requested"),
+            "server_state": _("State"),
+            "status": pgettext_lazy("vm filter", "Request"),
+            "expires_at": _("Expires"),
+        },
         label=_("Sort by"),
     )
 

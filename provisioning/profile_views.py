@@ -18,6 +18,7 @@ from portal.origin import origin
 from portal.refusals import message_add_refusal
 from portal.validators import validate_single_line, validate_text
 from provisioning import cloudinit, services
+from provisioning.cloudinit.rendering import user_data_redact
 from provisioning.models import Profile
 
 
@@ -79,6 +80,8 @@ def profile_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         for arch in ("x86_64", "ppc64le")
     }
     editable = restrict(request.user, Profile.objects.filter(pk=pk), Action.CHANGE).exists()
+    if not can(request.user, Capability.PROFILES_MANAGE):  # a password hash is for admins' eyes only
+        previews = {arch: user_data_redact(text)[0] for arch, text in previews.items()}
     return render(
         request,
         "provisioning/profile_detail.html",

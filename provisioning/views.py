@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.generic import ListView
 
-from portal.access import Action, restrict
+from portal.access import Action, Capability, can, restrict
 from portal.cloud.gateway import ServerAction
 from portal.http import AuthenticatedHttpRequest
 from portal.inputs import object_id
@@ -26,6 +26,7 @@ from portal.refusals import form_add_refusal, message_add_refusal
 from portal.validators import validate_single_line
 from portal.views import HtmxListMixin
 from provisioning import selectors, services
+from provisioning.cloudinit.rendering import user_data_redact
 from provisioning.filtersets import VmPageFilterSet
 from provisioning.forms import LeaseExtendForm, VmRequestForm
 from provisioning.models import SshKey
@@ -114,7 +115,7 @@ def vm_user_data_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = VmRequestForm(request.POST, user=request.user)
     form.is_valid()
     data = form.cleaned_data
-    text, problems = "", []
+    text, problems, hidden = "", [], False
     if "image" not in data or "name" not in data:
         problems = [_("Choose an architecture, an image and a name first.")]
     else:
@@ -128,12 +129,18 @@ def vm_user_data_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
             )
         except ValidationError as error:
             problems = error.messages
+        if text and not can(request.user, Capability.PROFILES_MANAGE):
+            text, hidden = user_data_redact(text)
     problems += [
         f"{form.fields[name].label}: {' '.join(map(str, errors))}"
         for name, errors in form.errors.items()
         if name in ("ssh_keys", "packages")
     ]
-    return render(request, "provisioning/_user_data_preview.html", {"text": text, "problems": problems})
+    return render(
+        request,
+        "provisioning/_user_data_preview.html",
+        {"text": text, "problems": problems, "hidden": hidden},
+    )
 
 
 @login_required

@@ -18,3 +18,8 @@ class QuotasConfig(AppConfig):
         hook_register(ProvisioningEvent.VM_ADMIT, quota_vm_refusal)
         hook_register(ProvisioningEvent.VM_ROOM, quota_vm_room)
         hook_register(ProvisioningEvent.TEAM_USAGE_CHANGED, quota_sync)
+
+        from portal.audit_links import audit_target_page_register
+
+        # The audit log links an entry to its object's page.
+        audit_target_page_register("quotas.quotarequest", "quotas:request-detail")

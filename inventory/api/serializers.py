@@ -77,6 +77,10 @@ class ServerDrainSerializer(serializers.ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     vm_count = serializers.IntegerField(read_only=True)
     moves = DrainMoveSerializer(many=True, read_only=True)
+    confirmed = serializers.BooleanField(
+        read_only=True,
+        help_text=_("Drained for real: a check since the drain finished saw the compute service disabled."),
+    )
 
     class Meta:
         model = ServerDrain
@@ -87,6 +91,7 @@ class ServerDrainSerializer(serializers.ModelSerializer):
             "requested_by",
             "requested_at",
             "service_enabled",
+            "confirmed",
             "vm_count",
             "vm_names",
             "checked_at",

@@ -35,6 +35,7 @@ from inventory.services import (
     datacenter_create,
     datacenter_delete,
     datacenter_update,
+    power_request_cancel,
     power_request_confirm,
     power_request_create,
     server_bmc_set,
@@ -278,6 +279,20 @@ class PowerRequestViewSet(viewsets.ReadOnlyModelViewSet):
         except PowerActionRefused as refusal:
             return Response({"detail": str(refusal)}, status=status.HTTP_409_CONFLICT)
         return Response(PowerRequestSerializer(confirmed).data)
+
+    @extend_schema(request=None, responses={200: PowerRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """An admin withdraws a power action that still waits for a second admin (409 once confirmed)."""
+        power_request = self.get_object()
+        _require_power(request)
+        try:
+            cancelled = power_request_cancel(
+                actor=request.user, request=power_request, source=origin(request)
+            )
+        except PowerActionRefused as refusal:
+            return Response({"detail": str(refusal)}, status=status.HTTP_409_CONFLICT)
+        return Response(PowerRequestSerializer(cancelled).data)
 
 
 class DataCenterViewSet(viewsets.ModelViewSet):

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_noop as _
 from inventory import bmc
 from inventory.bmc import BmcError, gateway_for
 from inventory.models import PowerActionChoice, PowerRequest, Server, ServerDrain, ServerRole
+from inventory.selectors import power_cooldown_left
 from inventory.services.assets import _refusal_audited
 from inventory.services.bmcs import _bmc_target, bmc_failure_text
 from portal.access import Action, restrict
@@ -100,18 +101,33 @@ def _power_request_refusal(*, actor: User, server: Server, action: str, reason: 
         refusal = _compute_power_off_refusal(server)
         if refusal is not None:
             return refusal
-    cooldown = settings.KENNEL_POWER_COOLDOWN
-    since = timezone.now() - timedelta(seconds=cooldown)
-    recent = (
-        PowerRequest.objects.filter(server=server, created_at__gte=since)
-        .exclude(status=PowerRequest.Status.FAILED)
-        .order_by("-created_at")
-        .first()
-    )
-    if cooldown and recent is not None:
-        wait_for = cooldown - int((timezone.now() - recent.created_at).total_seconds())
+    wait_for = power_cooldown_left(server=server)
+    if wait_for:
         return gettext("Another power action ran moments ago; wait %(seconds)d s.") % {"seconds": wait_for}
     return None
+
+
+@transaction.atomic
+def power_request_cancel(*, actor: User, request: PowerRequest, source: str = SYSTEM) -> PowerRequest:
+    """Withdraw a power action still waiting for a second admin (any admin may: the one who asked
+    changed their mind, or the second admin says no). Nothing was sent to the BMC, so the cooldown does
+    not count it. Raises PowerActionRefused once it is confirmed (or gone further); audited."""
+    if not restrict(actor, Server.objects.filter(pk=request.server_id), Action.OPERATE).exists():
+        raise PowerActionRefused(gettext("Only an admin may power servers."))
+    awaiting = PowerRequest.objects.filter(pk=request.pk, status=PowerRequest.Status.AWAITING_CONFIRMATION)
+    if not claim(awaiting, status=PowerRequest.Status.CANCELLED, finished_at=timezone.now()):
+        raise PowerActionRefused(
+            gettext("This power action is no longer awaiting confirmation, so it cannot be cancelled.")
+        )
+    request.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="server.power_cancel",
+        target=request.server,
+        source=source,
+        detail={"action": request.action, "requested_by": request.requested_by.get_username()},
+    )
+    return request
 
 
 @transaction.atomic

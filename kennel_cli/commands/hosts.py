@@ -49,6 +49,10 @@ def register(commands) -> None:
         host, "confirm", cmd_host_confirm, "confirm another admin's power action on a controller"
     )
     confirm.add_argument("request_id", type=int, metavar="REQUEST", help="the power request's id")
+    cancel = command(
+        host, "cancel", cmd_host_cancel, "cancel a power action that waits for a second admin (admins)"
+    )
+    cancel.add_argument("request_id", type=int, metavar="REQUEST", help="the power request's id")
     drain = command(
         host,
         "drain",
@@ -107,7 +111,7 @@ def cmd_host_list(ctx: Context) -> int:
             ("HEALTH", lambda s: hw(s).get("health") if hw(s).get("reachable", True) else "unreachable"),
             ("MAX °C", lambda s: hw(s).get("max_temperature_c")),
             ("WATTS", lambda s: hw(s).get("power_watts")),
-            ("DRAIN", lambda s: (s.get("drain") or {}).get("status")),
+            ("DRAIN", lambda s: _drain_state(s.get("drain"))),
         ],
         empty="No servers.",
     )
@@ -144,7 +148,7 @@ def cmd_host_show(ctx: Context) -> int:
             ("power draw W", hw.get("power_watts")),
             ("polled", when(hw.get("polled_at"))),
             ("BMC error", hw.get("error")),
-            ("drain", f"{drain['status']}: {drain.get('vm_count', 0)} VMs left" if drain else "-"),
+            ("drain", f"{_drain_state(drain)}: {drain.get('vm_count', 0)} VMs left" if drain else "-"),
         ]
     )
     for move in drain.get("moves") or []:
@@ -212,6 +216,28 @@ def cmd_host_confirm(ctx: Context) -> int:
     return Exit.OK
 
 
+def cmd_host_cancel(ctx: Context) -> int:
+    ctx.require_role("admin", doing="kennel host cancel")
+    cancelled = ctx.client.post(f"power-requests/{ctx.args.request_id}/cancel/")
+    if ctx.json:
+        print_json(cancelled)
+    else:
+        print(
+            f"Power request {cancelled['id']} ({cancelled['action']} {cancelled['server']}) "
+            f"is {cancelled['status']}."
+        )
+    return Exit.OK
+
+
+def _drain_state(drain: dict | None) -> str | None:
+    """A drain's status; "drained" only once the server confirmed the compute service disabled."""
+    if not drain:
+        return None
+    if drain.get("status") == "drained" and drain.get("confirmed") is False:
+        return "drained (compute service not confirmed disabled yet)"
+    return drain.get("status")
+
+
 WORKING = ("requested", "draining", "migrating", "undrain_requested", "undraining")
 
 
@@ -231,7 +257,8 @@ def _move_line(move: dict) -> str:
 
 
 def _print_drain(drain: dict) -> None:
-    print(f"{drain['server']}: {drain['status']}" + (f" ({drain['error']})" if drain.get("error") else ""))
+    error = f" ({drain['error']})" if drain.get("error") else ""
+    print(f"{drain['server']}: {_drain_state(drain)}{error}")
     for move in drain.get("moves") or []:
         print(_move_line(move))
     if drain["status"] not in WORKING and drain.get("checked_at"):
@@ -277,7 +304,7 @@ def cmd_host_drain(ctx: Context) -> int:
         moved = sum(1 for m in moves if m["status"] == "moved")
         left = drain.get("vm_names") or []
         print(
-            f"{server['name']}: {drain['status']}"
+            f"{server['name']}: {_drain_state(drain)}"
             + (f", {moved} of {len(moves)} VMs moved" if moves else "")
             + (f"; still on the host: {', '.join(left)}" if left else "; no VM left on the host")
         )

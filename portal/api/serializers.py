@@ -1,3 +1,4 @@
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -139,6 +140,20 @@ class PersonSerializer(serializers.ModelSerializer):
 
     def get_teams(self, user) -> list[dict[str, str]]:
         return [{"team": m.team.slug, "level": m.level} for m in user.memberships.all()]
+
+
+class PersonAddSerializer(serializers.Serializer):
+    username = serializers.CharField(
+        max_length=150, validators=[validate_single_line, UnicodeUsernameValidator()]
+    )
+    email = serializers.EmailField(help_text=_("The first sign-in link goes here."))
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.DEVELOPER)
+    first_name = serializers.CharField(
+        max_length=150, required=False, default="", validators=[validate_single_line]
+    )
+    last_name = serializers.CharField(
+        max_length=150, required=False, default="", validators=[validate_single_line]
+    )
 
 
 class PersonChangeSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -20,6 +20,7 @@ from portal.api.serializers import (
     LoginInputSerializer,
     LoginTokenSerializer,
     MeSerializer,
+    PersonAddSerializer,
     PersonChangeSerializer,
     PersonSerializer,
     TeamSerializer,
@@ -57,6 +58,33 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.people_list(user=self.request.user)
+
+    @extend_schema(request=PersonAddSerializer, responses={201: PersonSerializer})
+    def create(self, request):
+        """Admins add a person (a local account, no password) and a first sign-in link goes to them by
+        mail: a one-time link that expires (PASSWORD_RESET_TIMEOUT)."""
+        data = PersonAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            person = services.person_add(actor=request.user, source=origin(request), **data.validated_data)
+        except DjangoPermissionDenied:
+            return Response({"detail": _("Only admins add people.")}, status=status.HTTP_403_FORBIDDEN)
+        except ValidationError as error:
+            raise api_validation_error(error) from error
+        return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: None})
+    @action(detail=True, methods=["post"], url_path="sign-in-link")
+    def sign_in_link(self, request, pk=None):
+        """Admins send a person a new sign-in link (the first one was lost or expired)."""
+        person = self.get_object()
+        try:
+            services.person_sign_in_link_send(actor=request.user, user=person, source=origin(request))
+        except DjangoPermissionDenied:
+            return Response({"detail": _("Only admins add people.")}, status=status.HTTP_403_FORBIDDEN)
+        except ValidationError as error:
+            return Response({"detail": " ".join(error.messages)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=PersonChangeSerializer, responses=PersonSerializer)
     def partial_update(self, request, pk=None):

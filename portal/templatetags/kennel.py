@@ -33,3 +33,19 @@ def gib(mb: object) -> str:
         return gib_text(float(str(mb)))
     except ValueError:
         return ""
+
+
+@register.filter
+def audit_target_url(event: object) -> str | None:
+    """The page of an audit entry's object (``portal.audit_links``), or None."""
+    from portal.audit_links import audit_target_url as url
+
+    return url(getattr(event, "target_type", ""), getattr(event, "target_id", ""))
+
+
+@register.filter
+def audit_reason(event: object) -> str:
+    """Why it was done, as the person said (power actions, drains ...), or ""."""
+    detail = getattr(event, "detail", None)
+    reason = detail.get("reason") if isinstance(detail, dict) else None
+    return reason if isinstance(reason, str) else ""

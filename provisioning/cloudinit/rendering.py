@@ -4,6 +4,7 @@ by PyYAML's emitter, never by string templates."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -134,3 +135,16 @@ def render_user_data(
             extra_packages=extra_packages,
         )
     )
+
+
+# A user's password (hash) in user-data: ``hashed_passwd: $6$…``, ``passwd: …``, chpasswd's ``password:``.
+_SECRET_LINE = re.compile(r"^(\s*(?:-\s+)?(?:hashed_passwd|passwd|password)\s*:\s*)(\S.*)$", re.MULTILINE)
+HIDDEN = "<hidden>"
+
+
+def user_data_redact(text: str) -> tuple[str, bool]:
+    """``text`` with every password or password hash replaced by ``<hidden>``, for people who may not
+    see them (a developer's preview of an admin's profile); True if anything was hidden. Only what is
+    shown changes: the VM gets the real user-data."""
+    redacted, count = _SECRET_LINE.subn(lambda m: m.group(1) + HIDDEN, text)
+    return redacted, bool(count)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,8 +23,11 @@ def catalog_refresh() -> None:
     hosts_mirror_refresh()
 
 
+_Mirrored = TypeVar("_Mirrored", CloudImage, CloudFlavor, CloudHost)
+
+
 def _sync_rows(
-    model: type[CloudImage | CloudFlavor | CloudHost],
+    model: type[_Mirrored],
     key: str,
     wanted: Mapping[str, dict[str, Any]],
     now: datetime,
@@ -34,7 +37,7 @@ def _sync_rows(
     write per row that did change. Returns how many rows were created, changed or deleted."""
     rows = {getattr(row, key): row for row in model.objects.all()}
     changed = 0
-    new = []
+    new: list[_Mirrored] = []
     for value, fields in wanted.items():
         row = rows.get(value)
         if row is None:

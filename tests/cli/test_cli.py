@@ -11,7 +11,7 @@ import pytest
 from portal.models import ApiToken, AuditEvent
 from portal.services import api_token_create
 from provisioning.models import VmRequest
-from tests.factories import PASSWORD, ServerFactory
+from tests.factories import PASSWORD, PowerRequestFactory, ServerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -363,3 +363,16 @@ def test_kennel_login_is_refused_with_the_wait_once_the_account_is_locked(
     )
     assert f"Try again in {settings.KENNEL_LOGIN_COOLOFF_SECONDS} s." in right.err
     assert not ApiToken.objects.exists()
+
+
+def test_an_admin_cancels_a_power_action_waiting_for_a_second_admin(kennel, logged_in, admin):
+    waiting = PowerRequestFactory(server=ServerFactory(name="ctl9"), status="awaiting_confirmation")
+    logged_in(admin)
+
+    done = kennel("host", "cancel", str(waiting.pk))
+    again = kennel("host", "cancel", str(waiting.pk))
+
+    assert done.code == 0 and f"Power request {waiting.pk} (on ctl9) is cancelled." in done.out
+    assert again.code == 5 and "cannot be cancelled" in again.err
+    waiting.refresh_from_db()
+    assert waiting.status == "cancelled"

@@ -328,3 +328,25 @@ def test_drain_api_refusal_is_a_409_and_the_server_shows_its_drain(admin, x4):
     body = client.get(f"/api/v1/servers/{x4.pk}/").json()
     assert body["drain"]["status"] == "requested"
     assert body["drain"]["requested_by"] == "admin"
+
+
+def test_drained_is_shown_only_once_a_check_confirmed_the_service_disabled(admin, fake, x4):
+    row = drain(admin, x4)
+    assert row.status == ServerDrain.Status.DRAINED and row.confirmed
+    client = Client()
+    client.force_login(admin)
+    status = '<td data-testid="drain-status">'
+    assert f"{status}Drained" in client.get(f"/inventory/servers/{x4.pk}/").text
+
+    # The worker set the flag but no check has seen it since (the cloud went away before the check).
+    ServerDrain.objects.filter(pk=row.pk).update(status_changed_at=timezone.now(), checked_at=None)
+    page = client.get(f"/inventory/servers/{x4.pk}/").text
+    assert f"{status}Compute service being disabled; not confirmed yet" in page
+
+    # Someone enabled it again in Nova, behind Kennel's back: the next check says so.
+    fake.set_compute_service_enabled("x4", enabled=True)
+    services.server_drain_check(server_id=x4.pk)
+    page = client.get(f"/inventory/servers/{x4.pk}/").text
+    assert f"{status}Not drained: the cloud shows the compute service enabled" in page
+    drain_shown = client.get(f"/api/v1/servers/{x4.pk}/").json()["drain"]
+    assert (drain_shown["status"], drain_shown["confirmed"]) == ("drained", False)

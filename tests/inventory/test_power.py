@@ -3,6 +3,8 @@ the controller, compute nodes refused until they can be drained; observed on the
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -11,7 +13,7 @@ from inventory.bmc import PowerAction, PowerState, gateway_for
 from inventory.models import PowerRequest, ServerRole
 from inventory.services import PowerActionRefused
 from portal.models import AuditEvent, Role
-from tests.factories import ServerFactory, UserFactory
+from tests.factories import HardwareStateFactory, ServerFactory, UserFactory
 from tests.fixtures.bmcs import target_of
 from tests.matrix import check_matrix
 
@@ -184,3 +186,103 @@ def test_power_request_list_and_confirm_matrix(people, bmcs):
     )
     request.refresh_from_db()
     assert request.confirmed_by == people["admin"]
+
+
+# --- cancelling, the action offered first, the cooldown left --------------------------------------------
+
+
+def test_a_power_action_waiting_for_a_second_admin_can_be_cancelled(admin, bmcs, settings):
+    settings.KENNEL_POWER_COOLDOWN = 300
+    server = server_on(bmcs["ipmi"], name="CTL3", roles=[ServerRole.CONTROLLER.value])
+    request = ask(admin, server, "on")
+    other = UserFactory(username="admin2", role=Role.ADMIN)
+
+    cancelled = services.power_request_cancel(actor=admin, request=request)
+
+    assert cancelled.status == PowerRequest.Status.CANCELLED and cancelled.finished_at is not None
+    assert AuditEvent.objects.filter(action="server.power_cancel", actor=admin).exists()
+    with pytest.raises(PowerActionRefused, match="no longer awaiting"):
+        services.power_request_confirm(actor=other, request=request)
+    # Nothing reached the BMC: the cooldown does not hold it against the next request.
+    assert ask(admin, server, "on").status == PowerRequest.Status.AWAITING_CONFIRMATION
+
+
+def test_a_confirmed_or_queued_power_action_cannot_be_cancelled(admin, bmcs):
+    request = ask(admin, server_on(bmcs["ipmi"]), "on")
+    assert request.status == PowerRequest.Status.QUEUED
+    with pytest.raises(PowerActionRefused, match="cannot be cancelled"):
+        services.power_request_cancel(actor=admin, request=request)
+    request.refresh_from_db()
+    assert request.status == PowerRequest.Status.QUEUED
+
+
+def test_power_cancel_matrix_page_and_api(people, bmcs):
+    server = server_on(bmcs["ipmi"], name="CTL4", roles=[ServerRole.CONTROLLER.value])
+    other = UserFactory(username="admin0", role=Role.ADMIN)
+    page_request = ask(other, server, "on")
+    check_matrix(
+        people,
+        f"/inventory/power-requests/{page_request.pk}/cancel/",
+        {"anonymous": 302, "member": 403, "outsider": 403, "manager": 403, "admin": 302},
+        method="post",
+    )
+    page_request.refresh_from_db()
+    assert page_request.status == PowerRequest.Status.CANCELLED
+
+    PowerRequest.objects.all().delete()  # the cooldown
+    api_request = ask(other, server, "on")
+    check_matrix(
+        people,
+        f"/api/v1/power-requests/{api_request.pk}/cancel/",
+        {"anonymous": 401, "member": 404, "outsider": 404, "manager": 403, "admin": 200},
+        method="post",
+        api=True,
+    )
+    api_request.refresh_from_db()
+    assert api_request.status == PowerRequest.Status.CANCELLED
+    again = Client()
+    again.force_login(people["admin"])
+    assert again.post(f"/api/v1/power-requests/{api_request.pk}/cancel/").status_code == 409
+
+
+def test_the_page_offers_cancel_only_while_a_second_admin_is_awaited(admin, bmcs):
+    server = server_on(bmcs["ipmi"], name="CTL5", roles=[ServerRole.CONTROLLER.value])
+    request = ask(admin, server, "on")
+    client = Client()
+    client.force_login(admin)
+    page = client.get(f"/inventory/servers/{server.pk}/").text
+    assert f'action="/inventory/power-requests/{request.pk}/cancel/"' in page
+
+    services.power_request_cancel(actor=admin, request=request)
+
+    page = client.get(f"/inventory/servers/{server.pk}/").text
+    assert 'data-testid="power-cancel"' not in page
+
+
+@pytest.mark.parametrize(("power", "first"), [("off", "on"), ("on", "soft_off"), ("unknown", "on")])
+def test_the_action_offered_first_fits_the_servers_power(admin, bmcs, power, first):
+    server = server_on(bmcs["ipmi"])
+    HardwareStateFactory(server=server, power_state=power)
+    client = Client()
+    client.force_login(admin)
+
+    page = client.get(f"/inventory/servers/{server.pk}/").text
+
+    select = page[page.index('name="action"') :]
+    select = select[: select.index("</select>")]
+    assert f'<option value="{first}" selected>' in select
+
+
+def test_the_page_says_how_long_the_cooldown_still_lasts(admin, bmcs, settings):
+    settings.KENNEL_POWER_COOLDOWN = 300
+    server = server_on(bmcs["ipmi"])
+    client = Client()
+    client.force_login(admin)
+    assert 'data-testid="power-cooldown"' not in client.get(f"/inventory/servers/{server.pk}/").text
+
+    ask(admin, server, "on")
+
+    page = client.get(f"/inventory/servers/{server.pk}/").text
+    note = page[page.index('data-testid="power-cooldown"') :]
+    seconds = int(re.search(r"in (\d+) seconds", note).group(1))
+    assert 290 <= seconds <= 300

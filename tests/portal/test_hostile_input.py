@@ -312,6 +312,24 @@ COVERAGE: dict[str, Case] = {
     "audit-list": Case(query=(*LIST_QUERY, "actor", "action", "since", "until", "target"), roles=STAFF),
     "token-list": Case(post={"name": "cli"}),
     "token-revoke": Case(kwargs=_pk("token"), get=False, post={}),
+    "person-add": Case(
+        post={
+            "username": "hostile",
+            "email": "h@example.org",
+            "role": "developer",
+            "first_name": "",
+            "last_name": "",
+        },
+        roles=("admin",),
+    ),
+    "person-sign-in-link": Case(
+        kwargs=lambda e: {"pk": e.people["member"].pk}, get=False, post={}, roles=("admin",)
+    ),
+    "password-set": Case(
+        kwargs=lambda e: {"uidb64": "MQ", "token": "set-password"},
+        post={"new_password1": "", "new_password2": ""},
+        roles=("anonymous",),
+    ),
     "health": Case(roles=("anonymous", "admin"), allowed=(503,)),
     "metrics": Case(roles=("anonymous", "admin")),  # the test client's loopback address may read it
     "set_language": Case(get=False, post={"language": "zh-hans", "next": "/"}, roles=("anonymous", "member")),
@@ -350,6 +368,7 @@ COVERAGE: dict[str, Case] = {
     "inventory:server-drain": Case(kwargs=_pk("server"), get=False, post={"reason": "r"}, roles=("admin",)),
     "inventory:server-undrain": Case(kwargs=_pk("server"), get=False, post={}, roles=("admin",)),
     "inventory:power-confirm": Case(kwargs=_pk("power_request"), get=False, post={}, roles=("admin",)),
+    "inventory:power-cancel": Case(kwargs=_pk("power_request"), get=False, post={}, roles=("admin",)),
     "inventory:utilization": Case(roles=STAFF),
     "inventory:utilization-history": Case(query=("range", "resolution", "scope"), roles=STAFF),
     "inventory:dashboard": Case(roles=STAFF),
@@ -375,6 +394,9 @@ COVERAGE: dict[str, Case] = {
     "provisioning:vm-action": Case(kwargs=_pk("vm"), get=False, post={"action": "reboot_soft"}),
     "provisioning:vm-delete": Case(kwargs=_pk("vm"), post={"confirm_name": "web1"}),
     "provisioning:vm-extend": Case(kwargs=_pk("vm"), get=False, post={"days": "7"}),
+    "provisioning:vm-resize": Case(kwargs=_pk("vm"), get=False, post={"flavor": "1"}),
+    "provisioning:vm-rebuild": Case(kwargs=_pk("vm"), get=False, post={"image": "1"}),
+    "provisioning:vm-snapshot": Case(kwargs=_pk("vm"), get=False, post={"name": "web1-snap"}),
     "provisioning:vm-floating-ip": Case(kwargs=_pk("vm"), get=False, post={"attach": "1"}),
     "provisioning:vm-console": Case(kwargs=_pk("vm"), post={}),
     "provisioning:vm-console-log": Case(kwargs=_pk("vm"), post={}),

@@ -273,3 +273,16 @@ def test_a_vms_history_in_chinese_has_no_english_template_text(client, member, t
     ]
     assert not leaked, "English in the Chinese VM history:\n" + "\n".join(leaked)
     assert "由 dev1 申请。" in history and "已在 x2 上创建。" in history
+
+
+@pytest.mark.parametrize("url", ["provisioning:vm-list", "quotas:request-list"])
+def test_sort_choices_read_in_chinese(client, people, url):
+    client.force_login(people["admin"])
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    page = client.get(reverse(url)).text
+
+    sort = page[page.index('name="ordering"') :]
+    sort = sort[: sort.index("</select>")]
+    assert "descending" not in sort and "Created" not in sort and "Status" not in sort
+    assert "申请时间" in sort and "降序" in sort

@@ -57,7 +57,34 @@ def test_the_detail_page_previews_user_data_and_never_shows_the_password_hash(cl
     client.force_login(member)
     page = client.get(reverse("provisioning:profile-detail", args=[profile.pk])).text
     assert "#cloud-config" in page and "mirror.dc1.example/el9/ppc64le" in page
-    assert "$6$" not in page.split("User-data preview")[0]
+    assert "$6$" not in page  # not in the parts, not in the preview
+    assert "hashed_passwd: &lt;hidden&gt;" in page
+
+
+def test_an_admin_sees_the_hash_in_the_preview(client, admin, profile):
+    client.force_login(admin)
+    page = client.get(reverse("provisioning:profile-detail", args=[profile.pk])).text
+    assert "hashed_passwd: $6$" in page
+
+
+def test_a_developers_request_preview_hides_the_password_hash(client, member, team, profile, fake_cloud):
+    client.force_login(member)
+    from tests.fixtures.fake_cloud import image
+
+    response = client.post(
+        reverse("provisioning:vm-preview"),
+        {
+            "team": team.pk,
+            "architecture": "x86_64",
+            "image": image().pk,
+            "name": "web9",
+            "profile": profile.pk,
+        },
+    )
+
+    assert "#cloud-config" in response.text, response.text
+    assert "$6$" not in response.text and "hashed_passwd: &lt;hidden&gt;" in response.text
+    assert 'data-testid="user-data-hidden"' in response.text
 
 
 def test_only_admins_create_profiles(client, member, admin):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0012_hardware_state_poll_backoff'),
+        ('inventory', '0013_power_request_cancelled'),
     ]
 
     operations = [

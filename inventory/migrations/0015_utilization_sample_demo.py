@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0013_bmc_tls_choice_in_words'),
+        ('inventory', '0014_bmc_tls_choice_in_words'),
     ]
 
     operations = [
