@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import Page, expect
 
 from kennel.demo import demo_load
@@ -42,6 +45,8 @@ PAGES: dict[str, dict[str, str]] = {
     "team-list": {},
     "team-detail": {"slug": "team"},
     "people": {},
+    "person-add": {},
+    "password-set": {"uidb64": "new_person_uid", "token": "new_person_token"},
     "audit-list": {},
     "token-list": {},
     "api-docs": {},
@@ -94,6 +99,8 @@ PAGES: dict[str, dict[str, str]] = {
     "usage:team-detail": {"slug": "team"},
     "usage:idle": {},
 }
+# The pages of someone not signed in (every other page is a signed-in person's).
+ANONYMOUS_PAGES = {"login", "password-set"}
 # Parts of a page, fetched by htmx inside the VM's page (a plain GET redirects to it) or the team's page.
 FRAGMENTS = {"provisioning:vm-console", "provisioning:vm-console-log", "onboarding:security-rules"}
 NOT_HTML = {
@@ -200,7 +207,10 @@ def estate(transactional_db):
         profile = Profile.objects.get(name="dc1-standard")
         from inventory.models import DataCenter, Server
 
+        newcomer = User.objects.create_user(username="newcomer", email="newcomer@kennel.invalid")
         objects = {
+            "new_person_uid": urlsafe_base64_encode(force_bytes(newcomer.pk)),
+            "new_person_token": default_token_generator.make_token(newcomer),
             "team": "alpha",
             "onboarded_team": "gamma",
             "server": Server.objects.get(name="X2").pk,
@@ -288,8 +298,8 @@ def test_every_page_fits_a_phone_and_a_laptop(page: Page, live_server, estate):
             page.set_viewport_size({"width": WIDE, "height": 900})
             sign_in(page, live_server.url, who, passwords[who])
         for name in PAGES:
-            if (name == "login") != (who == "anonymous"):
-                continue  # the sign-in page is an anonymous visitor's; every other page a signed-in one's
+            if (name in ANONYMOUS_PAGES) != (who == "anonymous"):
+                continue
             page.set_viewport_size({"width": NARROW, "height": 844})
             response = page.goto(live_server.url + url_of(name, objects))
             visits += 1
