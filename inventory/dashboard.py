@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from inventory.history import Forecast, utilization_forecast
+from inventory.history import Forecast, demo_history_until, utilization_forecast
 from inventory.hooks import InventoryEvent
 from inventory.models import HealthChoice, PowerStateChoice
 from inventory.selectors import (
@@ -266,6 +266,7 @@ def dashboard_summary(*, user: User, all_alerts: bool = False) -> dict[str, Any]
     synced_at, sync_error = hosts_synced_at()
     alerts = estate_alerts(user=user)
     return {
+        "demo_history_until": demo_history_until(user=user),
         "states": server_state_counts(user=user),
         "by_architecture": by_architecture,
         "forecasts": forecasts,

@@ -15,6 +15,7 @@ from inventory.history import (
     HistoryQueryInvalid,
     HistoryRange,
     Scope,
+    demo_history_until,
     history_query_parse,
     utilization_forecast,
     utilization_history,
@@ -69,6 +70,7 @@ class UtilizationHistoryView(LoginRequiredMixin, CapabilityRequiredMixin, Templa
             forecasts=utilization_forecast(user=user, scope=scope, keys=[s.key for s in history.series]),
             threshold=threshold,
             window_days=settings.KENNEL_FORECAST_WINDOW_DAYS,
+            demo_history_until=demo_history_until(user=user),
         )
         return self.render_to_response(context)
 

@@ -98,8 +98,8 @@ class ServerBmcForm(forms.Form):
         choices=BmcTlsVerifyChoice.choices,
         required=False,
         help_text=_(
-            "Verify the BMC's HTTPS certificate against KENNEL_BMC_CA_BUNDLE (or the system's CAs), or "
-            "skip the check for a self-signed certificate."
+            "Verify the BMC's HTTPS certificate against the certificate authorities the Kennel server "
+            "trusts, or skip the check for a self-signed certificate."
         ),
     )
 

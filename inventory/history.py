@@ -80,12 +80,13 @@ def _sample_of(group: UtilizationGroup, *, scope: str, at: datetime) -> Utilizat
 
 
 def _upsert(samples: list[UtilizationSample]) -> None:
-    # One statement; a second write to the same bucket replaces the first, so a retry is harmless.
+    # One statement; a second write to the same bucket replaces the first, so a retry is harmless (and
+    # a real sample replaces a demo one: ``demo`` is written too).
     UtilizationSample.objects.bulk_create(
         samples,
         update_conflicts=True,
         unique_fields=["resolution", "scope", "key", "at"],
-        update_fields=list(_VALUE_FIELDS),
+        update_fields=[*_VALUE_FIELDS, "demo"],
     )
 
 
@@ -521,3 +522,10 @@ def utilization_forecast(
                 )
             )
     return forecasts
+
+
+def demo_history_until(*, user: User) -> datetime | None:
+    """The latest moment of the demo loader's made-up history the user may read, None when there is
+    none: the history and forecast pages say that the figures up to then are demo data. One query."""
+    latest = utilization_sample_list(user=user).filter(demo=True).aggregate(Max("at"))["at__max"]
+    return cast(datetime | None, latest)

@@ -29,7 +29,7 @@ class BmcTlsVerifyChoice(models.TextChoices):
     """Whether Kennel checks a Redfish BMC's HTTPS certificate. The default follows the setting
     KENNEL_BMC_TLS_VERIFY (off unless set: most BMCs present self-signed certificates)."""
 
-    DEFAULT = "", _("As configured (KENNEL_BMC_TLS_VERIFY)")
+    DEFAULT = "", _("As the Kennel server is set up")
     VERIFY = "verify", _("Verify the certificate")
     SKIP = "skip", _("Do not verify (self-signed)")
 
@@ -380,6 +380,9 @@ class UtilizationSample(models.Model):
     memory_mb_capacity = models.BigIntegerField()
     disk_gb_used = models.BigIntegerField()
     disk_gb_capacity = models.BigIntegerField()
+    # Made up by the demo loader (kennel.demo.demo_history) so a first run has history to chart; the
+    # pages that show history say so. A real sample of the same bucket always replaces it.
+    demo = models.BooleanField(_("demo data"), default=False, db_default=False)
 
     class Meta:
         ordering = ["resolution", "scope", "key", "at"]

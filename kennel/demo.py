@@ -6,11 +6,14 @@ differs, so a second run writes nothing.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 
 from inventory.models import ServerRole
 from inventory.services import datacenter_upsert, server_bmc_set, server_upsert
@@ -268,3 +271,75 @@ def _demo_catalog() -> None:
 
     for image in CloudImage.objects.filter(name__in=DEMO_IMAGE_NAMES, display_name=""):
         image_offer_set(actor=None, image=image, offered=True, display_name=DEMO_IMAGE_NAMES[image.name])
+
+
+# The demo estate's history, made up so the manager's charts and the "when must we buy" forecast have
+# something to show on a first run: per architecture (and its data center) the capacity of its compute
+# hosts and a used amount that grows over the months with a weekly rhythm. Every sample is marked
+# ``demo`` and the pages that show history say so; real samples replace them bucket by bucket.
+DEMO_HISTORY_DAYS = 120
+DEMO_HISTORY_HOURS = 7 * 24
+# key: (scope, hosts, vCPU, RAM MB, disk GB capacity, share used at the start and now)
+_DEMO_HISTORY = {
+    "x86_64": ("architecture", 3, 576, 3 * 384 * 1024, 3 * 3500, 0.38, 0.74),
+    "ppc64le": ("architecture", 1, 320, 512 * 1024, 4000, 0.20, 0.41),
+    "Data center 1": ("datacenter", 3, 576, 3 * 384 * 1024, 3 * 3500, 0.38, 0.74),
+    "Data center 2": ("datacenter", 1, 320, 512 * 1024, 4000, 0.20, 0.41),
+}
+
+
+def demo_history(*, now: datetime | None = None) -> int:
+    """Load the demo estate's made-up utilization history once: a daily sample for each of the last
+    DEMO_HISTORY_DAYS days and an hourly one for the last week, per architecture and data center, all
+    marked as demo data. Does nothing when demo history is already there; a bucket that already has a
+    sample (a real one) keeps it. Returns the number of samples written."""
+    from inventory.models import UtilizationSample
+
+    if UtilizationSample.objects.filter(demo=True).exists():
+        return 0
+    now = now or timezone.now()
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    samples = []
+    for key, figures in _DEMO_HISTORY.items():
+        for day in range(DEMO_HISTORY_DAYS, 0, -1):
+            at = today - timedelta(days=day)
+            share = _demo_share(figures, day)
+            samples.append(_demo_sample(key, figures, UtilizationSample.Resolution.DAY, at, share))
+        for hour in range(DEMO_HISTORY_HOURS, 0, -1):
+            at = this_hour - timedelta(hours=hour)
+            daily = 0.04 * math.sin(2 * math.pi * (at.hour - 9) / 24)  # busier in working hours
+            share = _demo_share(figures, hour / 24) + daily
+            samples.append(_demo_sample(key, figures, UtilizationSample.Resolution.HOUR, at, share))
+    written = UtilizationSample.objects.bulk_create(samples, ignore_conflicts=True)
+    return len(written)
+
+
+def _demo_share(figures: tuple, days_ago: float) -> float:
+    """The share used ``days_ago``: a steady climb from the start's to today's, quieter at weekends
+    (a 7-day wave of ±3%)."""
+    start, end = figures[5], figures[6]
+    trend = end - (end - start) * days_ago / DEMO_HISTORY_DAYS
+    return max(trend + 0.03 * math.sin(2 * math.pi * days_ago / 7), 0.0)
+
+
+def _demo_sample(key: str, figures: tuple, resolution: str, at: datetime, share: float):
+    from inventory.models import UtilizationSample
+
+    scope, hosts, vcpus, ram_mb, disk_gb = figures[:5]
+    used_vcpus = round(vcpus * share)
+    return UtilizationSample(
+        resolution=resolution,
+        scope=scope,
+        key=key,
+        at=at,
+        demo=True,
+        host_count=hosts,
+        vm_count=used_vcpus // 2,
+        vcpu_used=used_vcpus,
+        vcpu_capacity=vcpus,
+        memory_mb_used=round(ram_mb * min(share * 0.9 + 0.05, 1)),
+        memory_mb_capacity=ram_mb,
+        disk_gb_used=round(disk_gb * (0.1 + share * 0.4)),
+        disk_gb_capacity=disk_gb,
+    )

@@ -170,8 +170,9 @@ def _step_router(onboarding: Onboarding, step: OnboardingStep) -> None:
     if external is None:
         raise StepRefused(
             _(
-                "The cloud has no external network named %(name)s. Set KENNEL_EXTERNAL_NETWORK to the "
-                "network floating IPs come from, restart the workers, then Retry."
+                "The cloud has no external network named %(name)s. An administrator of the Kennel server "
+                "sets, in its settings, the network floating IPs come from and restarts the workers; then "
+                "Retry."
             )
             % {"name": wanted}
         )
@@ -563,7 +564,8 @@ def subnet_allocate(*, onboarding: Onboarding) -> SubnetAllocation:
         raise StepRefused(
             _(
                 "The subnet pool %(pool)s is used up: %(teams)s ranges are teams' and %(cloud)s overlap "
-                "subnets the cloud has. Widen KENNEL_TENANT_CIDR_POOL (or offboard a team), then Retry."
+                "subnets the cloud has. An administrator of the Kennel server widens the teams' subnet pool "
+                "in its settings (or offboards a team); then Retry."
             )
             % {"pool": pool, "teams": len(taken), "cloud": len(in_cloud)}
         )

@@ -1,11 +1,15 @@
 """Filters shared by the VM pages and the API."""
 
 import django_filters
+from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from portal.access import restrict
 from portal.architectures import Architecture
 from portal.filtersets import SortFilter
+from portal.models import Team
 from provisioning.models import VmRequest
 from provisioning.server_states import ServerState
 
@@ -50,3 +54,70 @@ class VmFilterSet(django_filters.FilterSet):
 
     def filter_mine(self, queryset, name, value):
         return queryset.filter(owner=self.request.user) if value else queryset
+
+
+class VmPageFilterSet(VmFilterSet):
+    """The VM list page's filters, read as people expect (the API keeps ``VmFilterSet`` as it is):
+
+    - *Mine* / *Team* are tabs (``mine``, a hidden field here), not a yes/no/unknown select;
+    - the state is a row of chips, one per state the visible VMs are in (plus any already chosen);
+    - deleted VMs are hidden unless *Show deleted VMs* is ticked (or the deleted state is asked for);
+    - architectures are those the cloud has hosts of; teams are the person's own; no "---------".
+    The request's life cycle (``status``) still filters from the URL and the API, but is not a field.
+    """
+
+    deleted = django_filters.BooleanFilter(
+        method="filter_deleted", label=_("Show deleted VMs"), widget=forms.CheckboxInput
+    )
+
+    class Meta(VmFilterSet.Meta):
+        fields = [*VmFilterSet.Meta.fields, "deleted"]
+
+    def __init__(self, data=None, queryset=None, *, request=None, **kwargs):
+        super().__init__(data, queryset, request=request, **kwargs)
+        user = request.user if request is not None else None
+        fields = self.form.fields
+        fields["status"].widget = forms.MultipleHiddenInput()
+        fields["mine"].widget = forms.HiddenInput()
+        present = set(queryset.exclude(server_state="").values_list("server_state", flat=True).distinct())
+        chosen = set(_list(self.data, "server_state"))
+        fields["server_state"].widget = forms.CheckboxSelectMultiple(attrs={"class": "chip-input"})
+        fields["server_state"].choices = [
+            (value, label)
+            for value, label in ServerState.choices
+            if value in chosen or (value in present and value not in _NOT_CHIPS)
+        ]
+        hosts = _cloud_architectures()
+        fields["architecture"].empty_label = _("Any architecture")
+        fields["architecture"].choices = [
+            (value, label) for value, label in Architecture.choices if value in hosts
+        ]
+        teams = restrict(user, Team.objects.all()).order_by("slug").values_list("slug", "name")
+        fields["team"].widget = forms.Select(choices=[("", _("Any of my teams")), *teams])
+        fields["ordering"].empty_label = _("Newest first")
+        fields["ordering"].choices = [choice for choice in fields["ordering"].choices if choice[0]]
+
+    def filter_queryset(self, queryset: QuerySet[VmRequest]) -> QuerySet[VmRequest]:
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        asked = {*(data.get("server_state") or []), *(data.get("status") or [])}
+        if not data.get("deleted") and VmRequest.Status.DELETED not in asked:
+            queryset = queryset.exclude(status=VmRequest.Status.DELETED)
+        return queryset
+
+    def filter_deleted(self, queryset, name, value):
+        return queryset  # applied in filter_queryset, which sees the other fields too
+
+
+# "Unknown" is no state to pick; deleted VMs have their own checkbox.
+_NOT_CHIPS = (ServerState.UNKNOWN, ServerState.DELETED)
+
+
+def _list(data, key: str) -> list[str]:
+    return data.getlist(key) if hasattr(data, "getlist") else []
+
+
+def _cloud_architectures() -> set[str]:
+    from provisioning.models import CloudHost
+
+    return set(CloudHost.objects.exclude(architecture="").values_list("architecture", flat=True).distinct())

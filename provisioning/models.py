@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from portal.architectures import Architecture
 from portal.models import Team
 from portal.stored_messages import message_text
+from portal.units import gib_text
 from portal.validators import validate_single_line, validate_text
 from provisioning.placement_rule import capacity_expression, used_expression
 from provisioning.server_states import ACTIONS, ServerState, action_allowed, server_state_for
@@ -88,7 +89,7 @@ class CloudFlavor(models.Model):
         verbose_name_plural = _("flavors")
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.vcpus} vCPU, {self.ram_mb} MB, {self.disk_gb} GB)"
+        return f"{self.name} ({self.vcpus} vCPU, {gib_text(self.ram_mb)} RAM, {self.disk_gb} GB)"
 
     def fits_image(self, image: CloudImage) -> bool:
         return self.disk_gb >= image.min_disk_gb and self.ram_mb >= image.min_ram_mb

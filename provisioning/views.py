@@ -27,14 +27,14 @@ from portal.validators import validate_single_line
 from portal.views import HtmxListMixin
 from provisioning import selectors, services
 from provisioning.cloudinit.rendering import user_data_redact
-from provisioning.filtersets import VmFilterSet
+from provisioning.filtersets import VmPageFilterSet
 from provisioning.forms import LeaseExtendForm, VmRequestForm
 from provisioning.models import SshKey
 from provisioning.server_states import BUSY
 
 
 class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
-    filterset_class = VmFilterSet
+    filterset_class = VmPageFilterSet
     template_name = "provisioning/vm_list.html"
     partial_template_name = "provisioning/_vm_table.html"
     context_object_name = "vms"
@@ -46,6 +46,14 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
+        # The Mine / Team tabs keep the other filters; the page number starts again.
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        query.pop("mine", None)
+        context["team_tab_query"] = query.urlencode()
+        query["mine"] = "true"
+        context["mine_tab_query"] = query.urlencode()
+        context["mine_tab"] = self.request.GET.get("mine") == "true"
         context.update(_catalog_context())  # says so when the cloud cannot be reached
         return context | _servers_context()
 

@@ -169,7 +169,9 @@ class ImageImportInputSerializer(serializers.Serializer):
     """An import from a file already on the portal host (upload large files with scp or rsync)."""
 
     path = serializers.CharField(
-        max_length=1024, help_text=_("Relative to KENNEL_IMPORT_DIR."), validators=[validate_single_line]
+        max_length=1024,
+        help_text=_("Relative to the import directory on the Kennel server."),
+        validators=[validate_single_line],
     )
     name = serializers.CharField(max_length=255, validators=[validate_single_line])
     architecture = serializers.ChoiceField(choices=Architecture.choices)

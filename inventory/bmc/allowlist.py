@@ -127,7 +127,10 @@ def bmc_endpoint(
     scheme, host, port = _parse(protocol, address, port)
     if not any(low <= port <= high for low, high in ports):
         raise BmcRefused(
-            _("Port %(port)s is not an allowed BMC port (KENNEL_BMC_ALLOWED_PORTS: %(ports)s).")
+            _(
+                "Port %(port)s is not among the ports Kennel may use to reach BMCs (%(ports)s). An "
+                "administrator of the Kennel server can allow more in its settings."
+            )
             % {"port": port, "ports": _ports_text(ports)},
             field="port",
         )
@@ -146,8 +149,8 @@ def bmc_endpoint(
         if not any(ip in network for network in networks):
             raise BmcRefused(
                 _(
-                    "%(host)s (%(address)s) is outside the networks BMCs may be in "
-                    "(KENNEL_BMC_ALLOWED_NETWORKS: %(networks)s)."
+                    "%(host)s (%(address)s) is outside the networks BMCs may be in (%(networks)s). An "
+                    "administrator of the Kennel server can allow more in its settings."
                 )
                 % {"host": host, "address": ip, "networks": ", ".join(map(str, networks)) or _("none")}
             )

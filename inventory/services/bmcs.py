@@ -227,8 +227,8 @@ def bmc_failure_text(error: BmcError, *, timeout: float) -> str:
     answers garbage, one that refuses the credentials, one nobody listens for, one Kennel may not reach."""
     if isinstance(error, BmcRefused):
         return _(
-            "Not polled: the BMC's address is outside KENNEL_BMC_ALLOWED_NETWORKS or "
-            "KENNEL_BMC_ALLOWED_PORTS (or does not resolve)."
+            "Not polled: the BMC's address or port is outside what Kennel may reach (or its name does not "
+            "resolve). An administrator of the Kennel server can allow it in its settings."
         )
     if isinstance(error, BmcAuthError):
         return _("The BMC refused the credentials.")

@@ -6,6 +6,8 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 
+from portal.units import gib_text
+
 register = template.Library()
 
 
@@ -22,6 +24,15 @@ def bar_width(percent: object) -> str:
     if not value.is_finite():
         return "pct-0"
     return f"pct-{min(100, max(0, round(value)))}"
+
+
+@register.filter
+def gib(mb: object) -> str:
+    """``{{ vm.ram_mb|gib }}``: RAM as people read it ("0.5 GiB"), from the MiB the cloud counts."""
+    try:
+        return gib_text(float(str(mb)))
+    except ValueError:
+        return ""
 
 
 @register.filter

@@ -272,9 +272,9 @@ def test_dashboard_and_history_queries_do_not_grow_with_hosts(n, manager, team, 
             assert client.get(url).status_code == 200
         counts[url] = len(captured)
     # Session and user, then: dashboard = per-architecture sums, forecast, sync, BMC alerts, full hosts,
-    # states, teams; history = samples and forecast; alerts = BMC alerts and full hosts. Every sum is the
-    # database's, so the number of hosts changes none of them.
-    assert counts == {DASHBOARD: 9, HISTORY + "?range=year": 4, API_ALERTS: 4}
+    # states, teams, whether demo history is shown; history = samples, forecast and demo history; alerts =
+    # BMC alerts and full hosts. Every sum is the database's, so the number of hosts changes none of them.
+    assert counts == {DASHBOARD: 10, HISTORY + "?range=year": 5, API_ALERTS: 4}
 
 
 # --- API -----------------------------------------------------------------------------------------------

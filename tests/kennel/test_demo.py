@@ -130,3 +130,35 @@ def test_the_demo_loader_imports_no_emulator_code():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(sorted(["P1", "P2", "X1", "X2", "X3", "X4", "X5"]))
+
+
+def test_demo_history_gives_the_charts_and_the_forecast_data_labelled_as_demo(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory.history import ForecastStatus, utilization_forecast
+    from inventory.models import UtilizationSample
+    from kennel.demo import DEMO_HISTORY_DAYS
+
+    call_command("demo_load", "--no-cloud")
+    demo = UtilizationSample.objects.filter(demo=True)
+    daily = demo.filter(resolution="1d", scope="architecture", key="x86_64")
+    assert daily.count() == DEMO_HISTORY_DAYS
+    assert demo.filter(resolution="1h", scope="datacenter").exists()
+    written = demo.count()
+    call_command("demo_load", "--no-cloud")
+    assert UtilizationSample.objects.count() == written  # loaded once
+
+    manager = User.objects.get(username="manager")
+    forecasts = utilization_forecast(user=manager)
+    x86_vcpu = next(f for f in forecasts if f.key == "x86_64" and f.resource_class == "VCPU")
+    assert x86_vcpu.status == ForecastStatus.REACHES  # the forecast has a date to show
+    assert x86_vcpu.reaches_at < timezone.now() + timedelta(days=365)
+
+    client.force_login(manager)
+    for url in ("/inventory/dashboard/", "/inventory/utilization/history/?range=month"):
+        page = client.get(url).content.decode()
+        assert 'data-testid="demo-history"' in page and "Demo data" in page, url
+    page = client.get("/inventory/utilization/history/?range=month").content.decode()
+    assert page.count("<svg") >= 2  # charts drawn from the demo history

@@ -184,7 +184,7 @@ def test_a_used_up_pool_fails_with_what_to_do(fake, onboard, settings):
     settings.KENNEL_TENANT_CIDR_POOL = "10.20.0.0/24"  # exactly beta's subnet
     onboarding = run(onboard("gamma"))
     assert onboarding.state == State.FAILED
-    assert "used up" in onboarding.message and "KENNEL_TENANT_CIDR_POOL" in onboarding.message
+    assert "used up" in onboarding.message and "widens the teams' subnet pool" in onboarding.message
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from kennel.demo import demo_cloud_link, demo_load, demo_onboard
+from kennel.demo import demo_cloud_link, demo_history, demo_load, demo_onboard
 
 
 class Command(BaseCommand):
@@ -17,6 +17,10 @@ class Command(BaseCommand):
         self.stdout.write("Demo users (username / password / role):")
         for demo in users:
             self.stdout.write(f"  {demo.username:<8} {demo.password:<16} {demo.role}")
+        if written := demo_history():
+            self.stdout.write(
+                f"Demo history: {written} utilization samples, shown as demo data on the charts."
+            )
         if not no_cloud:
             problem = demo_cloud_link()
             if problem:
