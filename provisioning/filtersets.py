@@ -92,8 +92,17 @@ class VmPageFilterSet(VmFilterSet):
         fields["architecture"].choices = [
             (value, label) for value, label in Architecture.choices if value in hosts
         ]
-        teams = restrict(user, Team.objects.all()).order_by("slug").values_list("slug", "name")
-        fields["team"].widget = forms.Select(choices=[("", _("Any of my teams")), *teams])
+        # A choice of the person's teams; someone who sees more teams than a list can show (an admin
+        # of 500 teams) types the team's short name instead, so the page costs the same at any size.
+        teams = list(
+            restrict(user, Team.objects.all())
+            .order_by("slug")
+            .values_list("slug", "name")[: TEAM_CHOICES_MAX + 1]
+        )
+        if len(teams) <= TEAM_CHOICES_MAX:
+            fields["team"].widget = forms.Select(choices=[("", _("Any of my teams")), *teams])
+        else:
+            fields["team"].widget = forms.TextInput(attrs={"placeholder": _("Team's short name")})
         fields["ordering"].empty_label = _("Newest first")
         fields["ordering"].choices = [choice for choice in fields["ordering"].choices if choice[0]]
 
@@ -108,6 +117,9 @@ class VmPageFilterSet(VmFilterSet):
     def filter_deleted(self, queryset, name, value):
         return queryset  # applied in filter_queryset, which sees the other fields too
 
+
+# More teams than this and the team filter is typed, not chosen from a list.
+TEAM_CHOICES_MAX = 30
 
 # "Unknown" is no state to pick; deleted VMs have their own checkbox.
 _NOT_CHIPS = (ServerState.UNKNOWN, ServerState.DELETED)

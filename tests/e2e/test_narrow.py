@@ -98,6 +98,9 @@ PAGES: dict[str, dict[str, str]] = {
     "usage:vm-detail": {"pk": "vm"},
     "usage:team-detail": {"slug": "team"},
     "usage:idle": {},
+    "blueprints:list": {},
+    "blueprints:detail": {"pk": "blueprint"},
+    "blueprints:service-detail": {"pk": "service"},
 }
 # The pages of someone not signed in (every other page is a signed-in person's).
 ANONYMOUS_PAGES = {"login", "password-set"}
@@ -110,6 +113,7 @@ NOT_HTML = {
     "inventory:server-export",
     "onboarding:clouds-yaml",
     "onboarding:openrc",
+    "blueprints:version-export",
 }
 # Names outside Kennel's own pages: Django's admin (its own layout) and the REST API.
 OTHER_NAMESPACES = ("admin:", "api:", "v1:")
@@ -207,6 +211,19 @@ def estate(transactional_db):
         profile = Profile.objects.get(name="dc1-standard")
         from inventory.models import DataCenter, Server
 
+        from blueprints.models import BlueprintVersion
+        from blueprints.services import service_deploy
+
+        file_server = BlueprintVersion.objects.filter(blueprint__name="http-file-server").latest("number")
+        service = service_deploy(
+            actor=User.objects.get(username="admin"),
+            team=alpha,
+            version=file_server,
+            name="files",
+            parameters={},
+            counts={"x86_64": 1},
+            source="test",
+        )
         newcomer = User.objects.create_user(username="newcomer", email="newcomer@kennel.invalid")
         objects = {
             "new_person_uid": urlsafe_base64_encode(force_bytes(newcomer.pk)),
@@ -222,6 +239,8 @@ def estate(transactional_db):
             "image_import": ImageImportFactory(name="legacy-build-server-disk-2019").pk,
             "quota_request": quota_request.pk,
             "quota_template": QuotaTemplateFactory(name="large-team").pk,
+            "blueprint": file_server.blueprint_id,
+            "service": service.pk,
         }
         # A lease that ends soon, so the pages show one.
         type(vms[1]).objects.filter(pk=vms[1].pk).update(expires_at=timezone.now() + timedelta(days=2))

@@ -78,3 +78,14 @@ def test_the_mine_tab_keeps_the_other_filters(member, lead, vms):
 def test_the_team_choice_lists_only_my_teams(member, outsider, vms):
     form = filters(vm_list(member))
     assert 'value="alpha"' in form and 'value="beta"' not in form
+
+
+def test_someone_who_sees_more_teams_than_a_list_shows_types_the_team(admin, vms):
+    from portal.models import Team
+    from provisioning.filtersets import TEAM_CHOICES_MAX
+
+    Team.objects.bulk_create(Team(name=f"Team {n}", slug=f"team-{n}") for n in range(TEAM_CHOICES_MAX + 1))
+    form = filters(vm_list(admin, "?team=alpha"))
+    assert 'value="team-7"' not in form  # no option per team
+    assert 'name="team"' in form and 'value="alpha"' in form and "short name" in form
+    assert "runs" in results(vm_list(admin, "?team=alpha"))
