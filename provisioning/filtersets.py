@@ -79,7 +79,11 @@ class VmPageFilterSet(VmFilterSet):
         fields = self.form.fields
         fields["status"].widget = forms.MultipleHiddenInput()
         fields["mine"].widget = forms.HiddenInput()
-        present = set(queryset.exclude(server_state="").values_list("server_state", flat=True).distinct())
+        # order_by(): DISTINCT over the state alone (Django adds ordering columns to a DISTINCT's SELECT,
+        # which made this read every visible VM: 250 ms at 50,000 VMs)
+        present = set(
+            queryset.exclude(server_state="").order_by().values_list("server_state", flat=True).distinct()
+        )
         chosen = set(_list(self.data, "server_state"))
         fields["server_state"].widget = forms.CheckboxSelectMultiple(attrs={"class": "chip-input"})
         fields["server_state"].choices = [
@@ -132,4 +136,9 @@ def _list(data, key: str) -> list[str]:
 def _cloud_architectures() -> set[str]:
     from provisioning.models import CloudHost
 
-    return set(CloudHost.objects.exclude(architecture="").values_list("architecture", flat=True).distinct())
+    return set(
+        CloudHost.objects.exclude(architecture="")
+        .order_by()
+        .values_list("architecture", flat=True)
+        .distinct()
+    )
