@@ -89,3 +89,18 @@ def test_someone_who_sees_more_teams_than_a_list_shows_types_the_team(admin, vms
     assert 'value="team-7"' not in form  # no option per team
     assert 'name="team"' in form and 'value="alpha"' in form and "short name" in form
     assert "runs" in results(vm_list(admin, "?team=alpha"))
+
+
+def test_the_state_chips_read_the_states_alone_not_every_vm(member, vms):
+    """The chips' DISTINCT must not carry the list's ordering column (Django adds it to the SELECT),
+    or it returns a row per VM: 250,000 rows read for one page at 50,000 VMs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        vm_list(member)
+    distinct = [q["sql"] for q in queries.captured_queries if "SELECT DISTINCT" in q["sql"]]
+    assert distinct, "the chips are read with one DISTINCT"
+    for sql in distinct:
+        selected = sql.split("FROM")[0]
+        assert "created_at" not in selected and "ORDER BY" not in sql, sql
