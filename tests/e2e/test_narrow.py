@@ -209,10 +209,9 @@ def estate(transactional_db):
         Membership.objects.create(team=gamma, user=dev1, level=Membership.Level.LEAD)
         CloudAccountFactory(user=dev1)
         profile = Profile.objects.get(name="dc1-standard")
-        from inventory.models import DataCenter, Server
-
         from blueprints.models import BlueprintVersion
         from blueprints.services import service_deploy
+        from inventory.models import DataCenter, Server
 
         file_server = BlueprintVersion.objects.filter(blueprint__name="http-file-server").latest("number")
         service = service_deploy(
