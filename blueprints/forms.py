@@ -12,6 +12,7 @@ from blueprints.models import BlueprintVersion
 from blueprints.services import SERVICE_MAX_VMS
 from blueprints.spec import LIST_TYPES, spec_parameters
 from portal.models import Team, User
+from portal.validators import validate_single_line
 
 
 class BlueprintImportForm(forms.Form):
@@ -25,7 +26,9 @@ class BlueprintImportForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 20, "spellcheck": "false"}),
         help_text=_("A document as exported; a new version of the blueprint of that name is stored."),
     )
-    note = forms.CharField(label=_("What changed"), max_length=300, required=False)
+    note = forms.CharField(
+        label=_("What changed"), max_length=300, required=False, validators=[validate_single_line]
+    )
 
     def __init__(self, *args: Any, teams: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +58,7 @@ class ServiceDeployForm(forms.Form):
     and its maintainers."""
 
     team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.none())
-    name = forms.CharField(label=_("Service name"), max_length=40)
+    name = forms.CharField(label=_("Service name"), max_length=40, validators=[validate_single_line])
 
     def __init__(self, *args: Any, version: BlueprintVersion, teams: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -125,11 +125,13 @@ class SecurityRuleForm(forms.Form):
         label=_("Ports"),
         required=False,
         max_length=16,
+        validators=[validate_single_line],
         help_text=_("One port (22) or a range (8000-8100); empty: every port. Not for ICMP."),
     )
     remote_cidr = forms.CharField(
         label=_("From (network)"),
         max_length=64,
+        validators=[validate_single_line],
         help_text=_("Who may connect, as a network: 10.0.0.0/8, 192.0.2.7/32; 0.0.0.0/0 is every address."),
     )
     confirm_open = forms.BooleanField(

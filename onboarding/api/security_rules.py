@@ -15,6 +15,7 @@ from onboarding.security_rules import security_rule_add, security_rule_list, sec
 from portal import selectors
 from portal.api.errors import api_validation_error
 from portal.origin import origin
+from portal.validators import validate_single_line
 
 
 class SecurityRuleSerializer(serializers.ModelSerializer):
@@ -46,6 +47,7 @@ class SecurityRuleSerializer(serializers.ModelSerializer):
             "changed_at",
             "seen_at",
         ]
+        read_only_fields = fields  # an answer; SecurityRuleInputSerializer reads what a person sends
 
 
 class SecurityRuleInputSerializer(serializers.Serializer):
@@ -62,7 +64,9 @@ class SecurityRuleInputSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=1, max_value=65535, help_text=_("Defaults to port_min.")
     )
     remote_cidr = serializers.CharField(
-        max_length=64, help_text=_("Who may connect, as a network (0.0.0.0/0: every address).")
+        max_length=64,
+        validators=[validate_single_line],
+        help_text=_("Who may connect, as a network (0.0.0.0/0: every address)."),
     )
     confirm_open = serializers.BooleanField(
         default=False, help_text=_("Admins only: confirm opening SSH to every address.")
