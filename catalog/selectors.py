@@ -3,10 +3,9 @@ architecture, pending changes and imports. Every query goes through ``restrict``
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from catalog.models import ImageImport, ImagePropertyChange
 from portal.access import restrict
@@ -70,13 +69,16 @@ class FlavorRow:
 def flavor_catalog(*, user: User) -> tuple[list[str], list[FlavorRow]]:
     """Each flavor against each architecture of the cloud's hosts: its extra specs, the largest host,
     and the images (offered and all active) whose min_disk/min_ram it meets."""
-    hosts = list(CloudHost.objects.exclude(architecture=""))
-    arches = sorted({h.architecture for h in hosts})
-    largest: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for host in hosts:
-        for rc, inv in (host.inventories or {}).items():
-            capacity = int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"])
-            largest[host.architecture][rc] = max(largest[host.architecture][rc], capacity)
+    # The largest host of each architecture, by Placement's rule (the host's generated capacity
+    # columns), aggregated in the database: one row per architecture at any number of hosts.
+    largest = {
+        row["architecture"]: {"VCPU": row["vcpu"], "MEMORY_MB": row["ram"], "DISK_GB": row["disk"]}
+        for row in CloudHost.objects.exclude(architecture="")
+        .order_by()
+        .values("architecture")
+        .annotate(vcpu=Max("vcpu_capacity"), ram=Max("memory_mb_capacity"), disk=Max("disk_gb_capacity"))
+    }
+    arches = sorted(largest)
     images = list(CloudImage.objects.filter(status="active").exclude(architecture=""))
     rows = []
     for flavor in restrict(user, CloudFlavor.objects.all(), "change"):

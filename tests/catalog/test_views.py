@@ -233,3 +233,40 @@ def test_developers_request_form_offers_only_offered_images_under_their_friendly
     assert "CirrOS 0.6 (cirros 0.6)" in page and "centos" not in page.lower()
     found = client.get("/api/v1/catalog/images/").json()
     assert [i["name"] for i in found] == ["cirros-0.6-ppc64le"]
+
+
+def test_the_flavor_catalog_fits_each_flavor_to_the_largest_host_of_each_architecture(
+    admin, django_assert_max_num_queries
+):
+    """Placement's rule ((total - reserved) * ratio) on the largest host per architecture, summed in
+    the database: the same queries at 2 hosts as at 40."""
+    from django.utils import timezone
+
+    from catalog.selectors import flavor_catalog
+    from provisioning.models import CloudFlavor, CloudHost
+
+    def host(name, arch, vcpu, ram_mb, disk_gb):
+        inv = lambda total: {"total": total, "reserved": 0, "allocation_ratio": 1.0, "used": 0}  # noqa: E731
+        CloudHost.objects.create(
+            name=name, architecture=arch, state="up", status="enabled", seen_at=timezone.now(),
+            inventories={"VCPU": inv(vcpu), "MEMORY_MB": inv(ram_mb), "DISK_GB": inv(disk_gb)},
+        )  # fmt: skip
+
+    host("x-small", "x86_64", 4, 8192, 100)
+    host("x-large", "x86_64", 64, 262144, 2000)
+    host("p-only", "ppc64le", 8, 16384, 200)
+    CloudFlavor.objects.create(
+        cloud_id="big", name="big", vcpus=32, ram_mb=65536, disk_gb=500, seen_at=timezone.now()
+    )
+    CloudFlavor.objects.create(
+        cloud_id="tiny", name="tiny", vcpus=1, ram_mb=512, disk_gb=1, seen_at=timezone.now()
+    )
+    with django_assert_max_num_queries(4) as few:
+        arches, rows = flavor_catalog(user=admin)
+    fits = {row.flavor.name: {fit.architecture: fit.host_fits for fit in row.fits} for row in rows}
+    assert arches == ["ppc64le", "x86_64"]
+    assert fits == {"big": {"ppc64le": False, "x86_64": True}, "tiny": {"ppc64le": True, "x86_64": True}}
+    for n in range(40):
+        host(f"more-{n}", "x86_64", 2, 2048, 20)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        flavor_catalog(user=admin)
