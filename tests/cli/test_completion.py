@@ -37,7 +37,7 @@ def test_the_bash_script_parses_and_registers_itself():
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("kennel vm re", ["reboot", "request"]),
+        ("kennel vm re", ["reboot", "rebuild", "request", "resize", "revert-resize"]),
         ("kennel h", ["host"]),
         ("kennel request a", ["answer", "approve", "ask"]),
         ("kennel vm request --fl", ["--flavor"]),
@@ -76,6 +76,6 @@ def test_the_zsh_script_completes_through_bashcompinit():
     assert text.startswith("#compdef kennel\n") and script("bash") in text
     subprocess.run(["zsh", "-n"], input=text, text=True, check=True)
     # zsh arrays count from 1, bash's from 0: these find the right command path only if the layer works.
-    assert complete_in_zsh("kennel vm re") == ["reboot", "request"]
+    assert complete_in_zsh("kennel vm re") == ["reboot", "rebuild", "request", "resize", "revert-resize"]
     assert complete_in_zsh("kennel host power x9 ") == ["cycle", "hard_off", "on", "reset", "soft_off"]
     assert complete_in_zsh("kennel vm request --fl") == ["--flavor"]
