@@ -51,13 +51,17 @@ def metrics(settings, prometheus_stack):
     settings.KENNEL_PROMETHEUS_RATE_SECONDS = RATE_SECONDS
     import time
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready = prometheus_stack.query(f"min(count_over_time(up[{RATE_SECONDS}s]))")
-        if ready and float(ready[0]["value"][1]) >= RATE_SECONDS - 1:
-            break
+    # The longest window a test reads is the idle scan's (2 x RATE_SECONDS): wait until every target
+    # has samples over all of it (a loaded machine scrapes late), and say so if it never does.
+    window = 2 * RATE_SECONDS
+    deadline = time.monotonic() + 90
+    while True:
+        ready = prometheus_stack.query(f"min(count_over_time(up[{window}s]))")
+        if ready and float(ready[0]["value"][1]) >= window - 1:
+            return prometheus_stack
+        if time.monotonic() > deadline:
+            pytest.fail(f"Prometheus did not scrape every target over {window} s within 90 s: {ready}")
         time.sleep(0.5)
-    return prometheus_stack
 
 
 @pytest.fixture
