@@ -11,6 +11,7 @@ from portal.architectures import Architecture
 from portal.filtersets import SortFilter
 from portal.models import Team
 from provisioning.models import VmRequest
+from provisioning.selectors import host_architectures
 from provisioning.server_states import ServerState
 
 
@@ -91,7 +92,7 @@ class VmPageFilterSet(VmFilterSet):
             for value, label in ServerState.choices
             if value in chosen or (value in present and value not in _NOT_CHIPS)
         ]
-        hosts = _cloud_architectures()
+        hosts = set(host_architectures())
         fields["architecture"].empty_label = _("Any architecture")
         fields["architecture"].choices = [
             (value, label) for value, label in Architecture.choices if value in hosts
@@ -131,14 +132,3 @@ _NOT_CHIPS = (ServerState.UNKNOWN, ServerState.DELETED)
 
 def _list(data, key: str) -> list[str]:
     return data.getlist(key) if hasattr(data, "getlist") else []
-
-
-def _cloud_architectures() -> set[str]:
-    from provisioning.models import CloudHost
-
-    return set(
-        CloudHost.objects.exclude(architecture="")
-        .order_by()
-        .values_list("architecture", flat=True)
-        .distinct()
-    )

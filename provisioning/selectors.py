@@ -171,3 +171,14 @@ def teams_for_requests(*, user: User) -> QuerySet[Team]:
 
 def unmanaged_server_list(*, user: User) -> QuerySet[UnmanagedServer]:
     return restrict(user, UnmanagedServer.objects.select_related("team"))
+
+
+def host_architectures() -> list[str]:
+    """The architectures the mirror's compute hosts run, sorted: one DISTINCT over the hosts (no
+    ordering column in it, so a row per architecture at any number of hosts)."""
+    return sorted(
+        CloudHost.objects.exclude(architecture="")
+        .order_by()
+        .values_list("architecture", flat=True)
+        .distinct()
+    )

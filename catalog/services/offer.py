@@ -12,7 +12,8 @@ from catalog.models import ImageImport
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record
-from provisioning.models import CloudFlavor, CloudHost, CloudImage
+from provisioning.models import CloudFlavor, CloudImage
+from provisioning.selectors import host_architectures
 
 # Machine types each architecture's QEMU knows (Nova passes hw_machine_type to libvirt as is): on
 # x86_64 pc (i440FX) or q35, on POWER the paravirtualised pSeries; versioned variants are allowed.
@@ -25,7 +26,7 @@ DEFAULT_MACHINE_TYPE = {"ppc64le": "pseries"}
 
 def hypervisor_architectures() -> list[str]:
     """Architectures of the compute hosts in the mirror."""
-    return sorted(set(CloudHost.objects.exclude(architecture="").values_list("architecture", flat=True)))
+    return host_architectures()
 
 
 def _check_architecture(architecture: str) -> None:
