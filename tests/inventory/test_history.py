@@ -106,8 +106,12 @@ def test_snapshot_records_what_the_utilization_selectors_report(mirror, manager)
 
 
 def test_a_second_snapshot_in_the_same_bucket_replaces_the_first(mirror, manager):
-    now = timezone.now().replace(minute=10, second=30)
-    utilization_snapshot_record(now=now - timedelta(seconds=20))
+    # Both records fall in the bucket that holds the mirror's refresh (never more than MIRROR_MAX_AGE
+    # after it, whatever the clock says when the test runs).
+    bucket = timezone.now().replace(second=0, microsecond=0)
+    bucket -= timedelta(minutes=bucket.minute % 5)
+    now = bucket + timedelta(seconds=40)
+    utilization_snapshot_record(now=bucket + timedelta(seconds=10))
     project = mirror.find_project("alpha")
     image = next(i for i in mirror.list_images() if i.architecture == "x86_64")
     flavor = next(f for f in mirror.list_flavors() if f.name == "m1.small")
