@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from blueprints.models import Blueprint, BlueprintVersion, Service, ServiceVm
 from portal.access import Action, restrict
 from portal.models import Team, User
+from provisioning.hooks import VmKeeper
 from provisioning.models import VmRequest
 
 
@@ -39,3 +42,20 @@ def service_list(*, user: User, action: Action = Action.VIEW) -> QuerySet[Servic
 def team_services(*, user: User, team: Team) -> list[Service]:
     """The team's services that are not deleted, with their live VMs (``live_members``)."""
     return list(service_list(user=user).filter(team=team).exclude(status=Service.Status.DELETED))
+
+
+def service_keeping(*, vm: VmRequest) -> VmKeeper | None:
+    """The service that keeps ``vm`` (provisioning asks before the VM is deleted, resized or rebuilt
+    on its own), or None: not a service's VM, or its service is deleted."""
+    member = (
+        ServiceVm.objects.filter(vm=vm)
+        .exclude(service__status=Service.Status.DELETED)
+        .select_related("service")
+        .first()
+    )
+    if member is None:
+        return None
+    return VmKeeper(
+        label=_("the service %(name)s") % {"name": member.service.name},
+        url=reverse("blueprints:service-detail", args=[member.service_id]),
+    )

@@ -13,6 +13,11 @@ VERSION_ASKED = message_define("service.version_asked", _("%(user)s asked to go 
 RETRY_ASKED = message_define("service.retry_asked", _("%(user)s asked to try again."))
 DELETE_ASKED = message_define("service.delete_asked", _("%(user)s asked to delete it."))
 
+# Seen by the worker.
+VM_VANISHED = message_define(
+    "service.vm_vanished", _("%(vm)s was deleted outside Kennel; a replacement is being built.")
+)
+
 # The worker's steps.
 VM_BUILDING = message_define("service.vm_building", _("%(vm)s (%(version)s) is being built."))
 VM_REPLACED = message_define("service.vm_replaced", _("%(vm)s (%(old)s) is replaced and deleted."))

@@ -31,3 +31,4 @@ def service_advance(self, service_id: int) -> None:
 @shared_task(ignore_result=True)
 def services_resume() -> None:
     services.services_resume()
+    services.services_repair()

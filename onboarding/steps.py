@@ -320,8 +320,9 @@ def _offboard_project_id(onboarding: Onboarding) -> str | None:
 
 
 def _step_servers(onboarding: Onboarding, step: OnboardingStep) -> None:
+    from provisioning import stored_messages as vm_texts
     from provisioning.models import VmRequest
-    from provisioning.services import vm_delete_advance, vm_delete_request
+    from provisioning.services import vm_delete_advance, vm_retire
 
     team = onboarding.team
     actor = onboarding.offboard_requested_by
@@ -331,7 +332,9 @@ def _step_servers(onboarding: Onboarding, step: OnboardingStep) -> None:
     deleted = list(step.resources.get("deleted", []))
     for vm in VmRequest.objects.filter(team=team).exclude(status=Status.DELETED):
         if vm.status != Status.DELETING:
-            vm = vm_delete_request(actor=actor, vm=vm, source=WORKER)
+            # Everything goes, locked or kept by a team service: the typed confirmation covers it.
+            reason = vm_texts.OFFBOARDED(user=actor.get_username())
+            vm = vm_retire(vm=vm, reason=reason, source=WORKER, actor=actor)
         if vm.status == Status.DELETING:
             vm_delete_advance(request_id=vm.pk)  # the provisioning task does the same; either is fine
         if vm.name not in deleted:

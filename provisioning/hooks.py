@@ -4,6 +4,7 @@ imports them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -21,3 +22,15 @@ class ProvisioningEvent(StrEnum):
     # Keyword argument: ``team_ids``. May raise CloudError (the caller logs it; the periodic sync
     # catches up).
     TEAM_USAGE_CHANGED = "provisioning.team_usage_changed"
+    # Does something other than its owner keep this VM (a team service)? Keyword argument: ``vm``.
+    # Each hook answers a ``VmKeeper`` or None. A kept VM is not deleted, resized or rebuilt on its own:
+    # its keeper would undo the change or count the VM wrong; the change is made through the keeper.
+    VM_KEEPER = "provisioning.vm_keeper"
+
+
+@dataclass(frozen=True)
+class VmKeeper:
+    """What keeps a VM: its name as people read it, and the page where it is changed."""
+
+    label: str
+    url: str

@@ -10,6 +10,7 @@ REQUESTED = message_define("vm.requested", _("Requested by %(user)s."))
 ACTION_ASKED = message_define("vm.action_asked", _("%(user)s asked to %(action)s it."))
 DELETE_ASKED = message_define("vm.delete_asked", _("%(user)s asked to delete it."))
 CANCELLED = message_define("vm.cancelled", _("Cancelled by %(user)s before it was built."))
+OFFBOARDED = message_define("vm.offboarded", _("Deleted with its team, which %(user)s offboarded."))
 LEASE_EXTENDED = message_define("vm.lease_extended", _("%(user)s extended the lease to %(date)s."))
 FLOATING_IP_ASKED = message_define("vm.floating_ip_asked", _("%(user)s asked for a floating IP."))
 FLOATING_IP_RELEASE_ASKED = message_define(

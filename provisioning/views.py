@@ -172,6 +172,7 @@ def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "vm": vm,
             "events": events,
             "snapshots": snapshots,
+            "keeper": services.vm_keeper(vm),
             **change_choices,
             "poll": not vm.finished
             or recent

@@ -18,6 +18,7 @@ from blueprints.services.deployments import (
     service_rollback,
     service_scale,
     service_upgrade,
+    services_repair,
     services_resume,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "service_rollback",
     "service_scale",
     "service_upgrade",
+    "services_repair",
     "services_resume",
 ]

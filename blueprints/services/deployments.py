@@ -26,7 +26,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -43,6 +43,7 @@ from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record
 from portal.stored_messages import StoredMessage, message_from_ref
 from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned
+from provisioning import stored_messages as vm_texts
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, VmRequest
 from provisioning.services import HOSTNAME, vm_request_submit, vm_retire
@@ -636,3 +637,39 @@ def services_resume() -> list[int]:
     for service_id in ids:
         enqueue_now(task, service_id)
     return ids
+
+
+def services_repair() -> list[int]:
+    """Ready services that lost a VM outside Kennel (the reconcile found the server gone) and now have
+    fewer than they should: each goes back to scaling, and the worker builds the replacement on the
+    service's version through the normal path (quota and all). Returns their ids."""
+    vanished = ServiceVm.objects.filter(
+        service=OuterRef("pk"), vm__status=VmStatus.DELETED, vm__status_message_ref__id=vm_texts.VANISHED.id
+    )
+    repaired = []
+    for service in Service.objects.filter(status=Status.READY).filter(Exists(vanished)):
+        with transaction.atomic():
+            service = Service.objects.select_for_update().get(pk=service.pk)
+            live = _live_counts(service)
+            if service.status != Status.READY or all(live.get(a, 0) >= n for a, n in service.counts.items()):
+                continue
+            gone = (
+                service.members.filter(
+                    vm__status=VmStatus.DELETED, vm__status_message_ref__id=vm_texts.VANISHED.id
+                )
+                .select_related("vm")
+                .order_by("-vm__updated_at")
+                .first()
+            )
+            message = texts.VM_VANISHED(vm=gone.vm.name if gone else "?")
+            Service.objects.filter(pk=service.pk).update(
+                status=Status.SCALING,
+                status_message=message.english(),
+                status_message_ref=message.ref(),
+                changed_at=timezone.now(),
+            )
+            service.status = Status.SCALING
+            _record(service, "service.repair", message)
+            _enqueue(service.pk)
+        repaired.append(service.pk)
+    return repaired

@@ -22,6 +22,7 @@ from provisioning.services.vm_actions import (
     vm_action_request,
     vm_delete_advance,
     vm_delete_request,
+    vm_keeper,
     vm_refresh,
     vm_retire,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "vm_delete_request",
     "vm_floating_ip_advance",
     "vm_floating_ip_request",
+    "vm_keeper",
     "vm_lease_extend",
     "vm_lease_reminder_email",
     "vm_leases_enforce",

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy
 
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound, CloudRequestError, ServerAction
+from portal.hooks import hooks_run
 from portal.models import User
 from portal.origin import WORKER
 from portal.queue import enqueue
@@ -16,6 +17,7 @@ from portal.services import audit_record
 from portal.stored_messages import StoredMessage
 from provisioning import stored_messages as texts
 from provisioning.floating_ips import floating_ip_release_after_vanish, floating_ip_release_with_vm
+from provisioning.hooks import ProvisioningEvent, VmKeeper
 from provisioning.models import VmRequest
 from provisioning.server_states import BUSY, ServerState
 from provisioning.services.vm_requests import METADATA_KEY
@@ -36,7 +38,10 @@ CHANGE_LABELS = {
     "resize": gettext_lazy("resize"),
     "rebuild": gettext_lazy("rebuild"),
     "snapshot": gettext_lazy("take a snapshot of"),
+    "delete": gettext_lazy("delete"),
 }
+# What a VM's keeper (a team service) does itself: refused on the VM alone.
+KEPT_CHANGES = ("delete", "resize", "rebuild")
 
 
 class VmStateConflict(ValidationError):
@@ -70,6 +75,26 @@ def state_refusal(vm: VmRequest, action: str) -> VmStateConflict | None:
     return VmStateConflict(
         _("You cannot %(action)s %(name)s while it is %(state)s.")
         % {"action": what, "name": vm.name, "state": state}
+    )
+
+
+def vm_keeper(vm: VmRequest) -> VmKeeper | None:
+    """What keeps ``vm`` besides its owner (a team service), or None."""
+    return next((keeper for keeper in hooks_run(ProvisioningEvent.VM_KEEPER, vm=vm) if keeper), None)
+
+
+def keeper_refusal(vm: VmRequest, action: str) -> VmStateConflict | None:
+    """Why ``action`` (one of KEPT_CHANGES) is refused on ``vm`` alone: its keeper would undo it or
+    count it wrong. None when nothing keeps the VM or the action is not one the keeper makes."""
+    keeper = vm_keeper(vm) if action in KEPT_CHANGES else None
+    if keeper is None:
+        return None
+    return VmStateConflict(
+        _(
+            "You cannot %(action)s %(name)s on its own: it is part of %(keeper)s. "
+            "Scale, upgrade or delete the service instead."
+        )
+        % {"action": CHANGE_LABELS[action], "name": vm.name, "keeper": keeper.label}
     )
 
 
@@ -135,6 +160,9 @@ def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
             raise VmStateConflict(
                 _("%(name)s is locked against changes; unlock it first.") % {"name": vm.name}
             )
+        refusal = keeper_refusal(vm, "delete")
+        if refusal is not None:
+            raise refusal
         if vm.status == Status.QUEUED and not vm.server_id:
             # Not built yet: the build task's claim (queued -> building) will now find nothing to do.
             _transition(
@@ -154,9 +182,10 @@ def vm_delete_request(*, actor: User, vm: VmRequest, source: str) -> VmRequest:
 
 
 def vm_retire(*, vm: VmRequest, reason: StoredMessage, source: str, actor: User | None = None) -> VmRequest:
-    """Delete a VM on behalf of what owns it (a team service scaling down or replacing it): the same
-    transitions as ``vm_delete_request`` without its permission check, which the service made when
-    the change was asked for. ``actor`` is who asked for that change (the audit log names them)."""
+    """Delete a VM on behalf of what owns it (a team service scaling down or replacing it, its team's
+    offboarding): the same transitions as ``vm_delete_request`` without its permission, lock and keeper
+    checks, which the owner made when the change was asked for. ``actor`` is who asked for that change
+    (the audit log names them)."""
     with transaction.atomic():
         vm = VmRequest.objects.select_for_update(of=("self",)).get(pk=vm.pk)
         if vm.status in (Status.DELETING, Status.DELETED):

@@ -18,14 +18,14 @@ from provisioning import stored_messages as texts
 from provisioning.hooks import ProvisioningEvent
 from provisioning.models import CloudFlavor, CloudImage, VmRequest
 from provisioning.selectors import host_fit_count
-from provisioning.services.vm_actions import VmStateConflict, state_refusal
+from provisioning.services.vm_actions import VmStateConflict, keeper_refusal, state_refusal
 from provisioning.services.vm_state import Status, _event, _explain, _operable
 
 
 def _active_refusal(vm: VmRequest, action: str) -> None:
     if vm.status != Status.ACTIVE or not vm.server_id:
         raise ValidationError(_("Only an active VM can be changed."))
-    refusal = state_refusal(vm, action)
+    refusal = state_refusal(vm, action) or keeper_refusal(vm, action)
     if refusal is not None:
         raise refusal
 

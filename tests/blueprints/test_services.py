@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from blueprints import services
 from blueprints.documents import document_dump
@@ -201,6 +202,65 @@ def test_delete_removes_every_vm(fake_cloud, lead, team, examples):
     assert service.status == Status.DELETED and live(service) == {}
     # the name is free again
     drive(deploy(lead, team, examples["ci-agent"], {"x86_64": 1}))
+
+
+def test_a_service_vm_is_changed_through_its_service_only(fake_cloud, lead, team, examples, client):
+    from provisioning import services as vm_services
+    from provisioning.models import CloudFlavor, CloudImage
+    from provisioning.services import VmStateConflict
+
+    service = drive(deploy(lead, team, examples["http-file-server"], {"x86_64": 1}, name="files"))
+    vm = VmRequest.objects.get(service_member__service=service)
+    bigger = CloudFlavor.objects.exclude(name=vm.flavor_name).filter(vcpus__gt=vm.vcpus).first()
+    image = CloudImage.objects.filter(architecture="x86_64", status="active").first()
+    assert bigger is not None and image is not None
+    refusals = []
+    for ask in (
+        lambda: vm_services.vm_delete_request(actor=lead, vm=vm, source="test"),
+        lambda: vm_services.vm_resize_request(actor=lead, vm=vm, flavor=bigger, source="test"),
+        lambda: vm_services.vm_rebuild_request(actor=lead, vm=vm, image=image, source="test"),
+    ):
+        with pytest.raises(VmStateConflict) as caught:
+            ask()
+        refusals.append(" ".join(caught.value.messages))
+    assert all("part of the service files" in r and "Scale, upgrade or delete the service" in r for r in refusals)
+    vm.refresh_from_db()
+    assert vm.status == VmStatus.ACTIVE
+    assert not AuditEvent.objects.filter(action__in=["vm.delete", "vm.resize", "vm.rebuild"]).exists()
+    # Its page says so, links the service and offers no delete, resize or rebuild.
+    client.force_login(lead)
+    page = client.get(reverse("provisioning:vm-detail", args=[vm.pk])).content.decode()
+    assert 'data-testid="vm-keeper"' in page
+    assert reverse("blueprints:service-detail", args=[service.pk]) in page
+    assert 'data-testid="delete"' not in page and 'data-testid="resize"' not in page
+    assert 'data-testid="rebuild"' not in page
+    # Starting and stopping stay the owner's (and the service keeps counting it).
+    vm_services.vm_action_request(actor=lead, vm=vm, action="stop", source="test")
+    # Once the service is deleted, nothing keeps its VMs.
+    services.service_delete(actor=lead, service=service, source="test")
+    assert drive(service).status == Status.DELETED
+
+
+def test_a_vm_lost_outside_kennel_is_replaced_once(fake_cloud, lead, team, examples):
+    from provisioning import services as vm_services
+
+    service = drive(deploy(lead, team, examples["http-file-server"], {"x86_64": 2}, name="files"))
+    assert services.services_repair() == []  # nothing lost
+    lost = VmRequest.objects.filter(service_member__service=service).order_by("pk").first()
+    fake_cloud.delete_server(lost.server_id)  # say, in Horizon
+    vm_services.vm_reconcile(full=True)
+    lost.refresh_from_db()
+    assert lost.status == VmStatus.DELETED
+    assert services.services_repair() == [service.pk]
+    assert services.services_repair() == []  # already on it
+    service = drive(service)
+    assert service.status == Status.READY, service.status_message
+    names = [name for name, _n in live(service)["x86_64"]]
+    assert len(names) == 2 and lost.name not in names
+    history = list(service.events.values_list("message", flat=True))
+    assert f"{lost.name} was deleted outside Kennel; a replacement is being built." in history
+    assert services.services_repair() == []  # whole again
+    assert AuditEvent.objects.filter(action="service.repair", target_id=str(service.pk)).count() == 1
 
 
 def test_a_stale_change_is_resumed(fake_cloud, lead, team, examples, settings):

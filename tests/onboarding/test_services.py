@@ -331,6 +331,19 @@ def test_offboarding_deletes_the_vms_and_everything_the_chain_made(fake, onboard
     assert services.cloud_orphans_find() == []
 
 
+def test_a_locked_vm_goes_with_its_offboarded_team_and_says_why(fake, onboard, crew):
+    onboarding = run(onboard("gamma"))
+    vm = make_vm(fake, onboarding, crew["member"])
+    VmRequest.objects.filter(pk=vm.pk).update(locked=True)  # its owner's lock is no reason to keep it
+    services.team_offboard(actor=crew["admin"], onboarding=onboarding, confirm="gamma")
+    onboarding = run(onboarding, rounds=50)
+    assert onboarding.state == State.OFFBOARDED, onboarding.message
+    vm.refresh_from_db()
+    assert vm.status == VmRequest.Status.DELETED
+    said = [event.text for event in vm.events.all()]
+    assert f"Deleted with its team, which {crew['admin'].username} offboarded." in said
+
+
 def test_a_team_linked_to_an_existing_project_is_not_offboarded(fake, crew):
     team = TeamFactory(slug="alpha", openstack_project_id=fake.find_project("alpha").id)
     assert not Onboarding.objects.filter(team=team).exists()  # nothing of it was made by Kennel
