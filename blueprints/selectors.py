@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from blueprints.models import Blueprint, BlueprintVersion, Service, ServiceVm
+from blueprints.spec import parameters_clean, substitute
+from onboarding.models import SecurityRule
 from portal.access import Action, restrict
 from portal.models import Team, User
 from provisioning.hooks import VmKeeper
@@ -59,3 +63,31 @@ def service_keeping(*, vm: VmRequest) -> VmKeeper | None:
         label=_("the service %(name)s") % {"name": member.service.name},
         url=reverse("blueprints:service-detail", args=[member.service_id]),
     )
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """A port the service's VMs open (their firewall lets it in), and the networks the team's security
+    group rules let reach it (in force or being added). None of them: only the team's own VMs reach it."""
+
+    port: int
+    protocol: str
+    reached_from: tuple[str, ...]
+
+
+def service_ports(*, service: Service) -> list[ServicePort]:
+    """The ports of the service's version, with its parameters, each with who reaches it: what a lead
+    checks when the service answers on its own VMs but not from a desk."""
+    rules = list(
+        SecurityRule.objects.filter(
+            team_id=service.team_id, state__in=[SecurityRule.State.ACTIVE, SecurityRule.State.ADDING]
+        ).exclude(remote_cidr="")
+    )
+    spec = service.version.spec
+    values = parameters_clean(spec, service.parameters) if spec.get("ports") else {}
+    ports = []
+    for entry in spec.get("ports", []):
+        number = int(substitute(str(entry["port"]), values))
+        sources = sorted({r.remote_cidr for r in rules if r.covers(entry["protocol"], number)})
+        ports.append(ServicePort(port=number, protocol=entry["protocol"], reached_from=tuple(sources)))
+    return ports

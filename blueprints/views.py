@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -20,6 +21,7 @@ from blueprints.forms import (
 )
 from blueprints.models import Service
 from blueprints.rendering import user_data_preview
+from onboarding.security_rules import security_rules_may_change
 from portal.access import Action, Capability, can, restrict
 from portal.http import AuthenticatedHttpRequest
 from portal.inputs import INTEGER_MAX, object_id
@@ -148,6 +150,9 @@ def service_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "may_operate": may_operate,
         "may_delete": may_delete,
         "scale_form": ServiceScaleForm(architectures=service.version.architectures, counts=service.counts),
+        "ports": selectors.service_ports(service=service),
+        "may_open_ports": security_rules_may_change(user=request.user, team=service.team),
+        "default_ingress_from": settings.KENNEL_DEFAULT_INGRESS_FROM[:1],
         "upgrade_form": ServiceUpgradeForm(
             versions=service.blueprint.versions.exclude(pk=service.version_id).order_by("-number")
         ),

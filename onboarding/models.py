@@ -363,10 +363,15 @@ class SecurityRule(models.Model):
 
     @property
     def covers_ssh(self) -> bool:
-        if self.protocol not in ("", self.Protocol.TCP):
+        return self.covers(self.Protocol.TCP, 22)
+
+    def covers(self, protocol: str, port: int) -> bool:
+        """Whether the rule lets ``protocol`` traffic to ``port`` in (any protocol and every port
+        included)."""
+        if self.protocol not in ("", protocol):
             return False
         low, high = self.port_min or 1, self.port_max or 65535
-        return low <= 22 <= high
+        return low <= port <= high
 
     @property
     def pending(self) -> bool:

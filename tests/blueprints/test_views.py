@@ -196,3 +196,40 @@ def test_api_shows_vms_and_refuses_what_the_quota_cannot_hold(fake_cloud, lead, 
     assert ServiceVm.objects.count() == before and not Service.objects.filter(name="big").exists()
     exported = api.get(f"/api/v1/blueprint-versions/{examples['ci-agent'].pk}/export/")
     assert exported.status_code == 200 and b"kennel_blueprint: 1" in exported.content
+
+
+def test_the_service_page_says_who_reaches_its_ports_and_a_lead_opens_one(
+    fake_cloud, lead, member, team, examples
+):
+    from onboarding.models import SecurityRule
+
+    files = drive(
+        services.service_deploy(
+            actor=lead,
+            team=team,
+            version=examples["http-file-server"],
+            name="files",
+            parameters={"port": 8080},
+            counts={"x86_64": 1},
+            source="test",
+        )
+    )
+    url = reverse("blueprints:service-detail", args=[files.pk])
+    SecurityRule.objects.create(team=team, protocol="tcp", port_min=22, port_max=22, remote_cidr="10.0.0.0/8")
+    client = Client()
+    client.force_login(member)
+    page = client.get(url).content.decode()
+    assert 'data-port="8080/tcp"' in page and 'data-testid="port-closed"' in page  # SSH's rule is not 8080's
+    assert 'data-testid="open-port"' not in page  # a member may not change the team's rules
+    client.force_login(lead)
+    page = client.get(url).content.decode()
+    assert 'data-testid="open-port"' in page and 'value="10.0.0.0/8"' in page
+    response = client.post(
+        reverse("onboarding:security-rules", args=[team.slug]),
+        {"protocol": "tcp", "ports": "8080", "remote_cidr": "10.0.0.0/8"},
+    )
+    assert response.status_code == 302
+    rule = SecurityRule.objects.get(team=team, port_min=8080)
+    assert (rule.state, rule.port_max, rule.remote_cidr) == (SecurityRule.State.ADDING, 8080, "10.0.0.0/8")
+    page = client.get(url).content.decode()
+    assert 'data-testid="port-closed"' not in page and "10.0.0.0/8" in page
