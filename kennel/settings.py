@@ -786,6 +786,7 @@ SPECTACULAR_SETTINGS = {
         "PowerActionEnum": "inventory.models.PowerActionChoice",
         "QuotaRequestStatusEnum": "quotas.models.QuotaRequest.Status",
         "SecurityRuleProtocolEnum": "onboarding.models.SecurityRule.Protocol",
+        "ServiceStatusEnum": "blueprints.models.Service.Status",
     },
 }
 

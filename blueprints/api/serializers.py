@@ -1,8 +1,10 @@
 """Serializers for blueprints and services: output serializers for reads, input serializers for changes."""
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from blueprints import selectors
 from blueprints.documents import document_dump
 from blueprints.models import Blueprint, BlueprintVersion, Service, ServiceVm
 from blueprints.services import SERVICE_MAX_VMS
@@ -96,6 +98,28 @@ class ServiceSerializer(serializers.ModelSerializer):
             "created_at",
             "changed_at",
         ]
+
+
+class ServicePortSerializer(serializers.Serializer):
+    port = serializers.IntegerField()
+    protocol = serializers.CharField()
+    reached_from = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=_(
+            "The networks the team's security group rules let reach it; empty: the team's own VMs only."
+        ),
+    )
+
+
+class ServiceDetailSerializer(ServiceSerializer):
+    ports = serializers.SerializerMethodField()
+
+    class Meta(ServiceSerializer.Meta):
+        fields = [*ServiceSerializer.Meta.fields, "ports"]
+
+    @extend_schema_field(ServicePortSerializer(many=True))
+    def get_ports(self, service: Service) -> list[dict]:
+        return ServicePortSerializer(selectors.service_ports(service=service), many=True).data
 
 
 class CountsField(serializers.DictField):

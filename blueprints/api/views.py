@@ -16,6 +16,7 @@ from blueprints.api.serializers import (
     BlueprintSerializer,
     BlueprintVersionDetailSerializer,
     ServiceDeploySerializer,
+    ServiceDetailSerializer,
     ServiceScaleSerializer,
     ServiceSerializer,
     ServiceUpgradeSerializer,
@@ -91,6 +92,10 @@ class ServiceViewSet(
 
     def get_queryset(self):
         return selectors.service_list(user=self.request.user)
+
+    def get_serializer_class(self):
+        # One service also says who reaches its ports (a query the list does not make per service).
+        return ServiceDetailSerializer if self.action == "retrieve" else ServiceSerializer
 
     def _accepted(self, act) -> Response:
         try:

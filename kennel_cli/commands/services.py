@@ -225,6 +225,11 @@ def cmd_service_list(ctx: Context) -> int:
     return Exit.OK
 
 
+def _port_text(port: dict) -> str:
+    where = ", ".join(port["reached_from"]) or "the team's own VMs only (no security rule lets others in)"
+    return f"{port['port']}/{port['protocol']} from {where}"
+
+
 def _show(ctx: Context, service: dict) -> None:
     if ctx.json:
         print_json(service)
@@ -243,6 +248,11 @@ def _show(ctx: Context, service: dict) -> None:
             ),
             ("Wanted", ", ".join(f"{n} x {a}" for a, n in sorted(service["counts"].items()))),
             ("Maintainers", ", ".join(service["maintainers"]) or "-"),
+            *(
+                [("Ports", "; ".join(_port_text(p) for p in service["ports"]))]
+                if service.get("ports")
+                else []
+            ),
             ("Changed", when(service["changed_at"])),
         ]
     )

@@ -68,3 +68,24 @@ def test_a_lead_deploys_scales_upgrades_rolls_back_and_deletes_a_service(
     deleted = kennel("service", "delete", "ci", "--yes", "--wait", "--json")
     assert deleted.code == 0 and deleted.json()["status"] == "deleted" and deleted.json()["vms"] == []
     assert "ci" not in kennel("service", "list").out.split()
+
+
+def test_service_show_says_who_reaches_its_ports(kennel, logged_in, lead, team, fake_cloud, eager_tasks):
+    from onboarding.models import SecurityRule
+
+    services.blueprint_examples_load(source="test")
+    logged_in(lead)
+    deployed = kennel(
+        "service", "deploy", "files", "--blueprint", "http-file-server", "--team", team.slug,
+        "--count", "x86_64=1", "--param", "port=8080", "--wait",
+    )  # fmt: skip
+    assert deployed.code == 0, deployed.err
+    shown = kennel("service", "show", "files")
+    assert "8080/tcp from the team's own VMs only" in shown.out, shown.out
+    SecurityRule.objects.create(
+        team=team, protocol="tcp", port_min=8000, port_max=8999, remote_cidr="10.1.0.0/16"
+    )
+    assert kennel("service", "show", "files", "--json").json()["ports"] == [
+        {"port": 8080, "protocol": "tcp", "reached_from": ["10.1.0.0/16"]}
+    ]
+    assert "8080/tcp from 10.1.0.0/16" in kennel("service", "show", "files").out
