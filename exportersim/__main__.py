@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> None:
         node_exporter_port=args.node_exporter_port,
         interval=args.interval,
         vms=args.vms,
+        rule_files=tuple(args.rules),
     )
     with stack:
         print(f"exportersim: Prometheus on {stack.url}/ scraping {stack.exporter_url}/", flush=True)
@@ -69,6 +70,9 @@ def main() -> None:
     run_parser.add_argument("--node-exporter-port", type=int, default=19101)
     run_parser.add_argument("--interval", type=float, default=15)
     run_parser.add_argument("--vms", default="cloud")
+    run_parser.add_argument(
+        "--rules", action="append", default=[], help="a rules file Prometheus loads (repeatable)"
+    )
     args = parser.parse_args()
     {"serve": serve, "run": run}[args.command](args)
 

@@ -43,6 +43,7 @@ def scrape_config(
     interval: float,
     hosts: list[str],
     computes: list[str],
+    rule_files: tuple[str, ...] = (),
 ) -> dict:
     """The Prometheus configuration: one target per emulated host and exporter (the emulator serves
     each on its own path), ``instance`` set to the host's name as real deployments relabel it."""
@@ -60,6 +61,7 @@ def scrape_config(
     seconds = f"{max(interval, 1):g}s"
     return {
         "global": {"scrape_interval": seconds, "evaluation_interval": seconds, "scrape_timeout": seconds},
+        **({"rule_files": list(rule_files)} if rule_files else {}),
         "scrape_configs": [
             {"job_name": "node", "static_configs": node},
             {"job_name": "libvirt", "static_configs": libvirt},
@@ -79,8 +81,10 @@ class Stack:
         vms: str = "cloud",
         real_node_exporter: bool = True,
         ready_timeout: float = 60,
+        rule_files: tuple[str | Path, ...] = (),
         log=None,
     ) -> None:
+        self.rule_files = tuple(str(Path(f).resolve()) for f in rule_files)
         self.ready_timeout = ready_timeout
         self.workdir = Path(workdir)
         self.prometheus_port = prometheus_port or free_port()
@@ -143,6 +147,7 @@ class Stack:
             interval=self.interval,
             hosts=emulated,
             computes=computes,
+            rule_files=self.rule_files,
         )
         config_file = self.workdir / "prometheus.yml"
         config_file.write_text(json.dumps(config, indent=2))  # JSON is YAML

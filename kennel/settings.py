@@ -480,6 +480,7 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "inventory.tasks.utilization_snapshot",
         "inventory.tasks.utilization_history_compact",
         "usage.tasks.idle_vm_scan",  # Prometheus, then one mail per newly idle VM
+        "usage.tasks.vm_usage_renew",  # every VM's figures, kept for the pages' long lists
     ),
 }
 CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
@@ -711,12 +712,23 @@ KENNEL_PROMETHEUS_TOKEN = env_optional("KENNEL_PROMETHEUS_TOKEN")  # a bearer to
 KENNEL_PROMETHEUS_TIMEOUT = env_int("KENNEL_PROMETHEUS_TIMEOUT", 5, minimum=1)
 # Answers are kept this long (0: never): about one scrape interval, Prometheus has nothing newer sooner.
 KENNEL_PROMETHEUS_CACHE_SECONDS = env_int("KENNEL_PROMETHEUS_CACHE_SECONDS", 15, minimum=0)
+if KENNEL_PROMETHEUS_URL and KENNEL_PROMETHEUS_CACHE_SECONDS:
+    # Every VM's real use, asked before a page needs it: a long list of VMs reads the kept answer.
+    CELERY_BEAT_SCHEDULE["vm-usage-renew"] = {
+        "task": "usage.tasks.vm_usage_renew",
+        "schedule": timedelta(seconds=KENNEL_PROMETHEUS_CACHE_SECONDS),
+        "options": {"expires": KENNEL_PROMETHEUS_CACHE_SECONDS},
+    }
 # rate() looks this far back: at least four scrape intervals of the exporters.
 KENNEL_PROMETHEUS_RATE_SECONDS = env_int("KENNEL_PROMETHEUS_RATE_SECONDS", 300, minimum=1)
 # The label naming a host in the node and libvirt exporters' series (its value without a port matches a
 # server's name or hypervisor host name), and the label holding a VM's Nova id in the libvirt series.
 KENNEL_PROMETHEUS_HOST_LABEL = env_str("KENNEL_PROMETHEUS_HOST_LABEL", "instance")
 KENNEL_PROMETHEUS_VM_LABEL = env_str("KENNEL_PROMETHEUS_VM_LABEL", "uuid")
+# Prometheus evaluates Kennel's recording rules (``python manage.py prometheus_rules``): the lists of
+# VMs and hosts read the VMs' recorded rates instead of rate() over every VM's raw series at each read.
+# Without the rules loaded, a list finds no recorded rate and asks the raw expression (slower, same figures).
+KENNEL_PROMETHEUS_RULES = env_bool("KENNEL_PROMETHEUS_RULES", False)
 # A host whose CPUs are busier than this (%) is an alert on the dashboard.
 KENNEL_HOT_HOST_CPU_PERCENT = env_int("KENNEL_HOT_HOST_CPU_PERCENT", 85, minimum=1)
 # A VM is idle when, over this many days, its CPU stayed below this share of its vCPUs (%) and its

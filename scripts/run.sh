@@ -56,9 +56,10 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 # Metrics: Debian's prometheus on loopback scraping the emulated node and libvirt exporters of the demo
 # estate and the cloud's VMs, and this machine's node exporter (as X1), unless one is configured already.
 if [[ -z "${KENNEL_PROMETHEUS_URL:-}" ]] && command -v prometheus >/dev/null; then
-  export KENNEL_PROMETHEUS_URL=http://127.0.0.1:19090
+  export KENNEL_PROMETHEUS_URL=http://127.0.0.1:19090 KENNEL_PROMETHEUS_RULES=1
+  python manage.py prometheus_rules --output var/prometheus/kennel-rules.yml  # what the VM lists read
   start python -m exportersim run --workdir var/prometheus --prometheus-port 19090 \
-    --exporter-port 19100 --node-exporter-port 19101
+    --exporter-port 19100 --node-exporter-port 19101 --rules var/prometheus/kennel-rules.yml
 fi
 start python manage.py runserver 127.0.0.1:8000
 # One worker per Celery queue (KENNEL_TASK_QUEUES in kennel/settings.py): a slow BMC sweep or a mail

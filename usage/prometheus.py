@@ -56,7 +56,9 @@ Table = dict[str, dict[str, float]]
 class Prometheus(Protocol):
     def query(self, expr: str, *, at: float | None = None) -> list[Sample]: ...
 
-    def query_table(self, expr: str, *, row: str, column: str, at: float | None = None) -> Table: ...
+    def query_table(
+        self, expr: str, *, row: str, column: str, at: float | None = None, fresh: bool = False
+    ) -> Table: ...
 
     def query_range(self, expr: str, *, start: float, end: float, step: float) -> list[Series]: ...
 
@@ -122,9 +124,11 @@ class HttpPrometheus:
             return [Sample({}, _number(data["result"][1]))]
         return [Sample(dict(item["metric"]), _number(item["value"][1])) for item in data.get("result", [])]
 
-    def query_table(self, expr: str, *, row: str, column: str, at: float | None = None) -> Table:
+    def query_table(
+        self, expr: str, *, row: str, column: str, at: float | None = None, fresh: bool = False
+    ) -> Table:
         """The instant query's series by ``column`` then ``row`` label; series without the row label,
-        and NaN values, are left out."""
+        and NaN values, are left out. (``fresh``: always asked; only a cache tells the difference.)"""
         form = {"query": expr, "timeout": f"{self.timeout:g}s"}
         if at is not None:
             form["time"] = f"{at:.3f}"
@@ -181,14 +185,18 @@ class CachedPrometheus:
             cache.set(key, found, self.seconds)
         return found
 
-    def query_table(self, expr: str, *, row: str, column: str, at: float | None = None) -> Table:
+    def query_table(
+        self, expr: str, *, row: str, column: str, at: float | None = None, fresh: bool = False
+    ) -> Table:
+        """``fresh``: asked whatever is kept, and kept twice as long (a worker renews it every
+        ``seconds``: the pages always find it)."""
         if at is not None:
             return self.inner.query_table(expr, row=row, column=column, at=at)
         key = self._key("table", expr, row, column)
-        found = cache.get(key)
+        found = None if fresh else cache.get(key)
         if found is None:
             found = self.inner.query_table(expr, row=row, column=column)
-            cache.set(key, found, self.seconds)
+            cache.set(key, found, self.seconds * (2 if fresh else 1))
         return found
 
     def query_range(self, expr: str, *, start: float, end: float, step: float) -> list[Series]:

@@ -13,3 +13,14 @@ def idle_vm_scan() -> dict[str, int] | None:
     except (services.MetricsNotConfigured, PrometheusUnavailable, PrometheusQueryError):
         return None
     return {"flagged": scan.flagged, "still_idle": scan.still_idle, "cleared": scan.cleared}
+
+
+@shared_task(ignore_result=True)
+def vm_usage_renew() -> int:
+    """Every KENNEL_PROMETHEUS_CACHE_SECONDS: every VM's figures asked again and kept for the pages;
+    the number of VMs in the answer (0: Prometheus not configured or away, and the pages ask it
+    themselves)."""
+    from usage.selectors import vm_usage_all_renew
+
+    answer = vm_usage_all_renew()
+    return len(answer.rows.get("vcpus", {}))

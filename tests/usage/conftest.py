@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import yaml
 
 from exportersim.estate import VmSpec, vm_is_idle, vms_to_file
 from exportersim.runner import Stack
@@ -14,6 +15,7 @@ from inventory.models import ServerRole
 from portal.models import Membership
 from provisioning.models import CloudHost, VmRequest
 from tests.factories import DataCenterFactory, MembershipFactory, ServerFactory, UserFactory
+from usage import queries
 
 RATE_SECONDS = 5  # rate() over five one-second scrapes
 
@@ -40,7 +42,10 @@ def prometheus_stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("prometheus")
     vms_file = workdir / "vms.json"
     vms_to_file(vms_file, VMS)
-    with Stack(workdir, interval=1, vms=str(vms_file)) as stack:
+    # Kennel's recording rules, as ``manage.py prometheus_rules`` writes them for this rate window.
+    rules_file = workdir / "kennel-rules.yml"
+    rules_file.write_text(yaml.safe_dump(queries.recording_rules(rate_seconds=RATE_SECONDS)))
+    with Stack(workdir, interval=1, vms=str(vms_file), rule_files=(rules_file,)) as stack:
         yield stack
 
 
@@ -49,6 +54,7 @@ def metrics(settings, prometheus_stack):
     """Kennel pointed at the running Prometheus; waits until every rate() window is full."""
     settings.KENNEL_PROMETHEUS_URL = prometheus_stack.url
     settings.KENNEL_PROMETHEUS_RATE_SECONDS = RATE_SECONDS
+    settings.KENNEL_PROMETHEUS_RULES = True
     import time
 
     # The longest window a test reads is the idle scan's (2 x RATE_SECONDS): wait until every target
@@ -57,7 +63,8 @@ def metrics(settings, prometheus_stack):
     deadline = time.monotonic() + 90
     while True:
         ready = prometheus_stack.query(f"min(count_over_time(up[{window}s]))")
-        if ready and float(ready[0]["value"][1]) >= window - 1:
+        recorded = prometheus_stack.query(f"count({queries.recorded('cpu')})")
+        if ready and float(ready[0]["value"][1]) >= window - 1 and recorded:
             return prometheus_stack
         if time.monotonic() > deadline:
             pytest.fail(f"Prometheus did not scrape every target over {window} s within 90 s: {ready}")

@@ -12,7 +12,7 @@ from django.urls import reverse
 from exportersim.estate import DEMO_HOSTS
 from inventory.dashboard import AlertKind, estate_alerts
 from tests.usage.conftest import RATE_SECONDS, VMS
-from usage import selectors
+from usage import queries, selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,8 @@ def test_each_servers_cpu_memory_and_disk_are_what_promql_says(metrics, estate, 
     assert not rows["X5"].in_openstack and not rows["P2"].in_openstack
     assert rows["X2"].vcpu_allocated == sum(vm.vcpus for vm in VMS if vm.host == "x2")
     assert rows["X2"].vcpu_overcommit == pytest.approx(rows["X2"].vcpu_allocated / 48, abs=0.01)
-    vm_cpu = promql(metrics, f"sum by (instance) (rate(libvirt_domain_info_cpu_time_seconds_total{r}))", at)
+    # What its VMs use: from the VMs' recorded rates (whose meaning test_a_recorded_rate_… checks).
+    vm_cpu = promql(metrics, f"sum by (instance) ({queries.recorded('cpu')})", at)
     assert rows["P1"].get("vm_cpu") == pytest.approx(vm_cpu["p1"])
     assert rows["P1"].get("vms") == sum(1 for vm in VMS if vm.host == "p1")
 
@@ -61,18 +62,31 @@ def test_the_hot_hosts_are_an_alert_on_the_dashboard(metrics, estate, manager, s
     assert 'data-alert="host_hot"' in page and "X3" in page
 
 
-def test_each_vms_figures_are_what_promql_says_and_the_team_total_is_their_sum(metrics, estate, member):
+@pytest.mark.parametrize("rules", ["recorded", "raw", "rules not loaded"])
+def test_each_vms_figures_are_what_promql_says_and_the_team_total_is_their_sum(
+    metrics, estate, member, settings, rules, monkeypatch
+):
+    """With Kennel's rules the rates are the recorded series (whose meaning the next test checks);
+    without, rate() over the raw series; configured but not loaded in Prometheus, the raw ones too."""
+    settings.KENNEL_PROMETHEUS_RULES = rules != "raw"
+    if rules == "rules not loaded":  # a Prometheus without Kennel's rules file: no such series
+        monkeypatch.setattr(queries, "recorded", lambda figure: f"kennel_vm_missing:{figure}:rate")
     at = time.time() - 1
     answer = selectors.vm_usage_page(user=member, at=at)
     assert answer.ok and len(answer.rows.rows) == len(VMS)  # 16 VMs: one page
     r = f"[{RATE_SECONDS}s]"
-    cpu = promql(metrics, f"sum by (uuid) (rate(libvirt_domain_info_cpu_time_seconds_total{r}))", at)
-    net = promql(
-        metrics,
-        f"sum by (uuid) (rate(libvirt_domain_interface_stats_receive_bytes_total{r})"
-        f" + rate(libvirt_domain_interface_stats_transmit_bytes_total{r}))",
-        at,
-    )
+    if rules == "recorded":
+        cpu = promql(metrics, "sum by (uuid) (kennel_vm:cpu:rate)", at)
+        net = promql(metrics, "sum by (uuid) (kennel_vm:net_rx:rate + kennel_vm:net_tx:rate)", at)
+    else:
+        cpu = promql(metrics, f"sum by (uuid) (rate(libvirt_domain_info_cpu_time_seconds_total{r}))", at)
+        net = promql(
+            metrics,
+            f"sum by (uuid) (rate(libvirt_domain_interface_stats_receive_bytes_total{r})"
+            f" + rate(libvirt_domain_interface_stats_transmit_bytes_total{r}))",
+            at,
+        )
+    assert len(cpu) == len(VMS)
     mem = promql(metrics, "sum by (uuid) (libvirt_domain_info_memory_usage_bytes)", at)
     for row in answer.rows.rows:
         spec = next(vm for vm in VMS if vm.uuid == row.vm.server_id)
@@ -84,6 +98,41 @@ def test_each_vms_figures_are_what_promql_says_and_the_team_total_is_their_sum(m
     totals = answer.rows.totals
     assert totals.memory_used == sum(mem.values())
     assert totals.cpu_cores == pytest.approx(sum(cpu.values()))
+
+
+def test_a_recorded_rate_is_the_raw_rate_at_its_evaluation(metrics):
+    """Kennel's recording rules mean what the raw expressions mean: each recorded VM rate equals rate()
+    over the raw series at the instant Prometheus evaluated the rule."""
+    r = f"[{RATE_SECONDS}s]"
+    for figure, counter in queries.VM_COUNTERS.items():
+        for _attempt in range(5):  # a scrape stamped before the evaluation may be stored just after it
+            evaluated = metrics.query(f"max(timestamp({queries.recorded(figure)}))")
+            at = float(evaluated[0]["value"][1])
+            kept = promql(metrics, f"sum by (uuid) ({queries.recorded(figure)})", at)
+            raw = promql(metrics, f"sum by (uuid) (rate({counter}{r}))", at)
+            if kept == pytest.approx(raw):
+                break
+            time.sleep(1.5)
+        assert len(kept) == len(VMS) and kept == pytest.approx(raw), figure
+
+
+def test_the_rules_file_is_what_prometheus_accepts(tmp_path, settings):
+    import shutil
+    import subprocess
+
+    from django.core.management import call_command
+
+    settings.KENNEL_PROMETHEUS_RATE_SECONDS = 120
+    rules = tmp_path / "kennel-rules.yml"
+    call_command("prometheus_rules", output=str(rules))
+    text = rules.read_text()
+    assert "kennel_vm:cpu:rate" in text and "[120s]" in text and "by (uuid, instance)" in text
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: scripts/bootstrap.sh installs Debian's prometheus package"
+    checked = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
+    assert checked.returncode == 0 and "SUCCESS: 5 rules found" in checked.stdout, (
+        checked.stdout + checked.stderr
+    )
 
 
 def test_a_chart_is_the_range_query_of_its_window(metrics, estate):
