@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from inventory.history import RESOURCE_LABELS, STEP, HistoryPoint, UtilizationHistory
+from inventory.history import RESOURCE_LABELS, STEP, HistoryPoint, UtilizationHistory, resource_shown
 
 WIDTH, HEIGHT = 720, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 12, 72  # room for tick labels, the x-axis label and the legend
@@ -227,7 +227,11 @@ def history_table_rows(points: tuple[HistoryPoint, ...]) -> SafeString:
     rows = []
     zone = timezone.get_current_timezone()
     for point in points:
-        cells = "".join(f"<td>{r.used} / {r.capacity}</td>" for r in point.resources)
+        cells = "".join(
+            f"<td>{resource_shown(r.resource_class, r.used)} / "
+            f"{resource_shown(r.resource_class, r.capacity)}</td>"
+            for r in point.resources
+        )
         at = point.at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         rows.append(f"<tr><td>{at}</td><td>{point.host_count}</td><td>{point.vm_count}</td>{cells}</tr>")
     return mark_safe("".join(rows))  # noqa: S308 -- numbers and a formatted date only
@@ -242,14 +246,20 @@ def utilization_history_charts(history: UtilizationHistory, *, threshold_percent
         axis = time_axis([p.at for p in series.points], start=history.start, end=history.end, gap=gap)
         charts = []
         for i, resource_class in enumerate(RESOURCE_LABELS):
-            used = [float(p.resources[i].used) for p in series.points]
-            capacity = [float(p.resources[i].capacity) for p in series.points]
+            used = [float(resource_shown(resource_class, p.resources[i].used) or 0) for p in series.points]
+            capacity = [
+                float(resource_shown(resource_class, p.resources[i].capacity) or 0) for p in series.points
+            ]
             threshold = [value * threshold_percent / 100 for value in capacity]
             resource = str(RESOURCE_LABELS[resource_class])
             latest = series.points[-1].resources[i] if series.points else None
             description = (
                 _("Latest sample: %(used)s used of %(capacity)s (%(percent)s%%).")
-                % {"used": latest.used, "capacity": latest.capacity, "percent": latest.percent}
+                % {
+                    "used": resource_shown(resource_class, latest.used),
+                    "capacity": resource_shown(resource_class, latest.capacity),
+                    "percent": latest.percent,
+                }
                 if latest
                 else _("No samples in this range.")
             )

@@ -250,7 +250,22 @@ RESOLUTION_LABELS = {
     HistoryResolution.HOUR: _("hourly averages"),
     HistoryResolution.DAY: _("daily averages"),
 }
-RESOURCE_LABELS = {"VCPU": _("vCPUs"), "MEMORY_MB": _("RAM (MB)"), "DISK_GB": _("Disk (GB)")}
+RESOURCE_LABELS = {"VCPU": _("vCPUs"), "MEMORY_MB": _("RAM (GiB)"), "DISK_GB": _("Disk (GB)")}
+# Pages show RAM in GiB (Placement and the API count MiB): a figure of a resource class, as shown.
+SHOWN_DIVISOR = {"MEMORY_MB": 1024}
+
+
+def resource_shown(resource_class: str, value: float | None) -> float | None:
+    """``value`` in the unit the pages show the resource in (RAM: GiB, to two decimals at most)."""
+    if value is None:
+        return None
+    divisor = SHOWN_DIVISOR.get(resource_class)
+    if divisor is None:
+        return value
+    shown = round(value / divisor, 2)
+    return int(shown) if shown == int(shown) else shown
+
+
 STEP = {
     HistoryResolution.FIVE_MINUTES: FIVE_MINUTES,
     HistoryResolution.HOUR: HOUR,
@@ -418,6 +433,18 @@ class Forecast:
     @property
     def resource_label(self) -> str:
         return str(RESOURCE_LABELS[self.resource_class])
+
+    @property
+    def used_shown(self) -> float | None:
+        return resource_shown(self.resource_class, self.used)
+
+    @property
+    def capacity_shown(self) -> float | None:
+        return resource_shown(self.resource_class, self.capacity)
+
+    @property
+    def growth_shown(self) -> float | None:
+        return resource_shown(self.resource_class, self.growth_per_day)
 
     @property
     def status_label(self) -> str:

@@ -226,6 +226,12 @@ def test_history_page_draws_accessible_charts_with_a_table_alternative(estate, m
     assert "Latest sample: 147 used of 1536 (9.6%)." in body
     assert "Time (UTC)" in body and "90% of capacity" in body
     assert body.count('<table class="data-table">') == 2 and "147 / 1536" in body
+    # RAM in GiB, as people read it (the samples and the API count MiB): 1,047 of 900,000 MiB.
+    assert (
+        "x86_64: RAM (GiB), used and capacity" in body
+        and "Latest sample: 1.02 used of 878.91 (0.1%)." in body
+    )
+    assert "1.02 / 878.91" in body and "RAM (MB)" not in body
     assert 'data-forecast="x86_64-VCPU"' in body
     dcs = client.get(HISTORY + "?range=month&scope=datacenter").content.decode()
     assert "dc&lt;" in dcs and "dc<" not in dcs  # keys are escaped inside the SVG too

@@ -170,6 +170,7 @@ def test_page_shows_hosts_aggregates_headroom_and_freshness(estate, manager):
         assert f'data-host="{host}"' in body
     assert "srv-p1" in body and "Data center 2" in body
     assert f"0 / {PPC_CAPACITY['VCPU']} (0.0%)" in body
+    assert "0 GiB / 609.6 GiB (0.0%)" in body and "RAM (MB)" not in body  # 624,230 MiB of RAM in GiB
     assert "m1.xlarge" in body
     assert "mirrored" in body
 
