@@ -7,7 +7,18 @@ import sys
 from collections.abc import Sequence
 
 from kennel_cli import __version__
-from kennel_cli.commands import auth, catalog, completion, fips, firewall, hosts, quotas, services, vms
+from kennel_cli.commands import (
+    auth,
+    catalog,
+    completion,
+    fips,
+    firewall,
+    hosts,
+    people,
+    quotas,
+    services,
+    vms,
+)
 from kennel_cli.context import Context
 from kennel_cli.errors import EXIT_CODES_HELP, CliError, Exit
 
@@ -32,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands.required = True
-    for module in (auth, catalog, vms, fips, firewall, hosts, quotas, services, completion):
+    for module in (auth, catalog, vms, fips, firewall, hosts, quotas, services, people, completion):
         module.register(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, firewall, hosts, quotas,
+"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, firewall, hosts, people, quotas,
 services (blueprints and team services), completion."""
 
 from __future__ import annotations

@@ -149,10 +149,10 @@ class PersonAddSerializer(serializers.Serializer):
     email = serializers.EmailField(help_text=_("The first sign-in link goes here."))
     role = serializers.ChoiceField(choices=Role.choices, default=Role.DEVELOPER)
     first_name = serializers.CharField(
-        max_length=150, required=False, default="", validators=[validate_single_line]
+        max_length=150, required=False, default="", allow_blank=True, validators=[validate_single_line]
     )
     last_name = serializers.CharField(
-        max_length=150, required=False, default="", validators=[validate_single_line]
+        max_length=150, required=False, default="", allow_blank=True, validators=[validate_single_line]
     )
 
 
