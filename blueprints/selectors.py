@@ -91,3 +91,10 @@ def service_ports(*, service: Service) -> list[ServicePort]:
         sources = sorted({r.remote_cidr for r in rules if r.covers(entry["protocol"], number)})
         ports.append(ServicePort(port=number, protocol=entry["protocol"], reached_from=tuple(sources)))
     return ports
+
+
+def profile_named_by(*, profile) -> list[str]:
+    """The blueprint versions that name a cloud-init profile (provisioning asks before it deletes or
+    renames one), as "blueprint vN"."""
+    versions = BlueprintVersion.objects.filter(spec__profile=profile.name).select_related("blueprint")
+    return [f"{v.blueprint.name} v{v.number}" for v in versions.order_by("blueprint__name", "number")]

@@ -191,6 +191,7 @@ def _demo_profile() -> None:
         actor=None,
         name="dc1-standard",
         parts=parts,
+        is_active=True,
         description="Squid proxy, SSH via proxytunnel, DNS and yum mirror of data center 1; user dev.",
     )
 

@@ -26,6 +26,10 @@ class ProvisioningEvent(StrEnum):
     # Each hook answers a ``VmKeeper`` or None. A kept VM is not deleted, resized or rebuilt on its own:
     # its keeper would undo the change or count the VM wrong; the change is made through the keeper.
     VM_KEEPER = "provisioning.vm_keeper"
+    # Who else names this cloud-init profile (a blueprint version, which names it for good)? Keyword
+    # argument: ``profile``. Each hook answers a list of what names it, as people read it (empty: none).
+    # A profile so named is archived rather than deleted, and keeps its name.
+    PROFILE_USERS = "provisioning.profile_users"
 
 
 @dataclass(frozen=True)

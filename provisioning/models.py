@@ -219,6 +219,9 @@ class Profile(models.Model):
     description = models.TextField(_("description"), blank=True, validators=[validate_text])
     parts = models.JSONField(_("parts"), default=list, blank=True)
     is_active = models.BooleanField(_("offered"), default=True)
+    # Deleted while VMs still name it: kept for them (their history and rebuilds), never offered again,
+    # hidden from the list unless asked for.
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

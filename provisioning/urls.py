@@ -22,6 +22,9 @@ urlpatterns = [
     path("keys/<int:pk>/remove/", views.ssh_key_remove, name="ssh-key-remove"),
     path("profiles/", profile_views.profile_list, name="profile-list"),
     path("profiles/<int:pk>/", profile_views.profile_detail, name="profile-detail"),
+    path("profiles/<int:pk>/offer/", profile_views.profile_offer, name="profile-offer"),
+    path("profiles/<int:pk>/rename/", profile_views.profile_rename, name="profile-rename"),
+    path("profiles/<int:pk>/delete/", profile_views.profile_delete, name="profile-delete"),
     path(
         "profiles/<int:pk>/parts/add/<slug:kind>/", profile_views.profile_part_edit, name="profile-part-add"
     ),

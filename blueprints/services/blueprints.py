@@ -16,6 +16,7 @@ from blueprints.rendering import user_data_preview
 from portal.access import Capability, can, restrict
 from portal.models import Membership, Team, User
 from portal.services import audit_record
+from provisioning.models import Profile
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
@@ -37,8 +38,9 @@ def blueprint_import(
     """Read a blueprint document and store it as the next version of the blueprint of that name (global
     without ``team``), creating the blueprint if needed. A document equal to the latest version adds
     nothing and returns that version. Refuses (ValidationError listing every problem) a document that
-    does not validate, names a missing profile, or renders user-data cloud-init's schema refuses for
-    one of its architectures; PermissionDenied unless ``actor`` keeps the team's (or global) blueprints."""
+    does not validate, names a missing profile (or, in a new version, one not offered), or renders
+    user-data cloud-init's schema refuses for one of its architectures; PermissionDenied unless
+    ``actor`` keeps the team's (or global) blueprints."""
     if not _may_keep(actor, team):
         raise PermissionDenied
     document = document_parse(text)
@@ -63,6 +65,17 @@ def blueprint_import(
             and blueprint.description == document.description
         ):
             return latest
+        profile_name = document.spec.get("profile")
+        if (
+            profile_name
+            and not Profile.objects.filter(
+                name=profile_name, is_active=True, archived_at__isnull=True
+            ).exists()
+        ):
+            # Services already made keep theirs; a new version takes only what developers are offered.
+            raise ValidationError(
+                {"profile": _("The cloud-init profile %(name)s is not offered.") % {"name": profile_name}}
+            )
         if blueprint.description != document.description:
             blueprint.description = document.description
             blueprint.full_clean()

@@ -12,7 +12,14 @@ along its state machine. Import from here: ``from provisioning.services import v
 
 from provisioning.services.leases import vm_lease_extend, vm_lease_reminder_email, vm_leases_enforce
 from provisioning.services.mirror import catalog_mirror_refresh, catalog_refresh, hosts_mirror_refresh
-from provisioning.services.profiles import profile_parts, profile_save
+from provisioning.services.profiles import (
+    profile_delete,
+    profile_offer,
+    profile_parts,
+    profile_rename,
+    profile_save,
+    profile_users,
+)
 from provisioning.services.reconcile import SERVERS_FULL_EVERY, SERVERS_SINCE_MARGIN, vm_reconcile
 from provisioning.services.ssh_keys import ssh_key_add, ssh_key_remove
 from provisioning.services.vm_actions import (
@@ -74,8 +81,12 @@ __all__ = [
     "catalog_refresh",
     "catalog_refusals",
     "hosts_mirror_refresh",
+    "profile_delete",
+    "profile_offer",
     "profile_parts",
+    "profile_rename",
     "profile_save",
+    "profile_users",
     "ssh_key_add",
     "ssh_key_remove",
     "vm_action_advance",

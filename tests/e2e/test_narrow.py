@@ -73,6 +73,8 @@ PAGES: dict[str, dict[str, str]] = {
     "provisioning:profile-detail": {"pk": "profile"},
     "provisioning:profile-part-add": {"pk": "profile", "kind": "part_kind"},
     "provisioning:profile-part-edit": {"pk": "profile", "index": "part_index"},
+    "provisioning:profile-part-delete": {"pk": "profile", "index": "part_index"},
+    "provisioning:profile-delete": {"pk": "profile"},
     "catalog:images": {},
     "catalog:flavors": {},
     "catalog:imports": {},

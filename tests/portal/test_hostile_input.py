@@ -179,7 +179,7 @@ def _build_estate() -> Estate:
             actor=member, team=team, name="web1", image=image, flavor=flavor, source="test"
         )
         until_done(lambda: vm_services.vm_request_build_advance(request_id=vm.pk), what="building web1")
-        profile = vm_services.profile_save(actor=admin, name="basic", parts=[], source="test")
+        profile = vm_services.profile_save(actor=admin, name="basic", parts=[], is_active=True, source="test")
         key = vm_services.ssh_key_add(user=member, name="laptop", public_key=SSH_KEY, source="test")
         token, _key = api_token_create(user=member, name="laptop", source="test")
         quota_services.quota_sync()
@@ -435,8 +435,15 @@ COVERAGE: dict[str, Case] = {
         kwargs=lambda e: {"pk": e.ids["profile"].pk, "index": 0}, post={}, roles=("admin",)
     ),
     "provisioning:profile-part-delete": Case(
-        kwargs=lambda e: {"pk": e.ids["profile"].pk, "index": 0}, get=False, post={}, roles=("admin",)
+        kwargs=lambda e: {"pk": e.ids["profile"].pk, "index": 0}, post={}, roles=("admin",)
     ),
+    "provisioning:profile-offer": Case(
+        kwargs=_pk("profile"), get=False, post={"offered": "1"}, roles=("admin",)
+    ),
+    "provisioning:profile-rename": Case(
+        kwargs=_pk("profile"), get=False, post={"name": "basic", "description": ""}, roles=("admin",)
+    ),
+    "provisioning:profile-delete": Case(kwargs=_pk("profile"), post={}, roles=("admin",)),
     # blueprints and services
     "blueprints:list": Case(post={"document": "kennel_blueprint: 1\nname: x\n", "note": "", "team": ""}),
     "blueprints:detail": Case(
