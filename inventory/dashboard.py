@@ -196,7 +196,7 @@ def estate_alerts(*, user: User, hosts: list[HostUtilization] | None = None) -> 
                     server_name=server.name,
                     host=server.hypervisor_hostname,
                     last_seen_at=state.last_seen_at,
-                    detail=state.error,
+                    detail=state.error_text,
                 )
             )
         else:

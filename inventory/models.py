@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from portal.architectures import Architecture
+from portal.stored_messages import message_text
 from portal.validators import validate_single_line, validate_text
 
 
@@ -134,6 +135,12 @@ class Server(models.Model):
         return [str(ServerRole(r).label) for r in self.roles]
 
 
+def error_text(ref, stored: str) -> str:
+    """A stored error in the reader's language: its catalogue message, else the stored English text,
+    translated when it is a fixed sentence of the catalogue (rows from before ``error_ref``)."""
+    return message_text(ref, "") or (gettext(stored) if stored else "")
+
+
 class HardwareState(models.Model):
     """The latest a poll of a server's BMC saw. ``last_seen_at`` is the last time the BMC answered;
     ``error`` says why the latest poll failed (empty when it did not). A BMC that failed ``failures``
@@ -154,7 +161,8 @@ class HardwareState(models.Model):
     power_watts = models.FloatField(_("power draw (W)"), null=True, blank=True)
     polled_at = models.DateTimeField(_("polled at"))
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
-    error = models.CharField(_("error"), max_length=200, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)  # in English, as stored
+    error_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     failures = models.PositiveIntegerField(_("failed polls in a row"), default=0, db_default=0)
     next_poll_at = models.DateTimeField(_("next poll"), null=True, blank=True)
 
@@ -164,6 +172,11 @@ class HardwareState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server}: {self.power_state}/{self.health}"
+
+    @property
+    def error_text(self) -> str:
+        """Why the latest poll failed, in the reader's language (see PowerRequest.error_text)."""
+        return error_text(self.error_ref, self.error)
 
 
 class PowerActionChoice(models.TextChoices):
@@ -211,7 +224,8 @@ class PowerRequest(models.Model):
     # services.power_requests_recover).
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    error = models.CharField(_("error"), max_length=200, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)  # in English, as stored
+    error_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
 
     class Meta:
         ordering = ["-created_at"]
@@ -220,6 +234,12 @@ class PowerRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server} {self.action} ({self.status})"
+
+    @property
+    def error_text(self) -> str:
+        """The error in the reader's language (``portal.stored_messages``; older rows: as stored,
+        translated when it is one of the catalogue's fixed sentences)."""
+        return error_text(self.error_ref, self.error)
 
 
 class ServerDrain(models.Model):
@@ -256,7 +276,8 @@ class ServerDrain(models.Model):
     service_enabled = models.BooleanField(_("compute service enabled"), null=True, blank=True)
     vm_names = models.JSONField(_("VMs on the host"), default=list, blank=True)
     checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
-    error = models.CharField(_("error"), max_length=200, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)  # in English, as stored
+    error_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     # Set with every status change (also by conditional UPDATEs), so a step left waiting or lost
     # by its worker can be found and resumed.
     status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
@@ -267,6 +288,11 @@ class ServerDrain(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server}: {self.status}"
+
+    @property
+    def error_text(self) -> str:
+        """The error in the reader's language (see PowerRequest.error_text)."""
+        return error_text(self.error_ref, self.error)
 
     @property
     def vm_count(self) -> int:

@@ -21,6 +21,10 @@ from portal.validators import validate_single_line, validate_text
 
 
 class HardwareStateSerializer(serializers.ModelSerializer):
+    error = serializers.CharField(
+        source="error_text", read_only=True, help_text=_("Why it failed, in the reader's language.")
+    )
+
     class Meta:
         model = HardwareState
         fields = [
@@ -80,6 +84,10 @@ class ServerDrainSerializer(serializers.ModelSerializer):
     confirmed = serializers.BooleanField(
         read_only=True,
         help_text=_("Drained for real: a check since the drain finished saw the compute service disabled."),
+    )
+
+    error = serializers.CharField(
+        source="error_text", read_only=True, help_text=_("Why it failed, in the reader's language.")
     )
 
     class Meta:
@@ -158,6 +166,10 @@ class PowerRequestSerializer(serializers.ModelSerializer):
     server = serializers.SlugRelatedField(slug_field="name", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     confirmed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    error = serializers.CharField(
+        source="error_text", read_only=True, help_text=_("Why it failed, in the reader's language.")
+    )
 
     class Meta:
         model = PowerRequest

@@ -23,6 +23,7 @@ from inventory.services.bmcs import (
     BmcPollSummary,
     SecretRotation,
     bmc_address_refusal,
+    bmc_failure_message,
     bmc_failure_text,
     bmc_password_matches,
     bmc_poll_all,
@@ -33,7 +34,6 @@ from inventory.services.bmcs import (
     server_bmc_set,
 )
 from inventory.services.drains import (
-    DRAIN_WAITING_FOR_CLOUD,
     DrainRefused,
     server_drain_advance,
     server_drain_check,
@@ -54,7 +54,6 @@ from inventory.services.power import (
 )
 
 __all__ = [
-    "DRAIN_WAITING_FOR_CLOUD",
     "POWER_RECOVERED_OTHER_STATE",
     "POWER_RECOVERED_UNCONFIRMED",
     "SERVER_ASSET_FIELDS",
@@ -66,6 +65,7 @@ __all__ = [
     "PowerActionRefused",
     "SecretRotation",
     "bmc_address_refusal",
+    "bmc_failure_message",
     "bmc_failure_text",
     "bmc_password_matches",
     "bmc_poll_all",

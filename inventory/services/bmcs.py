@@ -22,10 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-# Stored untranslated, translated when shown ({% trans hw.error %}): the worker has no reader's language.
-from django.utils.translation import gettext_noop as _
-
 from inventory import bmc
+from inventory import stored_messages as texts
 from inventory.bmc import (
     BmcAuthError,
     BmcError,
@@ -49,6 +47,7 @@ from portal.crypto import (
 from portal.models import User
 from portal.origin import SYSTEM
 from portal.services import audit_record
+from portal.stored_messages import StoredMessage
 from portal.worker import work_lock
 
 logger = logging.getLogger(__name__)
@@ -207,7 +206,7 @@ def bmc_tls_verify(server: Server) -> bool | str:
 class BmcPollResult:
     server_id: int
     state: bmc.HardwareState | None = None
-    error: str = ""
+    error: StoredMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -222,26 +221,25 @@ class BmcPollSummary:
     deferred: int = 0
 
 
-def bmc_failure_text(error: BmcError, *, timeout: float) -> str:
+def bmc_failure_message(error: BmcError, *, timeout: float) -> StoredMessage:
     """What a BMC's failure is, in words that tell the kinds apart: a BMC that never answers, one that
     answers garbage, one that refuses the credentials, one nobody listens for, one Kennel may not reach."""
     if isinstance(error, BmcRefused):
-        return _(
-            "Not polled: the BMC's address or port is outside what Kennel may reach (or its name does not "
-            "resolve). An administrator of the Kennel server can allow it in its settings."
-        )
+        return texts.BMC_OUT_OF_REACH()
     if isinstance(error, BmcAuthError):
-        return _("The BMC refused the credentials.")
+        return texts.BMC_CREDENTIALS_REFUSED()
     if isinstance(error, BmcTimeout):
-        seconds = error.seconds or timeout
-        return _("The BMC did not answer within %(seconds)s s.") % {"seconds": f"{seconds:g}"}
+        return texts.BMC_TIMEOUT(seconds=f"{error.seconds or timeout:g}")
     if isinstance(error, BmcUnreachable):
-        return _("The BMC did not answer.")
+        return texts.BMC_NO_ANSWER()
     if isinstance(error, BmcProtocolError):
-        return _("The BMC answered with something that is not its protocol: %(detail)s") % {
-            "detail": str(error)[:150]
-        }
-    return str(error)[:200]
+        return texts.BMC_NOT_ITS_PROTOCOL(detail=str(error)[:150])
+    return texts.BMC_FAILED(detail=str(error)[:150])
+
+
+def bmc_failure_text(error: BmcError, *, timeout: float) -> str:
+    """``bmc_failure_message`` in English, as a row stores it beside the message's id."""
+    return bmc_failure_message(error, timeout=timeout).english()[:200]
 
 
 def bmc_retry_delay(failures: int) -> timedelta:
@@ -256,11 +254,11 @@ def _bmc_read(server_id: int, target: BmcTarget, timeout: float, answer_timeout:
         state = gateway.read_state(target, timeout=timeout, answer_timeout=answer_timeout)
         return BmcPollResult(server_id, state=state)
     except BmcError as exc:
-        return BmcPollResult(server_id, error=bmc_failure_text(exc, timeout=timeout))
+        return BmcPollResult(server_id, error=bmc_failure_message(exc, timeout=timeout))
     except Exception:
         # One BMC's surprise must not end the poll of the others. The target's repr hides the password.
         logger.exception("polling %s failed", target)
-        return BmcPollResult(server_id, error=(_("Polling failed; see the worker's log.")))
+        return BmcPollResult(server_id, error=texts.BMC_POLL_FAILED())
 
 
 def bmc_poll_all(
@@ -301,9 +299,7 @@ def bmc_poll_all(
         try:
             targets[server.pk] = _bmc_target(server)
         except SecretUnreadable:
-            results.append(
-                BmcPollResult(server.pk, error=(_("The stored BMC password cannot be decrypted.")))
-            )
+            results.append(BmcPollResult(server.pk, error=texts.BMC_SECRET_UNREADABLE()))
     if targets:
         size = min(workers, len(targets))
         pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="bmc-poll")
@@ -314,7 +310,7 @@ def bmc_poll_all(
         rounds = -(-len(futures) // size)
         done, late = wait(futures, timeout=rounds * timeout + 5)
         results += [future.result() for future in done]
-        results += [BmcPollResult(futures[f], error=(_("The BMC did not answer."))) for f in late]
+        results += [BmcPollResult(futures[f], error=texts.BMC_NO_ANSWER()) for f in late]
         pool.shutdown(wait=False, cancel_futures=True)
     _hardware_states_store(results)
     reachable = sum(1 for r in results if r.state is not None)
@@ -331,6 +327,7 @@ _STATE_FIELDS = (
     "polled_at",
     "reachable",
     "error",
+    "error_ref",
     "last_seen_at",
     "power_state",
     "health",
@@ -360,7 +357,7 @@ def _hardware_states_store(results: list[BmcPollResult]) -> None:
         row.polled_at = now
         if result.state is not None:
             state = result.state
-            row.reachable, row.error, row.last_seen_at = True, "", now
+            row.reachable, row.error, row.error_ref, row.last_seen_at = True, "", None, now
             row.failures, row.next_poll_at = 0, None
             row.power_state, row.health = state.power.value, state.health.value
             row.sensors = [
@@ -370,7 +367,8 @@ def _hardware_states_store(results: list[BmcPollResult]) -> None:
             row.max_temperature_c, row.power_watts = state.max_temperature_c, state.power_watts
         else:
             # What we knew is no longer known; the last-seen time says when it was.
-            row.reachable, row.error = False, result.error
+            message = result.error or texts.BMC_NO_ANSWER()
+            row.reachable, row.error, row.error_ref = False, message.english()[:200], message.ref()
             row.failures += 1
             row.next_poll_at = now + bmc_retry_delay(row.failures)
             row.power_state, row.health = PowerStateChoice.UNKNOWN, HealthChoice.UNKNOWN

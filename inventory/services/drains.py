@@ -8,11 +8,9 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
-
-# Stored untranslated, translated when shown ({% trans hw.error %}): the worker has no reader's language.
 from django.utils.translation import gettext
-from django.utils.translation import gettext_noop as _
 
+from inventory import stored_messages as texts
 from inventory.models import Server, ServerDrain, ServerRole
 from inventory.services.assets import _refusal_audited
 from portal.access import Action, restrict
@@ -59,7 +57,7 @@ def server_drain_request(
             drain = drain or ServerDrain(server=server)
             drain.status, drain.status_changed_at = ServerDrain.Status.REQUESTED, timezone.now()
             drain.reason, drain.requested_by, drain.requested_at = reason.strip(), actor, timezone.now()
-            drain.error, drain.migrate = "", migrate
+            drain.error, drain.error_ref, drain.migrate = "", None, migrate
             drain.full_clean()
             drain.save()
             drain.moves.all().delete()  # the last drain's moves; this one plans its own
@@ -83,9 +81,9 @@ def server_undrain_request(*, actor: User, server: Server, source: str = SYSTEM)
         if refusal is None and drain is not None and drain.status == ServerDrain.Status.MIGRATING:
             refusal = gettext("VMs are being moved off this host; wait until that is finished, then undrain.")
         if refusal is None and drain is not None:
-            drain.status, drain.error = ServerDrain.Status.UNDRAIN_REQUESTED, ""
+            drain.status, drain.error, drain.error_ref = ServerDrain.Status.UNDRAIN_REQUESTED, "", None
             drain.status_changed_at = timezone.now()
-            drain.save(update_fields=["status", "error", "status_changed_at"])
+            drain.save(update_fields=["status", "error", "error_ref", "status_changed_at"])
             audit_record(actor=actor, action="server.undrain", target=server, source=source)
             _drain_enqueue(server.pk)
             return drain
@@ -105,12 +103,6 @@ _DRAIN_STEPS = {
     ServerDrain.Status.REQUESTED: (ServerDrain.Status.DRAINING, ServerDrain.Status.DRAINED, False),
     ServerDrain.Status.UNDRAIN_REQUESTED: (ServerDrain.Status.UNDRAINING, ServerDrain.Status.UNDRAINED, True),
 }
-
-
-# Shown on a drain waiting out an outage; stored untranslated like every worker's message.
-DRAIN_WAITING_FOR_CLOUD = _(
-    "Waiting for the cloud, which cannot be reached right now; Kennel retries by itself."
-)
 
 
 def server_drain_advance(*, server_id: int) -> ServerDrain | None:
@@ -135,24 +127,32 @@ def server_drain_advance(*, server_id: int) -> ServerDrain | None:
         return None
     host = drain.server.hypervisor_hostname
     who = drain.requested_by.get_username()
-    error = ""
+    failure = None
     try:
         cloud().set_compute_service_enabled(
             host, enabled=enabled, reason=None if enabled else f"kennel: {drain.reason} (by {who})"
         )
     except CloudUnavailable:
+        waiting = texts.DRAIN_WAITING_FOR_CLOUD()
         ServerDrain.objects.filter(pk=drain.pk, status=working).update(
-            status=requested, error=DRAIN_WAITING_FOR_CLOUD, status_changed_at=timezone.now()
+            status=requested,
+            error=waiting.english(),
+            error_ref=waiting.ref(),
+            status_changed_at=timezone.now(),
         )
         raise
     except CloudNotFound:
-        error = _("The cloud has no compute service on this host.")
+        failure = texts.DRAIN_NO_COMPUTE_SERVICE()
     except CloudError as exc:
-        error = str(exc)[:200]
-    if not error and drain.migrate and not enabled:
+        failure = texts.DRAIN_CLOUD_REFUSED(detail=str(exc)[:150])
+    error = failure.english()[:200] if failure else ""
+    if not failure and drain.migrate and not enabled:
         done = ServerDrain.Status.MIGRATING  # inventory.drain_migration moves the VMs, then drained
     ServerDrain.objects.filter(pk=drain.pk, status=working).update(
-        status=ServerDrain.Status.FAILED if error else done, error=error, status_changed_at=timezone.now()
+        status=ServerDrain.Status.FAILED if failure else done,
+        error=error,
+        error_ref=failure.ref() if failure else None,
+        status_changed_at=timezone.now(),
     )
     audit_record(
         actor=None,

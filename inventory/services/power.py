@@ -15,11 +15,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as _
 
 from inventory import bmc
+from inventory import stored_messages as texts
 from inventory.bmc import BmcError, gateway_for
 from inventory.models import PowerActionChoice, PowerRequest, Server, ServerDrain, ServerRole
 from inventory.selectors import power_cooldown_left
 from inventory.services.assets import _refusal_audited
-from inventory.services.bmcs import _bmc_target, bmc_failure_text
+from inventory.services.bmcs import _bmc_target, bmc_failure_message
 from portal.access import Action, restrict
 from portal.crypto import SecretUnreadable
 from portal.models import AuditEvent, User
@@ -166,20 +167,21 @@ def power_request_execute(*, request_id: int, timeout: float | None = None) -> P
     if not claim(queued, status=PowerRequest.Status.RUNNING, started_at=timezone.now()):
         return None
     request = PowerRequest.objects.select_related("server", "requested_by").get(pk=request_id)
-    error = ""
+    failure = None
     try:
         target = _bmc_target(request.server)
         gateway_for(target.protocol).power(
             target, bmc.PowerAction(request.action), timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT)
         )
     except BmcError as exc:
-        error = bmc_failure_text(exc, timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT))
+        failure = bmc_failure_message(exc, timeout=float(timeout or settings.KENNEL_BMC_TIMEOUT))
     except SecretUnreadable:
-        error = _("The stored BMC password cannot be decrypted.")
-    request.status = PowerRequest.Status.FAILED if error else PowerRequest.Status.DONE
-    request.error = error
+        failure = texts.BMC_SECRET_UNREADABLE()
+    error = failure.english()[:200] if failure else ""
+    request.status = PowerRequest.Status.FAILED if failure else PowerRequest.Status.DONE
+    request.error, request.error_ref = error, failure.ref() if failure else None
     request.finished_at = timezone.now()
-    request.save(update_fields=["status", "error", "finished_at"])
+    request.save(update_fields=["status", "error", "error_ref", "finished_at"])
     audit_record(
         actor=None,
         action="server.power_execute",

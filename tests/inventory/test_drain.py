@@ -21,6 +21,7 @@ from tests.factories import ServerFactory
 from tests.matrix import check_matrix
 from tests.polling import until_done
 
+WAITING = "Waiting for the cloud, which cannot be reached right now; Kennel retries by itself."
 pytestmark = pytest.mark.django_db
 
 
@@ -171,7 +172,16 @@ def test_a_cloud_error_other_than_an_outage_lands_on_the_row(admin, x4):
         fake.fail_next("set_compute_service_enabled", CloudRequestError("Service x4 is in maintenance"))
         row = services.server_drain_advance(server_id=x4.pk)
     assert row is not None
-    assert (row.status, row.error) == (ServerDrain.Status.FAILED, "Service x4 is in maintenance")
+    said = "The cloud refused: Service x4 is in maintenance"
+    assert (row.status, row.error) == (ServerDrain.Status.FAILED, said)
+    # Stored as a message id with the cloud's words: shown in the reader's language, its words as they are.
+    page = Client()
+    page.force_login(admin)
+    chinese = page.get(f"/inventory/servers/{x4.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    refused_zh = "云平台拒绝了操作\uff1aService x4 is in maintenance"
+    assert refused_zh in chinese
+    api = page.get(f"/api/v1/servers/{x4.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert api["drain"]["error"] == refused_zh
 
 
 def test_during_an_outage_the_drain_waits_in_its_requested_state(admin, x4):
@@ -181,7 +191,7 @@ def test_during_an_outage_the_drain_waits_in_its_requested_state(admin, x4):
         with pytest.raises(CloudUnavailable):
             services.server_drain_advance(server_id=x4.pk)
         row = ServerDrain.objects.get(server=x4)
-        assert (row.status, row.error) == (ServerDrain.Status.REQUESTED, services.DRAIN_WAITING_FOR_CLOUD)
+        assert (row.status, row.error) == (ServerDrain.Status.REQUESTED, WAITING)
         assert not AuditEvent.objects.filter(action="server.drain_execute").exists()
         page = Client()
         page.force_login(admin)
@@ -237,7 +247,7 @@ def test_a_long_outage_ends_the_retries_and_the_resume_task_finishes_the_drain(
             services.server_drain_request(actor=admin, server=x4, reason="r")
         assert len(spy.countdowns) == OUTAGE_RETRIES  # bounded: then the task gives up quietly
         row = ServerDrain.objects.get(server=x4)
-        assert (row.status, row.error) == (ServerDrain.Status.REQUESTED, services.DRAIN_WAITING_FOR_CLOUD)
+        assert (row.status, row.error) == (ServerDrain.Status.REQUESTED, WAITING)
 
         assert services.server_drains_resume() == []  # not waiting long enough yet
         fake.available = True

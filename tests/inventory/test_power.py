@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from inventory import services
+from inventory import stored_messages as texts
 from inventory.bmc import PowerAction, PowerState, gateway_for
 from inventory.models import PowerRequest, ServerRole
 from inventory.services import PowerActionRefused
@@ -135,6 +136,22 @@ def test_an_unreachable_bmc_fails_the_request_with_a_message(admin, bmcs, dead_i
     assert (request.status, request.error) == (
         PowerRequest.Status.FAILED,
         "The BMC did not answer within 2 s.",
+    )
+    # A message id and its seconds: the server page in Chinese says it in Chinese.
+    from django.test import Client
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        chinese = str(texts.BMC_TIMEOUT(seconds="2"))
+    assert (
+        chinese != "The BMC did not answer within 2 s."
+        and request.error_text == "The BMC did not answer within 2 s."
+    )
+    page = Client()
+    page.force_login(admin)
+    assert (
+        chinese
+        in page.get(f"/inventory/servers/{server.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     )
 
 
