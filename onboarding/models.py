@@ -14,6 +14,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Team
+from portal.stored_messages import message_text
 from portal.validators import validate_single_line, validate_text
 from quotas.dimensions import QUOTA_VALUE_MAX, dimension
 
@@ -98,7 +99,8 @@ class Onboarding(models.Model):
     state = models.CharField(
         _("state"), max_length=16, choices=State.choices, default=State.QUEUED, db_index=True
     )
-    message = models.TextField(_("message"), blank=True)
+    message = models.TextField(_("message"), blank=True)  # in English, as stored
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     claim = models.CharField(max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -123,6 +125,11 @@ class Onboarding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.state}"
+
+    @property
+    def message_text(self) -> str:
+        """The message in the reader's language (``portal.stored_messages``)."""
+        return message_text(self.message_ref, self.message)
 
     @property
     def working(self) -> bool:
@@ -189,7 +196,8 @@ class OnboardingStep(models.Model):
     position = models.PositiveSmallIntegerField()
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     resources = models.JSONField(_("resources"), default=dict, blank=True)
-    message = models.TextField(_("message"), blank=True)
+    message = models.TextField(_("message"), blank=True)  # in English, as stored
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -205,6 +213,11 @@ class OnboardingStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.onboarding_id} {self.phase}/{self.name}: {self.status}"
+
+    @property
+    def message_text(self) -> str:
+        """The message in the reader's language (``portal.stored_messages``)."""
+        return message_text(self.message_ref, self.message)
 
     @property
     def resource_lines(self) -> list[tuple[str, str]]:

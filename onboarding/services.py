@@ -41,6 +41,7 @@ from django.utils import timezone
 # portal's default language (LANGUAGE_CODE), as the worker has no reader.
 from django.utils.translation import gettext as _
 
+from onboarding import stored_messages as texts
 from onboarding.models import (
     CloudAccount,
     Onboarding,
@@ -73,6 +74,7 @@ from portal.models import Membership, Team, User
 from portal.origin import SYSTEM, WORKER
 from portal.queue import enqueue, enqueue_now
 from portal.services import audit_record, membership_remove, membership_set, team_create
+from portal.stored_messages import StoredMessage
 from portal.worker import LostClaim, claim_keep, claim_release, claim_take, claims_abandoned, work_lock
 
 logger = logging.getLogger(__name__)
@@ -260,7 +262,7 @@ def onboarding_retry(*, actor: User, onboarding: Onboarding, source: str = SYSTE
         if target == State.QUEUED:
             steps = steps.filter(status=StepStatus.FAILED)
         steps.update(status=StepStatus.PENDING)
-        _transition(onboarding, target, message=_("Retry asked by %(user)s.") % {"user": actor.username})
+        _transition(onboarding, target, **_said(texts.RETRY_ASKED(user=actor.username)))
         audit_record(actor=actor, action="team.onboard_retry", target=onboarding.team, source=source)
         _enqueue(onboarding.pk)
     return onboarding
@@ -273,8 +275,8 @@ def onboarding_run_again(*, actor: User, onboarding: Onboarding, source: str = S
         onboarding = _locked(actor, onboarding)
         if onboarding.state != State.DONE:
             raise ValidationError(_("Only an onboarded team's chain can be run again."))
-        onboarding.steps.filter(phase=Phase.ONBOARD).update(status=StepStatus.PENDING, message="")
-        _transition(onboarding, State.QUEUED, message="", finished_at=None)
+        onboarding.steps.filter(phase=Phase.ONBOARD).update(status=StepStatus.PENDING, **_said(None))
+        _transition(onboarding, State.QUEUED, finished_at=None, **_said(None))
         audit_record(actor=actor, action="team.onboard_again", target=onboarding.team, source=source)
         _enqueue(onboarding.pk)
     return onboarding
@@ -314,8 +316,8 @@ def team_offboard(*, actor: User, onboarding: Onboarding, confirm: str, source: 
             onboarding,
             State.OFFBOARD_QUEUED,
             offboard_requested_by=actor,
-            message=_("Offboarding asked by %(user)s.") % {"user": actor.username},
             finished_at=None,
+            **_said(texts.OFFBOARD_ASKED(user=actor.username)),
         )
         audit_record(
             actor=actor,
@@ -369,27 +371,32 @@ def onboarding_advance(*, onboarding_id: int) -> Advance:
             claim_keep(Onboarding.objects.filter(pk=onboarding.pk), token)
         except LostClaim:
             return Advance.DONE
-        _step_update(step, status=StepStatus.RUNNING, message="", started_at=timezone.now())
+        _step_update(step, status=StepStatus.RUNNING, started_at=timezone.now(), **_said(None))
         try:
             runners[step.name](onboarding, step)
             failpoint(f"onboarding-after-{step.name}")  # done in the cloud, not yet marked done
         except NotYet as waiting:
-            _step_update(step, message=str(waiting))
-            _release(onboarding, token, message=str(waiting))
+            _step_update(step, **_said(waiting.message))
+            _release(onboarding, token, **_said(waiting.message))
             return Advance.WAITING
         except CloudUnavailable as error:
-            text = _("Waiting for the cloud, which cannot be reached; Kennel retries by itself. (%(e)s)") % {
-                "e": str(error)[:300]
-            }
-            _step_update(step, status=StepStatus.PENDING, message=text)
-            _release(onboarding, token, message=text)
+            text = texts.WAITING_FOR_CLOUD(e=str(error)[:300])
+            _step_update(step, status=StepStatus.PENDING, **_said(text))
+            _release(onboarding, token, **_said(text))
             raise
-        except (StepRefused, CloudRequestError, CloudNotFound, QuotaExceeded) as error:
-            _fail(onboarding, step, str(error), refused_by_cloud=not isinstance(error, StepRefused))
+        except StepRefused as error:
+            _fail(onboarding, step, error.message)
+            return Advance.DONE
+        except (CloudRequestError, CloudNotFound, QuotaExceeded) as error:
+            _fail(onboarding, step, texts.CLOUD_REFUSED(reason=_sentence(str(error))))
             return Advance.DONE
         except (ValidationError, PermissionDenied) as error:
-            reason = _messages(error) if isinstance(error, ValidationError) else _("permission denied")
-            _fail(onboarding, step, reason, refused_by_cloud=False)
+            reason = (
+                texts.REFUSED(reason=_sentence(_messages(error)))
+                if isinstance(error, ValidationError)
+                else texts.PERMISSION_DENIED()
+            )
+            _fail(onboarding, step, reason)
             return Advance.DONE
         _step_update(step, status=StepStatus.DONE, finished_at=timezone.now())
     _finish(onboarding, token)
@@ -402,26 +409,33 @@ def _step_update(step: OnboardingStep, **fields: Any) -> None:
     step.save(update_fields=list(fields))
 
 
-def _fail(onboarding: Onboarding, step: OnboardingStep, reason: str, *, refused_by_cloud: bool) -> None:
-    reason = reason.strip().rstrip(".") + "."
-    if refused_by_cloud:
-        reason = _("The cloud refused: %(reason)s Fix the cause, then Retry: the steps done are skipped.") % {
-            "reason": reason
-        }
-    message = _("%(step)s failed: %(reason)s") % {"step": step.get_name_display(), "reason": reason}
-    _step_update(step, status=StepStatus.FAILED, message=message, finished_at=timezone.now())
+def _said(message: StoredMessage | None) -> dict[str, Any]:
+    """A row's message fields: the English text (audit, search) and the id with its parameters."""
+    if message is None:
+        return {"message": "", "message_ref": None}
+    return {"message": message.english(), "message_ref": message.ref()}
+
+
+def _sentence(text: str) -> str:
+    """The cloud's (or a check's) words as one sentence: ends with a full stop."""
+    return text.strip().rstrip(".") + "."
+
+
+def _fail(onboarding: Onboarding, step: OnboardingStep, reason: StoredMessage) -> None:
+    said = texts.STEP_FAILED(step=texts.STEP_NAMES[step.name](), reason=reason)
+    _step_update(step, status=StepStatus.FAILED, finished_at=timezone.now(), **_said(said))
     failed = State.OFFBOARD_FAILED if onboarding.phase == Phase.OFFBOARD else State.FAILED
     Onboarding.objects.filter(pk=onboarding.pk).update(
-        state=failed, message=message, claim="", updated_at=timezone.now(), finished_at=timezone.now()
+        state=failed, claim="", updated_at=timezone.now(), finished_at=timezone.now(), **_said(said)
     )
-    onboarding.state, onboarding.message = failed, message
+    onboarding.state, onboarding.message, onboarding.message_ref = failed, said.english(), said.ref()
     audit_record(
         actor=None,
         action="team.offboard_failed" if failed == State.OFFBOARD_FAILED else "team.onboard_failed",
         target=onboarding.team,
         source=WORKER,
         outcome="failure",
-        detail={"step": step.name, "reason": reason[:500]},
+        detail={"step": step.name, "reason": reason.english()[:500]},
     )
 
 
@@ -432,8 +446,8 @@ def _finish(onboarding: Onboarding, token: str) -> None:
         Onboarding.objects.filter(pk=onboarding.pk),
         token,
         state=done,
-        message="",
         finished_at=now,
+        **_said(None),
         updated_at=now,
     ):
         onboarding.state = done
@@ -459,7 +473,7 @@ def onboarding_give_up(*, onboarding_id: int, error: str) -> None:
     )
     if step is None:
         return
-    _fail(onboarding, step, error, refused_by_cloud=False)
+    _fail(onboarding, step, texts.REFUSED(reason=_sentence(error)))
 
 
 def onboardings_resume() -> int:

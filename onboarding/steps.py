@@ -21,12 +21,14 @@ from django.utils import timezone
 # What a worker writes on a row is in the portal's default language (LANGUAGE_CODE): it has no reader.
 from django.utils.translation import gettext as _
 
+from onboarding import stored_messages as texts
 from onboarding.models import CloudAccount, Onboarding, OnboardingStep, SecurityRule, SubnetAllocation
 from portal.cloud import cloud
 from portal.cloud.gateway import CloudNotFound, CloudRequestError
 from portal.models import Membership, Team, User
 from portal.origin import WORKER
 from portal.services import membership_remove
+from portal.stored_messages import StoredMessage
 
 State = Onboarding.State
 Name = OnboardingStep.Name
@@ -40,11 +42,19 @@ MEMBER_ROLE, ADMIN_ROLE = "member", "admin"
 ACCOUNT_STATES = (State.QUEUED, State.RUNNING, State.DONE, State.FAILED)
 
 
-class StepRefused(Exception):
-    """A step cannot succeed as things are; ``str()`` says why and what to do."""
+class _Said(Exception):
+    """An outcome of a step with its ``message`` (``str()``: in English, as the audit log keeps it)."""
+
+    def __init__(self, message: StoredMessage) -> None:
+        super().__init__(message.english())
+        self.message = message
 
 
-class NotYet(Exception):
+class StepRefused(_Said):
+    """A step cannot succeed as things are; its message says why and what to do."""
+
+
+class NotYet(_Said):
     """The step waits for the cloud to finish something (VMs being deleted); look again shortly."""
 
 
@@ -61,10 +71,7 @@ def _resource(onboarding: Onboarding, name: str, key: str) -> str:
     step = onboarding.steps.get(phase=Phase.ONBOARD, name=name)
     value = step.resources.get(key)
     if not value:
-        raise StepRefused(
-            _("The %(step)s step has no %(key)s recorded; run the chain again.")
-            % {"step": step.get_name_display(), "key": key}
-        )
+        raise StepRefused(texts.NO_RESOURCE(step=texts.STEP_NAMES[step.name](), key=key))
     return str(value)
 
 
@@ -88,14 +95,7 @@ def _step_project(onboarding: Onboarding, step: OnboardingStep) -> None:
                 f"{PROJECT_MARKER} {team.slug}:"
             )
             if not ours:
-                raise StepRefused(
-                    _(
-                        "The cloud already has a project named %(name)s that Kennel did not make. Give the "
-                        "team another short name (offboard this one and onboard again), or link the "
-                        "existing project to a team instead."
-                    )
-                    % {"name": team.slug}
-                )
+                raise StepRefused(texts.PROJECT_NAME_TAKEN(name=team.slug))
             project = found
         else:
             record(step, creating=team.slug)
@@ -168,14 +168,7 @@ def _step_router(onboarding: Onboarding, step: OnboardingStep) -> None:
         None,
     )
     if external is None:
-        raise StepRefused(
-            _(
-                "The cloud has no external network named %(name)s. An administrator of the Kennel server "
-                "sets, in its settings, the network floating IPs come from and restarts the workers; then "
-                "Retry."
-            )
-            % {"name": wanted}
-        )
+        raise StepRefused(texts.NO_EXTERNAL_NETWORK(name=wanted))
     name = f"{onboarding.team.slug}-router"
     routers = gateway.list_routers(project_id=project_id)
     router = next((r for r in routers if r.id == step.resources.get("router_id")), None) or next(
@@ -185,13 +178,7 @@ def _step_router(onboarding: Onboarding, step: OnboardingStep) -> None:
         router = gateway.create_router(project_id=project_id, name=name, external_network_id=external.id)
     record(step, router_id=router.id, name=router.name, external_network_id=external.id)
     if router.external_network_id != external.id:
-        raise StepRefused(
-            _(
-                "Router %(router)s has no gateway on %(network)s. Delete the router in the cloud, then "
-                "Retry: Kennel makes a new one."
-            )
-            % {"router": router.name, "network": external.name}
-        )
+        raise StepRefused(texts.ROUTER_WITHOUT_GATEWAY(router=router.name, network=external.name))
 
 
 def _step_router_interface(onboarding: Onboarding, step: OnboardingStep) -> None:
@@ -219,9 +206,7 @@ def _step_security_group(onboarding: Onboarding, step: OnboardingStep) -> None:
             made = security_group_rule_ensure(project_id=project_id, rule=wanted)
         except CloudRequestError as error:
             if "default security group" in str(error):
-                raise StepRefused(
-                    _("Neutron made no default security group for the project; Retry.")
-                ) from None
+                raise StepRefused(texts.NO_DEFAULT_SECURITY_GROUP()) from None
             raise
         rule_ids.append(made.id)
         record(step, security_group_id=made.security_group_id, rule_ids=rule_ids)
@@ -299,14 +284,15 @@ def _step_quota(onboarding: Onboarding, step: OnboardingStep) -> None:
         quota_request_retry(actor=actor, request=request, source=WORKER)
     applicable = request.status in (QuotaRequest.Status.APPROVED, QuotaRequest.Status.APPLYING)
     if applicable and quota_request_apply(request_id=request.pk) == ApplyOutcome.BUSY:
-        raise NotYet(_("Another quota change of the team is being applied; waiting for it."))
+        raise NotYet(texts.QUOTA_CHANGE_WAITING())
     request.refresh_from_db()
     if request.status == QuotaRequest.Status.APPLIED:
         record(step, applied=request.approved_values)
         return
     raise StepRefused(
-        _("Quota request #%(id)s is %(status)s: %(error)s Look at the request, fix the cause, then Retry.")
-        % {"id": request.pk, "status": request.get_status_display(), "error": request.error or ""}
+        texts.QUOTA_REQUEST_NOT_APPLIED(
+            id=request.pk, status=str(request.get_status_display()), error=request.error or ""
+        )
     )
 
 
@@ -358,10 +344,7 @@ def _step_servers(onboarding: Onboarding, step: OnboardingStep) -> None:
     if project_id:
         left += [s.name for s in cloud().list_servers(project_id=project_id) if s.name not in left]
     if left:
-        raise NotYet(
-            _("Waiting for %(count)s VMs to be deleted: %(names)s.")
-            % {"count": len(left), "names": ", ".join(sorted(left))}
-        )
+        raise NotYet(texts.VMS_BEING_DELETED(count=len(left), names=", ".join(sorted(left))))
 
 
 def _step_floating_ips(onboarding: Onboarding, step: OnboardingStep) -> None:
@@ -451,14 +434,7 @@ def _step_project_delete(onboarding: Onboarding, step: OnboardingStep) -> None:
         return
     left = project_leftovers(project_id)
     if left:
-        raise StepRefused(
-            _(
-                "The project still holds what Kennel did not remove: %(left)s. Retry removes what was made "
-                "since; delete in the cloud what Kennel cannot (it may belong to something Kennel does "
-                "not manage), then Retry."
-            )
-            % {"left": "; ".join(left)}
-        )
+        raise StepRefused(texts.PROJECT_NOT_EMPTY(left="; ".join(left)))
     with contextlib.suppress(CloudNotFound):
         cloud().delete_project(project_id)
     record(step, deleted=project_id)
@@ -564,15 +540,8 @@ def subnet_allocate(*, onboarding: Onboarding) -> SubnetAllocation:
                     return allocation
         except IntegrityError:
             continue  # another allocator won this range under a weaker lock (SQLite): look again
-        raise StepRefused(
-            _(
-                "The subnet pool %(pool)s is used up: %(teams)s ranges are teams' and %(cloud)s overlap "
-                "subnets the cloud has. An administrator of the Kennel server widens the teams' subnet pool "
-                "in its settings (or offboards a team); then Retry."
-            )
-            % {"pool": pool, "teams": len(taken), "cloud": len(in_cloud)}
-        )
-    raise StepRefused(_("Could not allocate a subnet range after three attempts; Retry."))
+        raise StepRefused(texts.SUBNET_POOL_USED_UP(pool=str(pool), teams=len(taken), cloud=len(in_cloud)))
+    raise StepRefused(texts.SUBNET_ALLOCATION_FAILED())
 
 
 def _lock_allocations() -> None:
@@ -602,13 +571,7 @@ def cloud_account_ensure(*, user: User, portal_user_id: str) -> CloudAccount:
         CloudAccount.objects.filter(pk=account.pk).update(keystone_user_id="")
     found = gateway.find_user(account.keystone_name)
     if found is not None and found.id == portal_user_id:
-        raise StepRefused(
-            _(
-                "Portal user %(user)s has the name of the portal's own cloud user; Kennel will not hand that "
-                "account to a person. Remove %(user)s from the team (or rename the portal user), then Retry."
-            )
-            % {"user": user.username}
-        )
+        raise StepRefused(texts.CLOUD_USER_NAME_TAKEN(user=user.username))
     if found is None:
         CloudAccount.objects.filter(pk=account.pk).update(created_by_kennel=True)
         try:
@@ -641,7 +604,7 @@ def team_cloud_roles_sync(*, team: Team) -> dict[str, Any]:
     gateway = cloud()
     project_id = team.openstack_project_id
     if not project_id:
-        raise StepRefused(_("Team %(team)s has no cloud project yet.") % {"team": team.name})
+        raise StepRefused(texts.NO_PROJECT_YET(team=team.name))
     portal_user = gateway.whoami()
     desired: dict[str, str] = {}
     accounts: dict[str, str] = {}

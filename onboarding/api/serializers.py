@@ -12,6 +12,8 @@ from quotas.dimensions import QUOTA_VALUE_MAX
 
 
 class OnboardingStepSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(source="message_text", read_only=True)
+
     class Meta:
         model = OnboardingStep
         fields = ["phase", "name", "status", "resources", "message", "started_at", "finished_at"]
@@ -24,6 +26,7 @@ class OnboardingSerializer(serializers.ModelSerializer):
     quota_template = serializers.SlugRelatedField(slug_field="name", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     steps = serializers.SerializerMethodField()
+    message = serializers.CharField(source="message_text", read_only=True)
 
     class Meta:
         model = Onboarding

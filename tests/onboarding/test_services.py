@@ -120,6 +120,14 @@ def test_a_refusal_mid_chain_fails_the_step_and_a_retry_resumes_to_the_same_end(
     router_step = onboarding.steps.get(name=OnboardingStep.Name.ROUTER)
     assert router_step.status == OnboardingStep.Status.FAILED
     assert "no room" in onboarding.message and "Retry" in onboarding.message
+    # Stored as message ids (the step's name, the cloud's words inside): read in Chinese, said in Chinese.
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        chinese = (onboarding.message_text, router_step.message_text)
+        step_name = str(OnboardingStep.Name.ROUTER.label)
+    assert chinese[0] == chinese[1] and "Bad router request: no room" in chinese[0]
+    assert step_name in chinese[0] and "Retry" not in chinese[0] and "failed" not in chinese[0]
     network_id = onboarding.steps.get(name=OnboardingStep.Name.NETWORK).resources["network_id"]
 
     services.onboarding_retry(actor=crew["admin"], onboarding=onboarding)
