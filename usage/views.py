@@ -67,23 +67,25 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, Capability.INVENTORY_VIEW)
     server = get_object_or_404(server_list(user=request.user), pk=pk)
     window, windows = _windows(request)
+    # The charts (four range queries and their SVG) come in a request of their own, as the VM page's
+    # do: htmx asks for them once the page is shown (``part=charts``); without JavaScript, the link
+    # shows the whole page with them.
+    with_charts = request.GET.get("part") == "charts"
+    charts = selectors.host_charts(server=server, window=window) if with_charts else None
+    context = {
+        "server": server,
+        "charts_answer": charts,
+        "charts": _charts(charts, f"host-{server.pk}") if charts else [],
+        "with_charts": with_charts,
+        "window": window,
+        "windows": windows,
+    }
+    if with_charts and request.htmx:
+        return render(request, "usage/_charts.html", context)
     usage = selectors.host_usage(user=request.user, server=server)
-    charts = selectors.host_charts(server=server, window=window)
     vms = selectors.host_vm_usage_page(user=request.user, server=server, page=request.GET.get("page"))
-    return render(
-        request,
-        "usage/host_detail.html",
-        {
-            "server": server,
-            "answer": usage,
-            "host": usage.rows,
-            "charts_answer": charts,
-            "charts": _charts(charts, f"host-{server.pk}"),
-            "window": window,
-            "windows": windows,
-            **_vm_page_context(request, vms),
-        },
-    )
+    context.update(answer=usage, host=usage.rows, **_vm_page_context(request, vms))
+    return render(request, "usage/host_detail.html", context)
 
 
 @login_required

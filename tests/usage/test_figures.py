@@ -161,11 +161,17 @@ def test_the_pages_show_the_figures(metrics, estate, manager, member):
     client.force_login(manager)
     page = client.get(reverse("usage:hosts")).content.decode()
     assert 'data-host="X3"' in page and 'data-host="P2"' in page and "outside OpenStack" in page
-    detail = client.get(reverse("usage:host-detail", args=[estate["servers"]["X2"].pk]) + "?window=hour")
+    url = reverse("usage:host-detail", args=[estate["servers"]["X2"].pk]) + "?window=hour"
+    detail = client.get(url)
     assert detail.status_code == 200
     body = detail.content.decode()
-    assert body.count("<svg") == 4 and 'data-figure="overcommit"' in body
+    assert "<svg" not in body and 'data-testid="charts-loading"' in body  # asked for once it is shown
+    assert 'data-figure="overcommit"' in body
     assert body.count("data-vm=") == sum(1 for vm in VMS if vm.host == "x2")
+    charts = client.get(url + "&part=charts", headers={"HX-Request": "true"}).content.decode()
+    assert charts.count("<svg") == 4 and "<html" not in charts  # the fragment htmx swaps in
+    whole = client.get(url + "&part=charts").content.decode()  # the link, without JavaScript
+    assert whole.count("<svg") == 4 and 'data-figure="overcommit"' in whole
     client.force_login(member)
     vm = estate["vms"][VMS[0].uuid]
     fragment = client.get(reverse("usage:vm-detail", args=[vm.pk]), headers={"HX-Request": "true"})

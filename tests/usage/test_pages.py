@@ -133,10 +133,14 @@ def test_a_page_asks_the_same_sql_and_promql_for_sixteen_vms_as_for_five_hundred
     client.force_login(manager)
     team_url = reverse("usage:team-detail", args=["alpha"])
     host_url = reverse("usage:host-detail", args=[estate["servers"]["X2"].pk]) + "?window=hour"
+    charts_url = host_url + "&part=charts"  # what the host page's htmx asks once it is shown
     api_url = "/api/v1/usage/vms/?team=alpha"
     small = {url: _asked(client, metrics, url) for url in (team_url, host_url, api_url)}
     assert small[team_url][1] == 1 and small[api_url][1] == 1  # one PromQL query per list
-    assert small[host_url][1] == 6  # the host's figures, four charts, its VMs
+    assert small[host_url][1] == 2  # the host's figures, its VMs
+    before = promql_asked(metrics)
+    assert client.get(charts_url, headers={"HX-Request": "true"}).status_code == 200
+    assert promql_asked(metrics) - before == 4  # one per chart
     add_stopped_vms(team, member, 484)  # 500 VMs: past the few a list names to Prometheus
     for url, (queries, promql_queries) in small.items():
         with django_assert_max_num_queries(queries):
