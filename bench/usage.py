@@ -162,19 +162,19 @@ def measure(
 
 
 class Renewer:
-    """What beat does: ``usage.tasks.vm_usage_renew`` every KENNEL_PROMETHEUS_CACHE_SECONDS."""
+    """What beat does: ``usage.tasks.usage_renew`` every KENNEL_PROMETHEUS_CACHE_SECONDS."""
 
     def __init__(self) -> None:
         import threading
 
-        from usage.selectors import vm_usage_all_renew
+        from usage.selectors import usage_renew
 
         self.done = threading.Event()
-        vm_usage_all_renew()
+        usage_renew()
 
         def loop() -> None:
             while not self.done.wait(settings.KENNEL_PROMETHEUS_CACHE_SECONDS):
-                vm_usage_all_renew()
+                usage_renew()
 
         self.thread = threading.Thread(target=loop, daemon=True)
         self.thread.start()
@@ -225,8 +225,8 @@ def main() -> None:
         # scrape interval), so of the rounds within one interval only the first asks.
         # Rules: the lists read the VMs' recorded rates (Kennel's recording rules, as make run loads them),
         # or, without them, compute rate() over every VM's raw series at each read.
-        # Renewed: as beat's vm-usage-renew does, every VM's answer is asked again every 15 s in the
-        # background (here a thread), so a long list never waits on that query.
+        # Renewed: as beat's usage-renew does, every host's and every VM's answer is asked again every 15 s
+        # in the background (here a thread), so neither a long list nor a host page waits on a query.
         for use_rules, seconds, renewed in (
             (True, 0, False),
             (True, 15, False),

@@ -480,7 +480,7 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "inventory.tasks.utilization_snapshot",
         "inventory.tasks.utilization_history_compact",
         "usage.tasks.idle_vm_scan",  # Prometheus, then one mail per newly idle VM
-        "usage.tasks.vm_usage_renew",  # every VM's figures, kept for the pages' long lists
+        "usage.tasks.usage_renew",  # every host's and VM's figures, kept for the pages
     ),
 }
 CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
@@ -713,9 +713,10 @@ KENNEL_PROMETHEUS_TIMEOUT = env_int("KENNEL_PROMETHEUS_TIMEOUT", 5, minimum=1)
 # Answers are kept this long (0: never): about one scrape interval, Prometheus has nothing newer sooner.
 KENNEL_PROMETHEUS_CACHE_SECONDS = env_int("KENNEL_PROMETHEUS_CACHE_SECONDS", 15, minimum=0)
 if KENNEL_PROMETHEUS_URL and KENNEL_PROMETHEUS_CACHE_SECONDS:
-    # Every VM's real use, asked before a page needs it: a long list of VMs reads the kept answer.
-    CELERY_BEAT_SCHEDULE["vm-usage-renew"] = {
-        "task": "usage.tasks.vm_usage_renew",
+    # Every host's and VM's real use, asked before a page needs it: the host list, the host pages and
+    # the long lists of VMs read the kept answers.
+    CELERY_BEAT_SCHEDULE["usage-renew"] = {
+        "task": "usage.tasks.usage_renew",
         "schedule": timedelta(seconds=KENNEL_PROMETHEUS_CACHE_SECONDS),
         "options": {"expires": KENNEL_PROMETHEUS_CACHE_SECONDS},
     }

@@ -54,7 +54,11 @@ Table = dict[str, dict[str, float]]
 
 
 class Prometheus(Protocol):
-    def query(self, expr: str, *, at: float | None = None) -> list[Sample]: ...
+    def query(self, expr: str, *, at: float | None = None, fresh: bool = False) -> list[Sample]: ...
+
+    def kept(self, expr: str) -> list[Sample] | None: ...
+
+    def kept_table(self, expr: str, *, row: str, column: str) -> Table | None: ...
 
     def query_table(
         self, expr: str, *, row: str, column: str, at: float | None = None, fresh: bool = False
@@ -115,7 +119,8 @@ class HttpPrometheus:
             raise PrometheusUnavailable("the answer is not Prometheus's API")
         return body["data"]
 
-    def query(self, expr: str, *, at: float | None = None) -> list[Sample]:
+    def query(self, expr: str, *, at: float | None = None, fresh: bool = False) -> list[Sample]:
+        """(``fresh``: always asked; only a cache tells the difference.)"""
         form = {"query": expr, "timeout": f"{self.timeout:g}s"}
         if at is not None:
             form["time"] = f"{at:.3f}"
@@ -140,6 +145,13 @@ class HttpPrometheus:
             if key and not math.isnan(value):
                 table.setdefault(labels.get(column, ""), {})[key] = value
         return table
+
+    def kept(self, expr: str) -> list[Sample] | None:
+        """Nothing is kept without a cache."""
+        return None
+
+    def kept_table(self, expr: str, *, row: str, column: str) -> Table | None:
+        return None
 
     def query_range(self, expr: str, *, start: float, end: float, step: float) -> list[Series]:
         form = {
@@ -175,15 +187,23 @@ class CachedPrometheus:
         text = "\n".join(str(p) for p in (self.inner.url, *parts))
         return "prometheus:" + hashlib.sha256(text.encode()).hexdigest()
 
-    def query(self, expr: str, *, at: float | None = None) -> list[Sample]:
+    def query(self, expr: str, *, at: float | None = None, fresh: bool = False) -> list[Sample]:
+        """``fresh``: as for :meth:`query_table`."""
         if at is not None:
             return self.inner.query(expr, at=at)
         key = self._key("query", expr)
-        found = cache.get(key)
+        found = None if fresh else cache.get(key)
         if found is None:
             found = self.inner.query(expr)
-            cache.set(key, found, self.seconds)
+            cache.set(key, found, self.seconds * (2 if fresh else 1))
         return found
+
+    def kept(self, expr: str) -> list[Sample] | None:
+        """The answer kept for ``expr``, or None: never asks Prometheus."""
+        return cache.get(self._key("query", expr))
+
+    def kept_table(self, expr: str, *, row: str, column: str) -> Table | None:
+        return cache.get(self._key("table", expr, row, column))
 
     def query_table(
         self, expr: str, *, row: str, column: str, at: float | None = None, fresh: bool = False

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from inventory.models import Server
 from inventory.selectors import host_utilization_list, server_list
@@ -175,16 +175,30 @@ def _host_rows(
     return rows
 
 
-def _host_samples(p: Prometheus, *, where: str = "", at: float | None = None) -> list[Sample]:
+def _host_samples(
+    p: Prometheus, *, where: str = "", at: float | None = None, fresh: bool = False
+) -> list[Sample]:
     """The hosts' figures: their VMs' CPU from the recorded rates when Kennel's rules are configured,
     from the raw series when Prometheus has VMs but no recorded rate (the rules are not loaded)."""
     use_rules = bool(settings.KENNEL_PROMETHEUS_RULES)
-    samples = p.query(queries.host_figures(where=where, use_rules=use_rules), at=at)
-    if use_rules:
-        figures = {s.labels.get("figure") for s in samples}
-        if "vms" in figures and "vm_cpu" not in figures:
-            return p.query(queries.host_figures(where=where), at=at)
+    samples = p.query(queries.host_figures(where=where, use_rules=use_rules), at=at, fresh=fresh)
+    if use_rules and _rules_missing(samples):
+        return p.query(queries.host_figures(where=where), at=at, fresh=fresh)
     return samples
+
+
+def _rules_missing(samples: list[Sample]) -> bool:
+    figures = {s.labels.get("figure") for s in samples}
+    return "vms" in figures and "vm_cpu" not in figures
+
+
+def _kept_host_samples(p: Prometheus) -> list[Sample] | None:
+    """Every host's figures as the host list last asked for them (beat renews them), or None: never
+    asks Prometheus."""
+    found = p.kept(queries.host_figures(use_rules=bool(settings.KENNEL_PROMETHEUS_RULES)))
+    if found is not None and settings.KENNEL_PROMETHEUS_RULES and _rules_missing(found):
+        return p.kept(queries.host_figures())
+    return found
 
 
 def host_usage_list(*, user: User, at: float | None = None) -> Answer[list[HostUsage]]:
@@ -197,11 +211,17 @@ def host_usage_list(*, user: User, at: float | None = None) -> Answer[list[HostU
 
 
 def host_usage(*, user: User, server: Server, at: float | None = None) -> Answer[HostUsage | None]:
-    """One server's real use (one query, only its series)."""
+    """One server's real use: from every host's answer when one is kept (the host list's, renewed by
+    beat), else one query for its series alone."""
     where = queries.host_matcher(sorted(_server_keys(server)))
-    return _ask(
-        None, lambda p: _host_rows(user, _host_samples(p, where=where, at=at), [server], unmatched=False)[0]
-    )
+
+    def read(p: Prometheus) -> HostUsage:
+        samples = _kept_host_samples(p) if at is None else None
+        if samples is None:
+            samples = _host_samples(p, where=where, at=at)
+        return _host_rows(user, samples, [server], unmatched=False)[0]
+
+    return _ask(None, read)
 
 
 def hot_hosts(
@@ -380,6 +400,21 @@ def _vm_table(where: str, at: float | None, *, fresh: bool = False) -> Callable[
     return table
 
 
+def _kept_vm_table(p: Prometheus) -> Table | None:
+    """Every VM's figures as the long lists last asked for them (beat renews them), or None: never
+    asks Prometheus."""
+
+    def kept(use_rules: bool) -> Table | None:
+        expr = queries.vm_figures(use_rules=use_rules)
+        return p.kept_table(expr, row=queries.vm_label(), column="figure")
+
+    use_rules = bool(settings.KENNEL_PROMETHEUS_RULES)
+    found = kept(use_rules)
+    if found is not None and use_rules and found.get("vcpus") and not found.get("cpu"):
+        return kept(False)
+    return found
+
+
 def vm_usage_page(
     *,
     user: User,
@@ -402,14 +437,26 @@ def vm_usage_page(
     return _vm_page(user, ids, _ask(empty, _vm_table(where, at)), page, strict)
 
 
-def vm_usage_all_renew() -> Answer[Table]:
-    """Ask again for every VM's figures, the answer every long list reads (``VM_MATCHER_MAX``), and keep
-    it: beat renews it every ``KENNEL_PROMETHEUS_CACHE_SECONDS``, so no page waits on that query (about
-    0.1 to 0.2 s for 2,000 VMs). Not configured, or no cache: nothing to keep."""
+def usage_renew() -> Answer[tuple[list[Sample], Table]]:
+    """Ask again for every host's and every VM's figures, the answers the host list, the long VM lists
+    (``VM_MATCHER_MAX``) and the host pages read, and keep them: beat renews them every
+    ``KENNEL_PROMETHEUS_CACHE_SECONDS``, so no page waits on those queries (about 0.1 to 0.2 s for
+    2,000 VMs). Not configured, or no cache: nothing to keep."""
     if not settings.KENNEL_PROMETHEUS_CACHE_SECONDS:
-        return Answer(MetricsState.NOT_CONFIGURED, {})
-    empty: Table = {}
-    return _ask(empty, _vm_table("", None, fresh=True))
+        return Answer(MetricsState.NOT_CONFIGURED, ([], {}))
+
+    def read(p: Prometheus) -> tuple[list[Sample], Table]:
+        return _host_samples(p, fresh=True), _vm_table("", None, fresh=True)(p)
+
+    return _ask(([], {}), read)
+
+
+def _on_host(server: Server) -> Q:
+    """VMs whose mirrored host is the server, whatever its domain, port or case."""
+    where = Q(pk__in=[])
+    for key in _server_keys(server):
+        where |= Q(host__iexact=key) | Q(host__istartswith=f"{key}.") | Q(host__istartswith=f"{key}:")
+    return where
 
 
 def host_vm_usage_page(
@@ -420,8 +467,18 @@ def host_vm_usage_page(
     strict: bool = False,
     at: float | None = None,
 ) -> Answer[VmPage]:
-    """The VMs Prometheus sees running on the server that are Kennel's and the user may see, busiest
-    first, a page of them and their totals (the host's figures count the others): one PromQL query."""
+    """The server's VMs that are Kennel's and the user may see, busiest first, a page of them and their
+    totals (the host's figures count the others). When every VM's answer is kept (beat renews it), the
+    VMs the mirror places on the server, read from it: no query; else one PromQL query for the VMs
+    Prometheus sees on the server."""
+    kept: Answer[Table | None] = _ask(None, _kept_vm_table) if at is None else Answer(MetricsState.OK, None)
+    if kept.rows is not None:
+        ids = list(
+            _active(restrict(user, VmRequest.objects.filter(_on_host(server))))
+            .order_by("team__slug", "name", "pk")
+            .values_list("server_id", flat=True)
+        )
+        return _vm_page(user, ids, Answer(kept.state, kept.rows, at=kept.at), page, strict)
     where = queries.host_matcher(sorted(_server_keys(server)))
     empty: Table = {}
     answer = _ask(empty, _vm_table(where, at))

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from usage import services
+from usage import queries, services
 from usage.prometheus import PrometheusQueryError, PrometheusUnavailable
 
 
@@ -16,11 +16,13 @@ def idle_vm_scan() -> dict[str, int] | None:
 
 
 @shared_task(ignore_result=True)
-def vm_usage_renew() -> int:
-    """Every KENNEL_PROMETHEUS_CACHE_SECONDS: every VM's figures asked again and kept for the pages;
-    the number of VMs in the answer (0: Prometheus not configured or away, and the pages ask it
-    themselves)."""
-    from usage.selectors import vm_usage_all_renew
+def usage_renew() -> dict[str, int]:
+    """Every KENNEL_PROMETHEUS_CACHE_SECONDS: every host's and every VM's figures asked again and kept
+    for the pages; how many of each the answers hold (0: Prometheus not configured or away, and the
+    pages ask it themselves)."""
+    from usage.selectors import usage_renew as renew
 
-    answer = vm_usage_all_renew()
-    return len(answer.rows.get("vcpus", {}))
+    answer = renew()
+    hosts, vms = answer.rows
+    named = {s.labels.get(queries.host_label()) for s in hosts}
+    return {"hosts": len(named), "vms": len(vms.get("vcpus", {}))}

@@ -176,12 +176,12 @@ def test_a_long_list_reads_the_answer_beat_renews_without_asking_prometheus(
 ):
     from django.core.cache import cache
 
-    from usage.tasks import vm_usage_renew
+    from usage.tasks import usage_renew
 
     settings.KENNEL_PROMETHEUS_CACHE_SECONDS = 15
     monkeypatch.setattr(selectors, "VM_MATCHER_MAX", 4)  # 16 VMs: a long list, the shared query
     cache.clear()
-    assert vm_usage_renew.apply().get() == len(VMS)  # what beat runs every 15 s
+    assert usage_renew.apply().get() == {"hosts": 7, "vms": len(VMS)}  # what beat runs every 15 s
     before = promql_asked(metrics)
     answer = selectors.vm_usage_page(user=member)
     assert promql_asked(metrics) == before  # the page asked Prometheus nothing
@@ -190,13 +190,43 @@ def test_a_long_list_reads_the_answer_beat_renews_without_asking_prometheus(
     # Renewed, the answer changes with Prometheus's (the emulator's load moves every second).
     first = {r.vm.server_id: r.get("cpu") for r in answer.rows.rows}
     time.sleep(2.5)
-    vm_usage_renew.apply()
+    usage_renew.apply()
     again = {r.vm.server_id: r.get("cpu") for r in selectors.vm_usage_page(user=member).rows.rows}
     assert again != first
 
 
+def test_a_host_page_reads_the_answers_beat_renews_and_shows_what_its_own_query_would(
+    metrics, estate, manager, settings
+):
+    from django.core.cache import cache
+
+    x2 = estate["servers"]["X2"]
+    on_x2 = {vm.uuid for vm in VMS if vm.host == "x2"}
+    settings.KENNEL_PROMETHEUS_CACHE_SECONDS = 15
+    cache.clear()
+    client = Client()
+    client.force_login(manager)
+    url = reverse("usage:host-detail", args=[x2.pk])
+    assert _asked(client, metrics, url)[1] == 2  # nothing kept: the host's figures and its VMs
+    cache.clear()
+    renewed = selectors.usage_renew()  # what beat's usage_renew does
+    before = promql_asked(metrics)
+    page = client.get(url).content.decode()
+    vms = selectors.host_vm_usage_page(user=manager, server=x2)
+    host = selectors.host_usage(user=manager, server=x2)
+    assert promql_asked(metrics) == before  # the page and both reads asked Prometheus nothing
+    assert {part.split('"', 1)[0] for part in page.split('data-vm="')[1:]} == on_x2
+    assert {r.vm.server_id for r in vms.rows.rows} == on_x2 and vms.rows.totals.measured == len(on_x2)
+    # The figures are the renewed answers': every VM's, and X2's row of every host's.
+    samples, table = renewed.rows
+    for row in vms.rows.rows:
+        assert row.figures == {f: values[row.vm.server_id] for f, values in table.items()}
+    x2_samples = [s for s in samples if s.labels["instance"].split(":")[0] == "x2"]
+    assert x2_samples and host.rows.figures == {s.labels["figure"]: s.value for s in x2_samples}
+
+
 def test_without_the_cache_nothing_is_renewed(metrics, settings):
-    from usage.tasks import vm_usage_renew
+    from usage.tasks import usage_renew
 
     settings.KENNEL_PROMETHEUS_CACHE_SECONDS = 0
-    assert vm_usage_renew.apply().get() == 0
+    assert usage_renew.apply().get() == {"hosts": 0, "vms": 0}
