@@ -436,6 +436,9 @@ KENNEL_TASK_QUEUES: dict[str, tuple[str, ...]] = {
         "provisioning.tasks.floating_ips_refresh",
         "provisioning.tasks.floating_ip_release",
         "provisioning.tasks.vm_floating_ip_release",
+        "provisioning.tasks.volume_advance",
+        "provisioning.tasks.volumes_resume",
+        "provisioning.tasks.volumes_refresh",
         "catalog.tasks.image_properties_apply",
         "catalog.tasks.image_import_run",
         "catalog.tasks.image_import_clean",
@@ -553,6 +556,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 55},
     },
+    # Every project's volumes in one listing: what the cloud did outside Kennel; lost steps go on.
+    "volumes-refresh": {
+        "task": "provisioning.tasks.volumes_refresh",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
+    "volumes-resume": {
+        "task": "provisioning.tasks.volumes_resume",
+        "schedule": timedelta(seconds=KENNEL_RESUME_SECONDS),
+    },
     # Every team's security group rules in one listing (the team pages read it); lost changes go on.
     "security-rules-refresh": {
         "task": "onboarding.tasks.security_rules_refresh",
@@ -660,6 +673,8 @@ for _dns in KENNEL_TENANT_DNS:
 # Quota requests: the most volume storage (GB) and floating IPs any team could be given. Instances,
 # vCPUs, RAM and local disk are bounded by the compute hosts' capacity instead (Placement's rule).
 KENNEL_QUOTA_MAX_VOLUME_GB = env_int("KENNEL_QUOTA_MAX_VOLUME_GB", 1_048_576, minimum=0)
+# The largest volume one may ask for (GB); the team's volume quota bounds them all together.
+KENNEL_VOLUME_MAX_GB = env_int("KENNEL_VOLUME_MAX_GB", 1024, minimum=1)
 KENNEL_QUOTA_MAX_FLOATING_IPS = env_int("KENNEL_QUOTA_MAX_FLOATING_IPS", 4096, minimum=0)
 KENNEL_BASE_URL = env_str("KENNEL_BASE_URL", "http://127.0.0.1:8000")
 # A worker is "up" when its heartbeat is younger than this.

@@ -14,6 +14,7 @@ from provisioning.models import (
     UnmanagedServer,
     VmRequest,
     VmSnapshot,
+    Volume,
 )
 
 
@@ -85,3 +86,15 @@ def _floating_ip_rule(user: User, action: Action) -> Q | bool:
     if can(user, Capability.TEAMS_ONBOARD):  # admins
         return True
     return Q(team__memberships__user=user, team__memberships__level=Membership.Level.LEAD)
+
+
+@scope_rule(Volume)
+def _volume_rule(user: User, action: Action) -> Q | bool:
+    # As VMs: a team sees its volumes; the owner, the team's leads and admins act on them.
+    if action == Action.VIEW:
+        return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
+    if can(user, Capability.TEAMS_ONBOARD):  # admins
+        return True
+    return Q(owner=user, team__memberships__user=user) | Q(
+        team__memberships__user=user, team__memberships__level=Membership.Level.LEAD
+    )

@@ -18,6 +18,10 @@ class ProvisioningEvent(StrEnum):
     # ``sizes`` (a list of ``(vcpus, ram_mb, disk_gb)``). Each hook answers a list, one count per size
     # (None: it sets no bound).
     VM_ROOM = "provisioning.vm_room"
+    # May the team have one more volume of this size? Asked inside the transaction that accepts it, after
+    # the team's row is locked. Keyword arguments: ``team``, ``size_gb``. Each hook answers why not (a
+    # message), or None.
+    VOLUME_ADMIT = "provisioning.volume_admit"
     # What the team uses in the cloud changed outside a VM's life cycle (a floating IP released).
     # Keyword argument: ``team_ids``. May raise CloudError (the caller logs it; the periodic sync
     # catches up).

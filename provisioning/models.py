@@ -584,6 +584,72 @@ class CloudFloatingIp(models.Model):
         return not self.port_id
 
 
+class Volume(models.Model):
+    """A team's block storage volume (Cinder), asked for in Kennel and made, attached, detached and
+    deleted by a worker. ``status`` is what Kennel last saw or asked; ``message`` says why a step was
+    refused or failed (a catalogue id with parameters in ``message_ref``, shown in the reader's language).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        CREATING = "creating", _("Creating")
+        AVAILABLE = "available", _("Available")
+        ATTACHING = "attaching", _("Attaching")
+        IN_USE = "in_use", _("Attached")
+        DETACHING = "detaching", _("Detaching")
+        DELETING = "deleting", _("Deleting")
+        DELETED = "deleted", _("Deleted")
+        FAILED = "failed", _("Failed")
+
+    # Asked of the cloud, not yet answered: a worker follows them.
+    IN_PROGRESS = (Status.QUEUED, Status.CREATING, Status.ATTACHING, Status.DETACHING, Status.DELETING)
+    # Still counted against the team's volume quota.
+    LIVE = (*IN_PROGRESS, Status.AVAILABLE, Status.IN_USE)
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="volumes", verbose_name=_("team"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="volumes", verbose_name=_("owner")
+    )
+    name = models.CharField(_("name"), max_length=63, validators=[validate_single_line])
+    size_gb = models.PositiveIntegerField(_("size (GB)"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    volume_id = models.CharField(_("volume id"), max_length=64, blank=True, db_index=True)
+    # The VM it is attached to, or being attached to or detached from.
+    vm = models.ForeignKey(
+        "VmRequest",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="volumes",
+        verbose_name=_("VM"),
+    )
+    device = models.CharField(_("device"), max_length=32, blank=True)  # /dev/vdb, as Nova names it
+    message = models.TextField(_("message"), blank=True)  # English; message_text says it
+    message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
+    # When the current step was asked of the cloud (None: not yet): a later try first looks at what
+    # that call did (a volume made, an attachment begun) instead of asking twice.
+    asked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["team__slug", "name", "id"]
+        verbose_name = _("volume")
+        verbose_name_plural = _("volumes")
+        indexes = [models.Index(fields=["team", "status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def message_text(self) -> str:
+        return message_text(self.message_ref, self.message)
+
+    @property
+    def busy(self) -> bool:
+        return self.status in self.IN_PROGRESS
+
+
 class TeamVmUsage(models.Model):
     """What a team's active VMs hold, summed: a rollup the database keeps (a trigger on VmRequest, see
     migration 0014), so the dashboard and the quota pages never sum 50,000 VM rows per view. Read it

@@ -104,3 +104,24 @@ CLOUD_AWAY = message_define(
     "vm.cloud_away", _("The cloud could not be reached (%(detail)s); try again in a few minutes.")
 )
 NO_CONSOLE_LOG = message_define("vm.no_console_log", _("The cloud gave no console log: %(detail)s"))
+
+# Volumes (a volume's status line).
+VOLUME_QUOTA_REFUSED = message_define(
+    "volume.quota_refused",
+    _("The volume quota refused it: %(detail)s Ask for more quota on the team's page or delete a volume."),
+)
+VOLUME_CLOUD_REFUSED = message_define("volume.cloud_refused", _("The cloud refused it: %(detail)s"))
+VOLUME_FAILED = message_define(
+    "volume.failed", _("The cloud could not make the volume (status %(status)s); delete it and ask again.")
+)
+VOLUME_GONE = message_define("volume.gone", _("The volume was deleted outside Kennel."))
+VOLUME_ATTACH_FAILED = message_define(
+    "volume.attach_failed", _("It could not be attached to %(vm)s: %(detail)s")
+)
+VOLUME_DETACH_FAILED = message_define(
+    "volume.detach_failed", _("It could not be detached from %(vm)s: %(detail)s")
+)
+VOLUME_VM_GONE = message_define("volume.vm_gone", _("Its VM %(vm)s was deleted; the volume is kept."))
+VOLUME_STUCK = message_define(
+    "volume.stuck", _("The cloud left it %(status)s for more than 10 minutes; ask an admin to look at it.")
+)

@@ -26,6 +26,7 @@ CONSOLE_TRIES = 3  # then the page says the cloud is away (a person waits for a 
 # this many looks so the page shows it settle; the reconciliation catches anything slower.
 CHANGE_LOOKS = 90
 SNAPSHOT_POLL_SECONDS = 3
+VOLUME_POLL_SECONDS = 1  # Cinder makes, attaches and detaches a volume in a few seconds
 
 
 def _poll_delay(retries: int) -> float:
@@ -170,6 +171,30 @@ def vm_floating_ip(self, request_id: int, attach: bool) -> None:
     except OUTAGE_ERRORS as error:
         outage_retry(self, error)
         return
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def volume_advance(self, volume_id: int, outages: int = 0) -> None:
+    """Follow a volume until the cloud is done with what was asked (create, attach, detach, delete)."""
+    try:
+        finished = services.volume_advance(volume_id=volume_id)
+    except OUTAGE_ERRORS as error:
+        # Past the bound the volume keeps its state and beat's volumes_resume hands it on later.
+        outage_retry(self, error, attempt=outages, kwargs={"volume_id": volume_id, "outages": outages + 1})
+        return
+    if not finished:
+        raise self.retry(countdown=VOLUME_POLL_SECONDS, kwargs={"volume_id": volume_id, "outages": outages})
+
+
+@shared_task(ignore_result=True)
+def volumes_resume() -> None:
+    services.volumes_resume()
+
+
+@shared_task(ignore_result=True)
+def volumes_refresh() -> None:
+    with contextlib.suppress(CloudError):
+        services.volumes_refresh()
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)

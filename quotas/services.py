@@ -187,6 +187,34 @@ def quota_vm_refusal(
     return None
 
 
+def quota_volume_refusal(*, team: Team, size_gb: int) -> str | None:
+    """Why one more volume of ``size_gb`` would break the team's volume quota, or None. The cloud's
+    count (volumes made outside Kennel included) or Kennel's (volumes asked for and not yet made
+    included), whichever is more; call it after locking the team row, as ``quota_vm_refusal``."""
+    from provisioning.services.volumes import team_volume_gb
+
+    quota = TeamQuota.objects.filter(team=team, key="volume_gb").first()
+    d = dimension("volume_gb")
+    if quota is None:
+        return gettext("This cloud does not offer %(dimension)s.") % {"dimension": d.label}
+    if quota.limit is None or quota.limit < 0:
+        return None
+    used = max(quota.cloud_used or 0, team_volume_gb(team))
+    if used + size_gb > quota.limit:
+        return gettext(
+            "Team %(team)s's quota allows %(limit)s %(unit)s of %(dimension)s; %(used)s are in use and "
+            "this volume needs %(need)s more. Ask for more quota on the team's page, or delete a volume."
+        ) % {
+            "team": team.name,
+            "limit": quota.limit,
+            "unit": d.unit,
+            "dimension": d.label,
+            "used": used,
+            "need": size_gb,
+        }
+    return None
+
+
 # --- requesting --------------------------------------------------------------------------------------
 
 

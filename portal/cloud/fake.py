@@ -86,6 +86,7 @@ from portal.cloud.gateway import (
     ServerCreated,
     Subnet,
     User,
+    Volume,
 )
 
 # --- the devcloud's estate (devcloud/src/kennel_devcloud/control.py and seed.py) --------------------
@@ -185,6 +186,9 @@ DEMO_QUOTAS: Mapping[QuotaService, Mapping[str, int]] = {
 # keystone-manage bootstrap makes the first five; the seed adds nothing new.
 ROLES = ("admin", "manager", "member", "reader", "service")
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")
+
+# Cinder's states a volume rests in; the others move on at the next step.
+_VOLUME_SETTLED = ("available", "in-use")
 
 _ENDPOINTS = {
     "identity": "http://127.0.0.1:5000/v3",
@@ -372,6 +376,17 @@ class _FloatingIp:
 
 
 @dataclass
+class _Volume:
+    id: str
+    name: str
+    project_id: str
+    size_gb: int
+    status: str  # creating -> available; attaching -> in-use; detaching -> available; deleting -> gone
+    server_id: str | None = None
+    device: str | None = None
+
+
+@dataclass
 class _Failure:
     error: Exception
     after: bool
@@ -464,6 +479,7 @@ class FakeCloud:
         self._assignments: dict[tuple[str, str, str], None] = {}  # (user, project, role), in order made
         self._quotas: dict[str, dict[QuotaService, dict[str, int]]] = {}
 
+        self._volumes: dict[str, _Volume] = {}
         self._networks: dict[str, _Network] = {}
         self._subnets: dict[str, _Subnet] = {}
         self._ports: dict[str, _Port] = {}
@@ -497,6 +513,8 @@ class FakeCloud:
                 return
             for server in self._servers_in_order():
                 self._step(server)
+            for volume in list(self._volumes.values()):
+                self._volume_step(volume)
 
     # --- changes made outside Kennel (an operator's own openstack client), for tests ----------------
     def rename_server(self, server_id: str, name: str) -> None:
@@ -538,7 +556,9 @@ class FakeCloud:
         """Move time on until no server is in the middle of anything."""
         with self._lock:
             for _ in range(10):  # no sequence of the fake's takes more than three steps
-                if all(s.task_state is None for s in self._servers.values()):
+                if all(s.task_state is None for s in self._servers.values()) and all(
+                    v.status in _VOLUME_SETTLED for v in self._volumes.values()
+                ):
                     return
                 self.tick()
             raise AssertionError("FakeCloud: a server never settled; its step is missing from _step()")
@@ -1013,6 +1033,109 @@ class FakeCloud:
         # Nova accepts a delete in any state; the instance goes once the compute host is done with it.
         self._server(server_id).task_state = "deleting"
 
+    # --- volumes (Cinder, with ``block_storage``) ----------------------------------------------------
+    def _volume_record(self, volume: _Volume) -> Volume:
+        return Volume(
+            id=volume.id, name=volume.name, project_id=volume.project_id, size_gb=volume.size_gb,
+            status=volume.status, server_id=volume.server_id, device=volume.device,
+        )  # fmt: skip
+
+    def _volume(self, volume_id: str) -> _Volume:
+        if not self._block_storage:
+            raise CloudRequestError("this cloud has no block storage (volume) service")
+        volume = self._volumes.get(volume_id)
+        if volume is None:
+            raise CloudNotFound(f"Volume {volume_id} could not be found.")
+        return volume
+
+    def _volume_step(self, volume: _Volume) -> None:
+        match volume.status:
+            case "creating" | "detaching":
+                volume.status, volume.server_id, volume.device = "available", None, None
+            case "attaching":
+                volume.status = "in-use"
+            case "deleting":
+                del self._volumes[volume.id]
+
+    @_gateway_call("volume")
+    def list_volumes(self, *, project_id: str | None = None) -> list[Volume]:
+        if not self._block_storage:
+            raise CloudRequestError("this cloud has no block storage (volume) service")
+        if self.auto_advance:
+            for volume in list(self._volumes.values()):
+                self._volume_step(volume)
+        return [
+            self._volume_record(v)
+            for v in self._volumes.values()
+            if project_id is None or v.project_id == project_id
+        ]
+
+    @_gateway_call("volume")
+    def create_volume(self, *, project_id: str, name: str, size_gb: int) -> Volume:
+        self._check_quota_target(project_id, QuotaService.VOLUME)
+        if size_gb < 1:
+            raise CloudRequestError(
+                f"Invalid input received: Volume size '{size_gb}' must be an integer and greater than 0."
+            )
+        limits, used = (
+            self._limits(project_id, QuotaService.VOLUME),
+            self._quota_usage(project_id, QuotaService.VOLUME),
+        )
+        if limits["volumes"] != -1 and used["volumes"] + 1 > limits["volumes"]:
+            raise QuotaExceeded(
+                f"Maximum number of volumes allowed ({limits['volumes']}) exceeded for quota 'volumes'."
+            )
+        if limits["gigabytes"] != -1 and used["gigabytes"] + size_gb > limits["gigabytes"]:
+            raise QuotaExceeded(
+                "Requested volume or snapshot exceeds allowed gigabytes quota. "
+                f"Requested {size_gb}G, quota is {limits['gigabytes']}G and "
+                f"{used['gigabytes']}G has been consumed."
+            )
+        volume = _Volume(id=_uuid(), name=name, project_id=project_id, size_gb=size_gb, status="creating")
+        self._volumes[volume.id] = volume
+        return self._volume_record(volume)
+
+    @_gateway_call("volume")
+    def get_volume(self, volume_id: str) -> Volume:
+        volume = self._volume(volume_id)
+        if self.auto_advance:
+            self._volume_step(volume)
+            if volume.id not in self._volumes:
+                raise CloudNotFound(f"Volume {volume_id} could not be found.")
+        return self._volume_record(volume)
+
+    @_gateway_call("volume")
+    def delete_volume(self, volume_id: str) -> None:
+        volume = self._volume(volume_id)
+        if volume.status not in ("available", "error") or volume.server_id:
+            raise CloudRequestError(
+                "Invalid volume: Volume status must be available or error or error_restoring or "
+                "error_extending or error_managing and must not be migrating, attached, belong to a group, "
+                "have snapshots, awaiting a transfer, or be disassociated from snapshots after volume "
+                "transfer."
+            )
+        volume.status = "deleting"
+
+    @_gateway_call("compute")
+    def attach_volume(self, *, server_id: str, volume_id: str) -> None:
+        server = self._server(server_id)
+        volume = self._volume(volume_id)
+        if volume.status != "available":
+            raise CloudRequestError(f"Invalid volume: volume {volume_id} status must be available")
+        if volume.project_id != server.project_id:
+            raise CloudNotFound(f"Volume {volume_id} could not be found.")
+        taken = {v.device for v in self._volumes.values() if v.server_id == server_id}
+        device = next(f"/dev/vd{c}" for c in "bcdefghijklmnopqrstuvwxyz" if f"/dev/vd{c}" not in taken)
+        volume.status, volume.server_id, volume.device = "attaching", server_id, device
+
+    @_gateway_call("compute")
+    def detach_volume(self, *, server_id: str, volume_id: str) -> None:
+        self._server(server_id)
+        volume = self._volume(volume_id)
+        if volume.server_id != server_id or volume.status != "in-use":
+            raise CloudNotFound(f"Volume {volume_id} is not attached to {server_id}")
+        volume.status = "detaching"
+
     # --- quotas --------------------------------------------------------------------------------------
     @_gateway_call("identity")
     def services(self) -> frozenset[QuotaService]:
@@ -1079,7 +1202,8 @@ class FakeCloud:
                 # Neutron gives every project its "default" group on first use.
                 "security_group": 1,
             }
-        return {"gigabytes": 0, "volumes": 0}  # the fake has no volumes
+        mine = [v for v in self._volumes.values() if v.project_id == project_id]
+        return {"gigabytes": sum(v.size_gb for v in mine), "volumes": len(mine)}
 
     @_gateway_call("compute")
     def get_quotas_with_usage(
@@ -1679,6 +1803,9 @@ class FakeCloud:
                 if fip.port_id == port.id:
                     fip.port_id = None
             del self._ports[port.id]
+        for volume in self._volumes.values():  # Nova detaches a deleted server's volumes
+            if volume.server_id == server.id:
+                volume.status, volume.server_id, volume.device = "available", None, None
         del self._servers[server.id]
 
     def _server(self, server_id: str) -> _Server:

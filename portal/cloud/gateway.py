@@ -277,6 +277,28 @@ class FloatingIp:
 
 
 @dataclass(frozen=True)
+class Volume:
+    """A Cinder volume: its size, state and the server it is attached to (one at most here)."""
+
+    id: str
+    name: str
+    project_id: str
+    size_gb: int
+    status: str  # creating, available, reserved, attaching, in-use, detaching, deleting, error ...
+    server_id: str | None = None
+    device: str | None = None  # where the server sees it, e.g. /dev/vdb
+
+    @property
+    def settled(self) -> bool:
+        """True when Cinder is not in the middle of something."""
+        return self.status in ("available", "in-use", "error", "error_deleting", "error_extending")
+
+    @property
+    def failed(self) -> bool:
+        return self.status.startswith("error")
+
+
+@dataclass(frozen=True)
 class Port:
     id: str
     network_id: str
@@ -471,6 +493,32 @@ class CloudGateway(Protocol):
 
     def delete_server(self, server_id: str) -> None:
         """Ask Nova to delete; CloudNotFound when there is nothing to delete."""
+        ...
+
+    # --- volumes (only where ``services()`` has VOLUME) ---------------------------------------------
+    def list_volumes(self, *, project_id: str | None = None) -> list[Volume]:
+        """Every project's volumes (or one project's), in one listing."""
+        ...
+
+    def create_volume(self, *, project_id: str, name: str, size_gb: int) -> Volume:
+        """Ask Cinder for an empty volume in ``project_id``; returns at once (status ``creating``).
+        Raises QuotaExceeded when the project's volume quota refuses it."""
+        ...
+
+    def get_volume(self, volume_id: str) -> Volume:
+        """The volume; CloudNotFound when it is gone."""
+        ...
+
+    def delete_volume(self, volume_id: str) -> None:
+        """Ask Cinder to delete a volume that is not attached; CloudNotFound when it is gone."""
+        ...
+
+    def attach_volume(self, *, server_id: str, volume_id: str) -> None:
+        """Ask Nova to attach the volume to the server (it becomes ``in-use``); returns at once."""
+        ...
+
+    def detach_volume(self, *, server_id: str, volume_id: str) -> None:
+        """Ask Nova to detach it (it becomes ``available``); CloudNotFound when it is not attached."""
         ...
 
     # --- quotas --------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from portal.cloud.gateway import (
     ServerCreated,
     Subnet,
     User,
+    Volume,
 )
 from portal.metrics import cloud_request_observe
 from portal.request_ids import request_id_get
@@ -697,6 +698,49 @@ class OpenStackGateway:
     @translate_errors
     def delete_server(self, server_id: str) -> None:
         self.conn.compute.delete_server(server_id, ignore_missing=False)
+
+    # --- volumes -------------------------------------------------------------------------------------
+    @staticmethod
+    def _volume(v: Any) -> Volume:
+        attached = next(iter(v.attachments or []), None) or {}
+        return Volume(
+            id=v.id,
+            name=v.name or "",
+            project_id=v.project_id or "",
+            size_gb=int(v.size or 0),
+            status=v.status or "",
+            server_id=attached.get("server_id"),
+            device=attached.get("device"),
+        )
+
+    @translate_errors
+    def list_volumes(self, *, project_id: str | None = None) -> list[Volume]:
+        query: dict[str, Any] = {"all_projects": True}
+        if project_id:
+            query["project_id"] = project_id
+        return [self._volume(v) for v in self.conn.block_storage.volumes(details=True, **query)]
+
+    @translate_errors
+    def create_volume(self, *, project_id: str, name: str, size_gb: int) -> Volume:
+        # In the team's project: Cinder counts it against that project's quota.
+        created = self._in_project(project_id).block_storage.create_volume(size=size_gb, name=name)
+        return self._volume(created)
+
+    @translate_errors
+    def get_volume(self, volume_id: str) -> Volume:
+        return self._volume(self.conn.block_storage.get_volume(volume_id))
+
+    @translate_errors
+    def delete_volume(self, volume_id: str) -> None:
+        self.conn.block_storage.delete_volume(volume_id, ignore_missing=False)
+
+    @translate_errors
+    def attach_volume(self, *, server_id: str, volume_id: str) -> None:
+        self.conn.compute.create_volume_attachment(server_id, volume=volume_id)
+
+    @translate_errors
+    def detach_volume(self, *, server_id: str, volume_id: str) -> None:
+        self.conn.compute.delete_volume_attachment(server_id, volume_id, ignore_missing=False)
 
     # --- quotas --------------------------------------------------------------------------------------
     @translate_errors

@@ -65,6 +65,15 @@ from provisioning.services.vm_requests import (
 )
 from provisioning.services.vm_snapshots import vm_snapshot_advance, vm_snapshot_request
 from provisioning.services.vm_state import Status
+from provisioning.services.volumes import (
+    volume_advance,
+    volume_attach_request,
+    volume_delete_request,
+    volume_detach_request,
+    volume_request,
+    volumes_refresh,
+    volumes_resume,
+)
 
 __all__ = [
     "ACTION_LABELS",
@@ -121,4 +130,11 @@ __all__ = [
     "vm_snapshot_advance",
     "vm_snapshot_request",
     "vm_user_data_render",
+    "volume_advance",
+    "volume_attach_request",
+    "volume_delete_request",
+    "volume_detach_request",
+    "volume_request",
+    "volumes_refresh",
+    "volumes_resume",
 ]
