@@ -10,6 +10,7 @@ from portal.models import Role
 _NAVIGATION = [
     (_("Home"), "home", None),
     (_("VMs"), "provisioning:vm-list", None),
+    (_("Volumes"), "provisioning:volume-list", None),
     (_("Profiles"), "provisioning:profile-list", None),
     (_("Catalog"), "catalog:images", Capability.IMAGES_MANAGE),
     (_("Blueprints"), "blueprints:list", None),

@@ -815,6 +815,7 @@ SPECTACULAR_SETTINGS = {
         "QuotaRequestStatusEnum": "quotas.models.QuotaRequest.Status",
         "SecurityRuleProtocolEnum": "onboarding.models.SecurityRule.Protocol",
         "ServiceStatusEnum": "blueprints.models.Service.Status",
+        "VolumeStatusEnum": "provisioning.models.Volume.Status",
     },
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import floating_ip_views, profile_views, views
+from provisioning import floating_ip_views, profile_views, views, volume_views
 
 app_name = "provisioning"
 urlpatterns = [
@@ -18,6 +18,10 @@ urlpatterns = [
     path("<int:pk>/console/", views.vm_console, name="vm-console"),
     path("<int:pk>/console-log/", views.vm_console_log, name="vm-console-log"),
     path("floating-ips/<int:pk>/release/", floating_ip_views.floating_ip_release, name="floating-ip-release"),
+    path("volumes/", volume_views.volume_list, name="volume-list"),
+    path("volumes/<int:pk>/attach/", volume_views.volume_attach, name="volume-attach"),
+    path("volumes/<int:pk>/detach/", volume_views.volume_detach, name="volume-detach"),
+    path("volumes/<int:pk>/delete/", volume_views.volume_delete, name="volume-delete"),
     path("keys/", views.ssh_key_list, name="ssh-keys"),
     path("keys/<int:pk>/remove/", views.ssh_key_remove, name="ssh-key-remove"),
     path("profiles/", profile_views.profile_list, name="profile-list"),

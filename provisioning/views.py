@@ -29,7 +29,7 @@ from provisioning import selectors, services
 from provisioning.cloudinit.rendering import user_data_redact
 from provisioning.filtersets import VmPageFilterSet
 from provisioning.forms import LeaseExtendForm, VmRequestForm
-from provisioning.models import SshKey
+from provisioning.models import SshKey, VmRequest, Volume
 from provisioning.server_states import BUSY
 
 
@@ -151,6 +151,22 @@ def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     # Keep polling while the VM or its server is in flux, and for half a minute after anything happened.
     recent = bool(events) and timezone.now() - events[-1].at < timedelta(seconds=30)
     snapshots = list(vm.snapshots.all())
+    volumes = list(vm.volumes.exclude(status=Volume.Status.DELETED))
+    may_operate = (
+        vm.status == "active"
+        and restrict(request.user, VmRequest.objects.filter(pk=vm.pk), Action.OPERATE).exists()
+    )
+    attachable = (
+        list(
+            restrict(
+                request.user,
+                Volume.objects.filter(team=vm.team, status=Volume.Status.AVAILABLE),
+                Action.OPERATE,
+            )[:10]
+        )
+        if may_operate and not vm.locked and vm.server_id
+        else []
+    )
     change_choices = (
         {
             "resize_flavors": [
@@ -172,12 +188,16 @@ def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "vm": vm,
             "events": events,
             "snapshots": snapshots,
+            "volumes": volumes,
+            "attachable_volumes": attachable,
+            "may_operate": may_operate,
             "keeper": services.vm_keeper(vm),
             **change_choices,
             "poll": not vm.finished
             or recent
             or vm.server_state in BUSY
-            or any(not snapshot.finished for snapshot in snapshots),
+            or any(not snapshot.finished for snapshot in snapshots)
+            or any(volume.busy for volume in volumes),
             **_servers_context(),
             **({} if request.htmx else _catalog_context()),
         },

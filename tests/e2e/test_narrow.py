@@ -25,7 +25,7 @@ from portal.cloud import override
 from portal.cloud.fake import FakeCloud
 from portal.models import Membership, Team, User
 from provisioning import services as provisioning
-from provisioning.models import CloudFlavor, CloudImage, Profile
+from provisioning.models import CloudFlavor, CloudImage, Profile, Volume
 from tests.factories import (
     CloudAccountFactory,
     ImageImportFactory,
@@ -69,6 +69,8 @@ PAGES: dict[str, dict[str, str]] = {
     "provisioning:vm-detail": {"pk": "vm"},
     "provisioning:vm-delete": {"pk": "vm"},
     "provisioning:ssh-keys": {},
+    "provisioning:volume-list": {},
+    "provisioning:volume-delete": {"pk": "volume"},
     "provisioning:profile-list": {},
     "provisioning:profile-detail": {"pk": "profile"},
     "provisioning:profile-part-add": {"pk": "profile", "kind": "part_kind"},
@@ -242,6 +244,16 @@ def estate(transactional_db):
             "quota_template": QuotaTemplateFactory(name="large-team").pk,
             "blueprint": file_server.blueprint_id,
             "service": service.pk,
+            "volume": Volume.objects.create(
+                team=alpha,
+                owner=dev1,
+                name="build-cache-volume-for-agents",
+                size_gb=50,
+                status=Volume.Status.IN_USE,
+                volume_id="vol-narrow",
+                vm=vms[0],
+                device="/dev/vdb",
+            ).pk,
         }
         # A lease that ends soon, so the pages show one.
         type(vms[1]).objects.filter(pk=vms[1].pk).update(expires_at=timezone.now() + timedelta(days=2))

@@ -249,7 +249,13 @@ def _build_estate() -> Estate:
             counts={"x86_64": 1},
             source="test",
         )
+    from provisioning.models import Volume
+
+    volume = Volume.objects.create(
+        team=team, owner=member, name="data", size_gb=5, status=Volume.Status.AVAILABLE, volume_id="vol-1"
+    )
     estate.ids.update(
+        volume=volume,
         blueprint_version=blueprint_version,
         service=service,
         idle_vm=idle_vm,
@@ -423,6 +429,10 @@ COVERAGE: dict[str, Case] = {
         kwargs=_pk("floating_ip"), get=False, post={}, roles=("lead", "admin")
     ),
     "provisioning:ssh-keys": Case(post={"name": "k", "public_key": SSH_KEY}),
+    "provisioning:volume-list": Case(query=("team",), post={"team": "", "name": "data2", "size_gb": "5"}),
+    "provisioning:volume-attach": Case(kwargs=_pk("volume"), get=False, post={"vm": "1", "from_vm": "1"}),
+    "provisioning:volume-detach": Case(kwargs=_pk("volume"), get=False, post={"from_vm": "1"}),
+    "provisioning:volume-delete": Case(kwargs=_pk("volume"), post={}),
     "provisioning:ssh-key-remove": Case(kwargs=_pk("key"), get=False, post={}),
     "provisioning:profile-list": Case(post={"name": "p2", "description": "", "is_active": "on"}),
     "provisioning:profile-detail": Case(kwargs=_pk("profile")),
