@@ -18,6 +18,7 @@ from kennel_cli.commands import (
     quotas,
     services,
     vms,
+    volumes,
 )
 from kennel_cli.context import Context
 from kennel_cli.errors import EXIT_CODES_HELP, CliError, Exit
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands.required = True
-    for module in (auth, catalog, vms, fips, firewall, hosts, quotas, services, people, completion):
+    for module in (auth, catalog, vms, volumes, fips, firewall, hosts, quotas, services, people, completion):
         module.register(commands)
     return parser
 

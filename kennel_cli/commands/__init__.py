@@ -1,5 +1,5 @@
-"""One module per noun: auth (login, logout, whoami), catalog, vms, fips, firewall, hosts, people, quotas,
-services (blueprints and team services), completion."""
+"""One module per noun: auth (login, logout, whoami), catalog, vms, volumes, fips, firewall, hosts, people,
+quotas, services (blueprints and team services), completion."""
 
 from __future__ import annotations
 
