@@ -27,6 +27,8 @@ if [[ "$REDIS_URL" == redis://127.0.0.1:6379/* ]] && ! redis-cli -p 6379 ping >/
 fi
 
 # The cloud: the local devcloud unless OS_CLOUD names another one.
+# Cinder is on in the demo's cloud, so the Volumes page has a cloud to make volumes in.
+export DEVCLOUD_CINDER=${DEVCLOUD_CINDER:-1}
 if [[ -z "${OS_CLOUD:-}" || "${OS_CLOUD}" == kennel-admin ]] && [[ -x devcloud/run ]]; then
   devcloud/run start || echo "!! the local cloud did not start; Kennel runs, and cloud work waits for it" >&2
   # Its clouds.yaml is under its root: var/devcloud/, or DEVCLOUD_ROOT when it runs from elsewhere.

@@ -22,6 +22,8 @@ mypy
 
 echo "== services"
 while IFS= read -r line; do export "${line?}"; done < <(scripts/services.sh start)
+# Cinder is on in the tests' cloud: the volume pages and the gateway's contract run against it.
+export DEVCLOUD_CINDER=${DEVCLOUD_CINDER:-1}
 if [[ -x devcloud/run ]]; then
   devcloud/run status >/dev/null 2>&1 || started_cloud=1
   devcloud/run start
