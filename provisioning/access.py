@@ -20,6 +20,7 @@ from provisioning.models import (
 
 @scope_rule(VmRequest)
 def _vm_rule(user: User, action: Action) -> Q | bool:
+    """VMs, and volumes alike: the team sees them; the owner, the team's leads and admins act."""
     if action == Action.VIEW:
         return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
     if can(user, Capability.TEAMS_ONBOARD):  # admins
@@ -88,13 +89,4 @@ def _floating_ip_rule(user: User, action: Action) -> Q | bool:
     return Q(team__memberships__user=user, team__memberships__level=Membership.Level.LEAD)
 
 
-@scope_rule(Volume)
-def _volume_rule(user: User, action: Action) -> Q | bool:
-    # As VMs: a team sees its volumes; the owner, the team's leads and admins act on them.
-    if action == Action.VIEW:
-        return can(user, Capability.TEAMS_VIEW_ALL) or Q(team__memberships__user=user)
-    if can(user, Capability.TEAMS_ONBOARD):  # admins
-        return True
-    return Q(owner=user, team__memberships__user=user) | Q(
-        team__memberships__user=user, team__memberships__level=Membership.Level.LEAD
-    )
+scope_rule(Volume)(_vm_rule)  # a volume is the team's as its VMs are
