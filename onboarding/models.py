@@ -113,7 +113,8 @@ class Onboarding(models.Model):
     )
     # Membership changes after onboarding: when the project's role assignments last matched, or why not.
     roles_synced_at = models.DateTimeField(_("roles in sync at"), null=True, blank=True)
-    roles_message = models.TextField(_("role sync problem"), blank=True)
+    roles_message = models.TextField(_("role sync problem"), blank=True)  # in English, as stored
+    roles_message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -130,6 +131,10 @@ class Onboarding(models.Model):
     def message_text(self) -> str:
         """The message in the reader's language (``portal.stored_messages``)."""
         return message_text(self.message_ref, self.message)
+
+    @property
+    def roles_message_text(self) -> str:
+        return message_text(self.roles_message_ref, self.roles_message)
 
     @property
     def working(self) -> bool:
@@ -259,7 +264,8 @@ class CloudAccount(models.Model):
     created_by_kennel = models.BooleanField(_("created by Kennel"), default=False)
     password_state = models.CharField(max_length=8, choices=Password.choices, default=Password.NONE)
     password_ciphertext = models.TextField(blank=True)
-    password_message = models.TextField(blank=True)
+    password_message = models.TextField(blank=True)  # in English, as stored
+    password_message_ref = models.JSONField(null=True, blank=True)  # portal.stored_messages: id and params
     password_set_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -270,6 +276,10 @@ class CloudAccount(models.Model):
 
     def __str__(self) -> str:
         return self.keystone_name
+
+    @property
+    def password_message_text(self) -> str:
+        return message_text(self.password_message_ref, self.password_message)
 
 
 class SubnetAllocation(models.Model):

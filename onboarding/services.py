@@ -523,7 +523,10 @@ def team_roles_sync_run(*, team_id: int) -> Advance:
     try:
         result = team_cloud_roles_sync(team=onboarding.team)
     except (StepRefused, CloudRequestError, CloudNotFound) as error:
-        Onboarding.objects.filter(pk=onboarding.pk).update(roles_message=str(error))
+        said = error.message if isinstance(error, StepRefused) else texts.REFUSED(reason=str(error))
+        Onboarding.objects.filter(pk=onboarding.pk).update(
+            roles_message=said.english(), roles_message_ref=said.ref()
+        )
         audit_record(
             actor=None,
             action="team.cloud_roles",
@@ -533,7 +536,9 @@ def team_roles_sync_run(*, team_id: int) -> Advance:
             detail={"error": str(error)[:500]},
         )
         return Advance.DONE
-    Onboarding.objects.filter(pk=onboarding.pk).update(roles_synced_at=timezone.now(), roles_message="")
+    Onboarding.objects.filter(pk=onboarding.pk).update(
+        roles_synced_at=timezone.now(), roles_message="", roles_message_ref=None
+    )
     if result["assigned"] or result["revoked"] or result["deleted_users"]:
         audit_record(
             actor=None,
@@ -546,8 +551,9 @@ def team_roles_sync_run(*, team_id: int) -> Advance:
 
 
 def team_roles_sync_give_up(*, team_id: int, error: str) -> None:
+    said = texts.ROLES_CLOUD_AWAY(e=error[:300])
     Onboarding.objects.filter(team_id=team_id).update(
-        roles_message=_("The cloud stayed unreachable while updating roles: %(e)s") % {"e": error[:300]}
+        roles_message=said.english(), roles_message_ref=said.ref()
     )
 
 
@@ -603,6 +609,7 @@ def cloud_password_reset(*, actor: User, source: str = SYSTEM) -> CloudAccount:
             password_state=Password.SETTING,
             password_ciphertext=secret_encrypt(password),
             password_message="",
+            password_message_ref=None,
             password_set_at=None,
         )
         audit_record(actor=actor, action="cloud.password_reset", target=account, source=source)
@@ -631,10 +638,12 @@ def cloud_password_apply_run(*, account_id: int) -> None:
 
 
 def cloud_password_give_up(*, account_id: int, error: str) -> None:
+    said = texts.PASSWORD_NOT_SET(e=error[:300])
     CloudAccount.objects.filter(pk=account_id, password_state=Password.SETTING).update(
         password_state=Password.FAILED,
         password_ciphertext="",
-        password_message=_("The password could not be set: %(e)s Ask for a new one.") % {"e": error[:300]},
+        password_message=said.english(),
+        password_message_ref=said.ref(),
     )
 
 

@@ -96,3 +96,11 @@ CLOUD_USER_NAME_TAKEN = message_define(
     ),
 )
 NO_PROJECT_YET = message_define("onboarding.no_project_yet", _("Team %(team)s has no cloud project yet."))
+
+# After onboarding: members' roles kept in step with the team, and passwords set on request.
+ROLES_CLOUD_AWAY = message_define(
+    "onboarding.roles_cloud_away", _("The cloud stayed unreachable while updating roles: %(e)s")
+)
+PASSWORD_NOT_SET = message_define(
+    "onboarding.password_not_set", _("The password could not be set: %(e)s Ask for a new one.")
+)

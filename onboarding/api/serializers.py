@@ -27,6 +27,7 @@ class OnboardingSerializer(serializers.ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     steps = serializers.SerializerMethodField()
     message = serializers.CharField(source="message_text", read_only=True)
+    roles_message = serializers.CharField(source="roles_message_text", read_only=True)
 
     class Meta:
         model = Onboarding
@@ -122,7 +123,7 @@ class OrphanCheckSerializer(serializers.ModelSerializer):
 class CloudPasswordStateSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="keystone_name")
     state = serializers.ChoiceField(source="password_state", choices=CloudAccount.Password.choices)
-    message = serializers.CharField(source="password_message")
+    message = serializers.CharField(source="password_message_text")
 
     class Meta:
         model = CloudAccount

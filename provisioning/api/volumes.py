@@ -16,6 +16,7 @@ from portal.access import restrict
 from portal.api.errors import api_validation_error
 from portal.models import Team
 from portal.origin import origin
+from portal.validators import validate_single_line
 from provisioning.models import VmRequest, Volume
 from provisioning.services import volumes as service
 
@@ -38,8 +39,10 @@ class VolumeSerializer(serializers.ModelSerializer):
 
 
 class VolumeInputSerializer(serializers.Serializer):
-    team = serializers.CharField(max_length=50, help_text=_("The team's short name."))
-    name = serializers.CharField(max_length=63)
+    team = serializers.CharField(
+        max_length=50, validators=[validate_single_line], help_text=_("The team's short name.")
+    )
+    name = serializers.CharField(max_length=63, validators=[validate_single_line])
     size_gb = serializers.IntegerField(min_value=1, max_value=settings.KENNEL_VOLUME_MAX_GB)
 
 

@@ -276,6 +276,29 @@ def test_a_role_sync_refusal_lands_on_the_row(fake, onboard, crew):
     assert "role refused" in onboarding.roles_message
 
 
+def test_the_role_sync_and_password_messages_are_shown_in_the_readers_language(fake, onboard, crew):
+    from django.utils import translation
+
+    onboarding = run(onboard("gamma"))
+    services.team_roles_sync_give_up(team_id=onboarding.team.pk, error="connection refused")
+    onboarding.refresh_from_db()
+    assert onboarding.roles_message_text == (
+        "The cloud stayed unreachable while updating roles: connection refused"
+    )
+    account = CloudAccount.objects.filter(user=crew["member"]).first()
+    assert account is not None
+    CloudAccount.objects.filter(pk=account.pk).update(password_state=CloudAccount.Password.SETTING)
+    services.cloud_password_give_up(account_id=account.pk, error="Keystone said no.")
+    account.refresh_from_db()
+    assert (
+        account.password_message_text == "The password could not be set: Keystone said no. Ask for a new one."
+    )
+    with translation.override("zh-hans"):
+        roles, password = onboarding.roles_message_text, account.password_message_text
+    assert "connection refused" in roles and not roles.startswith("The cloud")
+    assert "Keystone said no." in password and not password.startswith("The password")
+
+
 # --- offboarding ------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,9 @@ LINE_BREAKS = ["\n", "\r", "\r\n", "\t"]
 # Model fields no person types (Kennel or the cloud writes them), or typed under a stricter rule.
 MODEL_FIELDS_NOT_TYPED = {
     # mirrored from the cloud or written by workers and services
+    "provisioning.Volume.volume_id",
+    "provisioning.Volume.device",
+    "provisioning.Volume.message",
     "catalog.ImagePropertyChange.image_id",
     "catalog.ImagePropertyChange.image_name",
     "catalog.ImagePropertyChange.message",
