@@ -1125,7 +1125,8 @@ class FakeCloud:
         if volume.project_id != server.project_id:
             raise CloudNotFound(f"Volume {volume_id} could not be found.")
         taken = {v.device for v in self._volumes.values() if v.server_id == server_id}
-        device = next(f"/dev/vd{c}" for c in "bcdefghijklmnopqrstuvwxyz" if f"/dev/vd{c}" not in taken)
+        # Nova names it: the devcloud's fake virt driver says /dev/sdb (libvirt with virtio: /dev/vdb).
+        device = next(f"/dev/sd{c}" for c in "bcdefghijklmnopqrstuvwxyz" if f"/dev/sd{c}" not in taken)
         volume.status, volume.server_id, volume.device = "attaching", server_id, device
 
     @_gateway_call("compute")

@@ -12,6 +12,7 @@ import functools
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
@@ -724,7 +725,8 @@ class OpenStackGateway:
     def create_volume(self, *, project_id: str, name: str, size_gb: int) -> Volume:
         # In the team's project: Cinder counts it against that project's quota.
         created = self._in_project(project_id).block_storage.create_volume(size=size_gb, name=name)
-        return self._volume(created)
+        # Cinder's answer to a create leaves the project out (only an admin's read shows it).
+        return replace(self._volume(created), project_id=created.project_id or project_id)
 
     @translate_errors
     def get_volume(self, volume_id: str) -> Volume:

@@ -22,7 +22,7 @@ def test_a_member_creates_attaches_detaches_and_deletes_a_volume(
     assert listed.code == 0 and "data" in listed.out and "5 GB" in listed.out and "available" in listed.out
     attached = kennel("volume", "attach", "data", "web1", "--wait")
     assert attached.code == 0, attached.err
-    assert attached.out.strip() == "data is attached (web1 /dev/vdb)."
+    assert attached.out.strip() == "data is attached (web1 /dev/sdb)."
     assert Volume.objects.get(name="data").vm_id == vm.pk
     refused = kennel("volume", "delete", "data", "--yes")
     assert refused.code != 0 and "detach it first" in refused.err

@@ -40,11 +40,11 @@ def test_a_developer_makes_attaches_detaches_and_deletes_a_volume(
     fits(page, width)
     row.get_by_test_id("attach-volume").click()
     expect(row).to_have_attribute("data-status", "in_use")
-    expect(row).to_contain_text("/dev/vdb")
+    expect(row).to_contain_text("/dev/sdb")
 
     row.get_by_role("link", name="web1").click()
     on_vm = page.locator('[data-testid="vm-volumes"] tr[data-volume="build-cache"]')
-    expect(on_vm).to_contain_text("/dev/vdb")
+    expect(on_vm).to_contain_text("/dev/sdb")
     fits(page, width)
     on_vm.get_by_test_id("detach-volume").click()
     expect(page.get_by_test_id("attach-build-cache")).to_be_visible()  # back on the VM's page

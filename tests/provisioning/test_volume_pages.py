@@ -44,7 +44,7 @@ def test_a_member_asks_attaches_detaches_and_deletes_a_volume_in_the_pages(
     volume = advance(volume)
     assert volume.status == Status.IN_USE
     vm_page = web.get(f"/vms/{vm.pk}/").content.decode()
-    assert 'data-volume="data" data-status="in_use"' in vm_page and "<code>/dev/vdb</code>" in vm_page
+    assert 'data-volume="data" data-status="in_use"' in vm_page and "<code>/dev/sdb</code>" in vm_page
 
     answer = web.post(f"/vms/volumes/{volume.pk}/detach/", {"from_vm": vm.pk})
     assert answer.status_code == 302 and answer["Location"] == f"/vms/{vm.pk}/"
@@ -102,7 +102,7 @@ def test_the_api_asks_follows_attaches_and_refuses_with_reasons(fake_cloud_with_
         "in_use",
         vm.pk,
         "web1",
-        "/dev/vdb",
+        "/dev/sdb",
     )
     refused = api.delete(f"/api/v1/volumes/{volume.pk}/")
     assert refused.status_code == 400 and "detach it first" in str(refused.json())

@@ -48,7 +48,7 @@ def test_a_volume_is_made_attached_detached_and_deleted_by_the_worker(fake_cloud
     volume.refresh_from_db()
     assert (volume.status, volume.vm_id) == (Status.ATTACHING, vm.pk)
     volume = advance(volume)
-    assert (volume.status, volume.vm_id, volume.device) == (Status.IN_USE, vm.pk, "/dev/vdb")
+    assert (volume.status, volume.vm_id, volume.device) == (Status.IN_USE, vm.pk, "/dev/sdb")
     assert in_cloud(fake, team)["data"].server_id == vm.server_id
 
     services.volume_detach_request(actor=member, volume=volume, source="test")

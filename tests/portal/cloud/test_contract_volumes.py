@@ -95,7 +95,7 @@ def test_a_volume_attaches_to_a_server_is_kept_while_attached_and_detaches(gatew
         wait_volume(gateway, volume.id, "available")
         gateway.attach_volume(server_id=server.id, volume_id=volume.id)
         attached = wait_volume(gateway, volume.id, "in-use")
-        assert attached.server_id == server.id and attached.device == "/dev/vdb"
+        assert attached.server_id == server.id and attached.device == "/dev/sdb"
         with pytest.raises(CloudRequestError):
             gateway.delete_volume(volume.id)  # Cinder keeps an attached volume
         gateway.detach_volume(server_id=server.id, volume_id=volume.id)
