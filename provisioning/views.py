@@ -368,8 +368,14 @@ def vm_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, _("Deleting %(name)s.") % {"name": vm.name})
             return redirect("provisioning:vm-detail", pk=vm.pk)
+    attached = vm.volumes.filter(status__in=(Volume.Status.IN_USE, Volume.Status.ATTACHING)).values_list(
+        "name", flat=True
+    )
     return render(
-        request, "provisioning/vm_delete.html", {"vm": vm, "error": error}, status=400 if error else 200
+        request,
+        "provisioning/vm_delete.html",
+        {"vm": vm, "error": error, "attached": list(attached)},
+        status=400 if error else 200,
     )
 
 

@@ -45,6 +45,8 @@ def test_a_member_asks_attaches_detaches_and_deletes_a_volume_in_the_pages(
     assert volume.status == Status.IN_USE
     vm_page = web.get(f"/vms/{vm.pk}/").content.decode()
     assert 'data-volume="data" data-status="in_use"' in vm_page and "<code>/dev/sdb</code>" in vm_page
+    confirm = web.get(f"/vms/{vm.pk}/delete/").content.decode()
+    assert "Its volumes are detached and kept: data" in confirm  # deleting the VM keeps the volume
 
     answer = web.post(f"/vms/volumes/{volume.pk}/detach/", {"from_vm": vm.pk})
     assert answer.status_code == 302 and answer["Location"] == f"/vms/{vm.pk}/"
