@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from portal.access import restrict
 from portal.api.errors import api_validation_error
+from portal.inputs import INTEGER_MAX
 from portal.models import Team
 from portal.origin import origin
 from portal.validators import validate_single_line
@@ -47,7 +48,7 @@ class VolumeInputSerializer(serializers.Serializer):
 
 
 class VolumeAttachInputSerializer(serializers.Serializer):
-    vm = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text=_("The VM's id."))
+    vm = serializers.IntegerField(min_value=1, max_value=INTEGER_MAX, help_text=_("The VM's id."))
 
 
 @extend_schema_view(
