@@ -48,17 +48,15 @@ def _rows(user, volumes) -> list[dict]:
             "pk", flat=True
         )
     )
+    vms_of_team: dict[int, list[VmRequest]] = {}  # one query per team, however many volumes it has
     for volume in volumes:
         may = volume.pk in operable
-        rows.append(
-            {
-                "volume": volume,
-                "may": may,
-                "vms": list(service.volume_attachable_vms(volume=volume).only("pk", "name"))
-                if may and volume.status == Volume.Status.AVAILABLE
-                else [],
-            }
-        )
+        attachable = may and volume.status == Volume.Status.AVAILABLE
+        if attachable and volume.team_id not in vms_of_team:
+            vms_of_team[volume.team_id] = list(
+                service.volume_attachable_vms(volume=volume).only("pk", "name")
+            )
+        rows.append({"volume": volume, "may": may, "vms": vms_of_team[volume.team_id] if attachable else []})
     return rows
 
 

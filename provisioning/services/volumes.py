@@ -295,10 +295,7 @@ def _attach(volume: Volume, found: CloudVolume, gateway: CloudGateway) -> bool:
             message = texts.VOLUME_ATTACH_FAILED(vm=vm.name, detail=_("the cloud rolled the attachment back"))
             _settle(volume, Status.AVAILABLE, message, vm=None, device="")
             return True
-        if not claim(
-            Volume.objects.filter(pk=volume.pk, status=Status.ATTACHING, asked_at=None),
-            asked_at=timezone.now(),
-        ):
+        if not _claim_ask(volume):
             return True
         gateway.attach_volume(server_id=vm.server_id, volume_id=volume.volume_id)
         return False
@@ -310,10 +307,7 @@ def _detach(volume: Volume, found: CloudVolume, gateway: CloudGateway) -> bool:
         _settle(volume, Status.AVAILABLE, None, vm=None, device="")
         return True
     if found.status == "in-use" and volume.asked_at is None and found.server_id:
-        if not claim(
-            Volume.objects.filter(pk=volume.pk, status=Status.DETACHING, asked_at=None),
-            asked_at=timezone.now(),
-        ):
+        if not _claim_ask(volume):
             return True
         gateway.detach_volume(server_id=found.server_id, volume_id=volume.volume_id)
         return False
@@ -327,10 +321,7 @@ def _delete(volume: Volume, gateway: CloudGateway) -> bool:
     try:
         found = gateway.get_volume(volume.volume_id)
         if volume.asked_at is None and found.status in ("available", "error"):
-            if not claim(
-                Volume.objects.filter(pk=volume.pk, status=Status.DELETING, asked_at=None),
-                asked_at=timezone.now(),
-            ):
+            if not _claim_ask(volume):
                 return True
             gateway.delete_volume(volume.volume_id)
             return False
@@ -343,15 +334,17 @@ def _delete(volume: Volume, gateway: CloudGateway) -> bool:
     return _still(volume, found)
 
 
+def _claim_ask(volume: Volume) -> bool:
+    """Mark the volume's current step as asked of the cloud; False when another worker did first."""
+    return claim(
+        Volume.objects.filter(pk=volume.pk, status=volume.status, asked_at=None), asked_at=timezone.now()
+    )
+
+
 def _still(volume: Volume, found: CloudVolume) -> bool:
     """The cloud is not done: follow it, unless it has been at it for too long."""
     if volume.asked_at is not None and timezone.now() - volume.asked_at > STUCK_AFTER:
-        Volume.objects.filter(pk=volume.pk, status=volume.status).update(
-            status=Status.FAILED,
-            message=texts.VOLUME_STUCK(status=found.status).english(),
-            message_ref=texts.VOLUME_STUCK(status=found.status).ref(),
-            updated_at=timezone.now(),
-        )
+        _settle(volume, Status.FAILED, texts.VOLUME_STUCK(status=found.status))
         return True
     Volume.objects.filter(pk=volume.pk).update(updated_at=timezone.now())
     return False
