@@ -37,6 +37,7 @@ from inventory.bmc import (
 )
 from inventory.bmc.allowlist import bmc_endpoint
 from inventory.models import BmcTlsVerifyChoice, HardwareState, HealthChoice, PowerStateChoice, Server
+from portal.bulk import bulk_update_fields
 from portal.crypto import (
     SecretUnreadable,
     secret_decrypt,
@@ -374,7 +375,7 @@ def _hardware_states_store(results: list[BmcPollResult]) -> None:
             row.power_state, row.health = PowerStateChoice.UNKNOWN, HealthChoice.UNKNOWN
             row.max_temperature_c = row.power_watts = None
     HardwareState.objects.bulk_create(new, batch_size=500)
-    HardwareState.objects.bulk_update(list(existing.values()), _STATE_FIELDS, batch_size=250)
+    bulk_update_fields(HardwareState, list(existing.values()), _STATE_FIELDS)
 
 
 def bmc_poll_scheduled() -> BmcPollSummary | None:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from portal.bulk import bulk_update_fields
 from portal.cloud import cloud
 from portal.cloud.gateway import Server
 from portal.models import Team
@@ -89,7 +90,7 @@ def _servers_apply(servers: Sequence[Server], *, complete: bool, now: datetime) 
                 setattr(vm, key, value)
             changed[frozenset(fields)].append(vm)
     for names, rows in changed.items():
-        VmRequest.objects.bulk_update(rows, sorted(names), batch_size=BULK_BATCH)
+        bulk_update_fields(VmRequest, rows, sorted(names))
         counts["updated"] += len(rows)
     others = [s for s in servers if s.id not in known and not s.metadata.get(METADATA_KEY)]
     gone = [s.id for s in others if s.deleted]
@@ -146,5 +147,5 @@ def _unmanaged_apply(alive: Sequence[Server], *, now: datetime) -> int:
                 setattr(row, name, value)
             moved.append(row)
     UnmanagedServer.objects.bulk_create(new, batch_size=BULK_BATCH)
-    UnmanagedServer.objects.bulk_update(moved, _UNMANAGED_FIELDS, batch_size=BULK_BATCH)
+    bulk_update_fields(UnmanagedServer, moved, _UNMANAGED_FIELDS)
     return len(new) + len(moved)
