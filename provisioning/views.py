@@ -32,6 +32,10 @@ from provisioning.forms import LeaseExtendForm, VmRequestForm
 from provisioning.models import SshKey, VmRequest, Volume
 from provisioning.server_states import BUSY
 
+# The VM list shows this many servers made outside Kennel and links to their own paged list: at 1,000
+# of them, a hundred rows under the VMs cost more than the VMs' page itself.
+UNMANAGED_ON_VM_LIST = 10
+
 
 class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     filterset_class = VmPageFilterSet
@@ -45,7 +49,11 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["unmanaged"] = selectors.unmanaged_server_list(user=self.request.user)[:100]
+        unmanaged = selectors.unmanaged_server_list(user=self.request.user)
+        context["unmanaged"] = list(unmanaged[: UNMANAGED_ON_VM_LIST + 1])
+        if len(context["unmanaged"]) > UNMANAGED_ON_VM_LIST:
+            context["unmanaged"] = context["unmanaged"][:UNMANAGED_ON_VM_LIST]
+            context["unmanaged_count"] = unmanaged.count()
         # The Mine / Team tabs keep the other filters; the page number starts again.
         query = self.request.GET.copy()
         query.pop("page", None)
@@ -56,6 +64,20 @@ class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
         context["mine_tab"] = self.request.GET.get("mine") == "true"
         context.update(_catalog_context())  # says so when the cloud cannot be reached
         return context | _servers_context()
+
+
+class UnmanagedServerListView(LoginRequiredMixin, ListView):
+    """Every server of the reader's teams that Kennel did not create, 50 a page."""
+
+    template_name = "provisioning/unmanaged_list.html"
+    context_object_name = "unmanaged"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return selectors.unmanaged_server_list(user=self.request.user).order_by("name", "pk")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | _servers_context()
 
 
 def _servers_context() -> dict:

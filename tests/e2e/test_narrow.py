@@ -65,6 +65,7 @@ PAGES: dict[str, dict[str, str]] = {
     "inventory:datacenter-edit": {"pk": "datacenter"},
     "inventory:datacenter-delete": {"pk": "datacenter"},
     "provisioning:vm-list": {},
+    "provisioning:unmanaged-list": {},
     "provisioning:vm-request": {},
     "provisioning:vm-detail": {"pk": "vm"},
     "provisioning:vm-delete": {"pk": "vm"},

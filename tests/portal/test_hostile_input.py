@@ -407,6 +407,7 @@ COVERAGE: dict[str, Case] = {
     ),
     # provisioning
     "provisioning:vm-list": Case(query=(*LIST_QUERY, "mine", "owner")),
+    "provisioning:unmanaged-list": Case(query=("page",)),
     "provisioning:vm-request": Case(
         query=("team", "architecture", "image", "flavor", "profile", "name", "ssh_keys", "packages"),
         post={"team": "", "architecture": "x86_64", "image": "", "flavor": "", "name": "web2"},

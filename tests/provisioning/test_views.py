@@ -231,3 +231,37 @@ def test_my_vms_and_team_vms(client, member, lead, team, fake_cloud):
     assert ">mine<" in mine and ">leads<" not in mine
     everyone = client.get(reverse("provisioning:vm-list")).text
     assert ">mine<" in everyone and ">leads<" in everyone
+
+
+def test_the_vm_list_shows_a_few_unmanaged_servers_and_links_to_all_of_them(client, member, outsider, team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from provisioning.views import UNMANAGED_ON_VM_LIST
+    from tests.factories import UnmanagedServerFactory
+
+    made = UNMANAGED_ON_VM_LIST
+    for n in range(made):
+        UnmanagedServerFactory(team=team, project_id=team.openstack_project_id, name=f"hand-{n:02d}")
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as exactly:
+        page = client.get(reverse("provisioning:vm-list")).text
+    assert page.count("hand-") == made and 'data-testid="unmanaged-all"' not in page
+
+    for n in range(made, 60):
+        UnmanagedServerFactory(team=team, project_id=team.openstack_project_id, name=f"hand-{n:02d}")
+    UnmanagedServerFactory(team=outsider.memberships.get().team, name="theirs")
+    with CaptureQueriesContext(connection) as more:
+        page = client.get(reverse("provisioning:vm-list")).text
+    table = page.split('data-testid="unmanaged-table"')[1].split("</table>")[0]
+    assert table.count("<tr data-server=") == UNMANAGED_ON_VM_LIST
+    assert "All 60 servers not managed by Kennel" in page
+    assert len(more) == len(exactly) + 1  # the count, whatever the number of servers
+
+    first = client.get(reverse("provisioning:unmanaged-list")).text
+    second = client.get(reverse("provisioning:unmanaged-list"), {"page": 2}).text
+    assert first.count("<tr data-server=") == 50 and second.count("<tr data-server=") == 10
+    assert "hand-00" in first and "hand-59" in second and "theirs" not in first + second
+    client.force_login(outsider)
+    theirs = client.get(reverse("provisioning:unmanaged-list")).text
+    assert "theirs" in theirs and "hand-" not in theirs
