@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Field, Model
 
 # Rows one statement writes; PostgreSQL takes at most 65,535 parameters in one statement.
 BATCH = 500
@@ -29,14 +29,16 @@ def bulk_update_fields(model: type[Model], rows: Sequence[Model], fields: Sequen
         model._default_manager.using(alias).bulk_update(rows, list(fields), batch_size=BATCH)
         return len(rows)
     meta = model._meta
-    pk = meta.pk
-    columns = [pk, *(meta.get_field(name) for name in fields)]
-    quote = connection.ops.quote_name
+    columns: list[Field] = []
+    for field in (meta.pk, *(meta.get_field(name) for name in fields)):
+        if not isinstance(field, Field) or not field.column:
+            raise ValueError(f"{model.__name__}.{field} is not a column")
+        columns.append(field)
+    quoted = [connection.ops.quote_name(str(field.column)) for field in columns]
     # Each VALUES column is cast to its field's type: literal parameters alone would be text.
     row_sql = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
-    names = ", ".join(quote(field.column) for field in columns)
-    sets = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
-    table = quote(meta.db_table)
+    sets = ", ".join(f"{name} = v.{name}" for name in quoted[1:])
+    table = connection.ops.quote_name(meta.db_table)
     written = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH):
@@ -48,7 +50,7 @@ def bulk_update_fields(model: type[Model], rows: Sequence[Model], fields: Sequen
             ]
             cursor.execute(
                 f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row_sql] * len(batch))}) "  # noqa: S608 -- names quoted, values are parameters
-                f"AS v({names}) WHERE t.{quote(pk.column)} = v.{quote(pk.column)}",
+                f"AS v({', '.join(quoted)}) WHERE t.{quoted[0]} = v.{quoted[0]}",
                 params,
             )
             written += cursor.rowcount
