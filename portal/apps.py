@@ -12,8 +12,10 @@ class PortalConfig(AppConfig):
             signals,  # noqa: F401  (login/logout auditing)
             task_signals,  # noqa: F401  (every task: request id, metrics, a log line)
         )
+        from portal.choices import choice_displays_install
         from portal.stored_messages import catalogue_load
 
+        choice_displays_install()  # every model's get_FOO_display, without translating each choice
         catalogue_load()  # every app's stored_messages, so any process renders any stored message
 
 
