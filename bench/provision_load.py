@@ -104,8 +104,12 @@ def bare(bench: Bench, stamp: str) -> tuple[list[float], int, float]:
             timeout=TIMEOUT,
             period=POLL,
         )
+    # Deleted means Nova says DELETED: the row itself may stay listed a while longer on a busy cloud.
     wait(
-        lambda: not list(bench.conn.compute.servers(all_projects=True, name=f"bench-bare-{stamp}")),
+        lambda: all(
+            server.status == "DELETED"
+            for server in bench.conn.compute.servers(all_projects=True, name=f"bench-bare-{stamp}")
+        ),
         "bare deletes",
         timeout=TIMEOUT,
         period=POLL,
