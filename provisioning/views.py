@@ -40,7 +40,7 @@ UNMANAGED_ON_VM_LIST = 10
 class VmListView(LoginRequiredMixin, HtmxListMixin, ListView):
     filterset_class = VmPageFilterSet
     template_name = "provisioning/vm_list.html"
-    partial_template_name = "provisioning/_vm_table.html"
+    partial_template_name = "provisioning/_vm_results.html"
     context_object_name = "vms"
     paginate_by = 25
 
@@ -196,9 +196,10 @@ def vm_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 for f in selectors.flavor_list(user=request.user, image=vm.image)
                 if f.name != vm.flavor_name and f.suits_architecture(vm.architecture)
             ],
+            # Only images its flavor can hold: the service refuses the others.
             "rebuild_images": selectors.image_list(
                 user=request.user, architecture=vm.architecture, team=vm.team
-            ),
+            ).filter(min_disk_gb__lte=vm.disk_gb, min_ram_mb__lte=vm.ram_mb),
         }
         if vm.status == "active"
         else {}

@@ -58,6 +58,10 @@ def test_the_vm_page_offers_resize_rebuild_snapshot_and_lock(client, member, vm)
     for testid in ("resize-flavor", "rebuild-image", "snapshot-name", "action-lock"):
         assert f'data-testid="{testid}"' in page
     assert "m1.small" in page and 'data-testid="action-unlock"' not in page
+    rebuild = page.split('data-testid="rebuild-image"')[1].split("</select>")[0]
+    too_big = image(name="centos")  # needs more disk than web1's m1.tiny holds
+    assert too_big.min_disk_gb > vm.disk_gb and too_big.label not in rebuild
+    assert image().label in rebuild
 
 
 def test_a_locked_vm_shows_the_lock_and_refuses_with_the_reason(client, member, vm, fake_cloud):

@@ -104,3 +104,15 @@ def test_the_state_chips_read_the_states_alone_not_every_vm(member, vms):
     for sql in distinct:
         selected = sql.split("FROM")[0]
         assert "created_at" not in selected and "ORDER BY" not in sql, sql
+
+
+def test_an_htmx_filter_answer_sends_the_tabs_again_with_the_chosen_filters(member, vms):
+    client = Client()
+    client.force_login(member)
+    answer = client.get("/vms/?server_state=stopped&deleted=on", HTTP_HX_REQUEST="true").content.decode()
+    tabs = answer.split('id="vm-tabs"')[1].split("</nav>")[0]
+    assert 'hx-swap-oob="true"' in tabs
+    assert 'href="?server_state=stopped&amp;deleted=on&amp;mine=true"' in tabs
+    assert "rests" in answer and "<html" not in answer
+    page = vm_list(member, "?server_state=stopped")
+    assert "hx-swap-oob" not in page.split('id="vm-tabs"')[1].split("</nav>")[0]  # the page's own tabs
