@@ -98,14 +98,15 @@ def test_an_admin_cancels_a_power_action_awaiting_a_second_admin(page: Page, liv
     assert waiting.status == PowerRequest.Status.CANCELLED
 
 
-def test_an_admin_adds_a_person_who_gets_a_sign_in_link(page: Page, live_server, settings):
+@pytest.mark.parametrize("width", WIDTHS)
+def test_an_admin_adds_a_person_who_gets_a_sign_in_link(page: Page, live_server, settings, width):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from celery import current_app
 
     current_app.conf.task_always_eager = True
     try:
         UserFactory(username="admin", role=Role.ADMIN)
-        page.set_viewport_size({"width": 390, "height": 900})
+        page.set_viewport_size({"width": width, "height": 900})
         sign_in(page, live_server.url, "admin")
         page.goto(f"{live_server.url}/people/")
         page.get_by_test_id("person-add-link").click()
@@ -119,7 +120,7 @@ def test_an_admin_adds_a_person_who_gets_a_sign_in_link(page: Page, live_server,
         assert [m.to for m in mail.outbox] == [["newbie@example.org"]]
         link = re.search(r"/account/set-password/\S+/", mail.outbox[0].body).group(0)
 
-        fresh = page.context.browser.new_page()
+        fresh = page.context.browser.new_page(viewport={"width": width, "height": 900})
         fresh.goto(f"{live_server.url}{link}")
         fresh.get_by_label("New password", exact=True).fill("a-long-new-passphrase-7")
         fresh.get_by_label("New password confirmation").fill("a-long-new-passphrase-7")
