@@ -170,6 +170,9 @@ class Estate:
             ],
         }
 
+    def arch(self, i: int) -> str:
+        return ARCHES[i % 4 == 0]
+
     def provider_index(self, rp: str) -> int:
         return self.provider_indexes[rp]
 
@@ -305,16 +308,30 @@ def _handler(estate: Estate) -> type[BaseHTTPRequestHandler]:
             if path == "/placement":
                 return self._send(200, {"versions": [placement]})
             if path == "/placement/resource_providers":
+                # ``required=HW_ARCH_<ARCH>`` (microversion 1.18): the providers carrying that trait.
+                required = query.get("required", [""])[0]
                 return self._send(
-                    200, {"resource_providers": [estate.provider(i) for i in range(estate.hypervisors)]}
+                    200,
+                    {
+                        "resource_providers": [
+                            estate.provider(i)
+                            for i in range(estate.hypervisors)
+                            if not required or required == f"HW_ARCH_{estate.arch(i).upper()}"
+                        ]
+                    },
                 )
+            if path == "/placement/traits":
+                # ``associated=true&name=startswith:HW_ARCH_``: the architecture traits providers carry.
+                prefix = query.get("name", [""])[0].removeprefix("startswith:")
+                traits = sorted({f"HW_ARCH_{arch.upper()}" for arch in ARCHES} | {"HW_CPU_X86_AVX2"})
+                return self._send(200, {"traits": [t for t in traits if t.startswith(prefix)]})
             match = re.fullmatch(
                 r"/placement/resource_providers/([0-9a-f-]+)/(inventories|usages|traits)", path
             )
             if match:
                 i = estate.provider_index(match.group(1))
                 generation = estate.provider(i)["generation"]
-                arch = ARCHES[i % 4 == 0]
+                arch = estate.arch(i)
                 if match.group(2) == "inventories":
                     common = {"min_unit": 1, "step_size": 1}
                     body: dict = {

@@ -21,6 +21,7 @@ import openstack.config
 import requests
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
+from openstack.compute.v2.hypervisor import Hypervisor as NovaHypervisor
 from openstack.compute.v2.server import Server as NovaServer
 from openstack.identity.v3._proxy import Proxy as IdentityV3
 from openstack.image.v2.image import Image as GlanceImage
@@ -441,42 +442,67 @@ class OpenStackGateway:
     # --- capacity ------------------------------------------------------------------------------------
     @translate_errors
     def list_hypervisors(self) -> list[Hypervisor]:
+        # As JSON at the SDK's own microversion, like the servers: an SDK Resource per hypervisor costs
+        # more CPU than the listing (bench/reconcile.py, 500 hypervisors).
+        compute = self.conn.compute
+        response = compute.get(
+            "/os-hypervisors/detail", microversion=NovaHypervisor._get_microversion(compute)
+        )
+        os_exceptions.raise_from_response(response)
         return [
             Hypervisor(
-                id=h.id,
-                hostname=h.name,
-                state=h.state,
-                status=h.status,
-                host_ip=h.host_ip,
-                disabled_reason=(h.service_details or {}).get("disabled_reason"),
+                id=str(h["id"]),
+                hostname=h["hypervisor_hostname"],
+                state=h["state"],
+                status=h["status"],
+                host_ip=h.get("host_ip"),
+                disabled_reason=(h.get("service") or {}).get("disabled_reason"),
             )
-            for h in self.conn.compute.hypervisors(details=True)
+            for h in response.json()["hypervisors"]
         ]
 
     @translate_errors
     def list_resource_providers(self, *, known: Mapping[str, int] | None = None) -> list[ResourceProvider]:
+        # Every read here is JSON through the SDK's authenticated adapter: an SDK Resource per provider or
+        # inventory costs more CPU than its request (bench/reconcile.py, 500 providers).
         placement = self.conn.placement
+
+        def read(path: str, microversion: str) -> Any:
+            response = placement.get(path, microversion=microversion)
+            os_exceptions.raise_from_response(response)
+            return response.json()
+
+        listed = read("/resource_providers", "1.14")["resource_providers"]
+        pending = [rp for rp in listed if known is None or known.get(rp["uuid"]) != rp["generation"]]
+        # The architecture is a provider's HW_ARCH_* trait. Placement has no bulk read of traits, but it
+        # lists the providers that carry one (``required``, 1.18): one listing per architecture in use
+        # instead of a traits read per provider.
+        architectures: dict[str, str] = {}
+        if pending:
+            in_use = read("/traits?associated=true&name=startswith:HW_ARCH_", "1.6")["traits"]
+            for trait in in_use:
+                query = urllib.parse.urlencode({"required": trait})
+                for rp in read(f"/resource_providers?{query}", "1.18")["resource_providers"]:
+                    architectures[rp["uuid"]] = trait.removeprefix("HW_ARCH_").lower()
         providers = []
-        for rp in placement.resource_providers():
-            if known is not None and known.get(rp.id) == rp.generation:
+        for rp in listed:
+            uuid, name, generation = rp["uuid"], rp["name"], rp["generation"]
+            if known is not None and known.get(uuid) == generation:
                 providers.append(
                     ResourceProvider(
-                        id=rp.id,
-                        name=rp.name,
+                        id=uuid,
+                        name=name,
                         architecture=None,
                         inventories={},
-                        generation=rp.generation,
+                        generation=generation,
                         detailed=False,
                     )
                 )
                 continue
-            usages = placement.get(f"/resource_providers/{rp.id}/usages", microversion="1.9").json()["usages"]
-            traits = placement.get(f"/resource_providers/{rp.id}/traits", microversion="1.6").json()["traits"]
-            arch = next((t[len("HW_ARCH_") :].lower() for t in traits if t.startswith("HW_ARCH_")), None)
-            # As JSON, like the usages and traits: an SDK Resource per inventory costs more CPU than the
-            # request (bench/reconcile.py, 500 providers).
-            listed = placement.get(f"/resource_providers/{rp.id}/inventories", microversion="1.0")
-            os_exceptions.raise_from_response(listed)
+            # Inventories and usages have no bulk read in Placement: two reads per provider whose
+            # generation moved (every one on the first read).
+            usages = read(f"/resource_providers/{uuid}/usages", "1.9")["usages"]
+            stock = read(f"/resource_providers/{uuid}/inventories", "1.0")["inventories"]
             inventories = {
                 resource_class: Inventory(
                     total=inv["total"],
@@ -484,15 +510,15 @@ class OpenStackGateway:
                     allocation_ratio=float(inv.get("allocation_ratio", 1.0)),
                     used=int(usages.get(resource_class, 0)),
                 )
-                for resource_class, inv in listed.json()["inventories"].items()
+                for resource_class, inv in stock.items()
             }
             providers.append(
                 ResourceProvider(
-                    id=rp.id,
-                    name=rp.name,
-                    architecture=arch,
+                    id=uuid,
+                    name=name,
+                    architecture=architectures.get(uuid),
                     inventories=inventories,
-                    generation=rp.generation,
+                    generation=generation,
                 )
             )
         return providers
