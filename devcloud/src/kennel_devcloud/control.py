@@ -207,6 +207,11 @@ def gunicorn(name: str, module: str, port: int, config_env: dict[str, str], extr
         "300",
         "--graceful-timeout",
         "5",
+        # gunicorn closes an idle kept-alive connection after 2 s by default: exactly the SDK's poll
+        # interval (wait_for_status, 2 s), so a poll could reuse a connection the API was closing and
+        # fail with "Remote end closed connection without response". Clouds keep them far longer.
+        "--keep-alive",
+        "75",
         "--name",
         f"devcloud-{name}",
         "--error-logfile",
