@@ -124,6 +124,15 @@ def test_a_finished_vm_page_polls_half_a_minute_after_a_change_then_stops(client
     assert 'data-status="active"' in page and "every 2s" not in page
 
 
+def test_a_vm_without_a_lease_says_so_rather_than_leaving_its_expiry_blank(client, member, vm):
+    import re
+
+    VmRequest.objects.filter(pk=vm.pk).update(expires_at=None)
+    client.force_login(member)
+    page = client.get(reverse("provisioning:vm-detail", args=[vm.pk])).text
+    assert re.search(r"<th>Expires</th>\s*<td>—</td>", page), page
+
+
 def test_delete_needs_the_typed_name(client, member, vm):
     client.force_login(member)
     refused = client.post(reverse("provisioning:vm-delete", args=[vm.pk]), {"confirm_name": "nope"})
