@@ -150,6 +150,15 @@ def _console_proxy_check(url: str) -> None:
         )
 
 
+def _read_json(adapter: Any, path: str, microversion: str | None) -> Any:
+    """GET ``path`` through a proxy's authenticated adapter and return the body as JSON (raising the
+    SDK's HttpException for an error answer). The long listings read this way: an openstacksdk
+    Resource per row costs more CPU than the request (bench/reconcile.py)."""
+    response = adapter.get(path, microversion=microversion)
+    os_exceptions.raise_from_response(response)
+    return response.json()
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -442,13 +451,9 @@ class OpenStackGateway:
     # --- capacity ------------------------------------------------------------------------------------
     @translate_errors
     def list_hypervisors(self) -> list[Hypervisor]:
-        # As JSON at the SDK's own microversion, like the servers: an SDK Resource per hypervisor costs
-        # more CPU than the listing (bench/reconcile.py, 500 hypervisors).
+        # At the SDK's own microversion, like the servers.
         compute = self.conn.compute
-        response = compute.get(
-            "/os-hypervisors/detail", microversion=NovaHypervisor._get_microversion(compute)
-        )
-        os_exceptions.raise_from_response(response)
+        listed = _read_json(compute, "/os-hypervisors/detail", NovaHypervisor._get_microversion(compute))
         return [
             Hypervisor(
                 id=str(h["id"]),
@@ -458,27 +463,23 @@ class OpenStackGateway:
                 host_ip=h.get("host_ip"),
                 disabled_reason=(h.get("service") or {}).get("disabled_reason"),
             )
-            for h in response.json()["hypervisors"]
+            for h in listed["hypervisors"]
         ]
 
     @translate_errors
     def list_resource_providers(self, *, known: Mapping[str, int] | None = None) -> list[ResourceProvider]:
-        # Every read here is JSON through the SDK's authenticated adapter: an SDK Resource per provider or
-        # inventory costs more CPU than its request (bench/reconcile.py, 500 providers).
         placement = self.conn.placement
 
         def read(path: str, microversion: str) -> Any:
-            response = placement.get(path, microversion=microversion)
-            os_exceptions.raise_from_response(response)
-            return response.json()
+            return _read_json(placement, path, microversion)
 
         listed = read("/resource_providers", "1.14")["resource_providers"]
-        pending = [rp for rp in listed if known is None or known.get(rp["uuid"]) != rp["generation"]]
+        moved = {rp["uuid"] for rp in listed if known is None or known.get(rp["uuid"]) != rp["generation"]}
         # The architecture is a provider's HW_ARCH_* trait. Placement has no bulk read of traits, but it
         # lists the providers that carry one (``required``, 1.18): one listing per architecture in use
         # instead of a traits read per provider.
         architectures: dict[str, str] = {}
-        if pending:
+        if moved:
             in_use = read("/traits?associated=true&name=startswith:HW_ARCH_", "1.6")["traits"]
             for trait in in_use:
                 query = urllib.parse.urlencode({"required": trait})
@@ -487,7 +488,7 @@ class OpenStackGateway:
         providers = []
         for rp in listed:
             uuid, name, generation = rp["uuid"], rp["name"], rp["generation"]
-            if known is not None and known.get(uuid) == generation:
+            if uuid not in moved:
                 providers.append(
                     ResourceProvider(
                         id=uuid,
@@ -650,9 +651,7 @@ class OpenStackGateway:
         servers: list[Server] = []
         url: str | None = "/servers/detail?" + urllib.parse.urlencode(query)
         while url:
-            response = compute.get(url, microversion=microversion)
-            os_exceptions.raise_from_response(response)
-            body = response.json()
+            body = _read_json(compute, url, microversion)
             servers += [_server_of_json(s) for s in body.get("servers", ())]
             url = next(
                 (link["href"] for link in body.get("servers_links", ()) if link.get("rel") == "next"), None
